@@ -1,0 +1,275 @@
+//! The commands a person types. Each applet is one file: a doc comment that reads like its help
+//! text, a clap definition, and a `main` that calls the library and decides messages and exit
+//! codes. This file holds the applet table, the multi-call dispatch, and the few conventions
+//! every applet shares (how arguments are parsed, how errors are printed).
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+mod cat;
+mod chmod;
+mod chown;
+mod cp;
+mod install;
+mod ln;
+mod ls;
+mod md5sum;
+mod mkdir;
+mod mv;
+mod readlink;
+mod restore;
+mod rm;
+mod rmdir;
+mod stat;
+mod sync;
+mod touch;
+mod undo;
+mod verify;
+
+/// One command of the multi-call binary.
+pub struct Applet {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Runs the applet with its arguments (without the applet name); returns the exit code.
+    pub main: fn(&'static str, Vec<OsString>) -> i32,
+}
+
+/// Every applet, in the order `--list` prints them.
+pub const APPLETS: &[Applet] = &[
+    Applet {
+        name: "cat",
+        summary: "concatenate files to standard output",
+        main: cat::main,
+    },
+    Applet {
+        name: "chmod",
+        summary: "change file mode bits",
+        main: chmod::main,
+    },
+    Applet {
+        name: "chown",
+        summary: "change owner and group (names from ROOT's files)",
+        main: chown::main,
+    },
+    Applet {
+        name: "cp",
+        summary: "copy files and trees",
+        main: cp::main,
+    },
+    Applet {
+        name: "ln",
+        summary: "make links",
+        main: ln::main,
+    },
+    Applet {
+        name: "ls",
+        summary: "list directory contents",
+        main: ls::main,
+    },
+    Applet {
+        name: "md5sum",
+        summary: "compute or check MD5 digests",
+        main: md5sum::main,
+    },
+    Applet {
+        name: "mkdir",
+        summary: "make directories",
+        main: mkdir::main,
+    },
+    Applet {
+        name: "mv",
+        summary: "move or rename files",
+        main: mv::main,
+    },
+    Applet {
+        name: "restore",
+        summary: "put back broken package files from .deb archives",
+        main: restore::main,
+    },
+    Applet {
+        name: "readlink",
+        summary: "print symlink targets or canonical paths",
+        main: readlink::main,
+    },
+    Applet {
+        name: "rm",
+        summary: "remove files; never follows a symlink",
+        main: rm::main,
+    },
+    Applet {
+        name: "rmdir",
+        summary: "remove empty directories",
+        main: rmdir::main,
+    },
+    Applet {
+        name: "sha256sum",
+        summary: "compute or check SHA256 digests",
+        main: md5sum::main,
+    },
+    Applet {
+        name: "stat",
+        summary: "display file status",
+        main: stat::main,
+    },
+    Applet {
+        name: "sync",
+        summary: "flush file system buffers",
+        main: sync::main,
+    },
+    Applet {
+        name: "touch",
+        summary: "change file timestamps",
+        main: touch::main,
+    },
+    Applet {
+        name: "undo",
+        summary: "reverse a restore run from its journal",
+        main: undo::main,
+    },
+    Applet {
+        name: "verify",
+        summary: "check package-owned files against the dpkg database",
+        main: verify::main,
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Applet> {
+    APPLETS.iter().find(|applet| applet.name == name)
+}
+
+/// Multi-call dispatch on `argv[0]`'s file name, else on the first argument.
+pub fn dispatch(mut args: Vec<OsString>) -> i32 {
+    let argv0 = if args.is_empty() {
+        OsString::from("rescue")
+    } else {
+        args.remove(0)
+    };
+    let invoked_as = Path::new(&argv0)
+        .file_name()
+        .unwrap_or(OsStr::new("rescue"));
+    if let Some(applet) = invoked_as.to_str().and_then(find) {
+        return (applet.main)(applet.name, args);
+    }
+    let Some(first) = args.first().cloned() else {
+        print_usage();
+        return 2;
+    };
+    match first.to_str() {
+        Some("--help" | "-h" | "help") => {
+            print_usage();
+            0
+        }
+        Some("--version") => {
+            println!("rescue {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("--list") => {
+            let mut out = std::io::stdout().lock();
+            for applet in APPLETS {
+                let _ = writeln!(out, "{}", applet.name);
+            }
+            0
+        }
+        Some("--install") => install::main(&argv0, &args[1..]),
+        Some(name) if find(name).is_some() => {
+            let applet = find(name).expect("checked above");
+            args.remove(0);
+            (applet.main)(applet.name, args)
+        }
+        _ => {
+            eprintln!(
+                "rescue: unknown applet '{}'; 'rescue --list' names them",
+                first.to_string_lossy()
+            );
+            2
+        }
+    }
+}
+
+fn print_usage() {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "rescue {}: one static binary for a broken Debian-family root\n\n\
+         usage: rescue APPLET [ARGS]   (or a link named APPLET pointing at rescue)\n\
+         \x20      rescue --list          applet names\n\
+         \x20      rescue --install DIR   a symlink for every applet in DIR\n\n\
+         applets:",
+        env!("CARGO_PKG_VERSION")
+    );
+    for applet in APPLETS {
+        let _ = writeln!(out, "  {:<10} {}", applet.name, applet.summary);
+    }
+}
+
+/// Parses an applet's arguments with clap; on `--help` or a usage error prints what clap says
+/// and returns the exit code to leave with (0 for help, 2 for a usage error, as GNU does for
+/// most tools; applets whose GNU peer uses 1 pass `usage_exit`).
+pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, i32> {
+    parse_with_exit::<T>(name, args, 2)
+}
+
+pub fn parse_with_exit<T: clap::Parser>(
+    name: &'static str,
+    args: Vec<OsString>,
+    usage_exit: i32,
+) -> Result<T, i32> {
+    let command = T::command().name(name).bin_name(format!("rescue {name}"));
+    let argv = std::iter::once(OsString::from(name)).chain(args);
+    let parsed = command
+        .try_get_matches_from(argv)
+        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches));
+    parsed.map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() {
+            usage_exit
+        } else {
+            0
+        }
+    })
+}
+
+/// Prints `rescue APPLET: MESSAGE` on stderr, the shape GNU tools use.
+pub fn complain(applet: &str, message: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "rescue {applet}: {message}");
+}
+
+/// A path quoted the way GNU quotes file names in messages: `'name'`, with non-UTF-8 bytes and
+/// control characters escaped so a hostile name cannot rewrite the terminal.
+pub fn quote(path: &Path) -> String {
+    format!("'{}'", escape_bytes(path.as_os_str().as_bytes()))
+}
+
+/// Bytes as printable text: valid UTF-8 printable characters as they are, everything else as
+/// `\ooo` octal escapes (what `ls -b` shows).
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_control() {
+                let mut buf = [0u8; 4];
+                for byte in ch.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{byte:03o}"));
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\{byte:03o}"));
+        }
+    }
+    out
+}
+
+/// The error text of an I/O error, without Rust's "(os error N)" suffix.
+pub fn strerror(err: &std::io::Error) -> String {
+    crate::sys::errno::describe(err)
+}
+
+/// Turns an OsString argument into a path.
+pub fn path_of(arg: &OsStr) -> PathBuf {
+    PathBuf::from(arg)
+}

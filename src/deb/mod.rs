@@ -1,0 +1,2 @@
+//! `.deb` archives: ar members, decompression (gz, xz, zst, bz2, none), tar entries streamed
+//! without unpacking to disk.

@@ -1,0 +1,14 @@
+//! `rescue`: one static binary for the worst day of a Debian-family host.
+//!
+//! The library is everything but the command line: it never prints and never exits. Applets in
+//! [`applets`] parse arguments, call into the library, and decide messages and exit codes.
+
+pub mod applets;
+pub mod deb;
+pub mod dpkg;
+pub mod error;
+pub mod restore;
+pub mod sources;
+pub mod sys;
+
+pub use error::{Error, Result};

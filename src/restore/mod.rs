@@ -1,0 +1,1 @@
+//! Plan, apply, journal, undo: putting back exactly what is broken.

@@ -1,0 +1,7 @@
+//! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
+//! error text without Rust's "(os error N)" suffix, and the little /proc and ELF reading the
+//! debug applets need. Nothing here knows about dpkg or archives.
+
+pub mod accounts;
+pub mod errno;
+pub mod root;
