@@ -1,1 +1,39 @@
-fn main() {}
+//! Build automation for `rescue`, run as `cargo xtask TASK` (the alias is in .cargo/config.toml):
+//!
+//!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS}
+//!   ci                 everything CI checks: fmt, clippy, dist, tests (installs what it needs)
+//!   bench              rescue against its peers on this machine's own files, printed as ratios
+//!   check-static FILE  the ELF proof alone: exit 1 if FILE has an interpreter or DT_NEEDED
+
+mod bench;
+mod ci;
+mod dist;
+mod elf;
+mod shell;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dist") => dist::run().map(|_| ()),
+        Some("ci") => ci::run(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("check-static") if args.len() == 2 => {
+            elf::check_static(std::path::Path::new(&args[1]))
+        }
+        _ => Err(
+            "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... | check-static FILE"
+                .into(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub type Result<T = ()> = std::result::Result<T, String>;
