@@ -1,2 +1,549 @@
-//! Where archives come from (a directory of `.deb`s, a mirror tree, an HTTP mirror) and why
-//! each one is trusted.
+//! Where archives come from and why each one is trusted.
+//!
+//! A source is a directory of `.deb`s (ROOT's `var/cache/apt/archives` by default; file names
+//! are only a hint, the control data decides), a mirror tree (`dists/` + `pool/`), or an
+//! `http://` mirror. An archive is used only when it is the installed version (package,
+//! version with epoch, architecture) and one of these holds:
+//!
+//! - [`ArchiveTrust::PackagesIndexSha256`]: its SHA256 equals a Packages index entry: ROOT's
+//!   `var/lib/apt/lists` (apt checked them against the signed Release files) first, else the
+//!   mirror's own index;
+//! - [`ArchiveTrust::ControlMd5sumsMatchDatabase`]: no index knows it, but the md5sums in its
+//!   own `control.tar` equal the md5sums ROOT's dpkg database recorded at install time.
+//!
+//! An archive an index knows whose SHA256 differs is refused outright (no fallback): it is not
+//! what was published. The restorer adds a last check per file: each file's md5 must equal
+//! ROOT's recorded md5 for that path, whatever the archive's trust.
+
+pub mod apt_sources;
+pub mod http;
+pub mod index;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::deb::Deb;
+use crate::{Error, Result};
+pub use index::{Index, IndexEntry};
+
+/// One `--from` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Directory(PathBuf),
+    Mirror(PathBuf),
+    Http(String),
+}
+
+impl Source {
+    /// `http://...` is a mirror over HTTP; a directory with `dists/` is a mirror tree; any other
+    /// directory holds `.deb`s.
+    pub fn parse(arg: &str) -> Result<Source> {
+        if arg.starts_with("http://") {
+            return Ok(Source::Http(arg.trim_end_matches('/').to_string()));
+        }
+        if arg.starts_with("https://") {
+            return Err(Error::refused(
+                arg,
+                "https is not supported (no TLS in a static rescue binary); use the http:// URL: archives are checked by SHA256, not by transport",
+            ));
+        }
+        let path = PathBuf::from(arg);
+        if path.join("dists").is_dir() {
+            return Ok(Source::Mirror(path));
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => Ok(Source::Directory(path)),
+            Ok(_) => Err(Error::refused(
+                &path,
+                "not a directory, a mirror tree or an http:// URL",
+            )),
+            Err(err) => Err(Error::io("read", &path, err)),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Directory(path) => write!(f, "{}", path.display()),
+            Source::Mirror(path) => write!(f, "mirror {}", path.display()),
+            Source::Http(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Why an archive was accepted; the plan prints it beside each package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArchiveTrust {
+    PackagesIndexSha256 { index: String },
+    ControlMd5sumsMatchDatabase,
+}
+
+impl fmt::Display for ArchiveTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArchiveTrust::PackagesIndexSha256 { index } => write!(f, "SHA256 matches {index}"),
+            ArchiveTrust::ControlMd5sumsMatchDatabase => {
+                write!(f, "its md5sums equal the ones dpkg recorded at install")
+            }
+        }
+    }
+}
+
+/// The installed package an archive must match.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted<'a> {
+    pub package: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    /// ROOT's recorded md5sums (absolute paths), when the database has them.
+    pub recorded_md5sums: Option<&'a BTreeMap<PathBuf, String>>,
+}
+
+/// A trusted archive of the installed version.
+#[derive(Debug)]
+pub struct Found {
+    pub deb: Deb,
+    pub trust: ArchiveTrust,
+}
+
+/// Why no archive could be used: nothing found, or what was found was refused (and why).
+#[derive(Debug, Default)]
+pub struct Unavailable {
+    pub refused: Vec<(PathBuf, String)>,
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.refused.is_empty() {
+            return write!(f, "no archive of this version in the sources");
+        }
+        let reasons: Vec<String> = self
+            .refused
+            .iter()
+            .map(|(path, why)| format!("{} refused: {why}", path.display()))
+            .collect();
+        write!(f, "{}", reasons.join("; "))
+    }
+}
+
+/// The sources of one run, with their indexes loaded once.
+pub struct Archives {
+    sources: Vec<(Source, Index)>,
+    /// ROOT's apt lists: the most trusted hashes.
+    root_index: Index,
+    /// Directory listings and, after a full scan, the control identity of each file in them.
+    scanned: HashMap<PathBuf, Vec<(PathBuf, Option<index::Key>)>>,
+    download_dir: PathBuf,
+}
+
+impl Archives {
+    /// Loads ROOT's apt lists and each mirror's indexes for the packages in `wanted`.
+    /// `download_dir` receives archives fetched over HTTP (ROOT's apt cache, normally).
+    pub fn new(
+        root: &Path,
+        sources: Vec<Source>,
+        wanted: &HashSet<String>,
+        architectures: &[String],
+        download_dir: PathBuf,
+    ) -> Result<Archives> {
+        let want = |name: &str| wanted.contains(name);
+        let mut root_index = Index::default();
+        let lists = root.join("var/lib/apt/lists");
+        if let Ok(entries) = std::fs::read_dir(&lists) {
+            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for file in files {
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if name.contains("_Packages") {
+                    // A damaged list only loses us its hashes; the md5sums path still works.
+                    let _ = root_index.add_file(&file, &want);
+                }
+            }
+        }
+        let mut loaded = Vec::new();
+        for source in sources {
+            let mut index = Index::default();
+            match &source {
+                Source::Directory(_) => {}
+                Source::Mirror(dir) => load_mirror_indexes(dir, &mut index, &want)?,
+                Source::Http(url) => {
+                    load_http_indexes(root, url, architectures, &mut index, &want)?
+                }
+            }
+            loaded.push((source, index));
+        }
+        Ok(Archives {
+            sources: loaded,
+            root_index,
+            scanned: HashMap::new(),
+            download_dir,
+        })
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &Source> {
+        self.sources.iter().map(|(source, _)| source)
+    }
+
+    /// The trusted archive of exactly the installed version, or why there is none.
+    pub fn find(&mut self, wanted: &Wanted) -> std::result::Result<Found, Unavailable> {
+        let mut unavailable = Unavailable::default();
+        let known = self
+            .root_index
+            .get(wanted.package, wanted.version, wanted.architecture)
+            .map(|(entry, origin)| (entry.sha256.clone(), origin.to_string()));
+        for position in 0..self.sources.len() {
+            let candidates = self.candidates(position, wanted, &mut unavailable);
+            for (path, mirror_hash) in candidates {
+                let expected = known.clone().or(mirror_hash);
+                match accept(&path, wanted, expected.as_ref()) {
+                    Ok(found) => return Ok(found),
+                    Err(Rejection::NotThisVersion) => {}
+                    Err(Rejection::Refused(why)) => unavailable.refused.push((path, why)),
+                }
+            }
+        }
+        Err(unavailable)
+    }
+
+    /// Files in source `position` that may hold the wanted version, each with the hash the
+    /// source's own index gives it (mirrors only).
+    fn candidates(
+        &mut self,
+        position: usize,
+        wanted: &Wanted,
+        unavailable: &mut Unavailable,
+    ) -> Vec<(PathBuf, Option<(String, String)>)> {
+        let (source, index) = &self.sources[position];
+        match source {
+            Source::Directory(dir) => {
+                let dir = dir.clone();
+                self.directory_candidates(&dir, wanted)
+                    .into_iter()
+                    .map(|path| (path, None))
+                    .collect()
+            }
+            Source::Mirror(dir) => index
+                .get(wanted.package, wanted.version, wanted.architecture)
+                .map(|(entry, origin)| {
+                    vec![(
+                        dir.join(&entry.filename),
+                        Some((entry.sha256.clone(), origin.to_string())),
+                    )]
+                })
+                .unwrap_or_default(),
+            Source::Http(url) => {
+                let Some((entry, origin)) =
+                    index.get(wanted.package, wanted.version, wanted.architecture)
+                else {
+                    return Vec::new();
+                };
+                let (entry, origin) = (entry.clone(), origin.to_string());
+                match download(url, &entry, &self.download_dir) {
+                    Ok(path) => vec![(path, Some((entry.sha256, origin)))],
+                    Err(why) => {
+                        unavailable
+                            .refused
+                            .push((PathBuf::from(format!("{url}/{}", entry.filename)), why));
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Files named like the package first (`NAME_*.deb`); when none of those is the wanted
+    /// version, every other `.deb` in the directory, identified by its control data once.
+    fn directory_candidates(&mut self, dir: &Path, wanted: &Wanted) -> Vec<PathBuf> {
+        let listing = self.scanned.entry(dir.to_path_buf()).or_insert_with(|| {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "deb"))
+                .collect();
+            files.sort();
+            files.into_iter().map(|path| (path, None)).collect()
+        });
+        let prefix = format!("{}_", wanted.package);
+        let named = |path: &Path| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().starts_with(&prefix))
+                .unwrap_or(false)
+        };
+        let mut out: Vec<PathBuf> = listing
+            .iter()
+            .filter(|(p, _)| named(p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        // Identify the others by content, once per directory, and keep the matches.
+        for (path, identity) in listing.iter_mut().filter(|(p, _)| !named(p)) {
+            if identity.is_none() {
+                *identity = Deb::open(path).ok().map(|deb| {
+                    let control = deb.control();
+                    (
+                        control.package().to_string(),
+                        control.version().to_string(),
+                        control.architecture().to_string(),
+                    )
+                });
+            }
+            if let Some((package, version, architecture)) = identity {
+                if package == wanted.package
+                    && version == wanted.version
+                    && architecture == wanted.architecture
+                {
+                    out.push(path.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+enum Rejection {
+    /// A different package or version: not an error, just not the one.
+    NotThisVersion,
+    Refused(String),
+}
+
+fn accept(
+    path: &Path,
+    wanted: &Wanted,
+    expected: Option<&(String, String)>,
+) -> std::result::Result<Found, Rejection> {
+    let deb = Deb::open(path).map_err(|err| Rejection::Refused(err.to_string()))?;
+    let control = deb.control();
+    if control.package() != wanted.package {
+        return Err(Rejection::NotThisVersion);
+    }
+    if control.version() != wanted.version || control.architecture() != wanted.architecture {
+        // Named like ours but another version: say so only if it was the sole hope.
+        return Err(Rejection::Refused(format!(
+            "it is version {} ({}), the installed one is {} ({})",
+            control.version(),
+            control.architecture(),
+            wanted.version,
+            wanted.architecture
+        )));
+    }
+    let trust = match expected {
+        Some((sha256, origin)) => {
+            let actual = sha256_of_file(path).map_err(|err| Rejection::Refused(err.to_string()))?;
+            if &actual != sha256 {
+                return Err(Rejection::Refused(format!(
+                    "SHA256 {actual} does not match {sha256} from {origin}"
+                )));
+            }
+            ArchiveTrust::PackagesIndexSha256 {
+                index: origin.clone(),
+            }
+        }
+        None => match wanted.recorded_md5sums {
+            Some(recorded) if !recorded.is_empty() && *recorded == control.md5sums => {
+                ArchiveTrust::ControlMd5sumsMatchDatabase
+            }
+            Some(recorded) if !recorded.is_empty() => return Err(Rejection::Refused(
+                "no Packages index knows it, and its md5sums differ from the ones dpkg recorded"
+                    .into(),
+            )),
+            _ => {
+                return Err(Rejection::Refused(
+                    "no Packages index knows it, and dpkg recorded no md5sums to compare with"
+                        .into(),
+                ))
+            }
+        },
+    };
+    Ok(Found { deb, trust })
+}
+
+pub fn sha256_of_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|err| Error::io("open", path, err))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 17];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|err| Error::io("read", path, err))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn load_mirror_indexes(
+    mirror: &Path,
+    index: &mut Index,
+    want: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let dists = mirror.join("dists");
+    for suite in read_dir_sorted(&dists) {
+        for component in read_dir_sorted(&suite) {
+            for binary in read_dir_sorted(&component) {
+                let is_binary = binary
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("binary-"));
+                if !is_binary {
+                    continue;
+                }
+                let file = [
+                    "Packages.xz",
+                    "Packages.gz",
+                    "Packages",
+                    "Packages.bz2",
+                    "Packages.lz4",
+                ]
+                .iter()
+                .map(|name| binary.join(name))
+                .find(|path| path.is_file());
+                if let Some(file) = file {
+                    index.add_file(&file, want)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Fetches the Packages indexes of an HTTP mirror: the suites and components ROOT's apt
+/// sources list for this URL, or else ROOT's release codename (and its `-updates`) with `main`.
+fn load_http_indexes(
+    root: &Path,
+    url: &str,
+    architectures: &[String],
+    index: &mut Index,
+    want: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let mut suites: Vec<(String, Vec<String>)> = apt_sources::read(root)
+        .into_iter()
+        .filter(|source| source.uri == url)
+        .flat_map(|source| {
+            let components = source.components.clone();
+            source
+                .suites
+                .into_iter()
+                .map(move |suite| (suite, components.clone()))
+        })
+        .collect();
+    if suites.is_empty() {
+        let codename = release_codename(root).ok_or_else(|| {
+            Error::refused(url, "ROOT's apt sources do not name this mirror and ROOT's os-release names no codename: cannot tell which suite to read")
+        })?;
+        suites.push((codename.clone(), vec!["main".into()]));
+        suites.push((format!("{codename}-updates"), vec!["main".into()]));
+    }
+    let mut fetched_any = false;
+    let mut last_error = String::new();
+    for (suite, components) in &suites {
+        for component in components {
+            for architecture in architectures {
+                let base = format!("{url}/dists/{suite}/{component}/binary-{architecture}");
+                for name in ["Packages.xz", "Packages.gz"] {
+                    match http::get(&format!("{base}/{name}")) {
+                        Ok(body) => {
+                            let label = PathBuf::from(format!("{base}/{name}"));
+                            index.add_reader(&label, index::decoder_for(&label, body)?, want)?;
+                            fetched_any = true;
+                            break;
+                        }
+                        Err(err) => last_error = format!("{base}/{name}: {err}"),
+                    }
+                }
+            }
+        }
+    }
+    if !fetched_any {
+        return Err(Error::refused(
+            url,
+            format!("no Packages index could be fetched (last: {last_error})"),
+        ));
+    }
+    Ok(())
+}
+
+/// `VERSION_CODENAME` from ROOT's os-release.
+pub fn release_codename(root: &Path) -> Option<String> {
+    ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|file| {
+            let text = std::fs::read_to_string(root.join(file)).ok()?;
+            text.lines()
+                .find_map(|line| line.strip_prefix("VERSION_CODENAME="))
+                .map(|value| value.trim_matches('"').to_string())
+                .filter(|value| !value.is_empty())
+        })
+}
+
+/// Downloads `entry` into `dir` under its pool file name, checking SHA256 as it streams; the
+/// file appears under its final name only when complete and correct.
+fn download(url: &str, entry: &IndexEntry, dir: &Path) -> std::result::Result<PathBuf, String> {
+    let name = Path::new(&entry.filename)
+        .file_name()
+        .ok_or_else(|| format!("index names no file for {}", entry.package))?;
+    let target = dir.join(name);
+    if target.is_file() && sha256_of_file(&target).ok().as_deref() == Some(entry.sha256.as_str()) {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    let partial = dir.join(format!(".{}.rescue-partial", name.to_string_lossy()));
+    let mut body =
+        http::get(&format!("{url}/{}", entry.filename)).map_err(|err| err.to_string())?;
+    let mut out = std::fs::File::create(&partial)
+        .map_err(|err| format!("cannot create {}: {err}", partial.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 17];
+    let result = (|| -> std::io::Result<()> {
+        loop {
+            let n = body.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])?;
+        }
+        out.sync_all()
+    })();
+    let actual = hex(&hasher.finalize());
+    if let Err(err) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!("download failed: {err}"));
+    }
+    if actual != entry.sha256 {
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!(
+            "downloaded SHA256 {actual} does not match the index's {}",
+            entry.sha256
+        ));
+    }
+    std::fs::rename(&partial, &target)
+        .map_err(|err| format!("cannot rename to {}: {err}", target.display()))?;
+    Ok(target)
+}

@@ -1,0 +1,449 @@
+//! The only code that changes ROOT. Every change goes through a [`Run`]:
+//!
+//! - every path is resolved inside ROOT with the last component not followed, so no symlink
+//!   (planted, or in an archive) leads a write elsewhere, and directory symlinks such as
+//!   `/lib -> usr/lib` are kept, never replaced by directories;
+//! - a file is first *staged*: written to a temporary name in its target directory, its md5
+//!   checked against what ROOT's database records for the path, its owner, mode and mtime set;
+//! - then a batch of staged files is *committed*: the old files are preserved in
+//!   `ROOT/var/backups/rescue/RUN/files/` (a hard link when on the same file system, else a
+//!   copy with its metadata), the journal records the batch and is flushed, and each temporary
+//!   file is renamed over its target. A kill leaves every path holding its old or its new
+//!   version, never half of one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use nix::sys::stat::{utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+
+use super::journal::{Attributes, Journal, Step};
+use crate::sys::root::{Last, Root};
+use crate::{Error, Result};
+
+/// Where runs keep their journal and backups, inside ROOT.
+pub const BACKUP_ROOT: &str = "/var/backups/rescue";
+
+/// Owner, group, mode and mtime a restored path must end with (statoverride already applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+}
+
+/// What to put at a path.
+pub enum Node<'a> {
+    /// A regular file whose content must hash to `md5` (lowercase hex), when one is known.
+    File {
+        content: &'a mut dyn Read,
+        md5: Option<&'a str>,
+    },
+    Symlink {
+        target: &'a Path,
+    },
+    /// A second name for `to` (an inside path), as tar hard links are.
+    HardLink {
+        to: &'a Path,
+    },
+}
+
+/// A file written under a temporary name, waiting for its commit.
+#[derive(Debug)]
+pub struct Staged {
+    /// The resolved inside path the temp file will be renamed to.
+    pub target: PathBuf,
+    temp: PathBuf,
+}
+
+/// One restore run: its directory under [`BACKUP_ROOT`] and its journal.
+pub struct Run {
+    root: Root,
+    id: String,
+    /// Inside path of the run's directory.
+    dir: PathBuf,
+    journal: Journal,
+    next_temp: u64,
+}
+
+impl Run {
+    /// Creates `ROOT/var/backups/rescue/RUN/` and its journal. The id is the UTC time, made
+    /// unique with a counter if two runs start in the same second.
+    pub fn begin(root: &Root, now_unix: i64) -> Result<Run> {
+        let base = root
+            .resolve_inside(Path::new(BACKUP_ROOT), Last::Follow)
+            .map_err(|err| Error::io("resolve", BACKUP_ROOT, err))?;
+        let base_host = root.host_lexical(&base);
+        std::fs::create_dir_all(&base_host)
+            .map_err(|err| Error::io("create directory", &base_host, err))?;
+        let stamp = utc_stamp(now_unix);
+        for attempt in 0..1000 {
+            let id = if attempt == 0 {
+                stamp.clone()
+            } else {
+                format!("{stamp}-{attempt}")
+            };
+            let dir = base.join(&id);
+            match std::fs::create_dir(root.host_lexical(&dir)) {
+                Ok(()) => {
+                    let journal = Journal::create(&root.host_lexical(&dir.join("journal")))?;
+                    return Ok(Run {
+                        root: root.clone(),
+                        id,
+                        dir,
+                        journal,
+                        next_temp: 0,
+                    });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(err) => {
+                    return Err(Error::io("create directory", root.host_lexical(&dir), err))
+                }
+            }
+        }
+        Err(Error::refused(
+            root.host_lexical(&base),
+            "too many runs in one second",
+        ))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The run's directory as the host sees it.
+    pub fn dir_host(&self) -> PathBuf {
+        self.root.host_lexical(&self.dir)
+    }
+
+    /// The inside path `path` names, parents resolved, last component not followed.
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        self.root
+            .resolve_inside(path, Last::NoFollow)
+            .map_err(|err| Error::io("resolve", self.root.host_lexical(path), err))
+    }
+
+    fn host(&self, inside: &Path) -> PathBuf {
+        self.root.host_lexical(inside)
+    }
+
+    /// Writes `node` under a temporary name beside `path`, with `meta` set on it.
+    pub fn stage(&mut self, path: &Path, node: Node, meta: &Metadata) -> Result<Staged> {
+        let target = self.resolve(path)?;
+        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        self.next_temp += 1;
+        let temp = parent.join(format!(".rescue-{}-{}", self.id, self.next_temp));
+        self.journal.record(&Step::Stage { temp: temp.clone() })?;
+        let temp_host = self.host(&temp);
+        let staged = Staged { target, temp };
+        let result = match node {
+            Node::File { content, md5 } => write_file(&temp_host, content, md5, path, meta),
+            Node::Symlink {
+                target: link_target,
+            } => std::os::unix::fs::symlink(link_target, &temp_host)
+                .map_err(|err| Error::io("create symlink", &temp_host, err))
+                .and_then(|()| set_metadata(&temp_host, meta, true)),
+            Node::HardLink { to } => {
+                let to = self.resolve(to)?;
+                std::fs::hard_link(self.host(&to), &temp_host)
+                    .map_err(|err| Error::io("link", &temp_host, err))
+            }
+        };
+        if let Err(err) = result {
+            let _ = std::fs::remove_file(&temp_host);
+            return Err(err);
+        }
+        Ok(staged)
+    }
+
+    /// Drops staged files that will not be committed (the package failed part-way).
+    pub fn discard(&mut self, staged: Vec<Staged>) {
+        for item in staged {
+            let _ = std::fs::remove_file(self.host(&item.temp));
+        }
+    }
+
+    /// Backs up what each target holds, journals the batch, and renames every staged file
+    /// into place.
+    pub fn commit(&mut self, staged: Vec<Staged>) -> Result<()> {
+        let mut steps = Vec::with_capacity(staged.len());
+        for item in &staged {
+            let target_host = self.host(&item.target);
+            match std::fs::symlink_metadata(&target_host) {
+                Ok(meta) if meta.is_dir() => {
+                    // A directory stands where a file belongs: move it aside whole first.
+                    self.move_aside(&item.target)?;
+                    steps.push(Step::Create {
+                        path: item.target.clone(),
+                    });
+                }
+                Ok(_) => {
+                    let backup = self.backup_of(&item.target)?;
+                    steps.push(Step::Replace {
+                        path: item.target.clone(),
+                        backup,
+                    });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    steps.push(Step::Create {
+                        path: item.target.clone(),
+                    })
+                }
+                Err(err) => return Err(Error::io("inspect", target_host, err)),
+            }
+        }
+        // Temp files and backups reach the disk before the journal says they exist, and the
+        // journal before any rename.
+        self.sync()?;
+        self.journal.record_batch(&steps)?;
+        for item in &staged {
+            let (from, to) = (self.host(&item.temp), self.host(&item.target));
+            std::fs::rename(&from, &to).map_err(|err| Error::io("rename into place", &to, err))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a directory with its metadata. Its parent must exist.
+    pub fn make_directory(&mut self, path: &Path, meta: &Metadata) -> Result<()> {
+        let target = self.resolve(path)?;
+        self.journal.record(&Step::MakeDirectory {
+            path: target.clone(),
+        })?;
+        let host = self.host(&target);
+        std::fs::create_dir(&host).map_err(|err| Error::io("create directory", &host, err))?;
+        set_metadata(&host, meta, false)
+    }
+
+    /// Moves whatever stands at `path` into the backup directory whole (a stray directory
+    /// where a symlink or file belongs). Falls back to a sibling name when the backup
+    /// directory is on another file system: a rename is the only move that cannot half-fail.
+    pub fn move_aside(&mut self, path: &Path) -> Result<PathBuf> {
+        let target = self.resolve(path)?;
+        let mut backup = self.backup_path(&target);
+        let backup_parent = backup.parent().unwrap_or(Path::new("/")).to_path_buf();
+        std::fs::create_dir_all(self.host(&backup_parent))
+            .map_err(|err| Error::io("create directory", self.host(&backup_parent), err))?;
+        if same_filesystem(&self.host(&target), &self.host(&backup_parent)) != Some(true) {
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            backup = target.with_file_name(format!("{name}.rescue-{}", self.id));
+        }
+        self.journal.record(&Step::MoveAside {
+            path: target.clone(),
+            backup: backup.clone(),
+        })?;
+        std::fs::rename(self.host(&target), self.host(&backup))
+            .map_err(|err| Error::io("move aside", self.host(&target), err))?;
+        Ok(backup)
+    }
+
+    /// Sets owner, group, mode and mtime of an existing path, journalling the old ones.
+    pub fn set_attributes(&mut self, path: &Path, meta: &Metadata) -> Result<()> {
+        let target = self.resolve(path)?;
+        let host = self.host(&target);
+        let old =
+            std::fs::symlink_metadata(&host).map_err(|err| Error::io("inspect", &host, err))?;
+        self.journal.record(&Step::SetAttributes {
+            path: target,
+            old: attributes_of(&old),
+        })?;
+        set_metadata(&host, meta, old.file_type().is_symlink())
+    }
+
+    /// Marks the journal complete.
+    pub fn finish(mut self) -> Result<String> {
+        self.sync()?;
+        self.journal.record(&Step::Finished)?;
+        Ok(self.id)
+    }
+
+    fn backup_path(&self, target: &Path) -> PathBuf {
+        let relative = target.strip_prefix("/").unwrap_or(target);
+        self.dir.join("files").join(relative)
+    }
+
+    /// Preserves what `target` holds at its backup path: a hard link (same inode, so every
+    /// attribute is kept for free), or a copy when the backup lives on another file system.
+    fn backup_of(&mut self, target: &Path) -> Result<PathBuf> {
+        let backup = self.backup_path(target);
+        let backup_host = self.host(&backup);
+        if let Some(parent) = backup_host.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| Error::io("create directory", parent, err))?;
+        }
+        let target_host = self.host(target);
+        match std::fs::hard_link(&target_host, &backup_host) {
+            Ok(()) => Ok(backup),
+            Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
+                copy_preserving(&target_host, &backup_host)?;
+                Ok(backup)
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(backup),
+            Err(err) => Err(Error::io("back up", target_host, err)),
+        }
+    }
+
+    fn sync(&self) -> Result<()> {
+        let root =
+            File::open(self.root.dir()).map_err(|err| Error::io("open", self.root.dir(), err))?;
+        // SAFETY: the fd is owned by `root` for the duration of the call.
+        if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
+            return Err(Error::io(
+                "sync",
+                self.root.dir(),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn write_file(
+    temp: &Path,
+    content: &mut dyn Read,
+    md5: Option<&str>,
+    path: &Path,
+    meta: &Metadata,
+) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(|err| Error::io("create", temp, err))?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; 1 << 17];
+    loop {
+        let n = content
+            .read(&mut buffer)
+            .map_err(|err| Error::io("read archive member for", path, err))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n])
+            .map_err(|err| Error::io("write", temp, err))?;
+    }
+    let actual = crate::sources::hex(&hasher.finalize());
+    if let Some(expected) = md5 {
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(Error::refused(
+                path,
+                format!("the archive's content has md5 {actual}, ROOT's database records {expected}: refused"),
+            ));
+        }
+    }
+    drop(file);
+    set_metadata(temp, meta, false)
+}
+
+/// Owner first: chown clears setuid and setgid, so the mode comes after it.
+fn set_metadata(host: &Path, meta: &Metadata, is_symlink: bool) -> Result<()> {
+    std::os::unix::fs::lchown(host, Some(meta.uid), Some(meta.gid))
+        .map_err(|err| Error::io("change owner of", host, err))?;
+    if !is_symlink {
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(meta.mode & 0o7777))
+            .map_err(|err| Error::io("change mode of", host, err))?;
+    }
+    let time = TimeSpec::new(meta.mtime, 0);
+    utimensat(None, host, &time, &time, UtimensatFlags::NoFollowSymlink)
+        .map_err(|err| Error::io("set times of", host, err.into()))
+}
+
+pub fn attributes_of(meta: &std::fs::Metadata) -> Attributes {
+    Attributes {
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+    }
+}
+
+/// Sets attributes recorded in the journal back (undo).
+pub fn restore_attributes(host: &Path, old: &Attributes) -> Result<()> {
+    let meta = std::fs::symlink_metadata(host).map_err(|err| Error::io("inspect", host, err))?;
+    std::os::unix::fs::lchown(host, Some(old.uid), Some(old.gid))
+        .map_err(|err| Error::io("change owner of", host, err))?;
+    if !meta.file_type().is_symlink() {
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(old.mode))
+            .map_err(|err| Error::io("change mode of", host, err))?;
+    }
+    let mtime = TimeSpec::new(old.mtime, old.mtime_nsec);
+    let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
+    utimensat(None, host, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
+        .map_err(|err| Error::io("set times of", host, err.into()))
+}
+
+/// A full copy of a file or symlink with owner, mode and times (backups across file systems).
+pub fn copy_preserving(from: &Path, to: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(from).map_err(|err| Error::io("inspect", from, err))?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from).map_err(|err| Error::io("read link", from, err))?;
+        std::os::unix::fs::symlink(target, to)
+            .map_err(|err| Error::io("create symlink", to, err))?;
+    } else if meta.is_file() {
+        let mut source = File::open(from).map_err(|err| Error::io("open", from, err))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(to)
+            .map_err(|err| Error::io("create", to, err))?;
+        std::io::copy(&mut source, &mut out).map_err(|err| Error::io("copy to", to, err))?;
+        out.sync_all().map_err(|err| Error::io("sync", to, err))?;
+    } else {
+        return Err(Error::refused(
+            from,
+            "only files and symlinks are copied as backups",
+        ));
+    }
+    restore_attributes(to, &attributes_of(&meta))
+}
+
+fn same_filesystem(a: &Path, b: &Path) -> Option<bool> {
+    let device = |path: &Path| std::fs::symlink_metadata(path).ok().map(|m| m.dev());
+    let a_dev = device(a).or_else(|| a.parent().and_then(device))?;
+    Some(a_dev == device(b)?)
+}
+
+/// `20261124T213005Z`, the run id: sortable, and readable in `ls /var/backups/rescue`.
+pub fn utc_stamp(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_civil_time() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(1_795_000_000), "20261118T110640Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+    }
+}

@@ -1,0 +1,194 @@
+//! Packages indexes (`dists/SUITE/COMP/binary-ARCH/Packages{,.gz,.xz,.lz4}` and apt's copies
+//! in `var/lib/apt/lists`): which file holds each (package, version, architecture) and the
+//! SHA256 it must have. apt verified ROOT's copies against the signed Release file when it
+//! fetched them; that is what makes their hashes worth trusting.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// One paragraph of a Packages index, reduced to what finding and trusting an archive needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// Relative to the mirror's root (`pool/main/c/coreutils/coreutils_9.1-1_amd64.deb`).
+    pub filename: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// (package, version, architecture)
+pub type Key = (String, String, String);
+
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: HashMap<Key, IndexEntry>,
+    /// Where each entry came from, for the plan's "trusted because" line.
+    origin: HashMap<Key, String>,
+}
+
+impl Index {
+    pub fn get(
+        &self,
+        package: &str,
+        version: &str,
+        architecture: &str,
+    ) -> Option<(&IndexEntry, &str)> {
+        let key = (
+            package.to_string(),
+            version.to_string(),
+            architecture.to_string(),
+        );
+        let entry = self.entries.get(&key)?;
+        Some((
+            entry,
+            self.origin.get(&key).map(String::as_str).unwrap_or(""),
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds the entries of one index file whose package `wanted` accepts.
+    pub fn add_file(&mut self, path: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
+        let file = std::fs::File::open(path).map_err(|err| Error::io("open", path, err))?;
+        self.add_reader(path, decoder_for(path, file)?, wanted)
+    }
+
+    /// Adds entries from an index already opened (an HTTP body, say); `name` is for messages
+    /// and tells the compression by its extension.
+    pub fn add_reader(
+        &mut self,
+        name: &Path,
+        input: Box<dyn Read + '_>,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        let origin = name.display().to_string();
+        for entry in parse(name, input, wanted)? {
+            let key = (
+                entry.package.clone(),
+                entry.version.clone(),
+                entry.architecture.clone(),
+            );
+            self.origin
+                .entry(key.clone())
+                .or_insert_with(|| origin.clone());
+            self.entries.entry(key).or_insert(entry);
+        }
+        Ok(())
+    }
+}
+
+/// The decompressing reader an index file's extension calls for.
+pub fn decoder_for<'a>(name: &Path, input: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    let extension = name.extension().and_then(|e| e.to_str()).unwrap_or("");
+    Ok(match extension {
+        "gz" => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(input)),
+        "lz4" => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+        "bz2" => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+        "zst" => Box::new(
+            zstd::stream::read::Decoder::new(input)
+                .map_err(|err| Error::io("decompress", name, err))?,
+        ),
+        _ => Box::new(input),
+    })
+}
+
+fn parse(
+    name: &Path,
+    input: Box<dyn Read + '_>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<IndexEntry>> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut entries = Vec::new();
+    let mut fields: HashMap<&'static str, String> = HashMap::new();
+    let mut line = Vec::new();
+    let mut line_number = 0;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(|err| {
+            Error::parse(name, Some(line_number + 1), format!("cannot read: {err}"))
+        })?;
+        line_number += 1;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if read == 0 || text.is_empty() {
+            if let Some(entry) = finish(&mut fields, wanted) {
+                entries.push(entry);
+            }
+            fields.clear();
+            if read == 0 {
+                return Ok(entries);
+            }
+            continue;
+        }
+        if text.starts_with([' ', '\t']) {
+            continue;
+        }
+        let Some((field, value)) = text.split_once(':') else {
+            return Err(Error::parse(name, Some(line_number), "not 'Field: value'"));
+        };
+        let known = match field {
+            "Package" => "Package",
+            "Version" => "Version",
+            "Architecture" => "Architecture",
+            "Filename" => "Filename",
+            "SHA256" => "SHA256",
+            "Size" => "Size",
+            _ => continue,
+        };
+        fields.insert(known, value.trim().to_string());
+    }
+}
+
+fn finish(
+    fields: &mut HashMap<&'static str, String>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Option<IndexEntry> {
+    let package = fields.remove("Package")?;
+    if !wanted(&package) {
+        return None;
+    }
+    Some(IndexEntry {
+        package,
+        version: fields.remove("Version")?,
+        architecture: fields.remove("Architecture")?,
+        filename: fields.remove("Filename")?,
+        sha256: fields.remove("SHA256")?.to_ascii_lowercase(),
+        size: fields
+            .remove("Size")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_are_read_and_filtered() {
+        let text = "Package: a\nVersion: 1:2.0-1\nArchitecture: amd64\nDescription: x\n more\nFilename: pool/a.deb\nSize: 10\nSHA256: ABCD\n\nPackage: b\nVersion: 1\nArchitecture: all\nFilename: pool/b.deb\nSHA256: ef\n";
+        let mut index = Index::default();
+        index
+            .add_reader(Path::new("Packages"), Box::new(text.as_bytes()), &|name| {
+                name == "a"
+            })
+            .unwrap();
+        assert_eq!(index.len(), 1);
+        let (entry, origin) = index.get("a", "1:2.0-1", "amd64").unwrap();
+        assert_eq!(entry.sha256, "abcd");
+        assert_eq!(entry.size, 10);
+        assert_eq!(origin, "Packages");
+    }
+}
