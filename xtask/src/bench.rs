@@ -1,4 +1,167 @@
-//! `cargo xtask bench`: rescue beside its peers, on the same input in one run, as ratios.
-pub fn run(_args: &[String]) -> crate::Result {
-    Err("bench: not written yet".into())
+//! `cargo xtask bench [ls] [cp] [verify] [restore]`: rescue beside its peers, on the same input
+//! in one run, with a warm cache, as ratios. Timings are medians of several alternating runs;
+//! nothing here asserts a time (that belongs in a benchmark, never in a test).
+//!
+//! It measures the static binary from `cargo xtask dist`, the one operators run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::shell;
+
+const ROUNDS: usize = 3;
+
+pub fn run(args: &[String]) -> crate::Result {
+    let binary = crate::dist::run()?;
+    let all = ["ls", "cp", "verify", "restore"];
+    let chosen: Vec<&str> = if args.is_empty() {
+        all.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    for name in &chosen {
+        match *name {
+            "ls" => bench_ls(&binary)?,
+            "cp" => bench_cp(&binary)?,
+            "verify" => bench_verify(&binary)?,
+            "restore" => bench_restore(&binary)?,
+            other => return Err(format!("unknown benchmark '{other}' (known: {})", all.join(", "))),
+        }
+    }
+    Ok(())
+}
+
+/// One contender: a label and the shell command it runs.
+struct Contender {
+    label: String,
+    command: String,
+}
+
+fn contender(label: &str, command: String) -> Contender {
+    Contender { label: label.to_string(), command }
+}
+
+/// Runs every contender ROUNDS times, alternating, after one warm-up each; prints medians and
+/// ratios to the first (the peer). `before_each` runs untimed before every timed command.
+fn race(title: &str, contenders: &[Contender], before_each: Option<&str>) -> crate::Result<Vec<Duration>> {
+    println!("\n== {title}");
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    for round in 0..=ROUNDS {
+        for (index, contender) in contenders.iter().enumerate() {
+            if let Some(setup) = before_each {
+                sh(setup)?;
+            }
+            let start = Instant::now();
+            sh(&contender.command)?;
+            if round > 0 {
+                samples[index].push(start.elapsed());
+            }
+        }
+    }
+    let medians: Vec<Duration> = samples
+        .iter_mut()
+        .map(|times| {
+            times.sort();
+            times[times.len() / 2]
+        })
+        .collect();
+    for (contender, median) in contenders.iter().zip(&medians) {
+        println!(
+            "  {:<44} {:>8.3} s   {:>5.2}x of {}",
+            contender.label,
+            median.as_secs_f64(),
+            median.as_secs_f64() / medians[0].as_secs_f64(),
+            contenders[0].label
+        );
+    }
+    Ok(medians)
+}
+
+fn sh(command: &str) -> crate::Result {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|err| format!("cannot run sh: {err}"))?;
+    // Verify exits 1 when it finds problems: a finding is not a failed benchmark.
+    match status.code() {
+        Some(0) | Some(1) => Ok(()),
+        _ => Err(format!("benchmark command failed ({status}): {command}")),
+    }
+}
+
+fn bench_ls(binary: &Path) -> crate::Result {
+    let tree = "/usr/share";
+    race(
+        &format!("ls -lR {tree} > /dev/null"),
+        &[
+            contender("GNU ls -lR", format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1")),
+            contender("rescue ls -lR", format!("LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1", binary.display())),
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
+fn bench_cp(binary: &Path) -> crate::Result {
+    let tree = "/usr/share";
+    let scratch = scratch_dir("cp")?;
+    let dest = scratch.join("copy");
+    let clean = format!("rm -rf {}", dest.display());
+    race(
+        &format!("cp -a {tree} (50k entries) to a fresh directory"),
+        &[
+            contender("GNU cp -a", format!("cp -a {tree} {}", dest.display())),
+            contender("rescue cp -a", format!("{} cp -a {tree} {}", binary.display(), dest.display())),
+        ],
+        Some(&clean),
+    )?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn bench_verify(binary: &Path) -> crate::Result {
+    let list = scratch_dir("verify")?.join("files0");
+    // The hashing limit: every file the database lists and md5sums knows, hashed by
+    // md5sum on all cores; what any verifier must at least do.
+    sh(&format!(
+        "cat /var/lib/dpkg/info/*.md5sums | sed 's/^[0-9a-f]*  /\\//' | tr '\\n' '\\0' > {}",
+        list.display()
+    ))?;
+    let mut contenders = vec![
+        contender("dpkg --verify", "dpkg --verify >/dev/null 2>&1".into()),
+        contender(
+            "hashing limit (xargs -P md5sum)",
+            format!("xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1", list.display()),
+        ),
+        contender(
+            "rescue verify --db-only --no-cache",
+            format!("{} verify --db-only --no-cache >/dev/null 2>&1", binary.display()),
+        ),
+    ];
+    if shell::have("paketkoll") {
+        contenders.push(contender("paketkoll check", "paketkoll check >/dev/null 2>&1".into()));
+    } else {
+        println!("  (paketkoll not installed: `cargo install paketkoll` to compare with it)");
+    }
+    contenders.push(contender(
+        "rescue verify --db-only (cache warm)",
+        format!("{} verify --db-only >/dev/null 2>&1", binary.display()),
+    ));
+    race("verify this machine's own packages", &contenders, None)?;
+    Ok(())
+}
+
+fn bench_restore(_binary: &Path) -> crate::Result {
+    println!("\n== restore: see tests/debootstrap.rs and README for the restore benchmark");
+    Ok(())
+}
+
+fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
+    let dir = shell::workspace_root().join("target/bench").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    Ok(dir)
 }

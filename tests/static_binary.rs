@@ -1,0 +1,145 @@
+//! The static binary from `cargo xtask dist`, run where nothing else exists: an empty directory
+//! as `/` (no loader, no libc, no /etc, no /proc). Every applet must work there.
+//!
+//! `cargo xtask ci` builds the binary first and sets RESCUE_REQUIRE_DIST, so in CI these tests
+//! fail rather than skip when it is missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dist() -> Option<PathBuf> {
+    let binary = common::dist_binary();
+    if binary.is_none() && std::env::var_os("RESCUE_REQUIRE_DIST").is_some() {
+        panic!("RESCUE_REQUIRE_DIST is set but target/dist/rescue is missing");
+    }
+    binary
+}
+
+/// An empty root with only `/rescue` in it, or None when this test cannot run here.
+fn empty_root() -> Option<(tempfile::TempDir, PathBuf)> {
+    let binary = dist()?;
+    if !common::is_root() {
+        eprintln!("skipped: chroot needs root");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&binary, dir.path().join("rescue")).unwrap();
+    let root = dir.path().to_path_buf();
+    Some((dir, root))
+}
+
+fn in_chroot(root: &Path, args: &[&str]) -> Output {
+    Command::new("chroot")
+        .arg(root)
+        .arg("/rescue")
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run chroot")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        common::stdout(output),
+        common::stderr(output)
+    );
+    common::stdout(output)
+}
+
+#[test]
+fn the_dist_binary_is_static_and_small() {
+    let Some(binary) = dist() else { return };
+    let data = std::fs::read(&binary).unwrap();
+    assert!(data.len() < 3 * 1024 * 1024, "{} bytes", data.len());
+    let file = Command::new("file").arg(&binary).output();
+    if let Ok(file) = file {
+        let text = common::stdout(&file);
+        assert!(text.contains("static"), "file(1) says: {text}");
+    }
+    let check = Command::new("cargo")
+        .args(["xtask", "check-static"])
+        .arg(&binary)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", common::stderr(&check));
+    let dynamic = Command::new("cargo")
+        .args(["xtask", "check-static", "/bin/ls"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!dynamic.status.success(), "the ELF check must fail on a dynamic binary");
+    assert!(common::stderr(&dynamic).contains("PT_INTERP"), "{}", common::stderr(&dynamic));
+}
+
+#[test]
+fn every_file_applet_works_in_an_empty_chroot() {
+    let Some((_dir, root)) = empty_root() else { return };
+    assert!(!root.join("proc/self").exists() && !root.join("lib").exists() && !root.join("etc").exists());
+
+    let listing = ok(&in_chroot(&root, &["ls", "-la", "/"]));
+    assert!(listing.contains(" rescue\n"), "{listing}");
+    assert!(listing.lines().any(|l| l.ends_with(" .")), "{listing}");
+
+    ok(&in_chroot(&root, &["mkdir", "-p", "/a/b/c"]));
+    ok(&in_chroot(&root, &["touch", "-d", "2001-02-03 04:05:06", "/a/b/c/file"]));
+    ok(&in_chroot(&root, &["chmod", "4755", "/a/b/c/file"]));
+    ok(&in_chroot(&root, &["chown", "1234:5678", "/a/b/c/file"]));
+    ok(&in_chroot(&root, &["ln", "-s", "c/file", "/a/b/link"]));
+    ok(&in_chroot(&root, &["cp", "-a", "/a", "/copy"]));
+    let copied = ok(&in_chroot(&root, &["ls", "-ln", "/copy/b/c"]));
+    // No /etc/passwd in the chroot: owners are numeric, and -a kept owner, setuid and mtime.
+    assert!(copied.contains("-rwsr-xr-x 1 1234 5678 0 Feb  3  2001 file"), "{copied}");
+    let link = ok(&in_chroot(&root, &["readlink", "/copy/b/link"]));
+    assert_eq!(link.trim(), "c/file");
+    ok(&in_chroot(&root, &["mv", "/copy/b/c/file", "/moved"]));
+    let stat = ok(&in_chroot(&root, &["stat", "-c", "%a %u %g %s", "/moved"]));
+    assert_eq!(stat.trim(), "4755 1234 5678 0");
+
+    std::fs::write(root.join("data"), b"hello\n").unwrap();
+    assert_eq!(ok(&in_chroot(&root, &["cat", "/data"])), "hello\n");
+    let sum = ok(&in_chroot(&root, &["md5sum", "/data"]));
+    assert_eq!(sum, "b1946ac92492d2347c6235b4d2611184  /data\n");
+    let sum = ok(&in_chroot(&root, &["sha256sum", "/data"]));
+    assert!(sum.starts_with("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  /data"));
+
+    ok(&in_chroot(&root, &["rm", "-r", "/copy"]));
+    ok(&in_chroot(&root, &["mkdir", "-p", "/e/f/g"]));
+    ok(&in_chroot(&root, &["rmdir", "-p", "/e/f/g"]));
+    ok(&in_chroot(&root, &["sync"]));
+    let listing = ok(&in_chroot(&root, &["ls", "/"]));
+    assert_eq!(listing, "a\ndata\nmoved\nrescue\n");
+}
+
+#[test]
+fn an_applet_runs_through_a_symlink_named_after_it() {
+    let Some((_dir, root)) = empty_root() else { return };
+    std::os::unix::fs::symlink("rescue", root.join("ls")).unwrap();
+    let output = Command::new("chroot").arg(&root).arg("/ls").arg("/").env_clear().output().unwrap();
+    let listing = ok(&output);
+    assert_eq!(listing, "ls\nrescue\n");
+
+    // --install makes the links itself, without /proc (argv[0] is the fallback).
+    ok(&in_chroot(&root, &["--install", "/bin"]));
+    let output = Command::new("chroot").arg(&root).arg("/bin/cat").arg("/bin/../rescue").env_clear().output().unwrap();
+    assert_eq!(output.stdout.len() as u64, std::fs::metadata(root.join("rescue")).unwrap().len());
+}
+
+#[test]
+fn unknown_applets_and_help() {
+    let Some((_dir, root)) = empty_root() else { return };
+    let output = in_chroot(&root, &["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(common::stderr(&output).contains("unknown applet 'frobnicate'"));
+    let list = ok(&in_chroot(&root, &["--list"]));
+    for applet in list.lines() {
+        let help = in_chroot(&root, &[applet, "--help"]);
+        assert!(help.status.success(), "{applet} --help: {}", common::stderr(&help));
+        assert!(common::stdout(&help).contains("Usage"), "{applet} --help says: {}", common::stdout(&help));
+    }
+}
