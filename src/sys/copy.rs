@@ -623,7 +623,7 @@ impl<'r> Copier<'r> {
             let mode = if p.mode {
                 Some(meta.mode() & 0o7777)
             } else if created && meta.is_dir() {
-                Some(meta.mode() & 0o777 & !self.umask)
+                Some(meta.mode() & 0o1777 & !self.umask)
             } else {
                 None
             };
