@@ -149,6 +149,8 @@ fn list(fd: &OwnedFd) -> io::Result<Vec<CString>> {
             names.push(name.to_owned());
         }
     }
+    // Sorted: reproducible runs and `-v` output.
+    names.sort();
     Ok(names)
 }
 
@@ -312,7 +314,8 @@ impl Walk<'_> {
         }
         let fd = match open_dir_at(dir, name) {
             Ok(fd) => fd,
-            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            // O_NOFOLLOW | O_DIRECTORY on what has become a symlink: ELOOP or ENOTDIR.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
                 self.problem(Problem::Changed(shown.to_path_buf()));
                 return false;
             }
@@ -392,5 +395,68 @@ impl Walk<'_> {
         } else {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// Swaps `victim` for a symlink to `outside` when asked about descending into `when`.
+    struct Swapper {
+        when: PathBuf,
+        victim: PathBuf,
+        outside: PathBuf,
+        problems: Vec<String>,
+    }
+
+    impl Reporter for Swapper {
+        fn removed(&mut self, _path: &Path, _was_dir: bool) {}
+        fn problem(&mut self, problem: Problem) {
+            self.problems.push(format!("{problem:?}"));
+        }
+        fn confirm(&mut self, question: Question) -> bool {
+            if let Question::Descend(path) = question {
+                if path == self.when {
+                    let aside = self.victim.with_extension("aside");
+                    fs::rename(&self.victim, &aside).expect("move the directory away");
+                    std::os::unix::fs::symlink(&self.outside, &self.victim).expect("symlink");
+                }
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_symlink_mid_walk_is_not_entered() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path();
+        fs::create_dir_all(d.join("outside")).expect("mkdir");
+        fs::write(d.join("outside/precious"), b"keep").expect("write");
+        fs::create_dir_all(d.join("tree/victim/inner")).expect("mkdir");
+        fs::write(d.join("tree/victim/inner/f"), b"x").expect("write");
+        let mut swapper = Swapper {
+            when: d.join("tree"),
+            victim: d.join("tree/victim"),
+            outside: d.join("outside"),
+            problems: Vec::new(),
+        };
+        let opts = Options {
+            recursive: true,
+            ..Options::default()
+        };
+        remove(&d.join("tree"), opts, &mut swapper);
+        assert_eq!(fs::read(d.join("outside/precious")).expect("kept"), b"keep");
+        assert!(fs::symlink_metadata(d.join("tree/victim")).is_err(), "the link itself goes");
+    }
+
+    #[test]
+    fn opening_a_symlink_as_a_directory_fails() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(tmp.path(), tmp.path().join("link")).expect("symlink");
+        let dir = fs::File::open(tmp.path()).expect("open");
+        let err = open_dir_at(dir.as_raw_fd(), c"link").expect_err("must not follow");
+        assert!(matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)), "{err}");
     }
 }
