@@ -25,7 +25,12 @@ fn symlink_to_directory_with_trailing_slash_is_refused_and_nothing_is_removed() 
     fs::write(d.join("target/precious"), b"keep").expect("write");
     fs::write(d.join("target/sub/also"), b"keep").expect("write");
     std::os::unix::fs::symlink("target", d.join("link")).expect("symlink");
-    for args in [&["-r", "link/"][..], &["-rf", "link/"], &["-rf", "link//"], &["link/"]] {
+    for args in [
+        &["-r", "link/"][..],
+        &["-rf", "link/"],
+        &["-rf", "link//"],
+        &["link/"],
+    ] {
         let out = rm_in(d, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let shown = args.last().expect("operand");
@@ -34,9 +39,17 @@ fn symlink_to_directory_with_trailing_slash_is_refused_and_nothing_is_removed() 
              slash would delete the target's contents. To remove the link itself: rm link\n"
         );
         assert_eq!(common::stderr(&out), expected);
-        assert_eq!(fs::read(d.join("target/precious")).expect("untouched"), b"keep");
-        assert_eq!(fs::read(d.join("target/sub/also")).expect("untouched"), b"keep");
-        assert!(fs::symlink_metadata(d.join("link")).expect("link").is_symlink());
+        assert_eq!(
+            fs::read(d.join("target/precious")).expect("untouched"),
+            b"keep"
+        );
+        assert_eq!(
+            fs::read(d.join("target/sub/also")).expect("untouched"),
+            b"keep"
+        );
+        assert!(fs::symlink_metadata(d.join("link"))
+            .expect("link")
+            .is_symlink());
     }
     // What the message suggests works and removes only the link.
     let out = rm_in(d, &["link"]);
@@ -52,11 +65,18 @@ fn root_dot_and_dotdot_are_refused() {
     fs::create_dir(d.join("sub")).expect("mkdir");
     fs::write(d.join("sub/file"), b"x").expect("write");
 
-    for args in [&["-rf", "/"][..], &["-rf", "--no-preserve-root", "/"], &["-r", "///"]] {
+    for args in [
+        &["-rf", "/"][..],
+        &["-rf", "--no-preserve-root", "/"],
+        &["-r", "///"],
+    ] {
         let out = rm_in(d, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = common::stderr(&out);
-        assert!(err.contains("it is dangerous to operate recursively on '/"), "{err}");
+        assert!(
+            err.contains("it is dangerous to operate recursively on '/"),
+            "{err}"
+        );
     }
     let out = rm_in(d, &["-rf", "--no-preserve-root", "/"]);
     assert!(common::stderr(&out).contains("--no-preserve-root"));
@@ -96,12 +116,14 @@ fn recursive_removal_removes_a_symlink_but_never_what_it_points_to() {
     fs::write(d.join("tree/a/b/f"), b"x").expect("write");
     std::os::unix::fs::symlink(d.join("outside"), d.join("tree/a/abs")).expect("symlink");
     std::os::unix::fs::symlink("../../outside", d.join("tree/a/rel")).expect("symlink");
-    std::os::unix::fs::symlink("../outside/deeper/file", d.join("tree/filelink"))
-        .expect("symlink");
+    std::os::unix::fs::symlink("../outside/deeper/file", d.join("tree/filelink")).expect("symlink");
     let out = rm_in(d, &["-rfv", "tree"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(!d.join("tree").exists());
-    assert_eq!(fs::read(d.join("outside/deeper/file")).expect("kept"), b"mine");
+    assert_eq!(
+        fs::read(d.join("outside/deeper/file")).expect("kept"),
+        b"mine"
+    );
     let stdout = common::stdout(&out);
     assert!(stdout.contains("removed 'tree/a/abs'\n"), "{stdout}");
     assert!(stdout.contains("removed directory 'tree'\n"), "{stdout}");
@@ -137,7 +159,10 @@ fn missing_files_and_directories_without_r_as_gnu() {
     fs::create_dir(d.join("dir")).expect("mkdir");
     let out = rm_in(d, &["dir"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(common::stderr(&out), "rescue rm: cannot remove 'dir': Is a directory\n");
+    assert_eq!(
+        common::stderr(&out),
+        "rescue rm: cannot remove 'dir': Is a directory\n"
+    );
     let out = rm_in(d, &["-d", "dir"]);
     assert!(out.status.success());
     assert!(!d.join("dir").exists());

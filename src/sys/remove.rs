@@ -448,7 +448,10 @@ mod tests {
         };
         remove(&d.join("tree"), opts, &mut swapper);
         assert_eq!(fs::read(d.join("outside/precious")).expect("kept"), b"keep");
-        assert!(fs::symlink_metadata(d.join("tree/victim")).is_err(), "the link itself goes");
+        assert!(
+            fs::symlink_metadata(d.join("tree/victim")).is_err(),
+            "the link itself goes"
+        );
     }
 
     #[test]
@@ -457,6 +460,9 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path(), tmp.path().join("link")).expect("symlink");
         let dir = fs::File::open(tmp.path()).expect("open");
         let err = open_dir_at(dir.as_raw_fd(), c"link").expect_err("must not follow");
-        assert!(matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)), "{err}");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+            "{err}"
+        );
     }
 }
