@@ -92,11 +92,9 @@ impl remove::Reporter for Report {
     }
 
     fn problem(&mut self, problem: remove::Problem) {
-        let message = match problem {
-            remove::Problem::Io(err) => super::cp::describe_io(&err),
-            other => format!("cannot remove: {other:?}"),
-        };
-        complain(self.name, message);
+        for line in super::rm::describe(&problem, false) {
+            complain(self.name, line);
+        }
     }
 }
 

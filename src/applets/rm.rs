@@ -95,47 +95,8 @@ impl remove::Reporter for Report {
     }
 
     fn problem(&mut self, problem: Problem) {
-        let name = self.name;
-        match problem {
-            Problem::Io(err) => complain(name, super::cp::describe_io(&err)),
-            Problem::IsDirectory(path) => {
-                complain(name, format!("cannot remove {}: Is a directory", quote(&path)))
-            }
-            Problem::DotOrDotDot(path) => complain(
-                name,
-                format!("refusing to remove '.' or '..' directory: skipping {}", quote(&path)),
-            ),
-            Problem::Root(path) => {
-                complain(name, format!("it is dangerous to operate recursively on {}", quote(&path)));
-                if self.no_preserve_root {
-                    complain(name, "refusing even with --no-preserve-root: rescue rm never removes '/'");
-                } else {
-                    complain(name, "rescue rm never removes '/' (not even with --no-preserve-root)");
-                }
-            }
-            Problem::SymlinkToDirWithSlash(path) => {
-                let link = strip_trailing_slashes(&path);
-                complain(
-                    name,
-                    format!(
-                        "refusing to remove {}: it is a symlink to a directory; the trailing slash \
-                         would delete the target's contents. To remove the link itself: rm {}",
-                        quote(&path),
-                        super::escape_bytes(std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()))
-                    ),
-                )
-            }
-            Problem::OtherDevice(path) => complain(
-                name,
-                format!("skipping {}, since it's on a different device", quote(&path)),
-            ),
-            Problem::Changed(path) => complain(
-                name,
-                format!(
-                    "cannot remove {}: it changed while being removed (replaced by a symlink?); not entered",
-                    quote(&path)
-                ),
-            ),
+        for line in describe(&problem, self.no_preserve_root) {
+            complain(self.name, line);
         }
     }
 
@@ -148,6 +109,43 @@ impl remove::Reporter for Report {
             Question::Remove { path, kind } => format!("remove {kind} {}? ", quote(path)),
         };
         ask(self.name, &text)
+    }
+}
+
+/// The message lines for a removal problem (shared with `mv`, which removes after copying).
+pub(super) fn describe(problem: &Problem, no_preserve_root: bool) -> Vec<String> {
+    match problem {
+        Problem::Io(err) => vec![super::cp::describe_io(err)],
+        Problem::IsDirectory(path) => vec![format!("cannot remove {}: Is a directory", quote(path))],
+        Problem::DotOrDotDot(path) => vec![format!(
+            "refusing to remove '.' or '..' directory: skipping {}",
+            quote(path)
+        )],
+        Problem::Root(path) => vec![
+            format!("it is dangerous to operate recursively on {}", quote(path)),
+            if no_preserve_root {
+                "refusing even with --no-preserve-root: rescue rm never removes '/'".to_string()
+            } else {
+                "rescue rm never removes '/' (not even with --no-preserve-root)".to_string()
+            },
+        ],
+        Problem::SymlinkToDirWithSlash(path) => {
+            let link = strip_trailing_slashes(path);
+            vec![format!(
+                "refusing to remove {}: it is a symlink to a directory; the trailing slash \
+                 would delete the target's contents. To remove the link itself: rm {}",
+                quote(path),
+                super::escape_bytes(std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()))
+            )]
+        }
+        Problem::OtherDevice(path) => vec![format!(
+            "skipping {}, since it's on a different device",
+            quote(path)
+        )],
+        Problem::Changed(path) => vec![format!(
+            "cannot remove {}: it changed while being removed (replaced by a symlink?); not entered",
+            quote(path)
+        )],
     }
 }
 
