@@ -1,8 +1,352 @@
-//! usage: rescue cp ... (not written yet)
+//! usage: rescue cp [OPTION]... SOURCE DEST
+//!        rescue cp [OPTION]... SOURCE... DIRECTORY
+//!        rescue cp [OPTION]... -t DIRECTORY SOURCE...
+//!
+//! Copy files and trees, GNU `cp` compatible where a rescue needs it:
+//!   -a, --archive          same as -dR --preserve=all
+//!   -r, -R, --recursive    copy directories recursively; devices, FIFOs and sockets are
+//!                          recreated (mknod), not read
+//!   -d                     same as -P --preserve=links
+//!   -p                     same as --preserve=mode,ownership,timestamps
+//!   --preserve[=LIST]      mode, ownership, timestamps, links, xattr, all (context is
+//!                          accepted and ignored); default mode,ownership,timestamps
+//!   --no-preserve=LIST     don't preserve these
+//!   -P, -L, -H             never / always / only on the command line follow source symlinks
+//!                          (default: -P with -R, else -L)
+//!   -f, -n, -i             overwrite (removing a destination that cannot be opened), never
+//!                          overwrite, or ask (prompt on stderr, answer on stdin)
+//!   -t DIR, -T             copy into DIR / treat DEST as a normal file
+//!   -v                     print 'SOURCE' -> 'DEST' for each file
+//!
+//! `-a` keeps what a root file system needs: owners (numbers, never names), setuid/setgid
+//! bits (set after chown, which clears them), nanosecond times (directories after their
+//! contents), hard-link groups, symlinks as symlinks, and xattrs including
+//! `security.capability`. Regular files go through `copy_file_range`; sparse files stay
+//! sparse (SEEK_DATA/SEEK_HOLE). Deliberately not done: `--sparse=always`, `--reflink`,
+//! `--parents`, `-u`, backups, SELinux contexts. Exit status 1 if anything failed; the other
+//! operands are still copied.
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+
+use super::{complain, quote, strerror};
+use crate::sys::copy::{self, Copier, Deref, Existing, Options, Preserve, Problem};
+use crate::Error;
+
+#[derive(Parser)]
+#[command(about = "Copy files and directories", disable_help_flag = true)]
+struct Args {
+    /// same as -dR --preserve=all
+    #[arg(short = 'a', long = "archive")]
+    archive: bool,
+    /// copy directories recursively
+    #[arg(short = 'r', short_alias = 'R', long = "recursive")]
+    recursive: bool,
+    /// same as --no-dereference --preserve=links
+    #[arg(short = 'd')]
+    no_deref_links: bool,
+    /// same as --preserve=mode,ownership,timestamps
+    #[arg(short = 'p')]
+    preserve_default: bool,
+    /// preserve the attributes in LIST
+    #[arg(long = "preserve", value_name = "LIST", num_args = 0..=1,
+          default_missing_value = "mode,ownership,timestamps")]
+    preserve: Option<String>,
+    /// don't preserve the attributes in LIST
+    #[arg(long = "no-preserve", value_name = "LIST")]
+    no_preserve: Option<String>,
+    /// never follow symbolic links in SOURCE
+    #[arg(short = 'P', long = "no-dereference", overrides_with_all = ["deref", "deref_command_line"])]
+    no_deref: bool,
+    /// always follow symbolic links in SOURCE
+    #[arg(short = 'L', long = "dereference", overrides_with_all = ["no_deref", "deref_command_line"])]
+    deref: bool,
+    /// follow command-line symbolic links in SOURCE
+    #[arg(short = 'H', overrides_with_all = ["no_deref", "deref"])]
+    deref_command_line: bool,
+    /// if a destination cannot be opened, remove it and try again
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// do not overwrite an existing file
+    #[arg(short = 'n', long = "no-clobber", overrides_with = "interactive")]
+    no_clobber: bool,
+    /// prompt before overwrite
+    #[arg(short = 'i', long = "interactive", overrides_with = "no_clobber")]
+    interactive: bool,
+    /// copy all SOURCE arguments into DIRECTORY
+    #[arg(short = 't', long = "target-directory", value_name = "DIRECTORY")]
+    target_directory: Option<PathBuf>,
+    /// treat DEST as a normal file
+    #[arg(short = 'T', long = "no-target-directory")]
+    no_target_directory: bool,
+    /// explain what is being done
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+/// The words GNU uses for a failed system call on a path, given the library's operation name.
+pub(super) fn describe_io(err: &Error) -> String {
+    match err {
+        Error::Io { op, path, source } => {
+            let q = quote(path);
+            let why = strerror(source);
+            match *op {
+                "open for reading" => format!("cannot open {q} for reading: {why}"),
+                "open for writing" => format!("cannot open {q} for writing: {why}"),
+                "read" => format!("error reading {q}: {why}"),
+                "write" => format!("error writing {q}: {why}"),
+                "preserve ownership for" => format!("failed to preserve ownership for {q}: {why}"),
+                "preserve permissions for" => format!("preserving permissions for {q}: {why}"),
+                "preserve times for" => format!("preserving times for {q}: {why}"),
+                "preserve extended attributes for" => {
+                    format!("failed to preserve extended attributes for {q}: {why}")
+                }
+                op => format!("cannot {op} {q}: {why}"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+pub(super) fn describe(problem: &Problem) -> String {
+    match problem {
+        Problem::Io(err) => describe_io(err),
+        Problem::OmitDirectory(src) => {
+            format!("-r not specified; omitting directory {}", quote(src))
+        }
+        Problem::IntoItself { src, dest } => format!(
+            "cannot copy a directory, {}, into itself, {}",
+            quote(src),
+            quote(dest)
+        ),
+        Problem::SameFile { src, dest } => {
+            format!("{} and {} are the same file", quote(src), quote(dest))
+        }
+        Problem::OverwriteDirWithNonDir { dest } => {
+            format!(
+                "cannot overwrite directory {} with non-directory",
+                quote(dest)
+            )
+        }
+        Problem::OverwriteNonDirWithDir { src, dest } => format!(
+            "cannot overwrite non-directory {} with directory {}",
+            quote(dest),
+            quote(src)
+        ),
+        Problem::DanglingDestination(dest) => {
+            format!("not writing through dangling symlink {}", quote(dest))
+        }
+    }
+}
+
+struct Report {
+    name: &'static str,
+    verbose: bool,
+}
+
+impl copy::Reporter for Report {
+    fn copied(&mut self, src: &Path, dest: &Path) {
+        if self.verbose {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{} -> {}", quote(src), quote(dest));
+        }
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        complain(self.name, describe(&problem));
+    }
+
+    fn overwrite(&mut self, dest: &Path) -> bool {
+        super::rm::ask(self.name, &format!("overwrite {}? ", quote(dest)))
+    }
+}
+
+fn usage_error(name: &str, message: impl std::fmt::Display) -> i32 {
+    complain(name, message);
+    eprintln!("Try 'rescue {name} --help' for more information.");
+    1
+}
+
+fn parse_preserve(
+    name: &str,
+    list: &str,
+    flag: &str,
+    into: &mut Preserve,
+    on: bool,
+) -> Result<(), i32> {
+    for word in list.split(',') {
+        match word {
+            "mode" => into.mode = on,
+            "ownership" => into.ownership = on,
+            "timestamps" => into.timestamps = on,
+            "links" => into.links = on,
+            "xattr" => {
+                into.xattr = on;
+                into.xattr_required = on;
+            }
+            "all" => {
+                let required = into.xattr_required && on;
+                *into = if on {
+                    Preserve::all()
+                } else {
+                    Preserve::default()
+                };
+                into.xattr_required = required;
+            }
+            "context" => {}
+            _ => {
+                return Err(usage_error(
+                    name,
+                    format!(
+                        "invalid argument '{}' for '{flag}'",
+                        super::escape_bytes(word.as_bytes())
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where each operand goes: (source, destination) pairs, or the exit code of a usage error.
+pub(super) fn plan(
+    name: &str,
+    files: &[PathBuf],
+    target_directory: Option<&Path>,
+    no_target_directory: bool,
+) -> Result<Vec<(PathBuf, PathBuf)>, i32> {
+    let into = |dir: &Path, sources: &[PathBuf]| {
+        sources
+            .iter()
+            .map(|src| (src.clone(), dir.join(copy::base_name(src))))
+            .collect::<Vec<_>>()
+    };
+    if let Some(dir) = target_directory {
+        if files.is_empty() {
+            return Err(usage_error(name, "missing file operand"));
+        }
+        return match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => Ok(into(dir, files)),
+            Ok(_) => {
+                complain(name, format!("target {} is not a directory", quote(dir)));
+                Err(1)
+            }
+            Err(err) => {
+                complain(
+                    name,
+                    format!("target directory {}: {}", quote(dir), strerror(&err)),
+                );
+                Err(1)
+            }
+        };
+    }
+    match files {
+        [] => Err(usage_error(name, "missing file operand")),
+        [one] => Err(usage_error(
+            name,
+            format!("missing destination file operand after {}", quote(one)),
+        )),
+        [src, dest] if no_target_directory => Ok(vec![(src.clone(), dest.clone())]),
+        [_, _, extra, ..] if no_target_directory => {
+            Err(usage_error(name, format!("extra operand {}", quote(extra))))
+        }
+        [sources @ .., last] => match std::fs::metadata(last) {
+            Ok(meta) if meta.is_dir() => Ok(into(last, sources)),
+            _ if sources.len() == 1 => Ok(vec![(sources[0].clone(), last.clone())]),
+            Ok(_) => {
+                complain(name, format!("target {} is not a directory", quote(last)));
+                Err(1)
+            }
+            Err(err) => {
+                complain(name, format!("target {}: {}", quote(last), strerror(&err)));
+                Err(1)
+            }
+        },
+    }
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse_with_exit(name, args, 1) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let mut preserve = Preserve::default();
+    let mut recursive = args.recursive;
+    let mut deref = None;
+    if args.archive {
+        recursive = true;
+        deref = Some(Deref::Never);
+        preserve = Preserve::all();
+    }
+    if args.no_deref_links {
+        deref = Some(Deref::Never);
+        preserve.links = true;
+    }
+    if args.preserve_default {
+        preserve.mode = true;
+        preserve.ownership = true;
+        preserve.timestamps = true;
+    }
+    if let Some(list) = &args.preserve {
+        if let Err(code) = parse_preserve(name, list, "--preserve", &mut preserve, true) {
+            return code;
+        }
+    }
+    if let Some(list) = &args.no_preserve {
+        if let Err(code) = parse_preserve(name, list, "--no-preserve", &mut preserve, false) {
+            return code;
+        }
+    }
+    if args.no_deref {
+        deref = Some(Deref::Never);
+    } else if args.deref {
+        deref = Some(Deref::Always);
+    } else if args.deref_command_line {
+        deref = Some(Deref::CommandLine);
+    }
+    let deref = deref.unwrap_or(if recursive {
+        Deref::Never
+    } else {
+        Deref::Always
+    });
+    let existing = if args.no_clobber {
+        Existing::Keep
+    } else if args.interactive {
+        Existing::Ask
+    } else {
+        Existing::Overwrite
+    };
+    let pairs = match plan(
+        name,
+        &args.files,
+        args.target_directory.as_deref(),
+        args.no_target_directory,
+    ) {
+        Ok(pairs) => pairs,
+        Err(code) => return code,
+    };
+    let opts = Options {
+        recursive,
+        deref,
+        preserve,
+        existing,
+        force: args.force,
+        remove_destination: false,
+    };
+    let mut report = Report {
+        name,
+        verbose: args.verbose,
+    };
+    let mut copier = Copier::new(opts, &mut report);
+    for (src, dest) in &pairs {
+        copier.copy(src, dest);
+    }
+    i32::from(copier.failed())
 }

@@ -3,5 +3,7 @@
 //! debug applets need. Nothing here knows about dpkg or archives.
 
 pub mod accounts;
+pub mod copy;
 pub mod errno;
+pub mod remove;
 pub mod root;
