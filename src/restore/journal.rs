@@ -46,6 +46,10 @@ pub enum Step {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    written: usize,
+    /// Fault injection for the kill tests: `RESCUE_FAULT_KILL_AFTER=N` makes the process
+    /// SIGKILL itself once N steps are durable, the harshest point a real kill can hit.
+    kill_after: Option<usize>,
 }
 
 impl Journal {
