@@ -4,4 +4,6 @@
 
 pub mod accounts;
 pub mod errno;
+pub mod mode_spec;
 pub mod root;
+pub mod tree;
