@@ -3,6 +3,7 @@
 //! debug applets need. Nothing here knows about dpkg or archives.
 
 pub mod accounts;
+pub mod date_spec;
 pub mod errno;
 pub mod mode_spec;
 pub mod root;
