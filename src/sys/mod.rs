@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod date_spec;
 pub mod errno;
+pub mod login_group;
 pub mod mode_spec;
 pub mod root;
 pub mod tree;
