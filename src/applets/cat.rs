@@ -199,7 +199,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for file in &files {
         let path = Path::new(file);
         let result = if file == "-" {
-            copy(&mut io::stdin().lock(), &mut *out, plain, &mut render)
+            copy(&mut io::stdin().lock(), &mut out, plain, &mut render)
         } else {
             match File::open(path) {
                 Ok(mut input) => {
@@ -211,7 +211,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                         status = 1;
                         continue;
                     }
-                    copy(&mut input, &mut *out, plain, &mut render)
+                    copy(&mut input, &mut out, plain, &mut render)
                 }
                 Err(err) => Err(Failure::Read(err)),
             }

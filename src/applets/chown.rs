@@ -83,17 +83,17 @@ struct Owner {
 /// Why a spec was refused, in GNU's words.
 #[derive(Debug, PartialEq, Eq)]
 enum SpecError {
-    InvalidUser,
-    InvalidGroup,
-    InvalidSpec,
+    User,
+    Group,
+    Spec,
 }
 
 impl SpecError {
     fn text(&self) -> &'static str {
         match self {
-            SpecError::InvalidUser => "invalid user",
-            SpecError::InvalidGroup => "invalid group",
-            SpecError::InvalidSpec => "invalid spec",
+            SpecError::User => "invalid user",
+            SpecError::Group => "invalid group",
+            SpecError::Spec => "invalid spec",
         }
     }
 }
@@ -143,7 +143,7 @@ fn parse_with_separator(
             Some(uid) => {
                 owner.uid = Some(uid);
                 if separator.is_some() && group.is_none() {
-                    let gid = login_gid(Path::new("/"), user).ok_or(SpecError::InvalidSpec)?;
+                    let gid = login_gid(Path::new("/"), user).ok_or(SpecError::Spec)?;
                     owner.gid = Some(gid);
                     owner.group_name = Some(
                         accounts
@@ -153,8 +153,8 @@ fn parse_with_separator(
                 }
             }
             // A number cannot say which login group it has.
-            None if separator.is_some() && group.is_none() => return Err(SpecError::InvalidSpec),
-            None => owner.uid = Some(numeric_id(user).ok_or(SpecError::InvalidUser)?),
+            None if separator.is_some() && group.is_none() => return Err(SpecError::Spec),
+            None => owner.uid = Some(numeric_id(user).ok_or(SpecError::User)?),
         }
         owner.user_name = Some(user.to_string());
     }
@@ -166,7 +166,7 @@ fn parse_with_separator(
         };
         owner.gid = Some(match by_name {
             Some(gid) => gid,
-            None => numeric_id(group).ok_or(SpecError::InvalidGroup)?,
+            None => numeric_id(group).ok_or(SpecError::Group)?,
         });
         owner.group_name = Some(group.to_string());
     }
