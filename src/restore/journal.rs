@@ -85,7 +85,12 @@ impl Journal {
             .map_err(|err| Error::io("write", &self.path, err))?;
         self.file
             .sync_data()
-            .map_err(|err| Error::io("sync", &self.path, err))
+            .map_err(|err| Error::io("sync", &self.path, err))?;
+        self.written += steps.len();
+        if self.kill_after.is_some_and(|limit| self.written >= limit) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -1,9 +1,14 @@
 //! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
-//! error text without Rust's "(os error N)" suffix, and the little /proc and ELF reading the
-//! debug applets need. Nothing here knows about dpkg or archives.
+//! error text without Rust's "(os error N)" suffix, the copy engine and the symlink-safe
+//! removal the file applets share, mode and date specifications as GNU parses them.
+//! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
 pub mod copy;
+pub mod date_spec;
 pub mod errno;
+pub mod login_group;
+pub mod mode_spec;
 pub mod remove;
 pub mod root;
+pub mod tree;
