@@ -357,7 +357,8 @@ pub fn verify(
         let kind = FileKind::of(meta.file_type());
         let mut attrs = Attrs::default();
         if kind == FileKind::Regular {
-            attrs.set(Attr::Mode, Check::Ok);
+            // dpkg never marks `M` as passed: a regular file only proves the type, not the
+            // mode bits. Deep checks fill it.
             if options.missing_only {
                 outcomes.push(Some(Outcome::Ok));
                 continue;
@@ -421,7 +422,9 @@ pub fn verify(
             continue;
         };
         let mut attrs = Attrs::default();
-        attrs.ok_or_failed(Attr::Mode, !job.followed);
+        if job.followed {
+            attrs.set(Attr::Mode, Check::Failed);
+        }
         let outcome = match result {
             Hashed::Digest {
                 digest,
