@@ -234,10 +234,7 @@ fn write_json(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         text.push_str("{\"package\":null,\"version\":null,");
         json_path(&mut text, "path", &alias.alias);
         text.push_str(",\"kind\":\"alias\",\"expected\":");
-        json_string(
-            &mut text,
-            &format!("symlink to {}", alias.target.display()),
-        );
+        json_string(&mut text, &format!("symlink to {}", alias.target.display()));
         text.push_str(",\"actual\":");
         json_string(&mut text, &alias_state(&alias.state));
         text.push_str(&format!(",\"hidden\":{}}}", alias.hidden));
@@ -263,7 +260,10 @@ fn write_json(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         json_string(&mut text, &actual);
         text.push_str(&format!(",\"conffile\":{}", finding.conffile));
         text.push_str(",\"attrs\":");
-        json_string(&mut text, &String::from_utf8_lossy(&finding.attrs.columns()[..8]));
+        json_string(
+            &mut text,
+            &String::from_utf8_lossy(&finding.attrs.columns()[..8]),
+        );
         if let Some(cause) = &finding.cause {
             text.push(',');
             json_path(&mut text, "cause", cause);
@@ -279,7 +279,10 @@ fn alias_state(state: &AliasState) -> String {
         AliasState::Missing => "missing".into(),
         AliasState::Directory => "a real directory".into(),
         AliasState::WrongTarget(target) => {
-            format!("symlink to {}", escape_bytes(crate::dpkg::path_bytes(target)))
+            format!(
+                "symlink to {}",
+                escape_bytes(crate::dpkg::path_bytes(target))
+            )
         }
         AliasState::Other(kind) => format!("a {}", kind.describe()),
     }
@@ -367,7 +370,11 @@ fn write_text(out: &mut impl Write, report: &Report, args: &Args) -> std::io::Re
         out,
         "{} problem{} in {} package{}: {checked}",
         report.findings.len() + report.aliases.len(),
-        if report.findings.len() + report.aliases.len() == 1 { "" } else { "s" },
+        if report.findings.len() + report.aliases.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         packages.len(),
         if packages.len() == 1 { "" } else { "s" },
     )?;
@@ -385,7 +392,11 @@ fn write_text(out: &mut impl Write, report: &Report, args: &Args) -> std::io::Re
             writeln!(
                 out,
                 "      ({conffiles_modified} modified conffile{} kept unless you add --conffiles)",
-                if conffiles_modified == 1 { " is" } else { "s are" }
+                if conffiles_modified == 1 {
+                    " is"
+                } else {
+                    "s are"
+                }
             )?;
         }
     }

@@ -168,6 +168,9 @@ mod tests {
         assert!(sums.contains_key(Path::new("/usr/a")));
         assert_eq!(sums.len(), 1);
         assert_eq!(issues.len(), 1);
-        assert!(issues[0].error.to_string().starts_with("x.md5sums:2: expected"));
+        assert!(issues[0]
+            .error
+            .to_string()
+            .starts_with("x.md5sums:2: expected"));
     }
 }

@@ -12,8 +12,8 @@
 
 pub mod diversions;
 pub mod lists;
-pub mod status;
 pub mod statoverride;
+pub mod status;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

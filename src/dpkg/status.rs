@@ -377,7 +377,10 @@ mod tests {
     fn truncated_stanza_names_the_line() {
         let text = b"Package: a\nStatus: install ok installed\n\nPackage: b\nVers";
         let err = parse_status(Path::new("status"), text).unwrap_err();
-        assert_eq!(err.to_string(), "status:5: not a 'Field: value' line: 'Vers'");
+        assert_eq!(
+            err.to_string(),
+            "status:5: not a 'Field: value' line: 'Vers'"
+        );
         let err = parse_status(Path::new("status"), b"Package: b\nVersion: 1\n").unwrap_err();
         assert!(err.to_string().contains("no 'Status' field"), "{err}");
     }

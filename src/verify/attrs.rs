@@ -40,7 +40,9 @@ impl Attr {
     }
 
     pub fn name(self) -> &'static str {
-        ["size", "mode", "md5", "device", "link", "user", "group", "mtime"][self as usize]
+        [
+            "size", "mode", "md5", "device", "link", "user", "group", "mtime",
+        ][self as usize]
     }
 }
 
@@ -170,7 +172,8 @@ pub fn compare(expected: &Expected, actual: &Metadata, link_target: Option<&Path
     let kind = FileKind::of(actual.file_type());
     let same_kind = kind == expected.kind;
     // A symlink's own mode is always 0777 on Linux: only its type is meaningful.
-    let mode_ok = same_kind && (kind == FileKind::Symlink || actual.mode() & 0o7777 == expected.mode);
+    let mode_ok =
+        same_kind && (kind == FileKind::Symlink || actual.mode() & 0o7777 == expected.mode);
     attrs.ok_or_failed(Attr::Mode, mode_ok);
     if let Some(size) = expected.size {
         attrs.ok_or_failed(Attr::Size, same_kind && actual.len() == size);

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::sys::root::{Last, Root};
@@ -83,8 +83,7 @@ impl Cache {
     /// The cache file for a root, as the host sees it; `None` when ROOT has no `/var/cache`.
     pub fn path_for(root: &Root) -> Option<PathBuf> {
         let dir = root.resolve(Path::new("/var/cache"), Last::Follow).ok()?;
-        dir.is_dir()
-            .then(|| dir.join("rescue").join(CACHE_FILE))
+        dir.is_dir().then(|| dir.join("rescue").join(CACHE_FILE))
     }
 
     /// Loads the cache; a missing, unreadable or malformed file is an empty cache.
@@ -130,6 +129,11 @@ impl Cache {
         self.entries.insert(path, (key, digest));
     }
 
+    /// Drops every entry `keep` says no to (paths no longer owned by any package).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        self.entries.retain(|path, _| keep(path));
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -160,10 +164,16 @@ impl Cache {
         let mut temp = path.as_os_str().to_os_string();
         temp.push(format!(".tmp.{}", std::process::id()));
         let temp = PathBuf::from(temp);
-        let written = std::fs::File::create(&temp).and_then(|mut file| {
-            file.write_all(&bytes)?;
-            file.sync_all()
-        });
+        // Digests of small conffiles say something about their content: owner-only.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .and_then(|mut file| {
+                file.write_all(&bytes)?;
+                file.sync_all()
+            });
         if let Err(err) = written {
             let _ = std::fs::remove_file(&temp);
             return Err(Error::io("write", &temp, err));

@@ -50,9 +50,15 @@ pub enum Kind {
     /// `lstat` failed; `errno` says why (ENOENT, or ENOTDIR when a parent is not a directory).
     Missing { errno: i32 },
     /// The content differs from the recorded digest.
-    Md5Mismatch { expected: [u8; 16], actual: [u8; 16] },
+    Md5Mismatch {
+        expected: [u8; 16],
+        actual: [u8; 16],
+    },
     /// A path with a digest is not a regular file (a directory stands there, a fifo, ...).
-    WrongType { expected: FileKind, actual: FileKind },
+    WrongType {
+        expected: FileKind,
+        actual: FileKind,
+    },
     /// It exists but could not be read.
     Unreadable { errno: i32 },
     /// Deep checks: attributes against the archive failed (see [`Finding::attrs`]).
@@ -176,7 +182,11 @@ pub struct Report {
 impl Report {
     /// 0 clean, 1 problems found, 2 some check could not be made.
     pub fn exit_code(&self) -> i32 {
-        if self.notes.iter().any(|n| n.issue.severity == Severity::Error) {
+        if self
+            .notes
+            .iter()
+            .any(|n| n.issue.severity == Severity::Error)
+        {
             2
         } else if !self.findings.is_empty() || !self.aliases.is_empty() {
             1
@@ -258,7 +268,9 @@ impl Resolver<'_> {
             .or_insert_with(|| root.resolve(parent, Last::Follow));
         match resolved {
             Ok(dir) => Ok(dir.join(name)),
-            Err(err) => Err(io::Error::from_raw_os_error(err.raw_os_error().unwrap_or(libc::EIO))),
+            Err(err) => Err(io::Error::from_raw_os_error(
+                err.raw_os_error().unwrap_or(libc::EIO),
+            )),
         }
     }
 }
@@ -276,10 +288,9 @@ fn open_for_hash(path: &Path) -> io::Result<File> {
         .custom_flags(base | libc::O_NOATIME)
         .open(path)
     {
-        Err(err) if err.raw_os_error() == Some(libc::EPERM) => OpenOptions::new()
-            .read(true)
-            .custom_flags(base)
-            .open(path),
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+            OpenOptions::new().read(true).custom_flags(base).open(path)
+        }
         other => other,
     }
 }
@@ -415,7 +426,14 @@ pub fn verify(
         progress.files_done.store(done, Ordering::Relaxed);
     }
     let hashed = hash_all(&to_hash, &items, &cache, options.threads, progress);
-    let mut new_cache = Cache::default();
+    // Checking a few packages keeps the others' entries; checking all of them drops the
+    // entries of paths nobody owns any more.
+    let mut new_cache = cache;
+    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
+        let checked: std::collections::HashSet<&Path> =
+            items.iter().map(|item| item.path.as_path()).collect();
+        new_cache.retain(|path| checked.contains(path));
+    }
     for (job, result) in to_hash.iter().zip(hashed) {
         let item = &items[job.item];
         let Expect::Md5(expected) = item.expect else {
@@ -587,8 +605,7 @@ fn hash_all(
     }
     .clamp(1, jobs.len().max(1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Hashed>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Hashed>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
