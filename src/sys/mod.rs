@@ -5,3 +5,6 @@
 pub mod accounts;
 pub mod errno;
 pub mod root;
+pub mod human;
+pub mod localtime;
+pub mod mode;
