@@ -4,7 +4,7 @@
 
 pub mod accounts;
 pub mod errno;
-pub mod root;
 pub mod human;
 pub mod localtime;
 pub mod mode;
+pub mod root;

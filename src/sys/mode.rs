@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn empty_regular_files_are_named_as_gnu_does() {
-        assert_eq!(FileType::of(libc::S_IFREG).describe(0), "regular empty file");
+        assert_eq!(
+            FileType::of(libc::S_IFREG).describe(0),
+            "regular empty file"
+        );
         assert_eq!(FileType::of(libc::S_IFIFO).describe(0), "fifo");
     }
 }
