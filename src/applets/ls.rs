@@ -712,7 +712,8 @@ impl Lister {
 
     fn display_width(&self, name: &[u8]) -> usize {
         if !self.options.hide_control {
-            return name.len();
+            // What GNU counts under LC_ALL=C: printable ASCII; other raw bytes take no width.
+            return name.iter().filter(|&&b| (0x20..0x7f).contains(&b)).count();
         }
         name.utf8_chunks()
             .map(|chunk| chunk.valid().chars().count() + chunk.invalid().len())
