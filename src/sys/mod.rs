@@ -3,8 +3,10 @@
 //! debug applets need. Nothing here knows about dpkg or archives.
 
 pub mod accounts;
+pub mod birth;
 pub mod errno;
 pub mod human;
 pub mod localtime;
 pub mod mode;
+pub mod quoting;
 pub mod root;
