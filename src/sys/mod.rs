@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod birth;
+pub mod canonical;
 pub mod errno;
 pub mod human;
 pub mod localtime;
