@@ -20,7 +20,7 @@ pub fn human_size(bytes: u64) -> String {
     let mut amount = value / unit;
     let remainder = value % unit;
     let mut tenths = remainder * 10 / unit;
-    let below_tenths = remainder * 10 % unit != 0;
+    let below_tenths = !(remainder * 10).is_multiple_of(unit);
     if amount < 10 {
         if below_tenths {
             tenths += 1;

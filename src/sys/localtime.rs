@@ -38,6 +38,9 @@ impl LocalTime {
         if !ok {
             return None;
         }
+        // `c_long` is 32 bits on some targets, 64 on ours.
+        #[allow(clippy::useless_conversion)]
+        let utc_offset = i64::from(tm.tm_gmtoff);
         Some(LocalTime {
             year: i64::from(tm.tm_year) + 1900,
             month: u32::try_from(tm.tm_mon).ok()?.min(11),
@@ -45,7 +48,7 @@ impl LocalTime {
             hour: u32::try_from(tm.tm_hour).ok()?,
             minute: u32::try_from(tm.tm_min).ok()?,
             second: u32::try_from(tm.tm_sec).ok()?,
-            utc_offset: i64::from(tm.tm_gmtoff),
+            utc_offset,
         })
     }
 
