@@ -186,11 +186,14 @@ fn matches_gnu_on_every_kind_of_file() {
         &["-C", "tree"],
         &["-C", "-w", "40", "tree"],
         &["-Ci", "-w", "60", "tree"],
+        &["-CF", "--color=always", "-w", "70", "tree"],
         &["-l", "tree/small", "tree/sub"],
         &["tree/small", "tree/sub", "tree/sticky"],
         &["tree/link-to-dir"],
         &["-l", "tree/link-to-dir", "tree/link-to-dir/"],
         &["-lt", "tree/large", "tree/empty", "tree/medium"],
+        &["-lL", "tree"],
+        &["-LF", "tree"],
     ];
     for args in flag_sets {
         assert_same(temp.path(), args);

@@ -332,6 +332,16 @@ fn line_width() -> usize {
         .unwrap_or(80)
 }
 
+/// Where a directory entry is, for system calls and messages: GNU names the entries of `.`
+/// without a `./` prefix.
+fn child_path(dir: &Path, name: &OsStr) -> PathBuf {
+    if dir.as_os_str() == "." {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    }
+}
+
 /// `dir/name`, without doubling a slash the directory name already ends with.
 fn child_name(dir: &OsStr, name: &OsStr) -> OsString {
     let mut out = dir.as_bytes().to_vec();
@@ -443,7 +453,7 @@ impl Lister {
             has_acl: false,
         };
         if self.options.format == Format::Long {
-            if kind == FileType::Symlink {
+            if kind == FileType::Symlink && entry.meta.is_some() {
                 match std::fs::read_link(&entry.path) {
                     Ok(target) => entry.target = Some(target.into_os_string()),
                     Err(err) => self.fail(
@@ -513,7 +523,7 @@ impl Lister {
         let mut entries = Vec::new();
         if self.options.all {
             for dot in [".", ".."] {
-                let child = path.join(dot);
+                let child = child_path(path, OsStr::new(dot));
                 let meta = self.stat_child(&child);
                 entries.push(self.entry(OsString::from(dot), child, meta, None));
             }
@@ -536,7 +546,7 @@ impl Lister {
             {
                 continue;
             }
-            let child = path.join(&file_name);
+            let child = child_path(path, &file_name);
             let meta = self.stat_child(&child);
             let kind = item.file_type().ok().map(|t| {
                 if t.is_dir() {
@@ -576,8 +586,9 @@ impl Lister {
     }
 
     fn stat_child(&mut self, path: &Path) -> Option<Metadata> {
+        // With -L a dangling or looping link is an error, listed with `?` fields, as GNU does.
         let result = if self.options.dereference == Dereference::Always {
-            std::fs::metadata(path).or_else(|_| std::fs::symlink_metadata(path))
+            std::fs::metadata(path)
         } else {
             std::fs::symlink_metadata(path)
         };
@@ -771,7 +782,9 @@ impl Lister {
                     break;
                 }
                 let column_width = col_widths.get(column).copied().unwrap_or(printed + 2);
-                indent(buf, position + printed, position + column_width);
+                // GNU pads with spaces only once colour codes are in the line.
+                let tabs = !self.options.color;
+                indent(buf, position + printed, position + column_width, tabs);
                 position += column_width;
                 column += 1;
             }
@@ -894,7 +907,8 @@ impl Lister {
             0
         };
         let size_width = max(&|r| r.size.as_ref().map_or(0, String::len)).max(device_width);
-        let time_width = max(&|r| r.time.len());
+        // GNU reserves the width of a formatted time even when every row shows `?`.
+        let time_width = max(&|r| r.time.len()).max(if self.options.full_time { 35 } else { 12 });
         // `entries` is the head of `basis`: the rows past it only widened the columns.
         for (entry, row) in entries.iter().zip(&rows) {
             let mut line = String::new();
@@ -953,10 +967,10 @@ impl Lister {
 }
 
 /// Pads from column `from` to column `to` as GNU does: tabs where a tab stop (every 8) fits.
-fn indent(buf: &mut Vec<u8>, mut from: usize, to: usize) {
+fn indent(buf: &mut Vec<u8>, mut from: usize, to: usize, tabs: bool) {
     const TAB_SIZE: usize = 8;
     while from < to {
-        if to / TAB_SIZE > (from + 1) / TAB_SIZE {
+        if tabs && to / TAB_SIZE > (from + 1) / TAB_SIZE {
             buf.push(b'\t');
             from += TAB_SIZE - from % TAB_SIZE;
         } else {

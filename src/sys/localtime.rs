@@ -27,6 +27,8 @@ extern "C" {
 impl LocalTime {
     /// Converts seconds since the epoch; `None` when the C library cannot (a year out of range).
     pub fn of(seconds: i64) -> Option<LocalTime> {
+        // libc marks musl's `time_t` deprecated only to warn that it became 64-bit (musl 1.2).
+        #[allow(deprecated)]
         let time = libc::time_t::try_from(seconds).ok()?;
         // SAFETY: an all-zero `tm` is a valid value; localtime_r writes only into `tm`.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
