@@ -535,3 +535,23 @@ fn host_matches_dpkg_verify() {
         "only dpkg: {only_dpkg:?}\nonly ours: {only_ours:?}"
     );
 }
+
+#[test]
+fn updates_journal_is_replayed_over_status() {
+    let root = standard();
+    fs::remove_file(root.host("/usr/bin/nomd5")).unwrap();
+    fs::remove_file(root.host("/usr/bin/half")).unwrap();
+    // dpkg crashed after recording that nomd5 was purged, before folding it into status.
+    fs::write(
+        root.path().join("var/lib/dpkg/updates/0000"),
+        "Package: nomd5\nStatus: purge ok not-installed\nArchitecture: amd64\n\n",
+    )
+    .unwrap();
+    let (lines, code) = ours(&root, &[]);
+    assert_eq!(lines, set(&[b"missing     /usr/bin/half"]));
+    assert_eq!(code, 1);
+    if let Some(mut dpkg) = dpkg_lines(&root) {
+        dpkg.remove(NEWCONFFILE_LINE);
+        assert_eq!(lines, dpkg);
+    }
+}

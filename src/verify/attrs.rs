@@ -230,5 +230,46 @@ mod tests {
         };
         let attrs = compare(&expected, &meta, None);
         assert_eq!(&attrs.columns(), b".M???.???");
+
+        let other_owner = Expected {
+            mode: 0o755,
+            uid: Some(meta.uid() + 1),
+            ..expected.clone()
+        };
+        assert_eq!(&compare(&other_owner, &meta, None).columns(), b"..???U???");
+
+        let dir_expected = Expected {
+            kind: FileKind::Directory,
+            mode: 0o755,
+            size: None,
+            ..expected.clone()
+        };
+        assert_eq!(
+            compare(&dir_expected, &meta, None).get(Attr::Mode),
+            Check::Failed
+        );
+    }
+
+    #[test]
+    fn retargeted_symlink_fails_l() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink("elsewhere", &link).unwrap();
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        let target = std::fs::read_link(&link).unwrap();
+        let expected = Expected {
+            kind: FileKind::Symlink,
+            mode: 0o777,
+            uid: None,
+            gid: None,
+            size: None,
+            link_target: Some(PathBuf::from("libfoo.so.1")),
+            rdev: None,
+            mtime: None,
+        };
+        assert_eq!(
+            &compare(&expected, &meta, Some(&target)).columns(),
+            b"?.??L????"
+        );
     }
 }

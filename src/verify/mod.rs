@@ -484,7 +484,13 @@ pub fn verify(
         outcomes[job.item] = Some(outcome);
     }
     if let Some(path) = cache_path {
-        if let Err(error) = new_cache.save(&path) {
+        let saved = new_cache.save(&path);
+        // A read-only root, or a run without root's rights, simply goes without a cache.
+        let quiet = matches!(
+            saved.as_ref().err().and_then(crate::Error::raw_os_error),
+            Some(libc::EROFS | libc::EACCES | libc::EPERM)
+        );
+        if let (Err(error), false) = (saved, quiet) {
             report.notes.push(Note {
                 package: None,
                 issue: Issue {
