@@ -67,7 +67,7 @@ struct Args {
 fn timespec(time: Option<Instant>) -> libc::timespec {
     match time {
         Some(t) => libc::timespec {
-            tv_sec: t.secs as libc::time_t,
+            tv_sec: t.secs as _,
             tv_nsec: i64::from(t.nanos) as _,
         },
         None => libc::timespec {
