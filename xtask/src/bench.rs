@@ -188,9 +188,80 @@ fn bench_verify(binary: &Path) -> crate::Result {
     Ok(())
 }
 
-fn bench_restore(_binary: &Path) -> crate::Result {
-    println!("\n== restore: see tests/debootstrap.rs and README for the restore benchmark");
+/// A minbase Debian root with its `/usr/lib/x86_64-linux-gnu` deleted (the story of this
+/// project), restored by the static binary from inside the chroot; against the bare
+/// decompression of the same root's archives (`dpkg-deb --fsys-tarfile`), the floor for any
+/// tool that reads them.
+fn bench_restore(binary: &Path) -> crate::Result {
+    if !shell::is_root() {
+        println!("\n== restore: needs root (chroot, owners), skipped");
+        return Ok(());
+    }
+    let tarball = minbase_tarball()?;
+    let scratch = scratch_dir("restore")?;
+    let root = scratch.join("root");
+    let prepare = format!(
+        "rm -rf {root} && mkdir -p {root} && tar --numeric-owner -xpf {tarball} -C {root} \
+         && rm -rf {root}/usr/lib/x86_64-linux-gnu && mkdir -p {root}/srv/rescue \
+         && cp {binary} {root}/srv/rescue/rescue && sync",
+        root = root.display(),
+        tarball = tarball.display(),
+        binary = binary.display()
+    );
+    sh(&prepare)?;
+    let count = std::fs::read_dir(root.join("var/cache/apt/archives"))
+        .map_err(|err| format!("no archives in the minbase root: {err}"))?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "deb"))
+        .count();
+    race(
+        &format!("restore a minbase root with usr/lib/x86_64-linux-gnu deleted ({count} archives)"),
+        &[
+            contender(
+                "dpkg-deb --fsys-tarfile (every archive)",
+                format!(
+                    "for f in {}/var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$f\" >/dev/null; done",
+                    root.display()
+                ),
+            ),
+            contender(
+                "rescue restore --yes (in chroot)",
+                format!("chroot {} /srv/rescue/rescue restore --yes", root.display()),
+            ),
+        ],
+        Some(&prepare),
+    )?;
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// The cached minbase tarball the debootstrap test also uses; made once with debootstrap.
+fn minbase_tarball() -> crate::Result<PathBuf> {
+    let cache = Path::new("/var/cache/rescue-tests");
+    let tarball = cache.join("bookworm-minbase.tar");
+    if tarball.is_file() {
+        return Ok(tarball);
+    }
+    shell::ensure_debian_packages(&["debootstrap"])?;
+    let build = scratch_dir("debootstrap")?.join("root");
+    shell::run(Command::new("debootstrap").args([
+        "--variant=minbase",
+        &format!("--cache-dir={}", cache.join("debs").display()),
+        "bookworm",
+        &build.display().to_string(),
+        "http://deb.debian.org/debian",
+    ]))?;
+    let partial = cache.join("bookworm-minbase.tar.partial");
+    shell::run(
+        Command::new("tar")
+            .args(["--numeric-owner", "-cpf"])
+            .arg(&partial)
+            .arg("-C")
+            .arg(&build)
+            .arg("."),
+    )?;
+    std::fs::rename(&partial, &tarball).map_err(|err| format!("cannot rename {}: {err}", partial.display()))?;
+    Ok(tarball)
 }
 
 fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
