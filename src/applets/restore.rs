@@ -26,12 +26,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{complain, quote};
-use crate::dpkg::Database;
+use super::complain;
 use crate::restore::execute;
 use crate::restore::plan::{self, shown, ActionKind, Plan};
 use crate::sources::Source;
-use crate::sys::root::Root;
 
 #[derive(Parser)]
 #[command(about = "Put back broken package files from the installed versions' .deb archives")]
@@ -66,24 +64,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    if !args.root.is_dir() {
-        complain(
-            name,
-            format!("cannot use root {}: not a directory", quote(&args.root)),
-        );
-        return 2;
-    }
-    let root = Root::new(&args.root);
-    let admindir = args
-        .admindir
-        .clone()
-        .unwrap_or_else(|| Database::default_admindir(&root));
-    let db = match Database::open(&admindir) {
-        Ok(db) => db,
-        Err(err) => {
-            complain(name, format!("cannot read the dpkg database: {err}"));
-            return 2;
-        }
+    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let mut sources = Vec::new();
     for from in &args.from {

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, ValueEnum};
 
-use super::{complain, escape_bytes, quote};
+use super::{complain, escape_bytes};
 use crate::dpkg::{Database, Severity};
 use crate::sources::{Archives, Source};
 use crate::sys::root::Root;
@@ -82,24 +82,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let root = Root::new(&args.root);
-    if !args.root.is_dir() {
-        complain(
-            name,
-            format!("cannot verify {}: not a directory", quote(&args.root)),
-        );
-        return 2;
-    }
-    let admindir = args
-        .admindir
-        .clone()
-        .unwrap_or_else(|| Database::default_admindir(&root));
-    let db = match Database::open(&admindir) {
-        Ok(db) => db,
-        Err(err) => {
-            complain(name, format!("cannot read the dpkg database: {err}"));
-            return 2;
-        }
+    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let (packages, unknown) = db.select(&args.packages);
     for wanted in &unknown {

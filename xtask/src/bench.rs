@@ -260,7 +260,8 @@ fn minbase_tarball() -> crate::Result<PathBuf> {
             .arg(&build)
             .arg("."),
     )?;
-    std::fs::rename(&partial, &tarball).map_err(|err| format!("cannot rename {}: {err}", partial.display()))?;
+    std::fs::rename(&partial, &tarball)
+        .map_err(|err| format!("cannot rename {}: {err}", partial.display()))?;
     Ok(tarball)
 }
 
