@@ -29,9 +29,10 @@ use md5::{Digest, Md5};
 
 use super::apply::Metadata;
 use crate::deb::{DataEntry, Deb, EntryKind};
-use crate::dpkg::{ConffileHash, Database, Package};
+use crate::dpkg::{ConffileHash, Database, Package, PackageFiles};
 use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
 use crate::sys::root::{Last, Root};
+use crate::verify::deep::owned_paths;
 use crate::verify::deep::Deep;
 use crate::verify::{self, AliasProblem, AliasState, Finding, Kind};
 use crate::Result;
@@ -203,12 +204,7 @@ pub fn plan(
             recorded_md5sums: files.md5sums.as_ref(),
         };
         match archives.find(&wanted) {
-            Ok(archive) => found.push((
-                *package,
-                archive,
-                package_findings,
-                files.md5sums.unwrap_or_default(),
-            )),
+            Ok(archive) => found.push((*package, archive, package_findings, files)),
             Err(unavailable) if !package_findings.is_empty() => {
                 plan.unrestorable.push(Unrestorable {
                     package: name,
@@ -227,8 +223,8 @@ pub fn plan(
         options,
     };
     let results =
-        crate::sys::parallel::map(found, |(package, archive, package_findings, md5sums)| {
-            let outcome = context.plan_package(package, &archive.deb, &package_findings, &md5sums);
+        crate::sys::parallel::map(found, |(package, archive, package_findings, files)| {
+            let outcome = context.plan_package(package, &archive.deb, &package_findings, &files);
             (package, archive, package_findings, outcome)
         });
     for (package, archive, package_findings, outcome) in results {
@@ -273,8 +269,11 @@ impl Context<'_> {
         package: &Package,
         deb: &Deb,
         findings: &[&Finding],
-        md5sums: &HashMap<PathBuf, [u8; 16]>,
+        files: &PackageFiles,
     ) -> Result<(Vec<Action>, Vec<String>)> {
+        let empty = HashMap::new();
+        let md5sums = files.md5sums.as_ref().unwrap_or(&empty);
+        let owned = owned_paths(files);
         let mut actions = Vec::new();
         let mut notes = Vec::new();
         let by_listed: HashMap<&Path, &Finding> =
@@ -294,6 +293,11 @@ impl Context<'_> {
             seen.insert(entry.path.clone());
             if entry.kind == EntryKind::Symlink {
                 symlink_entries.insert(entry.path.clone());
+            }
+            // dpkg's lists, not the archive, say what the package owns now: a path another
+            // package took over (Replaces:) is not this package's to put back.
+            if !owned.contains(entry.path.as_path()) {
+                return Ok(());
             }
             covered.insert(entry.path.clone());
             if self.deep.is_broken_alias(&entry.path) {

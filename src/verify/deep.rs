@@ -126,8 +126,10 @@ impl<'a> Deep<'a> {
             .map(|(i, f)| (f.listed.clone(), i))
             .collect();
         let conffiles: Vec<&Path> = package.conffiles.iter().map(|c| c.path.as_path()).collect();
+        let files = self.db.files(package)?;
+        let owned = owned_paths(&files);
         deb.for_each_entry(|entry, _| {
-            if self.is_broken_alias(&entry.path) {
+            if !owned.contains(entry.path.as_path()) || self.is_broken_alias(&entry.path) {
                 return Ok(());
             }
             let dest = self.destination(&package.name, &entry.path);
@@ -211,6 +213,16 @@ impl<'a> Deep<'a> {
             cause: None,
         }
     }
+}
+
+/// The paths dpkg's list says the package owns now (an archive may ship more: paths another
+/// package has since taken over).
+pub fn owned_paths(files: &crate::dpkg::PackageFiles) -> std::collections::HashSet<&Path> {
+    files
+        .list
+        .iter()
+        .flat_map(|list| list.paths.iter().map(PathBuf::as_path))
+        .collect()
 }
 
 /// What the archive pass of `verify` covered.
