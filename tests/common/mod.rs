@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: where the binaries are, and whether we are root.
 #![allow(dead_code)]
 
+pub mod debroot;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
