@@ -10,5 +10,6 @@ pub mod error;
 pub mod restore;
 pub mod sources;
 pub mod sys;
+pub mod verify;
 
 pub use error::{Error, Result};

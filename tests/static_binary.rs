@@ -9,6 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// By absolute path: the child runs with an empty environment (no PATH), as on the bad day.
+const CHROOT: &str = "/usr/sbin/chroot";
+
 fn dist() -> Option<PathBuf> {
     let binary = common::dist_binary();
     if binary.is_none() && std::env::var_os("RESCUE_REQUIRE_DIST").is_some() {
@@ -31,7 +34,7 @@ fn empty_root() -> Option<(tempfile::TempDir, PathBuf)> {
 }
 
 fn in_chroot(root: &Path, args: &[&str]) -> Output {
-    Command::new("chroot")
+    Command::new(CHROOT)
         .arg(root)
         .arg("/rescue")
         .args(args)
@@ -88,8 +91,9 @@ fn every_file_applet_works_in_an_empty_chroot() {
 
     ok(&in_chroot(&root, &["mkdir", "-p", "/a/b/c"]));
     ok(&in_chroot(&root, &["touch", "-d", "2001-02-03 04:05:06", "/a/b/c/file"]));
-    ok(&in_chroot(&root, &["chmod", "4755", "/a/b/c/file"]));
+    // chown before chmod: the kernel clears setuid on chown.
     ok(&in_chroot(&root, &["chown", "1234:5678", "/a/b/c/file"]));
+    ok(&in_chroot(&root, &["chmod", "4755", "/a/b/c/file"]));
     ok(&in_chroot(&root, &["ln", "-s", "c/file", "/a/b/link"]));
     ok(&in_chroot(&root, &["cp", "-a", "/a", "/copy"]));
     let copied = ok(&in_chroot(&root, &["ls", "-ln", "/copy/b/c"]));
@@ -120,13 +124,13 @@ fn every_file_applet_works_in_an_empty_chroot() {
 fn an_applet_runs_through_a_symlink_named_after_it() {
     let Some((_dir, root)) = empty_root() else { return };
     std::os::unix::fs::symlink("rescue", root.join("ls")).unwrap();
-    let output = Command::new("chroot").arg(&root).arg("/ls").arg("/").env_clear().output().unwrap();
+    let output = Command::new(CHROOT).arg(&root).arg("/ls").arg("/").env_clear().output().unwrap();
     let listing = ok(&output);
     assert_eq!(listing, "ls\nrescue\n");
 
     // --install makes the links itself, without /proc (argv[0] is the fallback).
     ok(&in_chroot(&root, &["--install", "/bin"]));
-    let output = Command::new("chroot").arg(&root).arg("/bin/cat").arg("/bin/../rescue").env_clear().output().unwrap();
+    let output = Command::new(CHROOT).arg(&root).arg("/bin/cat").arg("/bin/../rescue").env_clear().output().unwrap();
     assert_eq!(output.stdout.len() as u64, std::fs::metadata(root.join("rescue")).unwrap().len());
 }
 

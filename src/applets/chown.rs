@@ -1,8 +1,480 @@
-//! usage: rescue chown ... (not written yet)
+//! usage: rescue chown [-R] [-h] [-c|-v] [-f] [--from=CUR_OWNER:CUR_GROUP] OWNER[:[GROUP]] FILE...
+//!        rescue chown [-R] [-h] [-c|-v] [-f] --reference=RFILE FILE...
+//!
+//! Change file owner and group, as GNU chown. OWNER and GROUP are names or numbers; names are
+//! read from /etc/passwd and /etc/group (then base-passwd's master files) directly, never
+//! through NSS, so inside `chroot ROOT` they are ROOT's. `OWNER:` means OWNER's login group,
+//! `:GROUP` changes the group only, `OWNER.GROUP` is accepted with GNU's warning. A name is
+//! tried before a number; a leading `+` forces a number. Unknown names fail with
+//! `invalid user: 'SPEC'` / `invalid group: 'SPEC'` and exit 1.
+//!
+//!   -h  change symlinks themselves (lchown); operands are otherwise followed
+//!   -R  recurse, never following symlinks (GNU's -P default): a symlink in the tree, and a
+//!       symlink operand, is changed itself
+//!   -c  report only changes;  -v  report every file;  -f  no error messages
+//!   --from=CUR_OWNER:CUR_GROUP  change only files owned so
+//!   --reference=RFILE           use RFILE's owner and group
+//!
+//! The kernel clears setuid/setgid bits on a chown of an executable: that is expected.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+
+use super::{complain, quote, strerror};
+use crate::sys::accounts::Accounts;
+use crate::sys::login_group::login_gid;
+use crate::sys::tree::{walk_physical, Visit};
+
+#[derive(Parser)]
+#[command(about = "Change file owner and group", disable_help_flag = true)]
+struct Args {
+    /// output a diagnostic for every file processed
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// like verbose but report only when a change is made
+    #[arg(short = 'c', long = "changes")]
+    changes: bool,
+    /// suppress most error messages
+    #[arg(short = 'f', long = "silent", visible_alias = "quiet")]
+    silent: bool,
+    /// affect symbolic links instead of any referenced file
+    #[arg(short = 'h', long = "no-dereference")]
+    no_dereference: bool,
+    /// affect the referent of each symbolic link (the default without -R)
+    #[arg(long = "dereference")]
+    dereference: bool,
+    /// operate on files and directories recursively
+    #[arg(short = 'R', long = "recursive")]
+    recursive: bool,
+    /// change only files whose current owner and/or group match
+    #[arg(long = "from", value_name = "CURRENT_OWNER:CURRENT_GROUP")]
+    from: Option<String>,
+    /// use RFILE's owner and group
+    #[arg(long = "reference", value_name = "RFILE")]
+    reference: Option<PathBuf>,
+    /// accepted for GNU compatibility
+    #[arg(long = "preserve-root")]
+    preserve_root: bool,
+    /// accepted for GNU compatibility
+    #[arg(long = "no-preserve-root")]
+    no_preserve_root: bool,
+    /// print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[arg(value_name = "OWNER[:GROUP]|FILE")]
+    operands: Vec<OsString>,
+}
+
+/// A parsed `OWNER[:GROUP]`: ids to set and the names `-v` prints for them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Owner {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    user_name: Option<String>,
+    group_name: Option<String>,
+}
+
+/// Why a spec was refused, in GNU's words.
+#[derive(Debug, PartialEq, Eq)]
+enum SpecError {
+    User,
+    Group,
+    Spec,
+}
+
+impl SpecError {
+    fn text(&self) -> &'static str {
+        match self {
+            SpecError::User => "invalid user",
+            SpecError::Group => "invalid group",
+            SpecError::Spec => "invalid spec",
+        }
+    }
+}
+
+/// A decimal id; `+` first is allowed (and skips the name lookup). `u32::MAX` is `-1`, "no
+/// change", and not an id.
+fn numeric_id(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok().filter(|&id| id != u32::MAX)
+}
+
+/// GNU's `parse_user_spec`: `:` separates; failing that, `.` does if the whole spec is no
+/// user name. Returns whether the `.` form was used (GNU warns about it).
+fn parse_owner(spec: &str, accounts: &Accounts) -> Result<(Owner, bool), SpecError> {
+    let colon = spec.find(':');
+    let first = parse_with_separator(spec, colon, accounts);
+    if colon.is_none() && first.is_err() {
+        if let Some(dot) = spec.find('.') {
+            if let Ok(owner) = parse_with_separator(spec, Some(dot), accounts) {
+                return Ok((owner, true));
+            }
+        }
+    }
+    first.map(|owner| (owner, false))
+}
+
+fn parse_with_separator(
+    spec: &str,
+    separator: Option<usize>,
+    accounts: &Accounts,
+) -> Result<Owner, SpecError> {
+    let (user, group) = match separator {
+        Some(at) => (&spec[..at], Some(&spec[at + 1..]).filter(|g| !g.is_empty())),
+        None => (spec, None),
+    };
+    let mut owner = Owner::default();
+    if !user.is_empty() {
+        let by_name = if user.starts_with('+') {
+            None
+        } else {
+            accounts.uid(user)
+        };
+        match by_name {
+            Some(uid) => {
+                owner.uid = Some(uid);
+                if separator.is_some() && group.is_none() {
+                    let gid = login_gid(Path::new("/"), user).ok_or(SpecError::Spec)?;
+                    owner.gid = Some(gid);
+                    owner.group_name = Some(
+                        accounts
+                            .group_name(gid)
+                            .map_or_else(|| gid.to_string(), str::to_string),
+                    );
+                }
+            }
+            // A number cannot say which login group it has.
+            None if separator.is_some() && group.is_none() => return Err(SpecError::Spec),
+            None => owner.uid = Some(numeric_id(user).ok_or(SpecError::User)?),
+        }
+        owner.user_name = Some(user.to_string());
+    }
+    if let Some(group) = group {
+        let by_name = if group.starts_with('+') {
+            None
+        } else {
+            accounts.gid(group)
+        };
+        owner.gid = Some(match by_name {
+            Some(gid) => gid,
+            None => numeric_id(group).ok_or(SpecError::Group)?,
+        });
+        owner.group_name = Some(group.to_string());
+    }
+    Ok(owner)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    Off,
+    Changes,
+    All,
+}
+
+struct Chown<'a> {
+    name: &'static str,
+    owner: &'a Owner,
+    required: Owner,
+    accounts: &'a Accounts,
+    verbosity: Verbosity,
+    silent: bool,
+    /// Operands are followed (stat + chown) rather than changed themselves (lstat + lchown).
+    follow_operands: bool,
+    recursive: bool,
+}
+
+fn usage_error(name: &str, message: String) -> i32 {
+    complain(name, message);
+    eprintln!("Try 'rescue {name} --help' for more information.");
+    1
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse_with_exit(name, args, 1) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    if args.recursive && args.dereference {
+        return usage_error(
+            name,
+            "-R --dereference requires either -H or -L (not supported here)".into(),
+        );
+    }
+    let accounts = Accounts::load(Path::new("/"));
+    let mut operands = args.operands.into_iter();
+    let owner = if let Some(reference) = &args.reference {
+        match std::fs::metadata(reference) {
+            Ok(meta) => Owner {
+                uid: Some(meta.uid()),
+                gid: Some(meta.gid()),
+                user_name: Some(user_text(&accounts, meta.uid())),
+                group_name: Some(group_text(&accounts, meta.gid())),
+            },
+            Err(err) => {
+                complain(
+                    name,
+                    format!(
+                        "failed to get attributes of {}: {}",
+                        quote(reference),
+                        strerror(&err)
+                    ),
+                );
+                return 1;
+            }
+        }
+    } else {
+        let Some(spec) = operands.next() else {
+            return usage_error(name, "missing operand".into());
+        };
+        let spec = spec.to_string_lossy().into_owned();
+        match parse_owner(&spec, &accounts) {
+            Ok((owner, dotted)) => {
+                if dotted {
+                    complain(
+                        name,
+                        format!("warning: '.' should be ':': {}", quote(Path::new(&spec))),
+                    );
+                }
+                if owner.user_name.is_none() && owner.group_name.is_some() {
+                    // GNU says "ownership ... to :GROUP" rather than "group ... to GROUP".
+                    Owner {
+                        user_name: Some(String::new()),
+                        ..owner
+                    }
+                } else {
+                    owner
+                }
+            }
+            Err(err) => {
+                complain(name, format!("{}: {}", err.text(), quote(Path::new(&spec))));
+                return 1;
+            }
+        }
+    };
+    let required = match &args.from {
+        None => Owner::default(),
+        Some(from) => match parse_owner(from, &accounts) {
+            Ok((required, _)) => required,
+            Err(err) => {
+                complain(name, format!("{}: {}", err.text(), quote(Path::new(from))));
+                return 1;
+            }
+        },
+    };
+    let files: Vec<PathBuf> = operands.map(PathBuf::from).collect();
+    if files.is_empty() {
+        let message = match (&args.reference, args.from.is_some()) {
+            (None, _) => format!(
+                "missing operand after {}",
+                quote(Path::new(owner.user_name.as_deref().unwrap_or("")))
+            ),
+            _ => "missing operand".into(),
+        };
+        return usage_error(name, message);
+    }
+    let chown = Chown {
+        name,
+        owner: &owner,
+        required,
+        accounts: &accounts,
+        verbosity: if args.changes {
+            Verbosity::Changes
+        } else if args.verbose {
+            Verbosity::All
+        } else {
+            Verbosity::Off
+        },
+        silent: args.silent,
+        follow_operands: !args.no_dereference && !args.recursive,
+        recursive: args.recursive,
+    };
+    let mut ok = true;
+    for file in &files {
+        ok &= chown.operand(file);
+    }
+    if ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn user_text(accounts: &Accounts, uid: u32) -> String {
+    accounts
+        .user_name(uid)
+        .map_or_else(|| uid.to_string(), str::to_string)
+}
+
+fn group_text(accounts: &Accounts, gid: u32) -> String {
+    accounts
+        .group_name(gid)
+        .map_or_else(|| gid.to_string(), str::to_string)
+}
+
+/// chown(2) or lchown(2); `u32::MAX` (-1) leaves an id alone.
+fn change_owner(path: &Path, uid: Option<u32>, gid: Option<u32>, follow: bool) -> io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let uid = uid.unwrap_or(u32::MAX);
+    let gid = gid.unwrap_or(u32::MAX);
+    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
+    let rc = unsafe {
+        if follow {
+            libc::chown(c_path.as_ptr(), uid, gid)
+        } else {
+            libc::lchown(c_path.as_ptr(), uid, gid)
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Chown<'_> {
+    fn error(&self, message: String) {
+        if !self.silent {
+            complain(self.name, message);
+        }
+    }
+
+    fn operand(&self, path: &Path) -> bool {
+        let lstat = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(err) => {
+                self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+                return false;
+            }
+        };
+        if !self.recursive {
+            return self.change(path, &lstat, self.follow_operands);
+        }
+        let mut ok = true;
+        walk_physical(path, &lstat, &mut |visit| match visit {
+            Visit::Entry(entry, meta) => ok &= self.change(entry, meta, false),
+            Visit::Failed(err) => {
+                ok = false;
+                if let crate::Error::Io { op, path, source } = &err {
+                    self.error(format!("cannot {op} {}: {}", quote(path), strerror(source)));
+                } else {
+                    self.error(err.to_string());
+                }
+            }
+        });
+        ok
+    }
+
+    /// One file: `meta` is its lstat; with `follow` a symlink's target is what is changed.
+    fn change(&self, path: &Path, meta: &Metadata, follow: bool) -> bool {
+        let followed;
+        let mut ok = true;
+        let stats = if follow && meta.file_type().is_symlink() {
+            match std::fs::metadata(path) {
+                Ok(target) => {
+                    followed = target;
+                    &followed
+                }
+                Err(err) => {
+                    self.error(format!(
+                        "cannot dereference {}: {}",
+                        quote(path),
+                        strerror(&err)
+                    ));
+                    ok = false;
+                    meta
+                }
+            }
+        } else {
+            meta
+        };
+        let wanted = ok
+            && self.required.uid.is_none_or(|uid| uid == stats.uid())
+            && self.required.gid.is_none_or(|gid| gid == stats.gid());
+        if wanted {
+            if let Err(err) = change_owner(path, self.owner.uid, self.owner.gid, follow) {
+                let what = if self.owner.uid.is_some() {
+                    "changing ownership of"
+                } else {
+                    "changing group of"
+                };
+                self.error(format!("{what} {}: {}", quote(path), strerror(&err)));
+                ok = false;
+            }
+        }
+        if self.verbosity != Verbosity::Off {
+            let changed = wanted
+                && ok
+                && !(self.owner.uid.is_none_or(|uid| uid == stats.uid())
+                    && self.owner.gid.is_none_or(|gid| gid == stats.gid()));
+            if changed || self.verbosity == Verbosity::All {
+                self.describe(path, stats, ok, changed);
+            }
+        }
+        ok
+    }
+
+    /// GNU's `describe_change` lines.
+    fn describe(&self, path: &Path, stats: &Metadata, ok: bool, changed: bool) {
+        let spec = |user: Option<&str>, group: Option<&str>| match (user, group) {
+            (Some(user), Some(group)) => Some(format!("{user}:{group}")),
+            (Some(user), None) => Some(user.to_string()),
+            (None, Some(group)) => Some(group.to_string()),
+            (None, None) => None,
+        };
+        let user = self.owner.user_name.as_deref();
+        let group = self.owner.group_name.as_deref();
+        let old_user = user_text(self.accounts, stats.uid());
+        let old_group = group_text(self.accounts, stats.gid());
+        let new_spec = spec(user, group).unwrap_or_default();
+        let old = spec(
+            user.map(|_| old_user.as_str()),
+            group.map(|_| old_group.as_str()),
+        )
+        .unwrap_or_default();
+        let file = quote(path);
+        let line = match (ok, changed, user.is_some(), group.is_some()) {
+            (false, _, true, _) => {
+                format!("failed to change ownership of {file} from {old} to {new_spec}")
+            }
+            (false, _, false, true) => {
+                format!("failed to change group of {file} from {old} to {new_spec}")
+            }
+            (false, _, false, false) => format!("failed to change ownership of {file}"),
+            (true, true, true, _) => {
+                format!("changed ownership of {file} from {old} to {new_spec}")
+            }
+            (true, true, false, true) => {
+                format!("changed group of {file} from {old} to {new_spec}")
+            }
+            (true, true, false, false) => format!("no change to ownership of {file}"),
+            (true, false, true, _) => format!("ownership of {file} retained as {old}"),
+            (true, false, false, true) => format!("group of {file} retained as {old}"),
+            (true, false, false, false) => format!("ownership of {file} retained"),
+        };
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_ids() {
+        assert_eq!(numeric_id("0"), Some(0));
+        assert_eq!(numeric_id("+1000"), Some(1000));
+        assert_eq!(numeric_id("4294967295"), None);
+        assert_eq!(numeric_id("1x"), None);
+        assert_eq!(numeric_id(""), None);
+    }
 }

@@ -1,8 +1,1017 @@
-//! usage: rescue ls ... (not written yet)
+//! usage: rescue ls [-1aACdFhHiLlnoprRStUg] [--color[=WHEN]] [--full-time] [FILE]...
+//!
+//! List directory contents, the way GNU `ls` does under `LC_ALL=C`:
+//!   -a, --all             do not ignore entries starting with .
+//!   -A, --almost-all      like -a, without . and ..
+//!   -d, --directory       list directories themselves, not their contents
+//!   -F, --classify        append one of */=@| to entries
+//!   -p                    append / to directories
+//!   -h, --human-readable  sizes like 1.1K 234M 2.0G (powers of 1024, rounded up)
+//!   -i, --inode           print each file's inode number
+//!   -l                    long listing; -n numeric ids; -g without owner; -o without group
+//!   -R, --recursive       list subdirectories recursively (never through symlinks)
+//!   -r, --reverse         reverse the sort order
+//!   -t / -S / -U          sort by modification time / by size / not at all
+//!   -1 / -C               one name per line / columns (columns are the default on a terminal)
+//!   -L, --dereference     show the files symlinks point to; -H only for operands
+//!   --color[=WHEN]        never, always or auto (auto: only when stdout is a terminal)
+//!   --full-time           long listing with full ISO times
+//!
+//! Owner and group names come from `/etc/passwd` and `/etc/group` read directly (no NSS: the
+//! binary is static); ids without an entry print as numbers. Times are in the local zone (`TZ`,
+//! `/etc/localtime`); recent files (the last six months) show `Mon DD HH:MM`, others
+//! `Mon DD  YYYY`. Names sort by bytes, as GNU does with `LC_ALL=C`.
+//!
+//! Exit status: 0 fine, 1 minor trouble (an unreadable subdirectory), 2 serious trouble (an
+//! operand that cannot be accessed). Deliberate differences: on a terminal, non-printable bytes
+//! in names show as `?` (GNU's `-q`) rather than GNU's `$'\377'` shell quoting; piped output is
+//! raw bytes, as GNU. `LS_COLORS` is not read: the colours are GNU's built-in defaults.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+
+use super::{complain, quote, strerror};
+use crate::sys::accounts::Accounts;
+use crate::sys::human::{blocks_in_units, human_size};
+use crate::sys::localtime::LocalTime;
+use crate::sys::mode::{mode_string, FileType};
+
+#[derive(Parser)]
+#[command(about = "List directory contents", disable_help_flag = true)]
+struct Args {
+    /// do not ignore entries starting with .
+    #[arg(short = 'a', long = "all", overrides_with = "almost_all")]
+    all: bool,
+    /// do not list implied . and ..
+    #[arg(short = 'A', long = "almost-all")]
+    almost_all: bool,
+    /// list directories themselves, not their contents
+    #[arg(short = 'd', long = "directory")]
+    directory: bool,
+    /// append indicator (one of */=@|) to entries
+    #[arg(short = 'F', long = "classify")]
+    classify: bool,
+    /// append / indicator to directories
+    #[arg(short = 'p')]
+    slash: bool,
+    /// print sizes like 1K 234M 2G
+    #[arg(short = 'h', long = "human-readable")]
+    human: bool,
+    /// print the index number of each file
+    #[arg(short = 'i', long = "inode")]
+    inode: bool,
+    /// use a long listing format
+    #[arg(short = 'l', overrides_with_all = ["one", "columns"])]
+    long: bool,
+    /// like -l, but list numeric user and group IDs
+    #[arg(short = 'n', long = "numeric-uid-gid", overrides_with_all = ["one", "columns"])]
+    numeric: bool,
+    /// like -l, but do not list owner
+    #[arg(short = 'g', overrides_with_all = ["one", "columns"])]
+    no_owner: bool,
+    /// like -l, but do not list group information
+    #[arg(short = 'o', overrides_with_all = ["one", "columns"])]
+    no_group: bool,
+    /// list one file per line
+    #[arg(short = '1', overrides_with_all = ["long", "numeric", "no_owner", "no_group", "columns"])]
+    one: bool,
+    /// list entries by columns
+    #[arg(short = 'C', overrides_with_all = ["long", "numeric", "no_owner", "no_group"])]
+    columns: bool,
+    /// list subdirectories recursively
+    #[arg(short = 'R', long = "recursive")]
+    recursive: bool,
+    /// reverse order while sorting
+    #[arg(short = 'r', long = "reverse")]
+    reverse: bool,
+    /// sort by modification time, newest first
+    #[arg(short = 't', overrides_with_all = ["by_size", "unsorted"])]
+    by_time: bool,
+    /// sort by file size, largest first
+    #[arg(short = 'S', overrides_with_all = ["by_time", "unsorted"])]
+    by_size: bool,
+    /// do not sort; list entries in directory order
+    #[arg(short = 'U', overrides_with_all = ["by_time", "by_size"])]
+    unsorted: bool,
+    /// show information for the file a symbolic link references
+    #[arg(short = 'L', long = "dereference")]
+    dereference: bool,
+    /// follow symbolic links listed on the command line
+    #[arg(short = 'H', long = "dereference-command-line")]
+    dereference_operands: bool,
+    /// print ? instead of nongraphic characters
+    #[arg(short = 'q', long = "hide-control-chars")]
+    hide_control: bool,
+    /// colorize the output: never, always or auto
+    #[arg(long = "color", value_name = "WHEN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "always")]
+    color: Option<String>,
+    /// like -l --time-style=full-iso
+    #[arg(long = "full-time")]
+    full_time: bool,
+    /// set output width to COLS
+    #[arg(short = 'w', long = "width", value_name = "COLS")]
+    width: Option<usize>,
+    /// display this help and exit
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    files: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Long,
+    OnePerLine,
+    Columns,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Name,
+    Time,
+    Size,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Indicator {
+    None,
+    Slash,
+    Classify,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dereference {
+    Never,
+    Operands,
+    OperandSymlinkToDir,
+    Always,
+}
+
+struct Options {
+    format: Format,
+    sort: Sort,
+    reverse: bool,
+    all: bool,
+    almost_all: bool,
+    directory: bool,
+    recursive: bool,
+    indicator: Indicator,
+    human: bool,
+    inode: bool,
+    show_owner: bool,
+    show_group: bool,
+    numeric: bool,
+    color: bool,
+    full_time: bool,
+    hide_control: bool,
+    dereference: Dereference,
+    width: usize,
+}
+
+/// One line of a listing, with everything the chosen format shows.
+struct Entry {
+    /// The name as shown: the operand as typed, or the directory entry's name.
+    name: OsString,
+    /// Where to find it, for system calls.
+    path: PathBuf,
+    meta: Option<Metadata>,
+    kind: FileType,
+    /// The target of a symlink, read for long listings.
+    target: Option<OsString>,
+    /// The mode of what a symlink points at, when an indicator needs it.
+    target_mode: Option<u32>,
+    has_acl: bool,
+}
+
+impl Entry {
+    fn mtime(&self) -> (i64, i64) {
+        self.meta
+            .as_ref()
+            .map(|m| (m.mtime(), m.mtime_nsec()))
+            .unwrap_or((0, 0))
+    }
+
+    fn size(&self) -> u64 {
+        self.meta.as_ref().map(|m| m.size()).unwrap_or(0)
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind == FileType::Directory
+    }
+}
+
+struct Lister {
+    options: Options,
+    accounts: Accounts,
+    now: (i64, i64),
+    status: i32,
+    name: &'static str,
+    /// Whether something colourful was printed yet: GNU resets attributes once before it.
+    used_color: bool,
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse(name, args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let stdout_is_tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    let color = match args.color.as_deref() {
+        None | Some("never" | "no" | "none") => false,
+        Some("always" | "yes" | "force") => true,
+        Some("auto" | "tty" | "if-tty") => stdout_is_tty,
+        Some(other) => {
+            complain(
+                name,
+                format!("invalid argument '{other}' for '--color'\nValid arguments are: 'always', 'never', 'auto'"),
+            );
+            return 2;
+        }
+    };
+    let long = args.long || args.numeric || args.no_owner || args.no_group || args.full_time;
+    let format = if long && !args.one && !args.columns {
+        Format::Long
+    } else if args.one {
+        Format::OnePerLine
+    } else if args.columns || stdout_is_tty {
+        Format::Columns
+    } else {
+        Format::OnePerLine
+    };
+    let sort = if args.unsorted {
+        Sort::None
+    } else if args.by_size {
+        Sort::Size
+    } else if args.by_time {
+        Sort::Time
+    } else {
+        Sort::Name
+    };
+    let indicator = if args.classify {
+        Indicator::Classify
+    } else if args.slash {
+        Indicator::Slash
+    } else {
+        Indicator::None
+    };
+    let dereference = if args.dereference {
+        Dereference::Always
+    } else if args.dereference_operands {
+        Dereference::Operands
+    } else if args.directory || indicator == Indicator::Classify || format == Format::Long {
+        Dereference::Never
+    } else {
+        Dereference::OperandSymlinkToDir
+    };
+    let options = Options {
+        format,
+        sort,
+        reverse: args.reverse,
+        all: args.all,
+        almost_all: args.almost_all,
+        directory: args.directory,
+        recursive: args.recursive,
+        indicator,
+        human: args.human,
+        inode: args.inode,
+        show_owner: !args.no_owner,
+        show_group: !args.no_group,
+        numeric: args.numeric,
+        color,
+        full_time: args.full_time,
+        hide_control: args.hide_control || stdout_is_tty,
+        dereference,
+        width: args.width.unwrap_or_else(line_width),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() as i64, i64::from(d.subsec_nanos())))
+        .unwrap_or((0, 0));
+    let mut lister = Lister {
+        options,
+        accounts: Accounts::load(Path::new("/")),
+        now,
+        status: 0,
+        name,
+        used_color: false,
+    };
+    let operands = if args.files.is_empty() {
+        vec![OsString::from(".")]
+    } else {
+        args.files
+    };
+    match lister.run(&operands, operands.len()) {
+        Ok(()) => lister.status,
+        Err(err) => {
+            // A closed pipe never gets here (SIGPIPE ends us quietly, as it ends GNU ls).
+            complain(name, format!("write error: {}", strerror(&err)));
+            2
+        }
+    }
+}
+
+/// The terminal's width, else `COLUMNS`, else 80.
+fn line_width() -> usize {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives for the call.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        return usize::from(size.ws_col);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .filter(|&width| width > 0)
+        .unwrap_or(80)
+}
+
+/// Where a directory entry is, for system calls and messages: GNU names the entries of `.`
+/// without a `./` prefix.
+fn child_path(dir: &Path, name: &OsStr) -> PathBuf {
+    if dir.as_os_str() == "." {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    }
+}
+
+/// `dir/name`, without doubling a slash the directory name already ends with.
+fn child_name(dir: &OsStr, name: &OsStr) -> OsString {
+    let mut out = dir.as_bytes().to_vec();
+    if !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name.as_bytes());
+    OsString::from_vec(out)
+}
+
+impl Lister {
+    fn run(&mut self, operands: &[OsString], count: usize) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        let mut entries = Vec::new();
+        for operand in operands {
+            let path = PathBuf::from(operand);
+            match self.stat_operand(&path) {
+                Ok(meta) => entries.push(self.entry(operand.clone(), path, Some(meta), None)),
+                Err(err) => {
+                    self.fail(
+                        2,
+                        format!("cannot access {}: {}", quote(&path), strerror(&err)),
+                    );
+                }
+            }
+        }
+        self.sort(&mut entries);
+        let (dirs, files): (Vec<Entry>, Vec<Entry>) = if self.options.directory {
+            (Vec::new(), entries)
+        } else {
+            entries.into_iter().partition(Entry::is_dir)
+        };
+        let mut print_names = true;
+        if !files.is_empty() {
+            let mut buf = Vec::new();
+            // GNU sizes the operand columns over every operand, directories included.
+            let basis: Vec<&Entry> = files.iter().chain(&dirs).collect();
+            self.print_group(&mut buf, &files, &basis);
+            if !dirs.is_empty() {
+                buf.push(b'\n');
+            }
+            out.write_all(&buf)?;
+        } else if count <= 1 && dirs.len() == 1 {
+            print_names = false;
+        }
+        let mut first = true;
+        // Depth first, in sorted order: a stack with the first directory on top.
+        let mut pending: Vec<(OsString, PathBuf, bool)> = dirs
+            .into_iter()
+            .rev()
+            .map(|entry| (entry.name, entry.path, true))
+            .collect();
+        while let Some((name, path, operand)) = pending.pop() {
+            let mut buf = Vec::new();
+            let subdirs = self.print_dir(
+                &mut buf,
+                &name,
+                &path,
+                operand,
+                print_names || self.options.recursive,
+                &mut first,
+            );
+            out.write_all(&buf)?;
+            pending.extend(subdirs.into_iter().rev());
+        }
+        out.flush()
+    }
+
+    fn fail(&mut self, status: i32, message: String) {
+        complain(self.name, message);
+        self.status = self.status.max(status);
+    }
+
+    fn stat_operand(&self, path: &Path) -> std::io::Result<Metadata> {
+        match self.options.dereference {
+            Dereference::Always | Dereference::Operands => std::fs::metadata(path),
+            Dereference::Never => std::fs::symlink_metadata(path),
+            Dereference::OperandSymlinkToDir => match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => Ok(meta),
+                Ok(_) => std::fs::symlink_metadata(path),
+                Err(err) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+                    std::fs::symlink_metadata(path)
+                }
+                Err(err) => Err(err),
+            },
+        }
+    }
+
+    /// Fills in what the format needs beyond the metadata: link target, target mode, ACL.
+    fn entry(
+        &mut self,
+        name: OsString,
+        path: PathBuf,
+        meta: Option<Metadata>,
+        kind: Option<FileType>,
+    ) -> Entry {
+        let kind = meta
+            .as_ref()
+            .map(|m| FileType::of(m.mode()))
+            .or(kind)
+            .unwrap_or(FileType::Unknown);
+        let mut entry = Entry {
+            name,
+            path,
+            meta,
+            kind,
+            target: None,
+            target_mode: None,
+            has_acl: false,
+        };
+        if self.options.format == Format::Long {
+            if kind == FileType::Symlink && entry.meta.is_some() {
+                match std::fs::read_link(&entry.path) {
+                    Ok(target) => entry.target = Some(target.into_os_string()),
+                    Err(err) => self.fail(
+                        1,
+                        format!(
+                            "cannot read symbolic link {}: {}",
+                            quote(&entry.path),
+                            strerror(&err)
+                        ),
+                    ),
+                }
+                if self.options.indicator == Indicator::Classify {
+                    entry.target_mode = std::fs::metadata(&entry.path).ok().map(|m| m.mode());
+                }
+            }
+            entry.has_acl = kind != FileType::Symlink && has_acl(&entry.path);
+        }
+        entry
+    }
+
+    fn sort(&self, entries: &mut [Entry]) {
+        let by_name = |a: &Entry, b: &Entry| a.name.as_bytes().cmp(b.name.as_bytes());
+        match self.options.sort {
+            Sort::None => return,
+            Sort::Name => entries.sort_by(by_name),
+            Sort::Time => {
+                entries.sort_by(|a, b| b.mtime().cmp(&a.mtime()).then_with(|| by_name(a, b)))
+            }
+            Sort::Size => {
+                entries.sort_by(|a, b| b.size().cmp(&a.size()).then_with(|| by_name(a, b)))
+            }
+        }
+        if self.options.reverse {
+            entries.reverse();
+        }
+    }
+
+    /// Lists one directory; returns the subdirectories to list next when recursing.
+    fn print_dir(
+        &mut self,
+        buf: &mut Vec<u8>,
+        name: &OsStr,
+        path: &Path,
+        operand: bool,
+        print_name: bool,
+        first: &mut bool,
+    ) -> Vec<(OsString, PathBuf, bool)> {
+        let serious = if operand { 2 } else { 1 };
+        let reader = match std::fs::read_dir(path) {
+            Ok(reader) => reader,
+            Err(err) => {
+                self.fail(
+                    serious,
+                    format!("cannot open directory {}: {}", quote(path), strerror(&err)),
+                );
+                return Vec::new();
+            }
+        };
+        if print_name {
+            if !*first {
+                buf.push(b'\n');
+            }
+            *first = false;
+            buf.extend_from_slice(&self.display_name(name.as_bytes()));
+            buf.extend_from_slice(b":\n");
+        }
+        let mut entries = Vec::new();
+        if self.options.all {
+            for dot in [".", ".."] {
+                let child = child_path(path, OsStr::new(dot));
+                let meta = self.stat_child(&child);
+                entries.push(self.entry(OsString::from(dot), child, meta, None));
+            }
+        }
+        for item in reader {
+            let item = match item {
+                Ok(item) => item,
+                Err(err) => {
+                    self.fail(
+                        serious,
+                        format!("reading directory {}: {}", quote(path), strerror(&err)),
+                    );
+                    break;
+                }
+            };
+            let file_name = item.file_name();
+            if file_name.as_bytes().starts_with(b".")
+                && !self.options.all
+                && !self.options.almost_all
+            {
+                continue;
+            }
+            let child = child_path(path, &file_name);
+            let meta = self.stat_child(&child);
+            let kind = item.file_type().ok().map(|t| {
+                if t.is_dir() {
+                    FileType::Directory
+                } else if t.is_symlink() {
+                    FileType::Symlink
+                } else {
+                    FileType::Regular
+                }
+            });
+            entries.push(self.entry(file_name, child, meta, kind));
+        }
+        self.sort(&mut entries);
+        if self.options.format == Format::Long {
+            let blocks: u64 = entries
+                .iter()
+                .filter_map(|e| e.meta.as_ref())
+                .map(|m| m.blocks())
+                .sum();
+            let total = if self.options.human {
+                human_size(blocks.saturating_mul(512))
+            } else {
+                blocks_in_units(blocks, 1024).to_string()
+            };
+            buf.extend_from_slice(format!("total {total}\n").as_bytes());
+        }
+        let basis: Vec<&Entry> = entries.iter().collect();
+        self.print_group(buf, &entries, &basis);
+        if !self.options.recursive {
+            return Vec::new();
+        }
+        entries
+            .into_iter()
+            .filter(|e| e.is_dir() && e.name != "." && e.name != "..")
+            .map(|e| (child_name(name, &e.name), e.path, false))
+            .collect()
+    }
+
+    fn stat_child(&mut self, path: &Path) -> Option<Metadata> {
+        // With -L a dangling or looping link is an error, listed with `?` fields, as GNU does.
+        let result = if self.options.dereference == Dereference::Always {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        };
+        match result {
+            Ok(meta) => Some(meta),
+            Err(err) => {
+                self.fail(
+                    1,
+                    format!("cannot access {}: {}", quote(path), strerror(&err)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Prints `entries` with column widths measured over `basis` (a superset).
+    fn print_group(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
+        match self.options.format {
+            Format::Long => self.print_long(buf, entries, basis),
+            Format::OnePerLine => {
+                let inode_width = self.inode_width(basis);
+                for entry in entries {
+                    self.print_name_and_frills(buf, entry, inode_width);
+                    buf.push(b'\n');
+                }
+            }
+            Format::Columns => self.print_columns(buf, entries, basis),
+        }
+    }
+
+    fn inode_width(&self, entries: &[&Entry]) -> usize {
+        if !self.options.inode {
+            return 0;
+        }
+        entries
+            .iter()
+            .map(|e| e.meta.as_ref().map_or(1, |m| m.ino().to_string().len()))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `[inode ]name[indicator]`, the unit of the short formats.
+    fn print_name_and_frills(&mut self, buf: &mut Vec<u8>, entry: &Entry, inode_width: usize) {
+        if self.options.inode {
+            let inode = entry
+                .meta
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |m| m.ino().to_string());
+            buf.extend_from_slice(format!("{inode:>inode_width$} ").as_bytes());
+        }
+        self.print_colored_name(buf, entry.name.as_bytes(), self.color_of(entry));
+        if let Some(ch) = self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind) {
+            buf.push(ch);
+        }
+    }
+
+    fn name_and_frills_width(&self, entry: &Entry, inode_width: usize) -> usize {
+        let mut width = self.display_width(entry.name.as_bytes());
+        if self.options.inode {
+            width += inode_width + 1;
+        }
+        if self
+            .indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind)
+            .is_some()
+        {
+            width += 1;
+        }
+        width
+    }
+
+    fn print_colored_name(&mut self, buf: &mut Vec<u8>, name: &[u8], color: Option<&str>) {
+        match color {
+            Some(code) => {
+                if !self.used_color {
+                    buf.extend_from_slice(b"\x1b[0m");
+                    self.used_color = true;
+                }
+                buf.extend_from_slice(format!("\x1b[{code}m").as_bytes());
+                buf.extend_from_slice(&self.display_name(name));
+                buf.extend_from_slice(b"\x1b[0m");
+            }
+            None => buf.extend_from_slice(&self.display_name(name)),
+        }
+    }
+
+    /// GNU's built-in colours (its defaults when `LS_COLORS` is unset).
+    fn color_of(&self, entry: &Entry) -> Option<&'static str> {
+        if !self.options.color {
+            return None;
+        }
+        let mode = entry.meta.as_ref().map(|m| m.mode()).unwrap_or(0);
+        color_for_mode(entry.kind, mode)
+    }
+
+    /// The `-F`/`-p` character for a file of this mode (`None` for plain files).
+    fn indicator(&self, mode: Option<u32>, kind: FileType) -> Option<u8> {
+        if self.options.indicator == Indicator::None {
+            return None;
+        }
+        let kind = mode.map(FileType::of).unwrap_or(kind);
+        match kind {
+            FileType::Directory => Some(b'/'),
+            _ if self.options.indicator == Indicator::Slash => None,
+            FileType::Regular => (mode.unwrap_or(0) & 0o111 != 0 && mode.is_some()).then_some(b'*'),
+            FileType::Symlink => Some(b'@'),
+            FileType::Fifo => Some(b'|'),
+            FileType::Socket => Some(b'='),
+            _ => None,
+        }
+    }
+
+    /// A name as it goes to the output: raw bytes when piped (as GNU), with `?` for bytes a
+    /// terminal would interpret when `-q` or a terminal asks for it.
+    fn display_name(&self, name: &[u8]) -> Vec<u8> {
+        if !self.options.hide_control {
+            return name.to_vec();
+        }
+        let mut out = Vec::with_capacity(name.len());
+        for chunk in name.utf8_chunks() {
+            for ch in chunk.valid().chars() {
+                if ch.is_control() {
+                    out.push(b'?');
+                } else {
+                    let mut tmp = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                }
+            }
+            out.extend(chunk.invalid().iter().map(|_| b'?'));
+        }
+        out
+    }
+
+    fn display_width(&self, name: &[u8]) -> usize {
+        if !self.options.hide_control {
+            // What GNU counts under LC_ALL=C: printable ASCII; other raw bytes take no width.
+            return name.iter().filter(|&&b| (0x20..0x7f).contains(&b)).count();
+        }
+        name.utf8_chunks()
+            .map(|chunk| chunk.valid().chars().count() + chunk.invalid().len())
+            .sum()
+    }
+
+    /// GNU's column layout: the most columns whose widths (longest name in each, plus two
+    /// spaces between columns) fit the line, filled top to bottom.
+    fn print_columns(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
+        const MIN_COLUMN_WIDTH: usize = 3;
+        if entries.is_empty() {
+            return;
+        }
+        let inode_width = self.inode_width(basis);
+        let widths: Vec<usize> = entries
+            .iter()
+            .map(|e| self.name_and_frills_width(e, inode_width))
+            .collect();
+        let n = entries.len();
+        let max_cols = (self.options.width / MIN_COLUMN_WIDTH).clamp(1, n);
+        let mut best: (usize, Vec<usize>) = (1, vec![0]);
+        for cols in (1..=max_cols).rev() {
+            let rows = n.div_ceil(cols);
+            let mut col_widths = vec![MIN_COLUMN_WIDTH; cols];
+            let mut line = cols * MIN_COLUMN_WIDTH;
+            let mut fits = true;
+            for (index, &width) in widths.iter().enumerate() {
+                let column = index / rows;
+                let real = width + if column == cols - 1 { 0 } else { 2 };
+                if col_widths[column] < real {
+                    line += real - col_widths[column];
+                    col_widths[column] = real;
+                    if line >= self.options.width {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+            if fits || cols == 1 {
+                best = (cols, col_widths);
+                break;
+            }
+        }
+        let (cols, col_widths) = best;
+        let rows = n.div_ceil(cols);
+        for row in 0..rows {
+            let mut index = row;
+            let mut column = 0;
+            let mut position = 0;
+            loop {
+                self.print_name_and_frills(buf, &entries[index], inode_width);
+                let printed = widths[index];
+                index += rows;
+                if index >= n {
+                    break;
+                }
+                let column_width = col_widths.get(column).copied().unwrap_or(printed + 2);
+                // GNU pads with spaces only once colour codes are in the line.
+                let tabs = !self.options.color;
+                indent(buf, position + printed, position + column_width, tabs);
+                position += column_width;
+                column += 1;
+            }
+            buf.push(b'\n');
+        }
+    }
+
+    fn owner_text(&self, id: u32, user: bool) -> (String, bool) {
+        if self.options.numeric {
+            return (id.to_string(), false);
+        }
+        let name = if user {
+            self.accounts.user_name(id)
+        } else {
+            self.accounts.group_name(id)
+        };
+        match name {
+            Some(name) => (name.to_string(), true),
+            None => (id.to_string(), false),
+        }
+    }
+
+    fn time_text(&self, entry: &Entry) -> String {
+        let Some(meta) = &entry.meta else {
+            return "?".to_string();
+        };
+        let (seconds, nanos) = (meta.mtime(), meta.mtime_nsec());
+        let Some(local) = LocalTime::of(seconds) else {
+            return seconds.to_string();
+        };
+        if self.options.full_time {
+            return local.full(u32::try_from(nanos).unwrap_or(0));
+        }
+        // GNU: recent means within the past six months (half a mean Gregorian year) and not in
+        // the future.
+        let six_months_ago = (self.now.0 - 31_556_952 / 2, self.now.1);
+        let when = (seconds, nanos);
+        let recent = six_months_ago < when && when < self.now;
+        if recent {
+            format!(
+                "{} {:>2} {:02}:{:02}",
+                local.month_name(),
+                local.day,
+                local.hour,
+                local.minute
+            )
+        } else {
+            format!("{} {:>2}  {}", local.month_name(), local.day, local.year)
+        }
+    }
+
+    fn print_long(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
+        struct Row {
+            inode: String,
+            mode: String,
+            links: String,
+            owner: (String, bool),
+            group: (String, bool),
+            size: Option<String>,
+            device: Option<(String, String)>,
+            time: String,
+        }
+        let any_acl = basis.iter().any(|e| e.has_acl);
+        let rows: Vec<Row> = basis
+            .iter()
+            .map(|&entry| {
+                let Some(meta) = &entry.meta else {
+                    let mut mode = String::new();
+                    mode.push(entry.kind.letter() as char);
+                    mode.push_str(if any_acl { "??????????" } else { "?????????" });
+                    return Row {
+                        inode: "?".into(),
+                        mode,
+                        links: "?".into(),
+                        owner: ("?".into(), true),
+                        group: ("?".into(), true),
+                        size: Some("?".into()),
+                        device: None,
+                        time: "?".into(),
+                    };
+                };
+                let mut mode = mode_string(meta.mode());
+                if any_acl {
+                    mode.push(if entry.has_acl { '+' } else { ' ' });
+                }
+                let kind = FileType::of(meta.mode());
+                let (size, device) = if kind.is_device() {
+                    let rdev = meta.rdev();
+                    (
+                        None,
+                        Some((libc::major(rdev).to_string(), libc::minor(rdev).to_string())),
+                    )
+                } else if self.options.human {
+                    (Some(human_size(meta.size())), None)
+                } else {
+                    (Some(meta.size().to_string()), None)
+                };
+                Row {
+                    inode: meta.ino().to_string(),
+                    mode,
+                    links: meta.nlink().to_string(),
+                    owner: self.owner_text(meta.uid(), true),
+                    group: self.owner_text(meta.gid(), false),
+                    size,
+                    device,
+                    time: self.time_text(entry),
+                }
+            })
+            .collect();
+        let max = |f: &dyn Fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
+        let inode_width = max(&|r| r.inode.len());
+        let links_width = max(&|r| r.links.len());
+        let owner_width = max(&|r| r.owner.0.chars().count());
+        let group_width = max(&|r| r.group.0.chars().count());
+        let major_width = max(&|r| r.device.as_ref().map_or(0, |d| d.0.len()));
+        let minor_width = max(&|r| r.device.as_ref().map_or(0, |d| d.1.len()));
+        let device_width = if rows.iter().any(|r| r.device.is_some()) {
+            major_width + 2 + minor_width
+        } else {
+            0
+        };
+        let size_width = max(&|r| r.size.as_ref().map_or(0, String::len)).max(device_width);
+        // GNU reserves the width of a formatted time even when every row shows `?`.
+        let time_width = max(&|r| r.time.len()).max(if self.options.full_time { 35 } else { 12 });
+        // `entries` is the head of `basis`: the rows past it only widened the columns.
+        for (entry, row) in entries.iter().zip(&rows) {
+            let mut line = String::new();
+            if self.options.inode {
+                line.push_str(&format!("{:>inode_width$} ", row.inode));
+            }
+            line.push_str(&format!("{} {:>links_width$} ", row.mode, row.links));
+            for (show, (text, is_name), width) in [
+                (self.options.show_owner, &row.owner, owner_width),
+                (self.options.show_group, &row.group, group_width),
+            ] {
+                if !show {
+                    continue;
+                }
+                if *is_name {
+                    line.push_str(&format!("{text:<width$} "));
+                } else {
+                    line.push_str(&format!("{text:>width$} "));
+                }
+            }
+            match (&row.size, &row.device) {
+                (_, Some((major, minor))) => {
+                    let blanks = size_width - (major_width + 2 + minor_width);
+                    let major_field = major_width + blanks;
+                    line.push_str(&format!("{major:>major_field$}, {minor:>minor_width$} "));
+                }
+                (Some(size), None) => line.push_str(&format!("{size:>size_width$} ")),
+                (None, None) => line.push_str(&format!("{:>size_width$} ", "?")),
+            }
+            line.push_str(&format!("{:>time_width$} ", row.time));
+            buf.extend_from_slice(line.as_bytes());
+            let color = self.color_of(entry);
+            self.print_colored_name(buf, entry.name.as_bytes(), color);
+            if entry.kind == FileType::Symlink {
+                if let Some(target) = &entry.target {
+                    buf.extend_from_slice(b" -> ");
+                    let target_color = match (self.options.color, entry.target_mode) {
+                        (true, Some(mode)) => color_for_mode(FileType::of(mode), mode),
+                        _ => None,
+                    };
+                    self.print_colored_name(buf, target.as_bytes(), target_color);
+                    if let Some(mode) = entry.target_mode {
+                        if let Some(ch) = self.indicator(Some(mode), FileType::of(mode)) {
+                            buf.push(ch);
+                        }
+                    }
+                }
+            } else if let Some(ch) =
+                self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind)
+            {
+                buf.push(ch);
+            }
+            buf.push(b'\n');
+        }
+    }
+}
+
+/// Pads from column `from` to column `to` as GNU does: tabs where a tab stop (every 8) fits.
+fn indent(buf: &mut Vec<u8>, mut from: usize, to: usize, tabs: bool) {
+    const TAB_SIZE: usize = 8;
+    while from < to {
+        if tabs && to / TAB_SIZE > (from + 1) / TAB_SIZE {
+            buf.push(b'\t');
+            from += TAB_SIZE - from % TAB_SIZE;
+        } else {
+            buf.push(b' ');
+            from += 1;
+        }
+    }
+}
+
+/// GNU's default colour for a file of this type and mode, `None` for plain files.
+fn color_for_mode(kind: FileType, mode: u32) -> Option<&'static str> {
+    match kind {
+        FileType::Directory => Some(match (mode & 0o1000 != 0, mode & 0o002 != 0) {
+            (true, true) => "30;42",
+            (false, true) => "34;42",
+            (true, false) => "37;44",
+            (false, false) => "01;34",
+        }),
+        FileType::Symlink => Some("01;36"),
+        FileType::Fifo => Some("33"),
+        FileType::Socket => Some("01;35"),
+        FileType::CharDevice | FileType::BlockDevice => Some("01;33"),
+        FileType::Regular if mode & 0o4000 != 0 => Some("37;41"),
+        FileType::Regular if mode & 0o2000 != 0 => Some("30;43"),
+        FileType::Regular if mode & 0o111 != 0 => Some("01;32"),
+        _ => None,
+    }
+}
+
+/// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).
+fn has_acl(path: &Path) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    [c"system.posix_acl_access", c"system.posix_acl_default"]
+        .iter()
+        .any(|attr| {
+            // SAFETY: both strings are NUL-terminated and live for the call; a null buffer of
+            // size 0 asks only for the attribute's length.
+            let len =
+                unsafe { libc::lgetxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
+            len > 0
+        })
 }

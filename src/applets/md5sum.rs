@@ -1,8 +1,515 @@
-//! usage: rescue md5sum ... (not written yet)
+//! usage: rescue md5sum    [-b|-t] [--tag] [FILE|-]...
+//!        rescue md5sum    -c [--ignore-missing] [--quiet] [--status] [--strict] [-w] [LIST|-]...
+//!        rescue sha256sum (the same options)
+//!
+//! Print or check MD5 / SHA256 digests, as GNU md5sum and sha256sum (coreutils 9.1). One file
+//! serves both applets: the name it is called by picks the digest.
+//!
+//! Output is `DIGEST  NAME` (`DIGEST *NAME` with `-b`; `--tag` gives BSD's
+//! `MD5 (NAME) = DIGEST`). A name with a backslash, newline or carriage return is printed
+//! escaped (`\\`, `\n`, `\r`) and the line starts with `\`, so every line stays one line.
+//!
+//! `-c` reads lists in either format and prints `NAME: OK`, `NAME: FAILED` or
+//! `NAME: FAILED open or read`, then on stderr GNU's summary (`WARNING: 1 computed checksum did
+//! NOT match`, `... listed file could not be read`, `... line is improperly formatted`).
+//! `--quiet` drops the OK lines, `--status` all output but errors, `--strict` fails on
+//! improperly formatted lines, `-w` names them, `--ignore-missing` skips missing files.
+//!
+//! Exit 0 when every file was read (and, with -c, matched), else 1. Not done: `-z`.
 
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+use sha2::Digest;
+
+use super::shell_quote::quote_if_needed;
+use super::{complain, strerror};
+
+#[derive(Parser)]
+#[command(about = "Print or check message digests")]
+struct Args {
+    /// read in binary mode
+    #[arg(short = 'b', long = "binary")]
+    binary: bool,
+    /// read checksums from the FILEs and check them
+    #[arg(short = 'c', long = "check")]
+    check: bool,
+    /// create a BSD-style checksum
+    #[arg(long = "tag")]
+    tag: bool,
+    /// read in text mode (default)
+    #[arg(short = 't', long = "text")]
+    text: bool,
+    /// don't fail or report status for missing files
+    #[arg(long = "ignore-missing")]
+    ignore_missing: bool,
+    /// don't print OK for each successfully verified file
+    #[arg(long = "quiet")]
+    quiet: bool,
+    /// don't output anything, status code shows success
+    #[arg(long = "status")]
+    status: bool,
+    /// exit non-zero for improperly formatted checksum lines
+    #[arg(long = "strict")]
+    strict: bool,
+    /// warn about improperly formatted checksum lines
+    #[arg(short = 'w', long = "warn")]
+    warn: bool,
+    files: Vec<OsString>,
+}
+
+#[derive(Clone, Copy)]
+enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    fn tag(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA256",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 32,
+            Algorithm::Sha256 => 64,
+        }
+    }
+
+    /// The lowercase hex digest of everything `input` yields.
+    fn digest(self, input: &mut dyn Read) -> io::Result<String> {
+        match self {
+            Algorithm::Md5 => digest_with(md5::Md5::new(), input),
+            Algorithm::Sha256 => digest_with(sha2::Sha256::new(), input),
+        }
+    }
+}
+
+fn digest_with<D: Digest>(mut hasher: D, input: &mut dyn Read) -> io::Result<String> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let mut hex = String::new();
+    for byte in hasher.finalize() {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    Ok(hex)
+}
+
+fn usage_error(name: &str, message: &str) -> i32 {
+    complain(name, message);
+    eprintln!("Try 'rescue {name} --help' for more information.");
+    1
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse_with_exit(name, args, 1) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let algorithm = if name == "sha256sum" {
+        Algorithm::Sha256
+    } else {
+        Algorithm::Md5
+    };
+    let files = if args.files.is_empty() {
+        vec![OsString::from("-")]
+    } else {
+        args.files.clone()
+    };
+    if args.check {
+        if args.binary || args.text {
+            return usage_error(
+                name,
+                "the --binary and --text options are meaningless when verifying checksums",
+            );
+        }
+        if args.tag {
+            return usage_error(
+                name,
+                "the --tag option is meaningless when verifying checksums",
+            );
+        }
+        let mut checker = Checker {
+            name,
+            algorithm,
+            args: &args,
+            out: io::stdout().lock(),
+        };
+        let mut ok = true;
+        for list in &files {
+            ok &= checker.check_list(Path::new(list));
+        }
+        let _ = checker.out.flush();
+        return if ok { 0 } else { 1 };
+    }
+    for (set, option) in [
+        (args.ignore_missing, "--ignore-missing"),
+        (args.quiet, "--quiet"),
+        (args.status, "--status"),
+        (args.strict, "--strict"),
+        (args.warn, "--warn"),
+    ] {
+        if set {
+            return usage_error(
+                name,
+                &format!("the {option} option is meaningful only when verifying checksums"),
+            );
+        }
+    }
+    let mut out = io::stdout().lock();
+    let mut status = 0;
+    for file in &files {
+        let path = Path::new(file);
+        match digest_file(algorithm, path) {
+            Ok(hex) => {
+                let raw = file.as_bytes();
+                let escaped = needs_escape(raw);
+                let mut line = Vec::with_capacity(hex.len() + raw.len() + 4);
+                if escaped {
+                    line.push(b'\\');
+                }
+                if args.tag {
+                    line.extend_from_slice(algorithm.tag().as_bytes());
+                    line.extend_from_slice(b" (");
+                    push_name(&mut line, raw, escaped);
+                    line.extend_from_slice(b") = ");
+                    line.extend_from_slice(hex.as_bytes());
+                } else {
+                    line.extend_from_slice(hex.as_bytes());
+                    line.extend_from_slice(if args.binary { b" *" } else { b"  " });
+                    push_name(&mut line, raw, escaped);
+                }
+                line.push(b'\n');
+                if out.write_all(&line).is_err() {
+                    return 1;
+                }
+            }
+            Err(err) => {
+                let _ = out.flush();
+                complain(name, format!("{}: {}", display_name(path), strerror(&err)));
+                status = 1;
+            }
+        }
+    }
+    if out.flush().is_err() {
+        return 1;
+    }
+    status
+}
+
+/// `-` is standard input, as in GNU.
+fn digest_file(algorithm: Algorithm, path: &Path) -> io::Result<String> {
+    if path.as_os_str() == "-" {
+        algorithm.digest(&mut io::stdin().lock())
+    } else {
+        algorithm.digest(&mut File::open(path)?)
+    }
+}
+
+/// GNU's name for standard input in messages.
+fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "'standard input'".into()
+    } else {
+        quote_if_needed(path)
+    }
+}
+
+fn needs_escape(name: &[u8]) -> bool {
+    name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'))
+}
+
+fn push_name(line: &mut Vec<u8>, name: &[u8], escape: bool) {
+    if !escape {
+        line.extend_from_slice(name);
+        return;
+    }
+    for &b in name {
+        match b {
+            b'\\' => line.extend_from_slice(b"\\\\"),
+            b'\n' => line.extend_from_slice(b"\\n"),
+            b'\r' => line.extend_from_slice(b"\\r"),
+            _ => line.push(b),
+        }
+    }
+}
+
+/// The inverse of `push_name`; `None` for an escape GNU does not write.
+fn unescape(name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut bytes = name.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// One line of a checksum list: the expected digest and the file it names.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    hex: String,
+    file: Vec<u8>,
+}
+
+/// Parses `DIGEST  NAME`, `DIGEST *NAME` or `TAG (NAME) = DIGEST`, each optionally behind a `\`
+/// that says NAME is escaped (GNU `split_3`).
+fn parse_line(line: &[u8], algorithm: Algorithm) -> Option<Entry> {
+    let mut i = line
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(line.len());
+    let escaped = line.get(i) == Some(&b'\\');
+    if escaped {
+        i += 1;
+    }
+    let rest = &line[i..];
+    let tag = algorithm.tag().as_bytes();
+    let (hex, name) = if let Some(after_tag) = rest.strip_prefix(tag) {
+        let after_tag = after_tag.strip_prefix(b" ").unwrap_or(after_tag);
+        let inner = after_tag.strip_prefix(b"(")?;
+        let close = inner.windows(4).rposition(|w| w == b") = ")?;
+        (&inner[close + 4..], &inner[..close])
+    } else {
+        let len = algorithm.hex_len();
+        if rest.len() < len + 2 || !matches!(rest[len], b' ' | b'\t') {
+            return None;
+        }
+        let after = &rest[len + 1..];
+        // `DIGEST NAME` (one space) is BSD's reversed form; otherwise a mode character.
+        let name = match after.first() {
+            Some(b' ' | b'*') if after.len() > 1 => &after[1..],
+            _ => after,
+        };
+        (&rest[..len], name)
+    };
+    if hex.len() != algorithm.hex_len() || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let file = if escaped {
+        unescape(name)?
+    } else {
+        name.to_vec()
+    };
+    if file.is_empty() {
+        return None;
+    }
+    Some(Entry {
+        hex: String::from_utf8_lossy(hex).to_ascii_lowercase(),
+        file,
+    })
+}
+
+struct Checker<'a> {
+    name: &'static str,
+    algorithm: Algorithm,
+    args: &'a Args,
+    out: io::StdoutLock<'static>,
+}
+
+impl Checker<'_> {
+    /// Checks every line of one list; false if anything failed (GNU `digest_check`).
+    fn check_list(&mut self, list: &Path) -> bool {
+        let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
+            Box::new(BufReader::new(io::stdin()))
+        } else {
+            match File::open(list) {
+                Ok(file) => Box::new(BufReader::new(file)),
+                Err(err) => {
+                    complain(
+                        self.name,
+                        format!("{}: {}", display_name(list), strerror(&err)),
+                    );
+                    return false;
+                }
+            }
+        };
+        let (mut formatted, mut misformatted, mut unreadable, mut mismatched, mut matched) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
+        for (number, line) in reader.split(b'\n').enumerate() {
+            let mut line = match line {
+                Ok(line) => line,
+                Err(err) => {
+                    complain(
+                        self.name,
+                        format!("{}: {}", display_name(list), strerror(&err)),
+                    );
+                    return false;
+                }
+            };
+            if line.first() == Some(&b'#') {
+                continue;
+            }
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let Some(entry) = parse_line(&line, self.algorithm) else {
+                misformatted += 1;
+                if self.args.warn {
+                    complain(
+                        self.name,
+                        format!(
+                            "{}: {}: improperly formatted {} checksum line",
+                            display_name(list),
+                            number + 1,
+                            self.algorithm.tag()
+                        ),
+                    );
+                }
+                continue;
+            };
+            formatted += 1;
+            let path = PathBuf::from(OsString::from_vec(entry.file.clone()));
+            let result = match digest_file(self.algorithm, &path) {
+                Ok(hex) => Some(hex == entry.hex),
+                Err(err) => {
+                    if self.args.ignore_missing && err.kind() == io::ErrorKind::NotFound {
+                        continue;
+                    }
+                    let _ = self.out.flush();
+                    complain(
+                        self.name,
+                        format!("{}: {}", display_name(&path), strerror(&err)),
+                    );
+                    None
+                }
+            };
+            let verdict: &[u8] = match result {
+                Some(true) => {
+                    matched += 1;
+                    b"OK"
+                }
+                Some(false) => {
+                    mismatched += 1;
+                    b"FAILED"
+                }
+                None => {
+                    unreadable += 1;
+                    b"FAILED open or read"
+                }
+            };
+            let quiet_ok = result == Some(true) && self.args.quiet;
+            if !self.args.status && !quiet_ok {
+                // coreutils 9.1 escapes names in check output only for a newline.
+                let escape = entry.file.contains(&b'\n');
+                let mut text = Vec::new();
+                if escape {
+                    text.push(b'\\');
+                }
+                push_name(&mut text, &entry.file, escape);
+                text.extend_from_slice(b": ");
+                text.extend_from_slice(verdict);
+                text.push(b'\n');
+                let _ = self.out.write_all(&text);
+            }
+        }
+        let _ = self.out.flush();
+        if formatted == 0 {
+            complain(
+                self.name,
+                format!(
+                    "{}: no properly formatted checksum lines found",
+                    display_name(list)
+                ),
+            );
+            return false;
+        }
+        if !self.args.status {
+            let plural = |n: u64, one: &str, many: &str| {
+                if n == 1 {
+                    one.to_string()
+                } else {
+                    many.to_string()
+                }
+            };
+            if misformatted > 0 {
+                let what = plural(misformatted, "line is", "lines are");
+                complain(
+                    self.name,
+                    format!("WARNING: {misformatted} {what} improperly formatted"),
+                );
+            }
+            if unreadable > 0 {
+                let what = plural(unreadable, "listed file", "listed files");
+                complain(
+                    self.name,
+                    format!("WARNING: {unreadable} {what} could not be read"),
+                );
+            }
+            if mismatched > 0 {
+                let what = plural(mismatched, "computed checksum", "computed checksums");
+                complain(
+                    self.name,
+                    format!("WARNING: {mismatched} {what} did NOT match"),
+                );
+            }
+            if self.args.ignore_missing && matched == 0 {
+                complain(
+                    self.name,
+                    format!("{}: no file was verified", display_name(list)),
+                );
+            }
+        }
+        mismatched == 0
+            && unreadable == 0
+            && (!self.args.strict || misformatted == 0)
+            && (!self.args.ignore_missing || matched > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_formats_and_escapes() {
+        let hex = "d41d8cd98f00b204e9800998ecf8427e";
+        let entry = |file: &[u8]| {
+            Some(Entry {
+                hex: hex.into(),
+                file: file.to_vec(),
+            })
+        };
+        let md5 = Algorithm::Md5;
+        assert_eq!(
+            parse_line(format!("{hex}  a b").as_bytes(), md5),
+            entry(b"a b")
+        );
+        assert_eq!(
+            parse_line(format!("{hex} *bin").as_bytes(), md5),
+            entry(b"bin")
+        );
+        assert_eq!(
+            parse_line(format!("\\{hex}  a\\nb").as_bytes(), md5),
+            entry(b"a\nb")
+        );
+        assert_eq!(
+            parse_line(format!("MD5 (x) = {hex}").as_bytes(), md5),
+            entry(b"x")
+        );
+        assert_eq!(parse_line(b"garbage", md5), None);
+        assert_eq!(parse_line(format!("\\{hex}  a\\qb").as_bytes(), md5), None);
+    }
 }

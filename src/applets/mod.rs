@@ -22,6 +22,7 @@ mod readlink;
 mod restore;
 mod rm;
 mod rmdir;
+mod shell_quote;
 mod stat;
 mod sync;
 mod touch;

@@ -1,8 +1,242 @@
-//! usage: rescue touch ... (not written yet)
+//! usage: rescue touch [-acfhm] [-d DATE | -r RFILE | -t STAMP] [--time=WORD] FILE...
+//!
+//! Set access and modification times to now (or to the given time), creating missing files
+//! with mode 0666 less the umask, as GNU touch. `-` is standard output.
+//!
+//!   -a  access time only        -m  modification time only
+//!   -c  do not create files     -h  change a symlink itself (never creates)
+//!   -d DATE   `YYYY-MM-DD[ T]HH:MM[:SS[.frac]]`, `@EPOCH`, `now`, with `Z`/`UTC`/`+hh:mm`
+//!   -r RFILE  RFILE's times (with -d, an absolute DATE wins)
+//!   -t STAMP  `[[CC]YY]MMDDhhmm[.ss]`
+//!   --time=atime|access|use|mtime|modify   as -a or -m
+//!
+//! Local times use `$TZ` or `/etc/localtime` (TZif), else UTC; see `sys::date_spec`. GNU's
+//! relative dates (`yesterday`, `-1 day`) are not understood: they are an invalid date.
+//! Exit 0 when every file was touched, 1 otherwise.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+
+use super::{complain, quote, strerror};
+use crate::sys::date_spec::{parse_date, parse_stamp, Instant};
+
+#[derive(Parser)]
+#[command(about = "Change file timestamps", disable_help_flag = true)]
+struct Args {
+    /// change only the access time
+    #[arg(short = 'a')]
+    access: bool,
+    /// do not create any files
+    #[arg(short = 'c', long = "no-create")]
+    no_create: bool,
+    /// parse STRING and use it instead of current time
+    #[arg(short = 'd', long = "date", value_name = "STRING")]
+    date: Option<String>,
+    /// (ignored)
+    #[arg(short = 'f')]
+    force: bool,
+    /// affect each symbolic link instead of any referenced file
+    #[arg(short = 'h', long = "no-dereference")]
+    no_dereference: bool,
+    /// change only the modification time
+    #[arg(short = 'm')]
+    modify: bool,
+    /// use this file's times instead of current time
+    #[arg(short = 'r', long = "reference", value_name = "FILE")]
+    reference: Option<PathBuf>,
+    /// use [[CC]YY]MMDDhhmm[.ss] instead of current time
+    #[arg(short = 't', value_name = "STAMP", conflicts_with_all = ["date", "reference"])]
+    stamp: Option<String>,
+    /// change the specified time: access, atime, use, modify, mtime
+    #[arg(long = "time", value_name = "WORD")]
+    time: Option<String>,
+    /// print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+/// A `timespec` for utimensat: a time, or one of the kernel's markers.
+fn timespec(time: Option<Instant>) -> libc::timespec {
+    match time {
+        Some(t) => libc::timespec {
+            tv_sec: t.secs as libc::time_t,
+            tv_nsec: i64::from(t.nanos) as _,
+        },
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+    }
+}
+
+const OMIT: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: libc::UTIME_OMIT,
+};
+
+fn now() -> Instant {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant {
+        secs: since.as_secs() as i64,
+        nanos: since.subsec_nanos(),
+    }
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse_with_exit(name, args, 1) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let _ = args.force;
+    let (mut access, mut modify) = (args.access, args.modify);
+    match args.time.as_deref() {
+        None => {}
+        Some("atime" | "access" | "use") => access = true,
+        Some("mtime" | "modify") => modify = true,
+        Some(word) => {
+            complain(
+                name,
+                format!("invalid argument {} for '--time'", quote(Path::new(word))),
+            );
+            return 1;
+        }
+    }
+    if !access && !modify {
+        access = true;
+        modify = true;
+    }
+    // Times to set, `None` meaning "now" (UTIME_NOW, which also works on files we may only
+    // write, not own).
+    let (mut atime, mut mtime): (Option<Instant>, Option<Instant>) = (None, None);
+    if let Some(reference) = &args.reference {
+        let meta = if args.no_dereference {
+            std::fs::symlink_metadata(reference)
+        } else {
+            std::fs::metadata(reference)
+        };
+        match meta {
+            Ok(meta) => {
+                atime = Some(Instant {
+                    secs: meta.atime(),
+                    nanos: meta.atime_nsec() as u32,
+                });
+                mtime = Some(Instant {
+                    secs: meta.mtime(),
+                    nanos: meta.mtime_nsec() as u32,
+                });
+            }
+            Err(err) => {
+                complain(
+                    name,
+                    format!(
+                        "failed to get attributes of {}: {}",
+                        quote(reference),
+                        strerror(&err)
+                    ),
+                );
+                return 1;
+            }
+        }
+    }
+    let parsed = if let Some(date) = &args.date {
+        Some(parse_date(date, now()).map_err(|_| date))
+    } else {
+        args.stamp
+            .as_ref()
+            .map(|stamp| parse_stamp(stamp, now()).map_err(|_| stamp))
+    };
+    match parsed {
+        None => {}
+        Some(Ok(time)) => {
+            atime = Some(time);
+            mtime = Some(time);
+        }
+        Some(Err(text)) => {
+            complain(
+                name,
+                format!("invalid date format {}", quote(Path::new(text))),
+            );
+            return 1;
+        }
+    }
+    let times = [
+        if access { timespec(atime) } else { OMIT },
+        if modify { timespec(mtime) } else { OMIT },
+    ];
+    let mut status = 0;
+    for file in &args.files {
+        if let Err(message) = touch(file, &times, &args) {
+            complain(name, message);
+            status = 1;
+        }
+    }
+    status
+}
+
+fn touch(file: &Path, times: &[libc::timespec; 2], args: &Args) -> Result<(), String> {
+    if file.as_os_str() == "-" {
+        // SAFETY: fd 1 is ours to use; times points at two timespecs.
+        let rc = unsafe { libc::futimens(1, times.as_ptr()) };
+        return if rc == 0 {
+            Ok(())
+        } else {
+            let err = io::Error::last_os_error();
+            Err(format!(
+                "setting times of 'standard output': {}",
+                strerror(&err)
+            ))
+        };
+    }
+    // Created (or opened, to learn why not) first; a directory fails here and is still touched.
+    let mut open_error = None;
+    if !(args.no_create || args.no_dereference) {
+        let opened = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o666)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(file);
+        if let Err(err) = opened {
+            open_error = Some(err);
+        }
+    }
+    let Ok(c_path) = CString::new(file.as_os_str().as_bytes()) else {
+        return Err(format!("cannot touch {}: Invalid argument", quote(file)));
+    };
+    let flags = if args.no_dereference {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: c_path is a valid C string, times points at two timespecs.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), flags) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if let Some(open_error) = open_error {
+        return Err(format!(
+            "cannot touch {}: {}",
+            quote(file),
+            strerror(&open_error)
+        ));
+    }
+    if args.no_create && err.kind() == io::ErrorKind::NotFound {
+        return Ok(());
+    }
+    Err(format!(
+        "setting times of {}: {}",
+        quote(file),
+        strerror(&err)
+    ))
 }

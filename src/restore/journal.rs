@@ -59,9 +59,12 @@ impl Journal {
             .append(true)
             .open(path)
             .map_err(|err| Error::io("create", path, err))?;
+        let kill_after = std::env::var("RESCUE_FAULT_KILL_AFTER").ok().and_then(|n| n.parse().ok());
         Ok(Journal {
             file,
             path: path.to_path_buf(),
+            written: 0,
+            kill_after,
         })
     }
 
@@ -82,7 +85,12 @@ impl Journal {
             .map_err(|err| Error::io("write", &self.path, err))?;
         self.file
             .sync_data()
-            .map_err(|err| Error::io("sync", &self.path, err))
+            .map_err(|err| Error::io("sync", &self.path, err))?;
+        self.written += steps.len();
+        if self.kill_after.is_some_and(|limit| self.written >= limit) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

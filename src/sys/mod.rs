@@ -1,9 +1,21 @@
 //! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
-//! error text without Rust's "(os error N)" suffix, and the little /proc and ELF reading the
-//! debug applets need. Nothing here knows about dpkg or archives.
+//! error text without Rust's "(os error N)" suffix, the copy engine and the symlink-safe
+//! removal the file applets share, mode and date specifications as GNU parses them, and the
+//! formatting `ls` and `stat` share (mode strings, sizes, local time, shell quoting).
+//! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
+pub mod birth;
+pub mod canonical;
 pub mod copy;
+pub mod date_spec;
 pub mod errno;
+pub mod human;
+pub mod localtime;
+pub mod login_group;
+pub mod mode;
+pub mod mode_spec;
+pub mod quoting;
 pub mod remove;
 pub mod root;
+pub mod tree;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod debroot;
+pub mod dpkgroot;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,140 @@
+//! `statoverride`: `USER GROUP MODE PATH` per line, set by `dpkg-statoverride`. The owner,
+//! group and mode replace what the archive says. Users and groups are names, or `#ID`; names
+//! are resolved from ROOT's own account files by the caller (see [`crate::sys::accounts`]).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::sys::accounts::Accounts;
+use crate::{Error, Result};
+
+/// A user or group as written in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Name(String),
+    Id(u32),
+}
+
+impl Owner {
+    fn parse(word: &str) -> Option<Owner> {
+        match word.strip_prefix('#') {
+            Some(id) => id.parse().ok().map(Owner::Id),
+            None if !word.is_empty() => Some(Owner::Name(word.to_string())),
+            None => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatOverride {
+    pub user: Owner,
+    pub group: Owner,
+    /// Permission bits including setuid/setgid/sticky (`07777`).
+    pub mode: u32,
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+impl StatOverride {
+    /// The numeric owner, from ROOT's accounts; `None` when the name is unknown there.
+    pub fn uid(&self, accounts: &Accounts) -> Option<u32> {
+        match &self.user {
+            Owner::Id(id) => Some(*id),
+            Owner::Name(name) => accounts.uid(name),
+        }
+    }
+
+    pub fn gid(&self, accounts: &Accounts) -> Option<u32> {
+        match &self.group {
+            Owner::Id(id) => Some(*id),
+            Owner::Name(name) => accounts.gid(name),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct StatOverrides {
+    by_path: HashMap<PathBuf, StatOverride>,
+}
+
+impl StatOverrides {
+    pub fn parse(file: &Path, bytes: &[u8]) -> Result<StatOverrides> {
+        let mut by_path = HashMap::new();
+        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let number = index + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |what: &str| Error::parse(file, Some(number), what.to_string());
+            let mut parts = line.splitn(4, |&b| b == b' ');
+            let (Some(user), Some(group), Some(mode), Some(path)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad("expected 'USER GROUP MODE PATH'"));
+            };
+            let word = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_string);
+            let user = word(user)
+                .and_then(|w| Owner::parse(&w))
+                .ok_or_else(|| bad("invalid user"))?;
+            let group = word(group)
+                .and_then(|w| Owner::parse(&w))
+                .ok_or_else(|| bad("invalid group"))?;
+            let mode = word(mode)
+                .and_then(|w| u32::from_str_radix(&w, 8).ok())
+                .filter(|&m| m <= 0o7777)
+                .ok_or_else(|| bad("invalid octal mode"))?;
+            if path.first() != Some(&b'/') || path.contains(&0) {
+                return Err(bad("not an absolute path"));
+            }
+            let path = PathBuf::from(OsStr::from_bytes(path));
+            by_path.insert(
+                path.clone(),
+                StatOverride {
+                    user,
+                    group,
+                    mode,
+                    path,
+                    line: number,
+                },
+            );
+        }
+        Ok(StatOverrides { by_path })
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&StatOverride> {
+        self.by_path.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_path.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_ids_and_modes() {
+        let o = StatOverrides::parse(
+            Path::new("statoverride"),
+            b"root ssl-cert 710 /etc/ssl/private\n#0 #102 4754 /usr/lib/with space\n",
+        )
+        .unwrap();
+        let a = o.get(Path::new("/etc/ssl/private")).unwrap();
+        assert_eq!(a.mode, 0o710);
+        assert_eq!(a.group, Owner::Name("ssl-cert".into()));
+        let b = o.get(Path::new("/usr/lib/with space")).unwrap();
+        assert_eq!(b.user, Owner::Id(0));
+        assert_eq!(b.mode, 0o4754);
+        let err = StatOverrides::parse(Path::new("s"), b"root root 9x /a\n").unwrap_err();
+        assert_eq!(err.to_string(), "s:1: invalid octal mode");
+    }
+}

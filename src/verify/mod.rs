@@ -1,0 +1,764 @@
+//! Verification of package-owned files against the dpkg database: the checks `dpkg --verify`
+//! makes, made the way a rescue tool needs them.
+//!
+//! Same as dpkg: every package not `not-installed` is checked; a listed path is missing when
+//! `lstat` fails (a dangling symlink is present); a path with a digest (from `md5sums`, else
+//! from `Conffiles`, obsolete and `remove-on-upgrade` ones included) must be a regular file
+//! (`M`) with that MD5 (`5`); conffiles are flagged `c`.
+//!
+//! Better than dpkg, on purpose:
+//! - a `newconffile` placeholder is not a mismatch (dpkg compares the file with the word);
+//! - a diverted file is hashed at its diverted path against the original's digest (dpkg only
+//!   checks that it exists);
+//! - a directory (or fifo, device) where a file with a digest belongs is a finding; dpkg aborts
+//!   on the directory and hangs on the fifo;
+//! - a file that cannot be read is a finding and the run goes on;
+//! - every path is resolved inside ROOT ([`Root::resolve`]): an absolute symlink in the
+//!   broken root never leads to the rescue system's files;
+//! - a broken merged-/usr alias (`/lib` gone, or a real directory) is reported once, as the
+//!   cause of every path it hides ([`AliasProblem`]).
+//!
+//! Hashing runs on every core (`std::thread::scope`, the largest files first, a reused 1 MiB
+//! buffer per thread); digests are remembered in [`cache`] under ROOT.
+//!
+//! The [`Finding`] carries the full rpm -V attribute set ([`Attrs`]); the database fills `M` and
+//! `5`, the deep checks against a `.deb`'s tar headers fill the rest through [`attrs::compare`].
+
+pub mod attrs;
+pub mod cache;
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use md5::{Digest, Md5};
+
+use crate::dpkg::{ConffileHash, Database, Issue, Package, Severity, State};
+use crate::sys::root::{Last, Root};
+use crate::Result;
+
+pub use attrs::{Attr, Attrs, Check, Expected, FileKind};
+pub use cache::Cache;
+
+/// What is wrong with one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `lstat` failed; `errno` says why (ENOENT, or ENOTDIR when a parent is not a directory).
+    Missing { errno: i32 },
+    /// The content differs from the recorded digest.
+    Md5Mismatch {
+        expected: [u8; 16],
+        actual: [u8; 16],
+    },
+    /// A path with a digest is not a regular file (a directory stands there, a fifo, ...).
+    WrongType {
+        expected: FileKind,
+        actual: FileKind,
+    },
+    /// It exists but could not be read.
+    Unreadable { errno: i32 },
+    /// Deep checks: attributes against the archive failed (see [`Finding::attrs`]).
+    Attributes,
+}
+
+impl Kind {
+    /// The word scripts match on (`--format json`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Missing { .. } => "missing",
+            Kind::Md5Mismatch { .. } => "md5",
+            Kind::WrongType { .. } => "type",
+            Kind::Unreadable { .. } => "unreadable",
+            Kind::Attributes => "attributes",
+        }
+    }
+}
+
+/// One broken package-owned path.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    /// `name`, or `name:arch` for `Multi-Arch: same` (dpkg's non-ambiguous name).
+    pub package: String,
+    pub version: String,
+    /// The path checked: the listed path, or where a diversion moved it.
+    pub path: PathBuf,
+    /// The path as the package's `.list` names it.
+    pub listed: PathBuf,
+    pub conffile: bool,
+    pub kind: Kind,
+    pub attrs: Attrs,
+    /// The merged-/usr alias whose breakage hides this path, if any.
+    pub cause: Option<PathBuf>,
+}
+
+impl Finding {
+    /// Human-readable expected and actual values.
+    pub fn expected_actual(&self) -> (String, String) {
+        match &self.kind {
+            Kind::Missing { errno } => (
+                "present".into(),
+                crate::sys::errno::describe(&io::Error::from_raw_os_error(*errno)),
+            ),
+            Kind::Md5Mismatch { expected, actual } => (hex(expected), hex(actual)),
+            Kind::WrongType { expected, actual } => {
+                (expected.describe().into(), actual.describe().into())
+            }
+            Kind::Unreadable { errno } => (
+                "readable".into(),
+                crate::sys::errno::describe(&io::Error::from_raw_os_error(*errno)),
+            ),
+            Kind::Attributes => {
+                let failed: Vec<&str> = self.attrs.failed().map(Attr::name).collect();
+                ("archive attributes".into(), failed.join(","))
+            }
+        }
+    }
+
+    /// The line `dpkg --verify` prints for this finding, without the newline, as bytes (the
+    /// path is printed raw, as dpkg does).
+    pub fn dpkg_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(self.path.as_os_str().len() + 16);
+        match &self.kind {
+            Kind::Missing { .. } => line.extend_from_slice(b"missing  "),
+            _ => line.extend_from_slice(&self.attrs.columns()),
+        }
+        line.push(b' ');
+        line.push(if self.conffile { b'c' } else { b' ' });
+        line.push(b' ');
+        line.extend_from_slice(crate::dpkg::path_bytes(&self.path));
+        if let Kind::Missing { errno } = self.kind {
+            if errno != libc::ENOENT {
+                let text = crate::sys::errno::describe(&io::Error::from_raw_os_error(errno));
+                line.extend_from_slice(format!(" ({text})").as_bytes());
+            }
+        }
+        line
+    }
+}
+
+/// What stands where a merged-/usr alias should be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AliasState {
+    Missing,
+    Directory,
+    /// A symlink, but not to `usr/NAME`.
+    WrongTarget(PathBuf),
+    Other(FileKind),
+}
+
+/// A merged-/usr alias (`/lib -> usr/lib`) that is missing or replaced: reported once, as the
+/// root cause of the `hidden` missing paths listed under it.
+#[derive(Clone, Debug)]
+pub struct AliasProblem {
+    pub alias: PathBuf,
+    pub target: PathBuf,
+    pub state: AliasState,
+    pub hidden: usize,
+}
+
+/// A database problem, with the package it belongs to (`None`: the run as a whole).
+#[derive(Debug)]
+pub struct Note {
+    pub package: Option<String>,
+    pub issue: Issue,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub aliases: Vec<AliasProblem>,
+    pub notes: Vec<Note>,
+    pub packages_checked: usize,
+    pub paths_checked: usize,
+    pub files_hashed: usize,
+    pub bytes_hashed: u64,
+    pub cache_hits: usize,
+}
+
+impl Report {
+    /// 0 clean, 1 problems found, 2 some check could not be made.
+    pub fn exit_code(&self) -> i32 {
+        if self
+            .notes
+            .iter()
+            .any(|n| n.issue.severity == Severity::Error)
+        {
+            2
+        } else if !self.findings.is_empty() || !self.aliases.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `--missing-only`: existence alone, no hashing.
+    pub missing_only: bool,
+    /// Read and write the digest cache under ROOT (`--no-cache` turns it off).
+    pub use_cache: bool,
+    /// Hashing threads; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            missing_only: false,
+            use_cache: true,
+            threads: 0,
+        }
+    }
+}
+
+/// Counters the caller may poll from another thread to draw a progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files_total: AtomicU64,
+    pub files_done: AtomicU64,
+    pub bytes_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+}
+
+/// What a path must be, from the database.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Exists,
+    Md5([u8; 16]),
+}
+
+struct Item {
+    package: usize,
+    listed: PathBuf,
+    path: PathBuf,
+    expect: Expect,
+    conffile: bool,
+}
+
+enum Outcome {
+    Ok,
+    Problem(Kind, Attrs),
+}
+
+/// Resolves listed paths inside ROOT, remembering each directory's answer: tens of thousands
+/// of files share a few thousand parents.
+struct Resolver<'a> {
+    root: &'a Root,
+    parents: HashMap<PathBuf, io::Result<PathBuf>>,
+}
+
+impl Resolver<'_> {
+    /// The host path to `lstat` for `inside`: parents followed, the last component not.
+    fn host(&mut self, inside: &Path) -> io::Result<PathBuf> {
+        if self.root.is_host_root() {
+            return Ok(inside.to_path_buf());
+        }
+        let (Some(parent), Some(name)) = (inside.parent(), inside.file_name()) else {
+            return Ok(self.root.dir().to_path_buf());
+        };
+        let root = self.root;
+        let resolved = self
+            .parents
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| root.resolve(parent, Last::Follow));
+        match resolved {
+            Ok(dir) => Ok(dir.join(name)),
+            Err(err) => Err(io::Error::from_raw_os_error(
+                err.raw_os_error().unwrap_or(libc::EIO),
+            )),
+        }
+    }
+}
+
+fn hex(digest: &[u8; 16]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens a file for hashing without following a symlink, without blocking on a fifo, and
+/// without touching its atime when we may (O_NOATIME needs ownership or CAP_FOWNER).
+fn open_for_hash(path: &Path) -> io::Result<File> {
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(base | libc::O_NOATIME)
+        .open(path)
+    {
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+            OpenOptions::new().read(true).custom_flags(base).open(path)
+        }
+        other => other,
+    }
+}
+
+fn md5_of(file: &mut File, buf: &mut [u8], progress: Option<&Progress>) -> io::Result<[u8; 16]> {
+    let mut hasher = Md5::new();
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(progress) = progress {
+            progress.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// The merged-/usr aliases dpkg-era Debian knows.
+const ALIASES: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"];
+
+/// Verifies `packages` of `db` against the files under `root`.
+pub fn verify(
+    root: &Root,
+    db: &Database,
+    packages: &[&Package],
+    options: &Options,
+    progress: Option<&Progress>,
+) -> Result<Report> {
+    let mut report = Report {
+        packages_checked: packages.len(),
+        ..Report::default()
+    };
+    let mut items = Vec::new();
+    for (index, package) in packages.iter().enumerate() {
+        collect(db, package, index, &mut items, &mut report)?;
+    }
+    report.paths_checked = items.len();
+    if let Some(progress) = progress {
+        progress
+            .files_total
+            .store(items.len() as u64, Ordering::Relaxed);
+    }
+
+    // Pass 1: resolve and lstat every path. Cheap per path, so in order, on this thread: the
+    // resolver's memo is what makes it fast.
+    let mut resolver = Resolver {
+        root,
+        parents: HashMap::new(),
+    };
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+    let mut to_hash: Vec<Job> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let meta = resolver
+            .host(&item.path)
+            .and_then(|host| std::fs::symlink_metadata(&host).map(|meta| (host, meta)));
+        let (host, meta) = match meta {
+            Ok(found) => found,
+            Err(err) => {
+                let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                outcomes.push(Some(Outcome::Problem(
+                    Kind::Missing { errno },
+                    Attrs::default(),
+                )));
+                continue;
+            }
+        };
+        let Expect::Md5(_) = item.expect else {
+            outcomes.push(Some(Outcome::Ok));
+            continue;
+        };
+        let kind = FileKind::of(meta.file_type());
+        let mut attrs = Attrs::default();
+        if kind == FileKind::Regular {
+            // dpkg never marks `M` as passed: a regular file only proves the type, not the
+            // mode bits. Deep checks fill it.
+            if options.missing_only {
+                outcomes.push(Some(Outcome::Ok));
+                continue;
+            }
+            outcomes.push(None);
+            to_hash.push(Job {
+                item: index,
+                host,
+                meta,
+                followed: false,
+            });
+            continue;
+        }
+        attrs.set(Attr::Mode, Check::Failed);
+        // dpkg opens a symlink that stands where a file belongs and hashes its target; so do
+        // we, with the target resolved inside ROOT.
+        if kind == FileKind::Symlink && !options.missing_only {
+            if let Ok(target) = root.resolve(&item.path, Last::Follow) {
+                if let Ok(meta) = std::fs::symlink_metadata(&target) {
+                    if meta.file_type().is_file() {
+                        outcomes.push(None);
+                        to_hash.push(Job {
+                            item: index,
+                            host: target,
+                            meta,
+                            followed: true,
+                        });
+                        continue;
+                    }
+                }
+            }
+        }
+        outcomes.push(Some(Outcome::Problem(
+            Kind::WrongType {
+                expected: FileKind::Regular,
+                actual: kind,
+            },
+            attrs,
+        )));
+    }
+
+    // Pass 2: hash, largest first so no core is left with one big file at the end.
+    let cache_path = if options.use_cache && !options.missing_only {
+        Cache::path_for(root)
+    } else {
+        None
+    };
+    let cache = cache_path.as_deref().map(Cache::load).unwrap_or_default();
+    to_hash.sort_by_key(|job| std::cmp::Reverse(job.meta.len()));
+    if let Some(progress) = progress {
+        let total: u64 = to_hash.iter().map(|job| job.meta.len()).sum();
+        progress.bytes_total.store(total, Ordering::Relaxed);
+        let done = (items.len() - to_hash.len()) as u64;
+        progress.files_done.store(done, Ordering::Relaxed);
+    }
+    let hashed = hash_all(&to_hash, &items, &cache, options.threads, progress);
+    // Checking a few packages keeps the others' entries; checking all of them drops the
+    // entries of paths nobody owns any more.
+    let mut new_cache = cache;
+    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
+        let checked: std::collections::HashSet<&Path> =
+            items.iter().map(|item| item.path.as_path()).collect();
+        new_cache.retain(|path| checked.contains(path));
+    }
+    for (job, result) in to_hash.iter().zip(hashed) {
+        let item = &items[job.item];
+        let Expect::Md5(expected) = item.expect else {
+            continue;
+        };
+        let mut attrs = Attrs::default();
+        if job.followed {
+            attrs.set(Attr::Mode, Check::Failed);
+        }
+        let outcome = match result {
+            Hashed::Digest {
+                digest,
+                key,
+                from_cache,
+            } => {
+                if from_cache {
+                    report.cache_hits += 1;
+                } else {
+                    report.files_hashed += 1;
+                    report.bytes_hashed += job.meta.len();
+                }
+                if let Some(key) = key {
+                    new_cache.insert(item.path.clone(), key, digest);
+                }
+                attrs.ok_or_failed(Attr::Md5, digest == expected);
+                if digest != expected {
+                    Outcome::Problem(
+                        Kind::Md5Mismatch {
+                            expected,
+                            actual: digest,
+                        },
+                        attrs,
+                    )
+                } else if attrs.any_failed() {
+                    Outcome::Problem(
+                        Kind::WrongType {
+                            expected: FileKind::Regular,
+                            actual: FileKind::Symlink,
+                        },
+                        attrs,
+                    )
+                } else {
+                    Outcome::Ok
+                }
+            }
+            Hashed::Failed(errno) => Outcome::Problem(Kind::Unreadable { errno }, attrs),
+        };
+        outcomes[job.item] = Some(outcome);
+    }
+    if let Some(path) = cache_path {
+        let saved = new_cache.save(&path);
+        // A read-only root, or a run without root's rights, simply goes without a cache.
+        let quiet = matches!(
+            saved.as_ref().err().and_then(crate::Error::raw_os_error),
+            Some(libc::EROFS | libc::EACCES | libc::EPERM)
+        );
+        if let (Err(error), false) = (saved, quiet) {
+            report.notes.push(Note {
+                package: None,
+                issue: Issue {
+                    severity: Severity::Warning,
+                    error,
+                },
+            });
+        }
+    }
+
+    for (item, outcome) in items.iter().zip(outcomes) {
+        if let Some(Outcome::Problem(kind, attrs)) = outcome {
+            let package = packages[item.package];
+            report.findings.push(Finding {
+                package: package.display_name(),
+                version: package.version.clone(),
+                path: item.path.clone(),
+                listed: item.listed.clone(),
+                conffile: item.conffile,
+                kind,
+                attrs,
+                cause: None,
+            });
+        }
+    }
+    find_alias_problems(root, db, &mut report);
+    Ok(report)
+}
+
+/// Turns one package's list into items, with its digests, conffile marks and diversions.
+fn collect(
+    db: &Database,
+    package: &Package,
+    index: usize,
+    items: &mut Vec<Item>,
+    report: &mut Report,
+) -> Result<()> {
+    let files = db.files(package)?;
+    let name = package.display_name();
+    for issue in files.issues {
+        report.notes.push(Note {
+            package: Some(name.clone()),
+            issue,
+        });
+    }
+    let Some(list) = files.list else {
+        if package.state == State::Installed || !package.conffiles.is_empty() {
+            report.notes.push(Note {
+                package: Some(name.clone()),
+                issue: Issue {
+                    severity: Severity::Warning,
+                    error: crate::Error::refused(
+                        db.info_path(package, "list"),
+                        format!("files list of '{name}' missing; assuming it has no files (as dpkg does)"),
+                    ),
+                },
+            });
+        }
+        return Ok(());
+    };
+    let conffiles: HashMap<&Path, &ConffileHash> = package
+        .conffiles
+        .iter()
+        .map(|c| (c.path.as_path(), &c.hash))
+        .collect();
+    let md5sums = files.md5sums.unwrap_or_default();
+    for listed in list.paths {
+        let conffile = conffiles.get(listed.as_path()).copied();
+        let expect = match (md5sums.get(&listed), conffile) {
+            (Some(digest), _) => Expect::Md5(*digest),
+            (None, Some(ConffileHash::Md5(digest))) => Expect::Md5(*digest),
+            _ => Expect::Exists,
+        };
+        let path = match db.diversions.diverted(&listed, &package.name) {
+            Some(diversion) => diversion.to.clone(),
+            None => listed.clone(),
+        };
+        items.push(Item {
+            package: index,
+            listed,
+            path,
+            expect,
+            conffile: conffile.is_some(),
+        });
+    }
+    Ok(())
+}
+
+enum Hashed {
+    Digest {
+        digest: [u8; 16],
+        /// `None` when the file changed while it was read: not cached.
+        key: Option<cache::Key>,
+        from_cache: bool,
+    },
+    Failed(i32),
+}
+
+/// A regular file to hash: `host` is where it is read, `followed` when the listed path is a
+/// symlink and this is its target.
+struct Job {
+    item: usize,
+    host: PathBuf,
+    meta: Metadata,
+    followed: bool,
+}
+
+fn hash_all(
+    jobs: &[Job],
+    items: &[Item],
+    cache: &Cache,
+    threads: usize,
+    progress: Option<&Progress>,
+) -> Vec<Hashed> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(4, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Hashed>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut local = Vec::new();
+                loop {
+                    let at = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(at) else {
+                        break;
+                    };
+                    let inside = &items[job.item].path;
+                    let result = hash_one(&job.host, inside, &job.meta, cache, &mut buf, progress);
+                    if let Some(progress) = progress {
+                        progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    local.push((at, result));
+                    if local.len() >= 256 {
+                        flush(&results, &mut local);
+                    }
+                }
+                flush(&results, &mut local);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or(Hashed::Failed(libc::EIO)))
+        .collect()
+}
+
+fn flush(results: &Mutex<Vec<Option<Hashed>>>, local: &mut Vec<(usize, Hashed)>) {
+    let mut guard = results
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (at, result) in local.drain(..) {
+        guard[at] = Some(result);
+    }
+}
+
+fn hash_one(
+    host: &Path,
+    inside: &Path,
+    meta: &Metadata,
+    cache: &Cache,
+    buf: &mut [u8],
+    progress: Option<&Progress>,
+) -> Hashed {
+    let key = cache::Key::of(meta);
+    if let Some(digest) = cache.get(inside, &key) {
+        if let Some(progress) = progress {
+            progress.bytes_done.fetch_add(meta.len(), Ordering::Relaxed);
+        }
+        return Hashed::Digest {
+            digest,
+            key: Some(key),
+            from_cache: true,
+        };
+    }
+    let mut file = match open_for_hash(host) {
+        Ok(file) => file,
+        Err(err) => return Hashed::Failed(err.raw_os_error().unwrap_or(libc::EIO)),
+    };
+    let before = file.metadata().ok().map(|m| cache::Key::of(&m));
+    match md5_of(&mut file, buf, progress) {
+        Ok(digest) => {
+            let after = file.metadata().ok().map(|m| cache::Key::of(&m));
+            let stable = before.is_some() && before == after;
+            Hashed::Digest {
+                digest,
+                key: if stable { before } else { None },
+                from_cache: false,
+            }
+        }
+        Err(err) => Hashed::Failed(err.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+/// Finds merged-/usr aliases that are missing or replaced, and marks the missing paths they
+/// hide. An alias is expected when the root is merged (any alias is a symlink into `usr/`, or
+/// `usr-is-merged` is installed) or when a missing `/NAME/x` exists as `/usr/NAME/x`.
+fn find_alias_problems(root: &Root, db: &Database, report: &mut Report) {
+    let merged_package = db
+        .packages
+        .iter()
+        .any(|p| p.name == "usr-is-merged" && p.state == State::Installed);
+    let mut states = Vec::new();
+    let mut any_symlink = false;
+    for name in ALIASES {
+        let usr = root.host_lexical(Path::new("/usr")).join(name);
+        if !std::fs::symlink_metadata(&usr).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let alias = root.host_lexical(Path::new("/")).join(name);
+        let state = match std::fs::symlink_metadata(&alias) {
+            Err(_) => Some(AliasState::Missing),
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&alias).unwrap_or_default();
+                let good = [format!("usr/{name}"), format!("/usr/{name}")]
+                    .iter()
+                    .any(|t| target.as_os_str() == t.as_str())
+                    || target.as_os_str() == format!("usr/{name}/").as_str();
+                any_symlink |= good;
+                (!good).then_some(AliasState::WrongTarget(target))
+            }
+            Ok(meta) if meta.is_dir() => Some(AliasState::Directory),
+            Ok(meta) => Some(AliasState::Other(FileKind::of(meta.file_type()))),
+        };
+        states.push((*name, state));
+    }
+    for (name, state) in states {
+        let Some(state) = state else { continue };
+        let prefix = PathBuf::from("/").join(name);
+        let usr = PathBuf::from("/usr").join(name);
+        let mut hidden = 0;
+        let mut evidence = false;
+        for finding in &mut report.findings {
+            if !matches!(finding.kind, Kind::Missing { .. }) {
+                continue;
+            }
+            let Ok(rest) = finding.path.strip_prefix(&prefix) else {
+                continue;
+            };
+            let moved = usr.join(rest);
+            if !evidence {
+                evidence = root
+                    .resolve(&moved, Last::NoFollow)
+                    .and_then(std::fs::symlink_metadata)
+                    .is_ok();
+            }
+            finding.cause = Some(prefix.clone());
+            hidden += 1;
+        }
+        if any_symlink || merged_package || evidence {
+            report.aliases.push(AliasProblem {
+                alias: prefix,
+                target: PathBuf::from(format!("usr/{name}")),
+                state,
+                hidden,
+            });
+        } else {
+            for finding in &mut report.findings {
+                if finding.cause.as_deref() == Some(prefix.as_path()) {
+                    finding.cause = None;
+                }
+            }
+        }
+    }
+}

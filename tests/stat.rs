@@ -1,0 +1,161 @@
+//! `rescue stat` against GNU `stat` on the same files, both under `LC_ALL=C TZ=UTC`.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gnu_stat_available() -> bool {
+    Command::new("stat")
+        .arg("--version")
+        .output()
+        .map(|out| common::stdout(&out).contains("GNU coreutils"))
+        .unwrap_or(false)
+}
+
+fn run_both(cwd: &Path, args: &[&OsStr]) -> (Output, Output) {
+    let run = |mut command: Command| {
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .env_remove("QUOTING_STYLE")
+            .output()
+            .expect("run stat")
+    };
+    let gnu = run(Command::new("stat"));
+    let mut ours = common::rescue();
+    ours.arg("stat");
+    (gnu, run(ours))
+}
+
+fn assert_same(cwd: &Path, args: &[&str]) {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    assert_same_os(cwd, &args);
+}
+
+fn assert_same_os(cwd: &Path, args: &[&OsStr]) {
+    let (gnu, ours) = run_both(cwd, args);
+    assert_eq!(
+        common::stdout(&ours),
+        common::stdout(&gnu),
+        "stat {args:?} differs from GNU (left: rescue, right: GNU)"
+    );
+    assert_eq!(
+        gnu.status.code(),
+        ours.status.code(),
+        "exit status of stat {args:?}"
+    );
+}
+
+fn build(dir: &Path) {
+    std::fs::write(dir.join("empty"), b"").unwrap();
+    std::fs::write(dir.join("data"), vec![7u8; 12345]).unwrap();
+    std::fs::write(dir.join("setuid"), b"x").unwrap();
+    std::fs::set_permissions(dir.join("setuid"), PermissionsExt::from_mode(0o4755)).unwrap();
+    std::fs::create_dir(dir.join("sticky")).unwrap();
+    std::fs::set_permissions(dir.join("sticky"), PermissionsExt::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink("data", dir.join("link")).unwrap();
+    std::os::unix::fs::symlink("it's gone", dir.join("dangling")).unwrap();
+    std::fs::write(dir.join(OsStr::from_bytes(b"odd\xff\nname")), b"").unwrap();
+    std::fs::write(dir.join("it's"), b"").unwrap();
+    nix::unistd::mkfifo(
+        &dir.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    if common::is_root() {
+        std::os::unix::fs::chown(dir.join("empty"), Some(4242), Some(4242)).unwrap();
+    }
+}
+
+#[test]
+fn formats_match_gnu() {
+    if !gnu_stat_available() {
+        eprintln!("skipped: GNU stat not installed");
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    build(temp.path());
+    let files = [
+        "empty",
+        "data",
+        "setuid",
+        "sticky",
+        "link",
+        "dangling",
+        "fifo",
+        "it's",
+        ".",
+        "/dev/null",
+    ];
+    let formats = [
+        "%n %s %b %B %o %F",
+        "%a %A %f %h %i %u %U %g %G",
+        "%N",
+        "%d %D %Hd %Ld %t %T %Hr %Lr",
+        "%x|%y|%z|%X|%Y|%Z|%.3Y|%.9Z",
+        "[%-10s] [%10s] [%010s] [%04a] [%#o] [%#x] [%10.4A] %%",
+    ];
+    for format in formats {
+        for file in files {
+            assert_same(temp.path(), &["-c", format, file]);
+        }
+    }
+    for file in files {
+        assert_same(temp.path(), &[file]);
+        assert_same(temp.path(), &["-t", file]);
+        assert_same(temp.path(), &["-L", "-c", "%n %F %s", file]);
+    }
+    assert_same(
+        temp.path(),
+        &["--printf", "%n\\t%s\\n\\101\\x42", "data", "empty"],
+    );
+    assert_same_os(
+        temp.path(),
+        &[
+            OsStr::new("-c"),
+            OsStr::new("%n|%N"),
+            OsStr::from_bytes(b"odd\xff\nname"),
+        ],
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported_and_exits_1() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(temp.path().join("here"), b"").unwrap();
+    let out = common::rescue()
+        .args(["stat", "-c", "%n", "missing", "here"])
+        .current_dir(temp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(common::stdout(&out), "here\n");
+    assert_eq!(
+        common::stderr(&out),
+        "rescue stat: cannot statx 'missing': No such file or directory\n"
+    );
+}
+
+#[test]
+fn unknown_owners_say_unknown() {
+    if !common::is_root() {
+        eprintln!("skipped: chown needs root");
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("f");
+    std::fs::write(&file, b"").unwrap();
+    std::os::unix::fs::chown(&file, Some(4242), Some(4243)).unwrap();
+    let out = common::rescue()
+        .args(["stat", "-c", "%u:%U %g:%G"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout(&out), "4242:UNKNOWN 4243:UNKNOWN\n");
+}
