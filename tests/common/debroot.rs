@@ -35,6 +35,12 @@ use sha2::{Digest, Sha256};
 /// The mtime of every file in the fixture archives (2023-11-14).
 pub const ARCHIVE_MTIME: i64 = 1_700_000_000;
 
+/// Where restore keeps journals and backups, relative to DIR.
+pub const BACKUPS: &str = "var/backups/rescue";
+
+/// Where `rescue verify` caches digests, relative to DIR: not a change to the system.
+pub const DIGEST_CACHE: &str = "var/cache/rescue";
+
 /// The suite the fixture's apt list and mirror name.
 pub const SUITE: &str = "bookworm";
 
@@ -185,9 +191,10 @@ impl DebRoot {
         owned_paths(&self.root)
     }
 
-    /// The tree under DIR, minus the restore's own bookkeeping (`var/backups/rescue`).
+    /// The tree under DIR, minus the restore's own bookkeeping (`var/backups/rescue`) and
+    /// verify's digest cache (`var/cache/rescue`).
     pub fn snapshot(&self) -> Snapshot {
-        snapshot(&self.root, &["var/backups/rescue"])
+        snapshot(&self.root, &[BACKUPS, DIGEST_CACHE])
     }
 
     /// `dpkg --root=DIR --verify`: what it printed (stdout and stderr together).
@@ -559,7 +566,11 @@ pub fn packages_index(archives: &[PathBuf]) -> String {
             .trim()
             .to_string();
         let body = fs::read(deb).expect("read deb");
-        let file_name = deb.file_name().expect("name").to_string_lossy().into_owned();
+        let file_name = deb
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let mut paragraph = fields.trim_end().to_string();
         paragraph.push_str(&format!(
             "\nFilename: {}\nSize: {}\nMD5sum: {}\nSHA256: {}\n\n",
@@ -589,7 +600,11 @@ pub fn make_mirror(dir: &Path, archives: &[PathBuf]) {
             .output()
             .expect("dpkg-deb");
         let package = super::stdout(&output).trim().to_string();
-        let name = deb.file_name().expect("name").to_string_lossy().into_owned();
+        let name = deb
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let target = dir.join(pool_path(&package, &name));
         fs::create_dir_all(target.parent().expect("parent")).expect("mkdir pool");
         fs::copy(deb, &target).expect("copy to pool");
@@ -674,10 +689,9 @@ impl Snapshot {
         for (path, node) in &self.0 {
             match other.0.get(path) {
                 None => out.push(format!("- {}: {node:?}", path.display())),
-                Some(theirs) if theirs != node => out.push(format!(
-                    "~ {}: {node:?}  =>  {theirs:?}",
-                    path.display()
-                )),
+                Some(theirs) if theirs != node => {
+                    out.push(format!("~ {}: {node:?}  =>  {theirs:?}", path.display()))
+                }
                 _ => {}
             }
         }
@@ -768,10 +782,7 @@ pub fn snapshot(dir: &Path, exclude: &[&str]) -> Snapshot {
 
 /// Runs `command` with stdin from /dev/null (never a terminal) and returns its output.
 pub fn output_without_terminal(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .expect("run command")
+    command.stdin(Stdio::null()).output().expect("run command")
 }
 
 /// The steps of a journal as fields: `stage PATH`, `replace PATH BACKUP`, ... with `%XX`
