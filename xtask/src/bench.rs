@@ -26,12 +26,7 @@ pub fn run(args: &[String]) -> crate::Result {
             "cp" => bench_cp(&binary)?,
             "verify" => bench_verify(&binary)?,
             "restore" => bench_restore(&binary)?,
-            other => {
-                return Err(format!(
-                    "unknown benchmark '{other}' (known: {})",
-                    all.join(", ")
-                ))
-            }
+            other => return Err(format!("unknown benchmark '{other}' (known: {})", all.join(", "))),
         }
     }
     Ok(())
@@ -44,19 +39,12 @@ struct Contender {
 }
 
 fn contender(label: &str, command: String) -> Contender {
-    Contender {
-        label: label.to_string(),
-        command,
-    }
+    Contender { label: label.to_string(), command }
 }
 
 /// Runs every contender ROUNDS times, alternating, after one warm-up each; prints medians and
 /// ratios to the first (the peer). `before_each` runs untimed before every timed command.
-fn race(
-    title: &str,
-    contenders: &[Contender],
-    before_each: Option<&str>,
-) -> crate::Result<Vec<Duration>> {
+fn race(title: &str, contenders: &[Contender], before_each: Option<&str>) -> crate::Result<Vec<Duration>> {
     println!("\n== {title}");
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
     for round in 0..=ROUNDS {
@@ -109,17 +97,8 @@ fn bench_ls(binary: &Path) -> crate::Result {
     race(
         &format!("ls -lR {tree} > /dev/null"),
         &[
-            contender(
-                "GNU ls -lR",
-                format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1"),
-            ),
-            contender(
-                "rescue ls -lR",
-                format!(
-                    "LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1",
-                    binary.display()
-                ),
-            ),
+            contender("GNU ls -lR", format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1")),
+            contender("rescue ls -lR", format!("LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1", binary.display())),
         ],
         None,
     )?;
@@ -135,10 +114,7 @@ fn bench_cp(binary: &Path) -> crate::Result {
         &format!("cp -a {tree} (50k entries) to a fresh directory"),
         &[
             contender("GNU cp -a", format!("cp -a {tree} {}", dest.display())),
-            contender(
-                "rescue cp -a",
-                format!("{} cp -a {tree} {}", binary.display(), dest.display()),
-            ),
+            contender("rescue cp -a", format!("{} cp -a {tree} {}", binary.display(), dest.display())),
         ],
         Some(&clean),
     )?;
@@ -158,24 +134,15 @@ fn bench_verify(binary: &Path) -> crate::Result {
         contender("dpkg --verify", "dpkg --verify >/dev/null 2>&1".into()),
         contender(
             "hashing limit (xargs -P md5sum)",
-            format!(
-                "xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1",
-                list.display()
-            ),
+            format!("xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1", list.display()),
         ),
         contender(
             "rescue verify --db-only --no-cache",
-            format!(
-                "{} verify --db-only --no-cache >/dev/null 2>&1",
-                binary.display()
-            ),
+            format!("{} verify --db-only --no-cache >/dev/null 2>&1", binary.display()),
         ),
     ];
     if shell::have("paketkoll") {
-        contenders.push(contender(
-            "paketkoll check",
-            "paketkoll check >/dev/null 2>&1".into(),
-        ));
+        contenders.push(contender("paketkoll check", "paketkoll check >/dev/null 2>&1".into()));
     } else {
         println!("  (paketkoll not installed: `cargo install paketkoll` to compare with it)");
     }
@@ -195,7 +162,6 @@ fn bench_restore(_binary: &Path) -> crate::Result {
 fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
     let dir = shell::workspace_root().join("target/bench").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     Ok(dir)
 }
