@@ -1,8 +1,230 @@
-//! usage: rescue restore ... (not written yet)
+//! usage: rescue restore [--root DIR] [--admindir DIR] [--from SRC]... [--conffiles]
+//!                       [--dry-run] [--yes] [--no-cache] [PKG...]
+//!
+//! Put back exactly what is broken among the package-owned files under ROOT (default `/`), from
+//! the installed versions' `.deb` archives: missing or changed files, symlinks, directories,
+//! modes (setuid), owners, groups and mtimes, statoverride applied, and missing merged-/usr
+//! aliases (`/lib -> usr/lib`, recreated; a stray directory there is moved into the backup).
+//!
+//! Archives come from ROOT/var/cache/apt/archives, or from each `--from`: a directory of
+//! `.deb`s, a mirror tree (`dists/` + `pool/`), or an `http://` mirror. Only the installed
+//! version is used, and only when its SHA256 matches a Packages index (ROOT's apt lists or the
+//! mirror's own) or its md5sums equal the ones dpkg recorded; every file's md5 must equal
+//! ROOT's record for that path. Missing conffiles are restored; modified ones only with
+//! `--conffiles`.
+//!
+//! Without `--yes` the plan is printed and confirmed on a terminal; with no terminal nothing
+//! is changed (exit 1). `--dry-run` prints the plan only. Everything replaced is kept under
+//! ROOT/var/backups/rescue/RUN/ with the run's journal; `rescue undo` reverses a run.
+//!
+//! Exit status: 0 everything broken was restored (or nothing was), 1 something is left
+//! unfixed or the plan was not applied, 2 could not plan or apply (the reason is printed).
 
 use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
-pub fn main(name: &'static str, _args: Vec<OsString>) -> i32 {
-    super::complain(name, "not implemented yet");
-    2
+use clap::Parser;
+
+use super::{complain, quote};
+use crate::dpkg::Database;
+use crate::restore::execute;
+use crate::restore::plan::{self, shown, ActionKind, Plan};
+use crate::sources::Source;
+use crate::sys::root::Root;
+
+#[derive(Parser)]
+#[command(about = "Put back broken package files from the installed versions' .deb archives")]
+struct Args {
+    /// the root to restore, as if chrooted into it
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// dpkg's database directory (default ROOT/var/lib/dpkg), a path on this host
+    #[arg(long)]
+    admindir: Option<PathBuf>,
+    /// where .deb archives are found (directory, mirror tree, http:// mirror); repeatable
+    #[arg(long, value_name = "SRC")]
+    from: Vec<String>,
+    /// also restore conffiles that were modified (missing ones always are)
+    #[arg(long)]
+    conffiles: bool,
+    /// print the plan and change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// apply without asking
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// neither read nor write verify's digest cache
+    #[arg(long)]
+    no_cache: bool,
+    /// packages to restore (default: every installed package)
+    packages: Vec<String>,
+}
+
+pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
+    let args: Args = match super::parse(name, args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    if !args.root.is_dir() {
+        complain(name, format!("cannot use root {}: not a directory", quote(&args.root)));
+        return 2;
+    }
+    let root = Root::new(&args.root);
+    let admindir = args.admindir.clone().unwrap_or_else(|| Database::default_admindir(&root));
+    let db = match Database::open(&admindir) {
+        Ok(db) => db,
+        Err(err) => {
+            complain(name, format!("cannot read the dpkg database: {err}"));
+            return 2;
+        }
+    };
+    let mut sources = Vec::new();
+    for from in &args.from {
+        match Source::parse(from) {
+            Ok(source) => sources.push(source),
+            Err(err) => {
+                complain(name, format!("--from {err}"));
+                return 2;
+            }
+        }
+    }
+    let options = plan::Options { conffiles: args.conffiles, use_cache: !args.no_cache };
+    let plan = match plan::plan(&root, &db, &args.packages, sources, &options) {
+        Ok(plan) => plan,
+        Err(err) => {
+            complain(name, format!("cannot plan: {err}"));
+            return 2;
+        }
+    };
+    print_plan(&plan);
+    if plan.is_empty() {
+        println!(
+            "nothing to restore: {}",
+            if plan.unrestorable.is_empty() { "every package-owned path is intact" } else { "no archive for what is broken" }
+        );
+        return if plan.unrestorable.is_empty() { 0 } else { 1 };
+    }
+    if args.dry_run {
+        println!("--dry-run: nothing changed");
+        return 1;
+    }
+    if !args.yes && !confirm(plan.action_count()) {
+        println!("not applied: {}", if std::io::stdin().is_terminal() { "declined" } else { "no terminal to ask; run with --yes" });
+        return 1;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let outcome = match execute::execute(&root, &db, &plan, now) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            complain(name, format!("stopped: {err}"));
+            complain(name, "every change so far is in the journal: run restore again to finish, or `rescue undo` to reverse it");
+            return 2;
+        }
+    };
+    let root_flag = if root.is_host_root() { String::new() } else { format!(" --root {}", args.root.display()) };
+    println!(
+        "restored: {} actions; backups and journal in {}{}",
+        outcome.applied,
+        if root.is_host_root() { "" } else { "ROOT" },
+        outcome.run_dir.display()
+    );
+    if outcome.leftovers_removed > 0 {
+        println!("removed {} temporary files an interrupted run left behind", outcome.leftovers_removed);
+    }
+    for (package, why) in &outcome.failed {
+        println!("FAILED {package}: {why}");
+    }
+    println!(
+        "verified again: {} packages, {}",
+        outcome.packages_verified,
+        if outcome.still_broken.is_empty() { "all clean".to_string() } else { format!("{} problems remain", outcome.still_broken.len()) }
+    );
+    for line in outcome.still_broken.iter().take(20) {
+        println!("  still broken: {line}");
+    }
+    println!("to reverse this run: rescue undo{root_flag} {}", outcome.run);
+    if outcome.failed.is_empty() && outcome.still_broken.is_empty() && plan.unrestorable.is_empty() {
+        0
+    } else {
+        1
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    let mut out = std::io::stdout().lock();
+    if !plan.aliases.is_empty() {
+        let _ = writeln!(out, "merged-/usr aliases:");
+        for alias in &plan.aliases {
+            let _ = writeln!(
+                out,
+                "  symlink   {} -> {}   ({:?}; anything standing there goes to the backup)",
+                alias.alias.display(),
+                alias.target.display(),
+                alias.state
+            );
+        }
+    }
+    for package in &plan.packages {
+        let _ = writeln!(
+            out,
+            "{} {} from {} ({})",
+            package.package,
+            package.version,
+            package.deb.path().display(),
+            package.trust
+        );
+        for action in &package.actions {
+            let detail = match &action.kind {
+                ActionKind::Symlink { target, .. } => format!(" -> {}", shown(target)),
+                ActionKind::HardLink { to } => format!(" = {}", shown(to)),
+                ActionKind::SetAttributes { meta } | ActionKind::WriteFile { meta, .. } | ActionKind::MakeDirectory { meta, .. } => {
+                    format!("  [{:04o} {}:{}]", meta.mode, meta.uid, meta.gid)
+                }
+            };
+            let _ = writeln!(out, "  {:<9} {}{}   ({})", action.kind.verb(), shown(&action.path), detail, action.reason);
+        }
+    }
+    for missing in &plan.unrestorable {
+        let _ = writeln!(
+            out,
+            "cannot restore {} {} ({} broken paths, e.g. {}): {}",
+            missing.package,
+            missing.version,
+            missing.broken.len(),
+            missing.broken.first().map(|p| shown(p)).unwrap_or_default(),
+            missing.why
+        );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if let Some(suggestion) = &plan.suggestion {
+        let _ = writeln!(out, "to find the missing archives, try: {suggestion}");
+    }
+    let _ = writeln!(
+        out,
+        "plan: {} actions in {} packages{}; {} packages cannot be restored",
+        plan.action_count(),
+        plan.packages.len(),
+        if plan.aliases.is_empty() { String::new() } else { format!(" and {} aliases", plan.aliases.len()) },
+        plan.unrestorable.len()
+    );
+}
+
+/// Asks on the terminal; anything but y/yes is no.
+fn confirm(actions: usize) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("apply these {actions} actions? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -171,6 +171,9 @@ impl Run {
     /// Backs up what each target holds, journals the batch, and renames every staged file
     /// into place.
     pub fn commit(&mut self, staged: Vec<Staged>) -> Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
         let mut steps = Vec::with_capacity(staged.len());
         for item in &staged {
             let target_host = self.host(&item.target);
@@ -208,15 +211,18 @@ impl Run {
         Ok(())
     }
 
-    /// Creates a directory with its metadata. Its parent must exist.
-    pub fn make_directory(&mut self, path: &Path, meta: &Metadata) -> Result<()> {
+    /// Creates a directory with its metadata; its parent must exist. A directory already
+    /// there (another package of the same run made it) is left as it is: `Ok(false)`.
+    pub fn make_directory(&mut self, path: &Path, meta: &Metadata) -> Result<bool> {
         let target = self.resolve(path)?;
-        self.journal.record(&Step::MakeDirectory {
-            path: target.clone(),
-        })?;
         let host = self.host(&target);
+        if std::fs::metadata(&host).is_ok_and(|m| m.is_dir()) {
+            return Ok(false);
+        }
+        self.journal.record(&Step::MakeDirectory { path: target.clone() })?;
         std::fs::create_dir(&host).map_err(|err| Error::io("create directory", &host, err))?;
-        set_metadata(&host, meta, false)
+        set_metadata(&host, meta, false)?;
+        Ok(true)
     }
 
     /// Moves whatever stands at `path` into the backup directory whole (a stray directory

@@ -3,3 +3,5 @@
 pub mod apply;
 pub mod journal;
 pub mod undo;
+pub mod execute;
+pub mod plan;

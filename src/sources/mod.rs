@@ -101,7 +101,7 @@ pub struct Wanted<'a> {
     pub version: &'a str,
     pub architecture: &'a str,
     /// ROOT's recorded md5sums (absolute paths), when the database has them.
-    pub recorded_md5sums: Option<&'a BTreeMap<PathBuf, String>>,
+    pub recorded_md5sums: Option<&'a HashMap<PathBuf, [u8; 16]>>,
 }
 
 /// A trusted archive of the installed version.
@@ -348,7 +348,7 @@ fn accept(
             }
         }
         None => match wanted.recorded_md5sums {
-            Some(recorded) if !recorded.is_empty() && *recorded == control.md5sums => {
+            Some(recorded) if !recorded.is_empty() && same_md5sums(recorded, &control.md5sums) => {
                 ArchiveTrust::ControlMd5sumsMatchDatabase
             }
             Some(recorded) if !recorded.is_empty() => return Err(Rejection::Refused(
@@ -364,6 +364,14 @@ fn accept(
         },
     };
     Ok(Found { deb, trust })
+}
+
+/// The archive's md5sums (hex) against the database's (binary): the same paths, the same sums.
+fn same_md5sums(recorded: &HashMap<PathBuf, [u8; 16]>, archive: &BTreeMap<PathBuf, String>) -> bool {
+    recorded.len() == archive.len()
+        && archive
+            .iter()
+            .all(|(path, hash)| recorded.get(path).is_some_and(|digest| hex(digest) == *hash))
 }
 
 pub fn sha256_of_file(path: &Path) -> Result<String> {
