@@ -223,6 +223,7 @@ fn static_rescue_restores_deleted_multiarch_libdir_in_debootstrap_root() {
         .arg(&root)
         .args(["/bin/ls", "/"])
         .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .output()
         .expect("run chroot ls");
     assert!(

@@ -152,56 +152,74 @@ fn every_kill_point_leaves_old_or_new_and_both_ways_out_work() {
     );
     fs::remove_dir_all(&counting).expect("rm copy");
 
+    // Every kill point is tried even when one fails, so a report names all of them.
+    let mut failures = Vec::new();
     for n in 1..=steps {
-        let killed_root = base.join(format!("kill-{n}"));
-        let undo_root = base.join(format!("undo-{n}"));
-        debroot::copy_tree(&fixture.root, &killed_root);
-        let killed = rescue_in(&killed_root, &["restore", "--yes"], Some(n));
-        assert_eq!(
-            killed.status.signal(),
-            Some(libc::SIGKILL),
-            "RESCUE_FAULT_KILL_AFTER={n}: {}",
-            show(&killed)
-        );
-        let journal = journal_of(&killed_root);
-        assert!(
-            journal.len() >= n,
-            "killed after {n} durable steps, the journal holds {}",
-            journal.len()
-        );
-        let leftovers = journalled_leftovers(&journal);
-        assert_old_or_new(&snap(&killed_root), &pristine, &damaged, &leftovers, n);
-        debroot::copy_tree(&killed_root, &undo_root);
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let killed_root = base.join(format!("kill-{n}"));
+            let undo_root = base.join(format!("undo-{n}"));
+            debroot::copy_tree(&fixture.root, &killed_root);
+            let killed = rescue_in(&killed_root, &["restore", "--yes"], Some(n));
+            assert_eq!(
+                killed.status.signal(),
+                Some(libc::SIGKILL),
+                "RESCUE_FAULT_KILL_AFTER={n}: {}",
+                show(&killed)
+            );
+            let journal = journal_of(&killed_root);
+            assert!(
+                journal.len() >= n,
+                "killed after {n} durable steps, the journal holds {}",
+                journal.len()
+            );
+            let leftovers = journalled_leftovers(&journal);
+            assert_old_or_new(&snap(&killed_root), &pristine, &damaged, &leftovers, n);
+            debroot::copy_tree(&killed_root, &undo_root);
 
-        // (a) Finishing the job.
-        let again = rescue_in(&killed_root, &["restore", "--yes"], None);
-        assert_eq!(
-            again.status.code(),
-            Some(0),
-            "restore after kill {n}: {}",
-            show(&again)
-        );
-        pristine.assert_same(&snap(&killed_root), &format!("restore after kill {n}"));
-        assert_eq!(debroot::dpkg_verify(&killed_root), "", "after kill {n}");
+            // (a) Finishing the job.
+            let again = rescue_in(&killed_root, &["restore", "--yes"], None);
+            assert_eq!(
+                again.status.code(),
+                Some(0),
+                "restore after kill {n}: {}",
+                show(&again)
+            );
+            pristine.assert_same(&snap(&killed_root), &format!("restore after kill {n}"));
+            assert_eq!(debroot::dpkg_verify(&killed_root), "", "after kill {n}");
 
-        // (b) Going back.
-        let undone = rescue_in(&undo_root, &["undo"], None);
-        assert_eq!(
-            undone.status.code(),
-            Some(0),
-            "undo after kill {n}: {}",
-            show(&undone)
-        );
-        damaged.assert_same(&snap(&undo_root), &format!("undo after kill {n}"));
+            // (b) Going back.
+            let undone = rescue_in(&undo_root, &["undo"], None);
+            assert_eq!(
+                undone.status.code(),
+                Some(0),
+                "undo after kill {n}: {}",
+                show(&undone)
+            );
+            damaged.assert_same(&snap(&undo_root), &format!("undo after kill {n}"));
 
-        fs::remove_dir_all(&killed_root).expect("rm copy");
-        fs::remove_dir_all(&undo_root).expect("rm copy");
+            fs::remove_dir_all(&killed_root).expect("rm copy");
+            fs::remove_dir_all(&undo_root).expect("rm copy");
+        }));
+        if let Err(panic) = attempt {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("kill point {n}: {message}"));
+        }
     }
-
     // Past the last step the hook never fires.
     let past = base.join("past");
     debroot::copy_tree(&fixture.root, &past);
     let output = rescue_in(&past, &["restore", "--yes"], Some(steps + 1));
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     pristine.assert_same(&snap(&past), "restore with the hook past the last step");
+
+    assert!(
+        failures.is_empty(),
+        "{} of {steps} kill points failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -167,15 +167,17 @@ impl Scene {
         self.before = self.fixture.snapshot();
     }
 
-    /// Runs the restore and checks the refusal: exit 1 or 2, the archive named, DIR unchanged,
-    /// the sentinel empty. Returns everything the tool said.
-    fn refused(&self, archive_name: &str) -> String {
+    /// Runs the restore and checks the refusal: exit 1 or 2, the archive named, one of
+    /// `reasons` said (case-insensitive; none asked for when empty), DIR unchanged, the
+    /// sentinel empty. Returns everything the tool said.
+    fn refused(&self, archive_name: &str, reasons: &[&str]) -> String {
         let mut command = common::rescue();
         command
             .args(["restore", "--yes", "--root"])
             .arg(&self.fixture.root);
         let output: Output = debroot::output_without_terminal(&mut command);
         let said = format!("{}{}", common::stdout(&output), common::stderr(&output));
+        eprintln!("{said}");
         assert!(
             matches!(output.status.code(), Some(1 | 2)),
             "exit {:?}, want 1 or 2:\n{said}",
@@ -184,6 +186,11 @@ impl Scene {
         assert!(
             said.contains(archive_name),
             "the message does not name {archive_name}:\n{said}"
+        );
+        let lower = said.to_lowercase();
+        assert!(
+            reasons.is_empty() || reasons.iter().any(|r| lower.contains(&r.to_lowercase())),
+            "the message gives none of the reasons {reasons:?}:\n{said}"
         );
         self.before
             .assert_same(&self.fixture.snapshot(), "DIR after a refused archive");
@@ -218,7 +225,7 @@ fn dotdot_member_names_are_refused() {
     ]);
     let deb = scene.crafted("dotdot", &extra, "xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &[".."]);
 }
 
 #[test]
@@ -231,7 +238,7 @@ fn absolute_member_names_are_refused() {
     let extra = json_entries(&[file_entry(&format!("{s}/pwned"))]);
     let deb = scene.crafted("absolute", &extra, "xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &["absolute"]);
 }
 
 #[test]
@@ -251,7 +258,7 @@ fn symlink_then_file_through_it_is_refused() {
     ]);
     let deb = scene.crafted("symlink", &extra, "xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &["symlink"]);
     assert!(!Path::new("/tmp/outside/pwned").exists());
 }
 
@@ -278,7 +285,7 @@ fn hard_link_out_of_the_archive_is_refused() {
         use std::os::unix::fs::MetadataExt;
         m.nlink()
     });
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &["..", "link"]);
     let after = fs::metadata("/etc/shadow").map(|m| {
         use std::os::unix::fs::MetadataExt;
         m.nlink()
@@ -302,7 +309,7 @@ fn device_nodes_are_refused() {
     ]);
     let deb = scene.crafted("device", &extra, "xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &["device"]);
 }
 
 #[test]
@@ -333,11 +340,8 @@ fn sha256_mismatch_with_apt_list_is_refused() {
     .expect("copy data");
     let deb = scene.assemble(&work, "data.tar.xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", false);
-    let said = scene.refused("demo_1.0-1_amd64.deb");
-    assert!(
-        said.contains("SHA256") || said.contains("sha256"),
-        "the refusal should say the SHA256 did not match:\n{said}"
-    );
+    // Refused by the index hash, or failing that by the per-file md5 check.
+    scene.refused("demo_1.0-1_amd64.deb", &["SHA256", "md5"]);
 }
 
 /// demo 1.0-2, built from the same staging tree with another version.
@@ -364,7 +368,7 @@ fn another_version_is_refused() {
     let mut scene = Scene::new();
     let deb = other_version(&scene);
     scene.plant(&deb, "demo_1.0-2_amd64.deb", true);
-    let said = scene.refused("demo");
+    let said = scene.refused("demo_1.0-2_amd64.deb", &["1.0-2"]);
     assert!(
         said.contains("1.0-1"),
         "names the installed version:\n{said}"
@@ -379,8 +383,7 @@ fn another_version_under_the_installed_versions_name_is_refused() {
     let mut scene = Scene::new();
     let deb = other_version(&scene);
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    let said = scene.refused("demo_1.0-1_amd64.deb");
-    assert!(said.contains("1.0-2"), "names the version found:\n{said}");
+    scene.refused("demo_1.0-1_amd64.deb", &["1.0-2"]);
 }
 
 #[test]
@@ -393,7 +396,7 @@ fn archive_cut_in_half_is_refused() {
     let cut = scene.fixture.base().join("demo_1.0-1_amd64.deb");
     fs::write(&cut, &genuine[..genuine.len() / 2]).expect("write");
     scene.plant(&cut, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused("demo_1.0-1_amd64.deb", &[]);
 }
 
 #[test]
@@ -408,7 +411,10 @@ fn truncated_xz_data_member_is_refused() {
     fs::write(work.join("data.tar.xz"), &data[..data.len() * 2 / 3]).expect("write");
     let deb = scene.assemble(&work, "data.tar.xz");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    scene.refused("demo_1.0-1_amd64.deb");
+    scene.refused(
+        "demo_1.0-1_amd64.deb",
+        &["eof", "truncated", "unexpected end", "corrupt"],
+    );
 }
 
 #[test]
@@ -419,6 +425,5 @@ fn unknown_data_compression_is_an_error_naming_it() {
     let mut scene = Scene::new();
     let deb = scene.crafted("lzma", "[]", "lzma");
     scene.plant(&deb, "demo_1.0-1_amd64.deb", true);
-    let said = scene.refused("demo_1.0-1_amd64.deb");
-    assert!(said.contains("data.tar.lzma"), "{said}");
+    scene.refused("demo_1.0-1_amd64.deb", &["data.tar.lzma"]);
 }
