@@ -231,13 +231,12 @@ fn deleted_files_are_restored() {
     if !debroot::available() {
         return;
     }
-    let (fixture, pristine, _) = restore_and_undo(delete_files, &[]);
+    let (_fixture, pristine, _) = restore_and_undo(delete_files, &[]);
     // Explicitly: the statoverride beat the archive's root:root 0755.
     let tool = pristine
         .get("usr/bin/demo-tool")
         .expect("pristine demo-tool");
     assert_eq!((tool.mode, tool.gid), (0o2755, 42));
-    drop(fixture);
 }
 
 #[test]

@@ -50,8 +50,9 @@ pub const APT_LIST: &str = "deb.example.org_debian_dists_bookworm_main_binary-am
 /// How to build the fixture.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Write `root shadow 2755 /usr/bin/demo-tool` to the statoverride file before installing.
-    pub statoverride: bool,
+    /// Lines of DIR/var/lib/dpkg/statoverride, written before installing so dpkg applies them
+    /// at unpack (default: `root shadow 2755 /usr/bin/demo-tool`).
+    pub statoverrides: Vec<String>,
     /// Write DIR/var/lib/apt/lists/[`APT_LIST`] with the SHA256 of every built archive.
     pub apt_list: bool,
     /// Copy the built archives into DIR/var/cache/apt/archives.
@@ -61,7 +62,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            statoverride: true,
+            statoverrides: vec!["root shadow 2755 /usr/bin/demo-tool".into()],
             apt_list: true,
             cache_archives: true,
         }
@@ -125,12 +126,13 @@ impl DebRoot {
             build_demo_doc(&base.join("staging/demo-doc"), &debs),
         ];
         make_empty_root(&root);
-        if options.statoverride {
-            fs::write(
-                root.join("var/lib/dpkg/statoverride"),
-                "root shadow 2755 /usr/bin/demo-tool\n",
-            )
-            .expect("write statoverride");
+        if !options.statoverrides.is_empty() {
+            let text: String = options
+                .statoverrides
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect();
+            fs::write(root.join("var/lib/dpkg/statoverride"), text).expect("write statoverride");
         }
         let fixture = DebRoot {
             tmp,
