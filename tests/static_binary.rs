@@ -76,21 +76,37 @@ fn the_dist_binary_is_static_and_small() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(!dynamic.status.success(), "the ELF check must fail on a dynamic binary");
-    assert!(common::stderr(&dynamic).contains("PT_INTERP"), "{}", common::stderr(&dynamic));
+    assert!(
+        !dynamic.status.success(),
+        "the ELF check must fail on a dynamic binary"
+    );
+    assert!(
+        common::stderr(&dynamic).contains("PT_INTERP"),
+        "{}",
+        common::stderr(&dynamic)
+    );
 }
 
 #[test]
 fn every_file_applet_works_in_an_empty_chroot() {
-    let Some((_dir, root)) = empty_root() else { return };
-    assert!(!root.join("proc/self").exists() && !root.join("lib").exists() && !root.join("etc").exists());
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
+    assert!(
+        !root.join("proc/self").exists()
+            && !root.join("lib").exists()
+            && !root.join("etc").exists()
+    );
 
     let listing = ok(&in_chroot(&root, &["ls", "-la", "/"]));
     assert!(listing.contains(" rescue\n"), "{listing}");
     assert!(listing.lines().any(|l| l.ends_with(" .")), "{listing}");
 
     ok(&in_chroot(&root, &["mkdir", "-p", "/a/b/c"]));
-    ok(&in_chroot(&root, &["touch", "-d", "2001-02-03 04:05:06", "/a/b/c/file"]));
+    ok(&in_chroot(
+        &root,
+        &["touch", "-d", "2001-02-03 04:05:06", "/a/b/c/file"],
+    ));
     // chown before chmod: the kernel clears setuid on chown.
     ok(&in_chroot(&root, &["chown", "1234:5678", "/a/b/c/file"]));
     ok(&in_chroot(&root, &["chmod", "4755", "/a/b/c/file"]));
@@ -98,7 +114,10 @@ fn every_file_applet_works_in_an_empty_chroot() {
     ok(&in_chroot(&root, &["cp", "-a", "/a", "/copy"]));
     let copied = ok(&in_chroot(&root, &["ls", "-ln", "/copy/b/c"]));
     // No /etc/passwd in the chroot: owners are numeric, and -a kept owner, setuid and mtime.
-    assert!(copied.contains("-rwsr-xr-x 1 1234 5678 0 Feb  3  2001 file"), "{copied}");
+    assert!(
+        copied.contains("-rwsr-xr-x 1 1234 5678 0 Feb  3  2001 file"),
+        "{copied}"
+    );
     let link = ok(&in_chroot(&root, &["readlink", "/copy/b/link"]));
     assert_eq!(link.trim(), "c/file");
     ok(&in_chroot(&root, &["mv", "/copy/b/c/file", "/moved"]));
@@ -110,7 +129,9 @@ fn every_file_applet_works_in_an_empty_chroot() {
     let sum = ok(&in_chroot(&root, &["md5sum", "/data"]));
     assert_eq!(sum, "b1946ac92492d2347c6235b4d2611184  /data\n");
     let sum = ok(&in_chroot(&root, &["sha256sum", "/data"]));
-    assert!(sum.starts_with("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  /data"));
+    assert!(
+        sum.starts_with("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  /data")
+    );
 
     ok(&in_chroot(&root, &["rm", "-r", "/copy"]));
     ok(&in_chroot(&root, &["mkdir", "-p", "/e/f/g"]));
@@ -122,28 +143,55 @@ fn every_file_applet_works_in_an_empty_chroot() {
 
 #[test]
 fn an_applet_runs_through_a_symlink_named_after_it() {
-    let Some((_dir, root)) = empty_root() else { return };
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
     std::os::unix::fs::symlink("rescue", root.join("ls")).unwrap();
-    let output = Command::new(CHROOT).arg(&root).arg("/ls").arg("/").env_clear().output().unwrap();
+    let output = Command::new(CHROOT)
+        .arg(&root)
+        .arg("/ls")
+        .arg("/")
+        .env_clear()
+        .output()
+        .unwrap();
     let listing = ok(&output);
     assert_eq!(listing, "ls\nrescue\n");
 
     // --install makes the links itself, without /proc (argv[0] is the fallback).
     ok(&in_chroot(&root, &["--install", "/bin"]));
-    let output = Command::new(CHROOT).arg(&root).arg("/bin/cat").arg("/bin/../rescue").env_clear().output().unwrap();
-    assert_eq!(output.stdout.len() as u64, std::fs::metadata(root.join("rescue")).unwrap().len());
+    let output = Command::new(CHROOT)
+        .arg(&root)
+        .arg("/bin/cat")
+        .arg("/bin/../rescue")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.stdout.len() as u64,
+        std::fs::metadata(root.join("rescue")).unwrap().len()
+    );
 }
 
 #[test]
 fn unknown_applets_and_help() {
-    let Some((_dir, root)) = empty_root() else { return };
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
     let output = in_chroot(&root, &["frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(common::stderr(&output).contains("unknown applet 'frobnicate'"));
     let list = ok(&in_chroot(&root, &["--list"]));
     for applet in list.lines() {
         let help = in_chroot(&root, &[applet, "--help"]);
-        assert!(help.status.success(), "{applet} --help: {}", common::stderr(&help));
-        assert!(common::stdout(&help).contains("Usage"), "{applet} --help says: {}", common::stdout(&help));
+        assert!(
+            help.status.success(),
+            "{applet} --help: {}",
+            common::stderr(&help)
+        );
+        assert!(
+            common::stdout(&help).contains("Usage"),
+            "{applet} --help says: {}",
+            common::stdout(&help)
+        );
     }
 }

@@ -110,19 +110,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     let mut operands = args.operands.into_iter();
     let (spec, mode_text) = if let Some(reference) = &args.reference {
-        match std::fs::metadata(reference) {
+        match super::reference_metadata(name, reference, true) {
             Ok(meta) => (ModeSpec::equals(meta.mode(), MODE_BITS), None),
-            Err(err) => {
-                complain(
-                    name,
-                    format!(
-                        "failed to get attributes of {}: {}",
-                        quote(reference),
-                        strerror(&err)
-                    ),
-                );
-                return 1;
-            }
+            Err(code) => return code,
         }
     } else {
         let text = if option_modes.is_empty() {

@@ -212,24 +212,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     let accounts = Accounts::load(Path::new("/"));
     let mut operands = args.operands.into_iter();
     let owner = if let Some(reference) = &args.reference {
-        match std::fs::metadata(reference) {
+        match super::reference_metadata(name, reference, true) {
             Ok(meta) => Owner {
                 uid: Some(meta.uid()),
                 gid: Some(meta.gid()),
                 user_name: Some(user_text(&accounts, meta.uid())),
                 group_name: Some(group_text(&accounts, meta.gid())),
             },
-            Err(err) => {
-                complain(
-                    name,
-                    format!(
-                        "failed to get attributes of {}: {}",
-                        quote(reference),
-                        strerror(&err)
-                    ),
-                );
-                return 1;
-            }
+            Err(code) => return code,
         }
     } else {
         let Some(spec) = operands.next() else {

@@ -274,3 +274,55 @@ pub fn strerror(err: &std::io::Error) -> String {
 pub fn path_of(arg: &OsStr) -> PathBuf {
     PathBuf::from(arg)
 }
+
+/// The metadata of a `--reference=FILE`, or GNU's message and exit code 1 (chmod, chown,
+/// touch).
+pub fn reference_metadata(
+    applet: &str,
+    reference: &Path,
+    follow: bool,
+) -> Result<std::fs::Metadata, i32> {
+    let meta = if follow {
+        std::fs::metadata(reference)
+    } else {
+        std::fs::symlink_metadata(reference)
+    };
+    meta.map_err(|err| {
+        complain(
+            applet,
+            format!(
+                "failed to get attributes of {}: {}",
+                quote(reference),
+                strerror(&err)
+            ),
+        );
+        1
+    })
+}
+
+/// ROOT (which must be a directory) and its dpkg database (`--admindir` or
+/// ROOT/var/lib/dpkg), or the message and exit code 2 (verify, restore).
+pub fn open_root_database(
+    applet: &str,
+    root_dir: &Path,
+    admindir: Option<&Path>,
+) -> Result<(crate::sys::root::Root, crate::dpkg::Database), i32> {
+    if !root_dir.is_dir() {
+        complain(
+            applet,
+            format!("cannot use root {}: not a directory", quote(root_dir)),
+        );
+        return Err(2);
+    }
+    let root = crate::sys::root::Root::new(root_dir);
+    let admindir = admindir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| crate::dpkg::Database::default_admindir(&root));
+    match crate::dpkg::Database::open(&admindir) {
+        Ok(db) => Ok((root, db)),
+        Err(err) => {
+            complain(applet, format!("cannot read the dpkg database: {err}"));
+            Err(2)
+        }
+    }
+}

@@ -26,12 +26,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{complain, quote};
-use crate::dpkg::Database;
+use super::complain;
 use crate::restore::execute;
 use crate::restore::plan::{self, shown, ActionKind, Plan};
 use crate::sources::Source;
-use crate::sys::root::Root;
 
 #[derive(Parser)]
 #[command(about = "Put back broken package files from the installed versions' .deb archives")]
@@ -66,18 +64,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    if !args.root.is_dir() {
-        complain(name, format!("cannot use root {}: not a directory", quote(&args.root)));
-        return 2;
-    }
-    let root = Root::new(&args.root);
-    let admindir = args.admindir.clone().unwrap_or_else(|| Database::default_admindir(&root));
-    let db = match Database::open(&admindir) {
-        Ok(db) => db,
-        Err(err) => {
-            complain(name, format!("cannot read the dpkg database: {err}"));
-            return 2;
-        }
+    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let mut sources = Vec::new();
     for from in &args.from {
@@ -89,7 +78,10 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             }
         }
     }
-    let options = plan::Options { conffiles: args.conffiles, use_cache: !args.no_cache };
+    let options = plan::Options {
+        conffiles: args.conffiles,
+        use_cache: !args.no_cache,
+    };
     let plan = match plan::plan(&root, &db, &args.packages, sources, &options) {
         Ok(plan) => plan,
         Err(err) => {
@@ -101,7 +93,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     if plan.is_empty() {
         println!(
             "nothing to restore: {}",
-            if plan.unrestorable.is_empty() { "every package-owned path is intact" } else { "no archive for what is broken" }
+            if plan.unrestorable.is_empty() {
+                "every package-owned path is intact"
+            } else {
+                "no archive for what is broken"
+            }
         );
         return if plan.unrestorable.is_empty() { 0 } else { 1 };
     }
@@ -110,7 +106,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         return 1;
     }
     if !args.yes && !confirm(plan.action_count()) {
-        println!("not applied: {}", if std::io::stdin().is_terminal() { "declined" } else { "no terminal to ask; run with --yes" });
+        println!(
+            "not applied: {}",
+            if std::io::stdin().is_terminal() {
+                "declined"
+            } else {
+                "no terminal to ask; run with --yes"
+            }
+        );
         return 1;
     }
     let now = std::time::SystemTime::now()
@@ -125,7 +128,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    let root_flag = if root.is_host_root() { String::new() } else { format!(" --root {}", args.root.display()) };
+    let root_flag = if root.is_host_root() {
+        String::new()
+    } else {
+        format!(" --root {}", args.root.display())
+    };
     println!(
         "restored: {} actions; backups and journal in {}{}",
         outcome.applied,
@@ -133,7 +140,10 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         outcome.run_dir.display()
     );
     if outcome.leftovers_removed > 0 {
-        println!("removed {} temporary files an interrupted run left behind", outcome.leftovers_removed);
+        println!(
+            "removed {} temporary files an interrupted run left behind",
+            outcome.leftovers_removed
+        );
     }
     for (package, why) in &outcome.failed {
         println!("FAILED {package}: {why}");
@@ -141,13 +151,21 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     println!(
         "verified again: {} packages, {}",
         outcome.packages_verified,
-        if outcome.still_broken.is_empty() { "all clean".to_string() } else { format!("{} problems remain", outcome.still_broken.len()) }
+        if outcome.still_broken.is_empty() {
+            "all clean".to_string()
+        } else {
+            format!("{} problems remain", outcome.still_broken.len())
+        }
     );
     for line in outcome.still_broken.iter().take(20) {
         println!("  still broken: {line}");
     }
-    println!("to reverse this run: rescue undo{root_flag} {}", outcome.run);
-    if outcome.failed.is_empty() && outcome.still_broken.is_empty() && plan.unrestorable.is_empty() {
+    println!(
+        "to reverse this run: rescue undo{root_flag} {}",
+        outcome.run
+    );
+    if outcome.failed.is_empty() && outcome.still_broken.is_empty() && plan.unrestorable.is_empty()
+    {
         0
     } else {
         1
@@ -181,11 +199,20 @@ fn print_plan(plan: &Plan) {
             let detail = match &action.kind {
                 ActionKind::Symlink { target, .. } => format!(" -> {}", shown(target)),
                 ActionKind::HardLink { to } => format!(" = {}", shown(to)),
-                ActionKind::SetAttributes { meta } | ActionKind::WriteFile { meta, .. } | ActionKind::MakeDirectory { meta, .. } => {
+                ActionKind::SetAttributes { meta }
+                | ActionKind::WriteFile { meta, .. }
+                | ActionKind::MakeDirectory { meta, .. } => {
                     format!("  [{:04o} {}:{}]", meta.mode, meta.uid, meta.gid)
                 }
             };
-            let _ = writeln!(out, "  {:<9} {}{}   ({})", action.kind.verb(), shown(&action.path), detail, action.reason);
+            let _ = writeln!(
+                out,
+                "  {:<9} {}{}   ({})",
+                action.kind.verb(),
+                shown(&action.path),
+                detail,
+                action.reason
+            );
         }
     }
     for missing in &plan.unrestorable {
@@ -210,7 +237,11 @@ fn print_plan(plan: &Plan) {
         "plan: {} actions in {} packages{}; {} packages cannot be restored",
         plan.action_count(),
         plan.packages.len(),
-        if plan.aliases.is_empty() { String::new() } else { format!(" and {} aliases", plan.aliases.len()) },
+        if plan.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} aliases", plan.aliases.len())
+        },
         plan.unrestorable.len()
     );
 }

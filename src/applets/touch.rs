@@ -67,7 +67,7 @@ struct Args {
 fn timespec(time: Option<Instant>) -> libc::timespec {
     match time {
         Some(t) => libc::timespec {
-            tv_sec: t.secs as libc::time_t,
+            tv_sec: t.secs as _,
             tv_nsec: i64::from(t.nanos) as _,
         },
         None => libc::timespec {
@@ -119,12 +119,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     // write, not own).
     let (mut atime, mut mtime): (Option<Instant>, Option<Instant>) = (None, None);
     if let Some(reference) = &args.reference {
-        let meta = if args.no_dereference {
-            std::fs::symlink_metadata(reference)
-        } else {
-            std::fs::metadata(reference)
-        };
-        match meta {
+        match super::reference_metadata(name, reference, !args.no_dereference) {
             Ok(meta) => {
                 atime = Some(Instant {
                     secs: meta.atime(),
@@ -135,17 +130,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                     nanos: meta.mtime_nsec() as u32,
                 });
             }
-            Err(err) => {
-                complain(
-                    name,
-                    format!(
-                        "failed to get attributes of {}: {}",
-                        quote(reference),
-                        strerror(&err)
-                    ),
-                );
-                return 1;
-            }
+            Err(code) => return code,
         }
     }
     let parsed = if let Some(date) = &args.date {

@@ -41,7 +41,13 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         return match undo::runs(&root) {
             Ok(runs) => {
                 for run in runs {
-                    let state = if run.undone { "undone" } else if run.finished { "finished" } else { "interrupted" };
+                    let state = if run.undone {
+                        "undone"
+                    } else if run.finished {
+                        "finished"
+                    } else {
+                        "interrupted"
+                    };
                     println!("{}  {:<11} {} steps", run.id, state, run.steps);
                 }
                 0
@@ -54,7 +60,10 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     }
     match undo::undo(&root, args.run.as_deref()) {
         Ok(report) => {
-            println!("undone run {}: {} steps reversed", report.run, report.reversed);
+            println!(
+                "undone run {}: {} steps reversed",
+                report.run, report.reversed
+            );
             for problem in &report.problems {
                 println!("could not reverse: {problem}");
             }

@@ -20,8 +20,13 @@
 //! is a finding (dpkg hangs reading it).
 //!
 //! Digests are cached in ROOT/var/cache/rescue/ keyed by device, inode, size, mtime and ctime;
-//! `--no-cache` neither reads nor writes it. Deep checks against `.deb` archives (`--from`,
-//! size/owner/group/mode/link columns) are not wired in yet: the columns stay `?`.
+//! `--no-cache` neither reads nor writes it.
+//!
+//! Unless `--db-only`, every package whose installed version is found (ROOT's apt cache, or
+//! each `--from`: a directory of .debs, a mirror tree, an http:// mirror) and trusted is also
+//! checked against the archive's tar headers: type, mode, owner, group, size, symlink target,
+//! device numbers and mtime, statoverride applied — rpm -V's `S M 5 D L U G T` columns, which
+//! `--format dpkg` prints as `.` (ok) or the letter (failed); `?` where no archive was found.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -30,9 +35,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, ValueEnum};
 
-use super::{complain, escape_bytes, quote};
+use super::{complain, escape_bytes};
 use crate::dpkg::{Database, Severity};
+use crate::sources::{Archives, Source};
 use crate::sys::root::Root;
+use crate::verify::deep::{self, Coverage};
 use crate::verify::{self, AliasState, Finding, Kind, Options, Progress, Report};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,24 +82,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let root = Root::new(&args.root);
-    if !args.root.is_dir() {
-        complain(
-            name,
-            format!("cannot verify {}: not a directory", quote(&args.root)),
-        );
-        return 2;
-    }
-    let admindir = args
-        .admindir
-        .clone()
-        .unwrap_or_else(|| Database::default_admindir(&root));
-    let db = match Database::open(&admindir) {
-        Ok(db) => db,
-        Err(err) => {
-            complain(name, format!("cannot read the dpkg database: {err}"));
-            return 2;
-        }
+    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let (packages, unknown) = db.select(&args.packages);
     for wanted in &unknown {
@@ -114,13 +106,32 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         done.store(true, Ordering::Relaxed);
         result
     });
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(err) => {
             complain(name, err);
             return 2;
         }
     };
+    let coverage = if args.db_only || args.missing_only {
+        None
+    } else {
+        match deep_checks(&root, &db, &packages, &args.from, &mut report) {
+            Ok(coverage) => Some(coverage),
+            Err(err) => {
+                complain(name, format!("cannot check against archives: {err}"));
+                return 2;
+            }
+        }
+    };
+    if let Some(coverage) = &coverage {
+        for (package, why) in &coverage.failed {
+            complain(
+                name,
+                format!("warning: {package}: archive checks skipped: {why}"),
+            );
+        }
+    }
     for note in &report.notes {
         let level = match note.issue.severity {
             Severity::Warning => "warning: ",
@@ -132,7 +143,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     let written = match args.format {
         Format::Dpkg => write_dpkg(&mut out, &report),
         Format::Json => write_json(&mut out, &report),
-        Format::Text => write_text(&mut out, &report, &args),
+        Format::Text => write_text(&mut out, &report, &args, coverage.as_ref()),
     };
     if let Err(err) = written.and_then(|()| out.flush()) {
         complain(name, format!("write error: {}", super::strerror(&err)));
@@ -305,7 +316,51 @@ fn describe(finding: &Finding) -> String {
     }
 }
 
-fn write_text(out: &mut impl Write, report: &Report, args: &Args) -> std::io::Result<()> {
+/// The archive pass: sources from `--from`, or ROOT's apt cache.
+fn deep_checks(
+    root: &Root,
+    db: &Database,
+    packages: &[&crate::dpkg::Package],
+    from: &[OsString],
+    report: &mut Report,
+) -> crate::Result<Coverage> {
+    let apt_cache = root
+        .resolve(
+            Path::new("/var/cache/apt/archives"),
+            crate::sys::root::Last::Follow,
+        )
+        .unwrap_or_else(|_| root.host_lexical(Path::new("/var/cache/apt/archives")));
+    let mut sources = Vec::new();
+    for arg in from {
+        sources.push(Source::parse(&arg.to_string_lossy())?);
+    }
+    if sources.is_empty() {
+        if !apt_cache.is_dir() {
+            return Ok(Coverage {
+                unavailable: packages.len(),
+                ..Coverage::default()
+            });
+        }
+        sources.push(Source::Directory(apt_cache.clone()));
+    }
+    let names = packages.iter().map(|p| p.name.clone()).collect();
+    let mut architectures: Vec<String> = packages
+        .iter()
+        .map(|p| p.architecture.clone())
+        .filter(|a| a != "all" && !a.is_empty())
+        .collect();
+    architectures.sort();
+    architectures.dedup();
+    let mut archives = Archives::new(root.dir(), sources, &names, &architectures, apt_cache)?;
+    Ok(deep::check_all(root, db, packages, &mut archives, report))
+}
+
+fn write_text(
+    out: &mut impl Write,
+    report: &Report,
+    args: &Args,
+    coverage: Option<&Coverage>,
+) -> std::io::Result<()> {
     let root_arg = if Root::new(&args.root).is_host_root() {
         String::new()
     } else {
@@ -356,10 +411,12 @@ fn write_text(out: &mut impl Write, report: &Report, args: &Args) -> std::io::Re
         report.files_hashed,
         human(report.bytes_hashed),
         report.cache_hits,
-        if args.db_only {
-            ""
-        } else {
-            "; database checks only (archive checks not available yet)"
+        match coverage {
+            None => "; database checks only".to_string(),
+            Some(c) => format!(
+                "; {} packages also checked against their archives, {} without an archive",
+                c.checked, c.unavailable
+            ),
         }
     );
     if report.findings.is_empty() && report.aliases.is_empty() {

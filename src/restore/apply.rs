@@ -219,7 +219,9 @@ impl Run {
         if std::fs::metadata(&host).is_ok_and(|m| m.is_dir()) {
             return Ok(false);
         }
-        self.journal.record(&Step::MakeDirectory { path: target.clone() })?;
+        self.journal.record(&Step::MakeDirectory {
+            path: target.clone(),
+        })?;
         std::fs::create_dir(&host).map_err(|err| Error::io("create directory", &host, err))?;
         set_metadata(&host, meta, false)?;
         Ok(true)

@@ -39,11 +39,22 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     outcome.run_dir = Path::new(super::apply::BACKUP_ROOT).join(run.id());
 
     for repair in &plan.aliases {
-        let meta = Metadata { mode: 0o777, uid: 0, gid: 0, mtime: now_unix };
+        let meta = Metadata {
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime: now_unix,
+        };
         if matches!(repair.state, AliasState::Directory | AliasState::Other(_)) {
             run.move_aside(&repair.alias)?;
         }
-        let staged = run.stage(&repair.alias, Node::Symlink { target: &repair.target }, &meta)?;
+        let staged = run.stage(
+            &repair.alias,
+            Node::Symlink {
+                target: &repair.target,
+            },
+            &meta,
+        )?;
         run.commit(vec![staged])?;
         outcome.applied += 1;
     }
@@ -51,7 +62,9 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     for package in &plan.packages {
         match apply_package(&mut run, package) {
             Ok(count) => outcome.applied += count,
-            Err(err) => outcome.failed.push((package.package.clone(), err.to_string())),
+            Err(err) => outcome
+                .failed
+                .push((package.package.clone(), err.to_string())),
         }
     }
     run.finish()?;
@@ -61,13 +74,38 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     if !names.is_empty() {
         let (packages, _) = db.select(&names);
         outcome.packages_verified = packages.len();
-        let options = verify::Options { use_cache: false, ..verify::Options::default() };
-        let report = verify::verify(root, db, &packages, &options, None)?;
+        let options = verify::Options {
+            use_cache: false,
+            ..verify::Options::default()
+        };
+        let mut report = verify::verify(root, db, &packages, &options, None)?;
+        // And against the archives, as the plan was made: attributes too, not just content.
+        let deep = verify::deep::Deep::new(root, db, &report.aliases);
+        for planned in &plan.packages {
+            if let Some(package) = packages
+                .iter()
+                .find(|p| p.display_name() == planned.package)
+            {
+                deep.check_package(package, &planned.deb, &mut report.findings)?;
+            }
+        }
         outcome.still_broken = report
             .findings
             .iter()
-            .map(|f| format!("{}: {} ({})", f.package, super::plan::shown(&f.path), f.kind.name()))
-            .chain(report.aliases.iter().map(|a| format!("alias {}", a.alias.display())))
+            .map(|f| {
+                format!(
+                    "{}: {} ({})",
+                    f.package,
+                    super::plan::shown(&f.path),
+                    f.kind.name()
+                )
+            })
+            .chain(
+                report
+                    .aliases
+                    .iter()
+                    .map(|a| format!("alias {}", a.alias.display())),
+            )
             .collect();
     }
     Ok(outcome)
@@ -90,7 +128,12 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
     let wanted: HashMap<&Path, &super::plan::Action> = package
         .actions
         .iter()
-        .filter(|a| matches!(a.kind, ActionKind::WriteFile { .. } | ActionKind::Symlink { .. }))
+        .filter(|a| {
+            matches!(
+                a.kind,
+                ActionKind::WriteFile { .. } | ActionKind::Symlink { .. }
+            )
+        })
         .map(|a| (a.entry.as_path(), a))
         .collect();
     if !wanted.is_empty() {
@@ -100,10 +143,17 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
                 return Ok(());
             };
             let item = match &action.kind {
-                ActionKind::WriteFile { meta, md5 } => {
-                    run.stage(&action.path, Node::File { content, md5: md5.as_deref() }, meta)?
+                ActionKind::WriteFile { meta, md5 } => run.stage(
+                    &action.path,
+                    Node::File {
+                        content,
+                        md5: md5.as_deref(),
+                    },
+                    meta,
+                )?,
+                ActionKind::Symlink { target, meta } => {
+                    run.stage(&action.path, Node::Symlink { target }, meta)?
                 }
-                ActionKind::Symlink { target, meta } => run.stage(&action.path, Node::Symlink { target }, meta)?,
                 _ => return Ok(()),
             };
             staged.push(item);
@@ -120,7 +170,12 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
     let mut links = Vec::new();
     for action in &package.actions {
         if let ActionKind::HardLink { to } = &action.kind {
-            let meta = Metadata { mode: 0, uid: 0, gid: 0, mtime: 0 };
+            let meta = Metadata {
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            };
             links.push(run.stage(&action.path, Node::HardLink { to }, &meta)?);
         }
     }

@@ -59,7 +59,9 @@ impl Journal {
             .append(true)
             .open(path)
             .map_err(|err| Error::io("create", path, err))?;
-        let kill_after = std::env::var("RESCUE_FAULT_KILL_AFTER").ok().and_then(|n| n.parse().ok());
+        let kill_after = std::env::var("RESCUE_FAULT_KILL_AFTER")
+            .ok()
+            .and_then(|n| n.parse().ok());
         Ok(Journal {
             file,
             path: path.to_path_buf(),

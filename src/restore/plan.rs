@@ -31,8 +31,8 @@ use super::apply::Metadata;
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::{ConffileHash, Database, Package};
 use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
-use crate::sys::accounts::Accounts;
 use crate::sys::root::{Last, Root};
+use crate::verify::deep::Deep;
 use crate::verify::{self, AliasProblem, AliasState, Finding, Kind};
 use crate::Result;
 
@@ -134,20 +134,24 @@ pub fn plan(
 ) -> Result<Plan> {
     let (packages, unknown) = db.select(names);
     if let Some(name) = unknown.first() {
-        return Err(crate::Error::refused(name, "no such package is installed in ROOT"));
+        return Err(crate::Error::refused(
+            name,
+            "no such package is installed in ROOT",
+        ));
     }
-    let accounts = Accounts::load(root.dir());
     let verify_options = verify::Options {
         use_cache: options.use_cache,
         ..verify::Options::default()
     };
     let report = verify::verify(root, db, &packages, &verify_options, None)?;
     let aliases: Vec<AliasRepair> = report.aliases.iter().map(alias_repair).collect();
-    let broken_aliases: Vec<&AliasProblem> = report.aliases.iter().collect();
 
     let mut findings: HashMap<&str, Vec<&Finding>> = HashMap::new();
     for finding in &report.findings {
-        findings.entry(finding.package.as_str()).or_default().push(finding);
+        findings
+            .entry(finding.package.as_str())
+            .or_default()
+            .push(finding);
     }
 
     let sources = if from.is_empty() {
@@ -169,7 +173,13 @@ pub fn plan(
     let download_dir = root
         .resolve(Path::new("/var/cache/apt/archives"), Last::Follow)
         .unwrap_or_else(|_| root.host_lexical(Path::new("/var/cache/apt/archives")));
-    let mut archives = Archives::new(root.dir(), sources, &wanted_names, &architectures, download_dir)?;
+    let mut archives = Archives::new(
+        root.dir(),
+        sources,
+        &wanted_names,
+        &architectures,
+        download_dir,
+    )?;
 
     let mut plan = Plan {
         aliases,
@@ -193,28 +203,34 @@ pub fn plan(
             recorded_md5sums: files.md5sums.as_ref(),
         };
         match archives.find(&wanted) {
-            Ok(archive) => found.push((*package, archive, package_findings, files.md5sums.unwrap_or_default())),
-            Err(unavailable) if !package_findings.is_empty() => plan.unrestorable.push(Unrestorable {
-                package: name,
-                version: package.version.clone(),
-                broken: package_findings.iter().map(|f| f.path.clone()).collect(),
-                why: unavailable.to_string(),
-            }),
+            Ok(archive) => found.push((
+                *package,
+                archive,
+                package_findings,
+                files.md5sums.unwrap_or_default(),
+            )),
+            Err(unavailable) if !package_findings.is_empty() => {
+                plan.unrestorable.push(Unrestorable {
+                    package: name,
+                    version: package.version.clone(),
+                    broken: package_findings.iter().map(|f| f.path.clone()).collect(),
+                    why: unavailable.to_string(),
+                })
+            }
             Err(_) => {}
         }
     }
 
     let context = Context {
         root,
-        db,
-        accounts: &accounts,
-        aliases: &broken_aliases,
+        deep: Deep::new(root, db, &report.aliases),
         options,
     };
-    let results = parallel_map(found, |(package, archive, package_findings, md5sums)| {
-        let outcome = context.plan_package(package, &archive.deb, &package_findings, &md5sums);
-        (package, archive, package_findings, outcome)
-    });
+    let results =
+        crate::sys::parallel::map(found, |(package, archive, package_findings, md5sums)| {
+            let outcome = context.plan_package(package, &archive.deb, &package_findings, &md5sums);
+            (package, archive, package_findings, outcome)
+        });
     for (package, archive, package_findings, outcome) in results {
         match outcome {
             Ok((actions, notes)) => {
@@ -247,9 +263,7 @@ pub fn plan(
 /// Everything one package's planning reads.
 struct Context<'a> {
     root: &'a Root,
-    db: &'a Database,
-    accounts: &'a Accounts,
-    aliases: &'a [&'a AliasProblem],
+    deep: Deep<'a>,
     options: &'a Options,
 }
 
@@ -263,7 +277,8 @@ impl Context<'_> {
     ) -> Result<(Vec<Action>, Vec<String>)> {
         let mut actions = Vec::new();
         let mut notes = Vec::new();
-        let by_listed: HashMap<&Path, &Finding> = findings.iter().map(|f| (f.listed.as_path(), *f)).collect();
+        let by_listed: HashMap<&Path, &Finding> =
+            findings.iter().map(|f| (f.listed.as_path(), *f)).collect();
         let conffiles: HashMap<&Path, &ConffileHash> = package
             .conffiles
             .iter()
@@ -281,10 +296,10 @@ impl Context<'_> {
                 symlink_entries.insert(entry.path.clone());
             }
             covered.insert(entry.path.clone());
-            if self.is_alias(&entry.path) {
+            if self.deep.is_broken_alias(&entry.path) {
                 return Ok(());
             }
-            let dest = self.destination(&package.name, &entry.path);
+            let dest = self.deep.destination(&package.name, &entry.path);
             let meta = self.metadata_for(entry, &dest);
             let host = self.root.resolve(&dest, Last::NoFollow).ok();
             let disk = host.as_ref().and_then(|h| std::fs::symlink_metadata(h).ok());
@@ -334,7 +349,7 @@ impl Context<'_> {
                             }
                             if entry.kind == EntryKind::HardLink {
                                 let to = entry.link_target.clone().unwrap_or_default();
-                                push(ActionKind::HardLink { to: self.destination(&package.name, &to) }, why);
+                                push(ActionKind::HardLink { to: self.deep.destination(&package.name, &to) }, why);
                                 return Ok(());
                             }
                             // Prove the archive's content is what the database recorded
@@ -403,44 +418,15 @@ impl Context<'_> {
         Ok((actions, notes))
     }
 
-    fn is_alias(&self, path: &Path) -> bool {
-        self.aliases.iter().any(|alias| alias.alias == path)
-    }
-
-    /// Where a package's entry lives: at the diverted path if another package diverted it, and
-    /// under `/usr` when its first component is a broken merged-/usr alias.
-    fn destination(&self, package: &str, entry: &Path) -> PathBuf {
-        let path = match self.db.diversions.diverted(entry, package) {
-            Some(diversion) => diversion.to.clone(),
-            None => entry.to_path_buf(),
-        };
-        for alias in self.aliases {
-            if let Ok(rest) = path.strip_prefix(&alias.alias) {
-                return Path::new("/").join(&alias.target).join(rest);
-            }
-        }
-        path
-    }
-
-    /// Owner, group and mode from the tar header (names resolved in ROOT's accounts, the
-    /// numbers as fallback, as dpkg does), statoverride over them, mtime from the archive.
+    /// The metadata the entry must end with at `dest`, from the same rules verify checks.
     fn metadata_for(&self, entry: &DataEntry, dest: &Path) -> Metadata {
-        let mut meta = Metadata {
-            mode: entry.mode,
-            uid: entry.user.as_deref().and_then(|u| self.accounts.uid(u)).unwrap_or(entry.uid),
-            gid: entry.group.as_deref().and_then(|g| self.accounts.gid(g)).unwrap_or(entry.gid),
+        let expected = self.deep.expected(entry, dest);
+        Metadata {
+            mode: expected.mode,
+            uid: expected.uid.unwrap_or(entry.uid),
+            gid: expected.gid.unwrap_or(entry.gid),
             mtime: entry.mtime,
-        };
-        if let Some(over) = self.db.statoverrides.get(dest).or_else(|| self.db.statoverrides.get(&entry.path)) {
-            meta.mode = over.mode;
-            if let Some(uid) = over.uid(self.accounts) {
-                meta.uid = uid;
-            }
-            if let Some(gid) = over.gid(self.accounts) {
-                meta.gid = gid;
-            }
         }
-        meta
     }
 
     /// Why the content at `dest` must be written again, if it must.
@@ -493,7 +479,9 @@ fn drop_repeated_directories(root: &Root, packages: &mut [PackagePlan]) {
             if !matches!(action.kind, ActionKind::MakeDirectory { .. }) {
                 return true;
             }
-            let resolved = root.resolve_inside(&action.path, Last::Follow).unwrap_or_else(|_| action.path.clone());
+            let resolved = root
+                .resolve_inside(&action.path, Last::Follow)
+                .unwrap_or_else(|_| action.path.clone());
             planned.insert(resolved)
         });
     }
@@ -501,7 +489,12 @@ fn drop_repeated_directories(root: &Root, packages: &mut [PackagePlan]) {
 
 /// Refuses entries no honest archive has: a path under one of the archive's own symlinks (a
 /// write through a link it just planted), a hard link to something it has not shipped.
-fn refuse_hostile(deb: &Deb, entry: &DataEntry, symlinks: &HashSet<PathBuf>, seen: &HashSet<PathBuf>) -> Result<()> {
+fn refuse_hostile(
+    deb: &Deb,
+    entry: &DataEntry,
+    symlinks: &HashSet<PathBuf>,
+    seen: &HashSet<PathBuf>,
+) -> Result<()> {
     let mut prefix = PathBuf::from("/");
     let components: Vec<Component> = entry.path.components().collect();
     for component in &components[..components.len().saturating_sub(1)] {
@@ -537,10 +530,20 @@ fn refuse_hostile(deb: &Deb, entry: &DataEntry, symlinks: &HashSet<PathBuf>, see
 fn attribute_drift(disk: &std::fs::Metadata, meta: &Metadata, with_mtime: bool) -> Option<String> {
     let mut what = Vec::new();
     if disk.mode() & 0o7777 != meta.mode {
-        what.push(format!("mode {:04o} instead of {:04o}", disk.mode() & 0o7777, meta.mode));
+        what.push(format!(
+            "mode {:04o} instead of {:04o}",
+            disk.mode() & 0o7777,
+            meta.mode
+        ));
     }
     if disk.uid() != meta.uid || disk.gid() != meta.gid {
-        what.push(format!("owner {}:{} instead of {}:{}", disk.uid(), disk.gid(), meta.uid, meta.gid));
+        what.push(format!(
+            "owner {}:{} instead of {}:{}",
+            disk.uid(),
+            disk.gid(),
+            meta.uid,
+            meta.gid
+        ));
     }
     if with_mtime && disk.mtime() != meta.mtime {
         what.push("mtime".to_string());
@@ -567,7 +570,11 @@ fn md5_of(reader: &mut dyn Read) -> std::io::Result<String> {
 fn alias_repair(problem: &AliasProblem) -> AliasRepair {
     AliasRepair {
         alias: problem.alias.clone(),
-        target: problem.target.strip_prefix("/").unwrap_or(&problem.target).to_path_buf(),
+        target: problem
+            .target
+            .strip_prefix("/")
+            .unwrap_or(&problem.target)
+            .to_path_buf(),
         state: problem.state.clone(),
     }
 }
@@ -582,7 +589,10 @@ fn suggestion<'a>(root: &Root, tried: impl Iterator<Item = &'a Source>) -> Optio
         .collect();
     uris.dedup();
     if uris.is_empty() {
-        return Some("rescue restore --from DIR_OF_DEBS (a directory holding the installed versions' .debs)".into());
+        return Some(
+            "rescue restore --from DIR_OF_DEBS (a directory holding the installed versions' .debs)"
+                .into(),
+        );
     }
     let root_flag = if root.is_host_root() {
         String::new()
@@ -591,28 +601,6 @@ fn suggestion<'a>(root: &Root, tried: impl Iterator<Item = &'a Source>) -> Optio
     };
     let from: Vec<String> = uris.iter().map(|u| format!("--from {u}")).collect();
     Some(format!("rescue restore{root_flag} {}", from.join(" ")))
-}
-
-/// Runs `work` on every item on all cores, keeping the input order.
-fn parallel_map<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                let Some((index, item)) = next else { break };
-                let result = work(item);
-                if let Ok(mut results) = results.lock() {
-                    results.push((index, result));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A path for messages: raw bytes escaped.

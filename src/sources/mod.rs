@@ -367,11 +367,16 @@ fn accept(
 }
 
 /// The archive's md5sums (hex) against the database's (binary): the same paths, the same sums.
-fn same_md5sums(recorded: &HashMap<PathBuf, [u8; 16]>, archive: &BTreeMap<PathBuf, String>) -> bool {
+fn same_md5sums(
+    recorded: &HashMap<PathBuf, [u8; 16]>,
+    archive: &BTreeMap<PathBuf, String>,
+) -> bool {
     recorded.len() == archive.len()
-        && archive
-            .iter()
-            .all(|(path, hash)| recorded.get(path).is_some_and(|digest| hex(digest) == *hash))
+        && archive.iter().all(|(path, hash)| {
+            recorded
+                .get(path)
+                .is_some_and(|digest| hex(digest) == *hash)
+        })
 }
 
 pub fn sha256_of_file(path: &Path) -> Result<String> {

@@ -636,11 +636,11 @@ impl<'r> Copier<'r> {
         if p.timestamps {
             let times = [
                 libc::timespec {
-                    tv_sec: meta.atime() as libc::time_t,
+                    tv_sec: meta.atime() as _,
                     tv_nsec: meta.atime_nsec() as _,
                 },
                 libc::timespec {
-                    tv_sec: meta.mtime() as libc::time_t,
+                    tv_sec: meta.mtime() as _,
                     tv_nsec: meta.mtime_nsec() as _,
                 },
             ];

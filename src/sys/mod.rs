@@ -15,6 +15,7 @@ pub mod localtime;
 pub mod login_group;
 pub mod mode;
 pub mod mode_spec;
+pub mod parallel;
 pub mod quoting;
 pub mod remove;
 pub mod root;

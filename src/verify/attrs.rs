@@ -178,11 +178,18 @@ pub fn compare(expected: &Expected, actual: &Metadata, link_target: Option<&Path
     if let Some(size) = expected.size {
         attrs.ok_or_failed(Attr::Size, same_kind && actual.len() == size);
     }
-    if let Some(target) = &expected.link_target {
-        attrs.ok_or_failed(Attr::Link, link_target == Some(target.as_path()));
+    // Like rpm -V: a link target or device number that does not apply to the expected type
+    // is `.` when the type is right, a failure when it is not.
+    match &expected.link_target {
+        Some(target) => attrs.ok_or_failed(Attr::Link, link_target == Some(target.as_path())),
+        None => attrs.ok_or_failed(Attr::Link, link_target.is_none()),
     }
-    if let Some(rdev) = expected.rdev {
-        attrs.ok_or_failed(Attr::Device, same_kind && actual.rdev() == rdev);
+    match expected.rdev {
+        Some(rdev) => attrs.ok_or_failed(Attr::Device, same_kind && actual.rdev() == rdev),
+        None => attrs.ok_or_failed(
+            Attr::Device,
+            !matches!(kind, FileKind::CharDevice | FileKind::BlockDevice),
+        ),
     }
     if let Some(uid) = expected.uid {
         attrs.ok_or_failed(Attr::User, actual.uid() == uid);

@@ -26,6 +26,7 @@
 
 pub mod attrs;
 pub mod cache;
+pub mod deep;
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata, OpenOptions};

@@ -26,7 +26,12 @@ pub fn run(args: &[String]) -> crate::Result {
             "cp" => bench_cp(&binary)?,
             "verify" => bench_verify(&binary)?,
             "restore" => bench_restore(&binary)?,
-            other => return Err(format!("unknown benchmark '{other}' (known: {})", all.join(", "))),
+            other => {
+                return Err(format!(
+                    "unknown benchmark '{other}' (known: {})",
+                    all.join(", ")
+                ))
+            }
         }
     }
     Ok(())
@@ -39,12 +44,19 @@ struct Contender {
 }
 
 fn contender(label: &str, command: String) -> Contender {
-    Contender { label: label.to_string(), command }
+    Contender {
+        label: label.to_string(),
+        command,
+    }
 }
 
 /// Runs every contender ROUNDS times, alternating, after one warm-up each; prints medians and
 /// ratios to the first (the peer). `before_each` runs untimed before every timed command.
-fn race(title: &str, contenders: &[Contender], before_each: Option<&str>) -> crate::Result<Vec<Duration>> {
+fn race(
+    title: &str,
+    contenders: &[Contender],
+    before_each: Option<&str>,
+) -> crate::Result<Vec<Duration>> {
     println!("\n== {title}");
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
     for round in 0..=ROUNDS {
@@ -98,8 +110,17 @@ fn bench_ls(binary: &Path) -> crate::Result {
     race(
         &format!("ls -lR {tree} > /dev/null"),
         &[
-            contender("GNU ls -lR", format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1")),
-            contender("rescue ls -lR", format!("LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1", binary.display())),
+            contender(
+                "GNU ls -lR",
+                format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1"),
+            ),
+            contender(
+                "rescue ls -lR",
+                format!(
+                    "LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1",
+                    binary.display()
+                ),
+            ),
         ],
         None,
     )?;
@@ -115,7 +136,10 @@ fn bench_cp(binary: &Path) -> crate::Result {
         &format!("cp -a {tree} (50k entries) to a fresh directory"),
         &[
             contender("GNU cp -a", format!("cp -a {tree} {}", dest.display())),
-            contender("rescue cp -a", format!("{} cp -a {tree} {}", binary.display(), dest.display())),
+            contender(
+                "rescue cp -a",
+                format!("{} cp -a {tree} {}", binary.display(), dest.display()),
+            ),
         ],
         Some(&clean),
     )?;
@@ -135,15 +159,24 @@ fn bench_verify(binary: &Path) -> crate::Result {
         contender("dpkg --verify", "dpkg --verify >/dev/null 2>&1".into()),
         contender(
             "hashing limit (xargs -P md5sum)",
-            format!("xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1", list.display()),
+            format!(
+                "xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1",
+                list.display()
+            ),
         ),
         contender(
             "rescue verify --db-only --no-cache",
-            format!("{} verify --db-only --no-cache >/dev/null 2>&1", binary.display()),
+            format!(
+                "{} verify --db-only --no-cache >/dev/null 2>&1",
+                binary.display()
+            ),
         ),
     ];
     if shell::have("paketkoll") {
-        contenders.push(contender("paketkoll check", "paketkoll check >/dev/null 2>&1".into()));
+        contenders.push(contender(
+            "paketkoll check",
+            "paketkoll check >/dev/null 2>&1".into(),
+        ));
     } else {
         println!("  (paketkoll not installed: `cargo install paketkoll` to compare with it)");
     }
@@ -155,14 +188,87 @@ fn bench_verify(binary: &Path) -> crate::Result {
     Ok(())
 }
 
-fn bench_restore(_binary: &Path) -> crate::Result {
-    println!("\n== restore: see tests/debootstrap.rs and README for the restore benchmark");
+/// A minbase Debian root with its `/usr/lib/x86_64-linux-gnu` deleted (the story of this
+/// project), restored by the static binary from inside the chroot; against the bare
+/// decompression of the same root's archives (`dpkg-deb --fsys-tarfile`), the floor for any
+/// tool that reads them.
+fn bench_restore(binary: &Path) -> crate::Result {
+    if !shell::is_root() {
+        println!("\n== restore: needs root (chroot, owners), skipped");
+        return Ok(());
+    }
+    let tarball = minbase_tarball()?;
+    let scratch = scratch_dir("restore")?;
+    let root = scratch.join("root");
+    let prepare = format!(
+        "rm -rf {root} && mkdir -p {root} && tar --numeric-owner -xpf {tarball} -C {root} \
+         && rm -rf {root}/usr/lib/x86_64-linux-gnu && mkdir -p {root}/srv/rescue \
+         && cp {binary} {root}/srv/rescue/rescue && sync",
+        root = root.display(),
+        tarball = tarball.display(),
+        binary = binary.display()
+    );
+    sh(&prepare)?;
+    let count = std::fs::read_dir(root.join("var/cache/apt/archives"))
+        .map_err(|err| format!("no archives in the minbase root: {err}"))?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "deb"))
+        .count();
+    race(
+        &format!("restore a minbase root with usr/lib/x86_64-linux-gnu deleted ({count} archives)"),
+        &[
+            contender(
+                "dpkg-deb --fsys-tarfile (every archive)",
+                format!(
+                    "for f in {}/var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$f\" >/dev/null; done",
+                    root.display()
+                ),
+            ),
+            contender(
+                "rescue restore --yes (in chroot)",
+                format!("chroot {} /srv/rescue/rescue restore --yes", root.display()),
+            ),
+        ],
+        Some(&prepare),
+    )?;
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// The cached minbase tarball the debootstrap test also uses; made once with debootstrap.
+fn minbase_tarball() -> crate::Result<PathBuf> {
+    let cache = Path::new("/var/cache/rescue-tests");
+    let tarball = cache.join("bookworm-minbase.tar");
+    if tarball.is_file() {
+        return Ok(tarball);
+    }
+    shell::ensure_debian_packages(&["debootstrap"])?;
+    let build = scratch_dir("debootstrap")?.join("root");
+    shell::run(Command::new("debootstrap").args([
+        "--variant=minbase",
+        &format!("--cache-dir={}", cache.join("debs").display()),
+        "bookworm",
+        &build.display().to_string(),
+        "http://deb.debian.org/debian",
+    ]))?;
+    let partial = cache.join("bookworm-minbase.tar.partial");
+    shell::run(
+        Command::new("tar")
+            .args(["--numeric-owner", "-cpf"])
+            .arg(&partial)
+            .arg("-C")
+            .arg(&build)
+            .arg("."),
+    )?;
+    std::fs::rename(&partial, &tarball)
+        .map_err(|err| format!("cannot rename {}: {err}", partial.display()))?;
+    Ok(tarball)
 }
 
 fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
     let dir = shell::workspace_root().join("target/bench").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     Ok(dir)
 }
