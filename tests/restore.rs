@@ -1,0 +1,705 @@
+//! `rescue restore` and `rescue undo` on a real dpkg root (see `common/debroot.rs`): damage it
+//! the ways the bad day does, restore, and check the result with dpkg itself
+//! (`dpkg --root=DIR --verify` prints nothing), with `rescue verify`, and with a full snapshot
+//! of the tree (type, mode, owner, group, content, symlink target, file mtime) against the
+//! pristine one. Then `rescue undo` must give back the damaged tree exactly.
+//!
+//! Snapshots leave out `var/backups/rescue` (the restore's own journal and backups) and
+//! directory mtimes; everything else under DIR is compared, so a stray temp file, a directory
+//! created with the wrong mode, or a lost setuid bit all fail.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::debroot::{self, DebRoot, Kind, Snapshot, ARCHIVE_MTIME};
+
+fn rescue_in(root: &Path, applet: &str, args: &[&str]) -> Output {
+    let mut command = common::rescue();
+    command.arg(applet).arg("--root").arg(root).args(args);
+    debroot::output_without_terminal(&mut command)
+}
+
+fn restore(fixture: &DebRoot, args: &[&str]) -> Output {
+    let mut all = vec!["--yes"];
+    all.extend_from_slice(args);
+    rescue_in(&fixture.root, "restore", &all)
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "{:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        common::stdout(output),
+        common::stderr(output)
+    )
+}
+
+fn said(output: &Output) -> String {
+    format!("{}{}", common::stdout(output), common::stderr(output))
+}
+
+fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(output.status.code(), Some(code), "{what}: {}", show(output));
+}
+
+/// The undamaged root must already satisfy both checkers, or the comparisons prove nothing.
+fn assert_clean(fixture: &DebRoot, when: &str) {
+    assert_eq!(fixture.dpkg_verify(), "", "dpkg --verify {when}");
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 0, &format!("rescue verify {when}"));
+}
+
+/// Pristine snapshot, `damage`, restore with `args`, compare with pristine, undo, compare with
+/// the damaged snapshot. Returns the fixture and both snapshots for further checks.
+fn restore_and_undo(damage: impl FnOnce(&DebRoot), args: &[&str]) -> (DebRoot, Snapshot, Snapshot) {
+    let fixture = DebRoot::new();
+    let pristine = fixture.snapshot();
+    assert_eq!(
+        fixture.dpkg_verify(),
+        "",
+        "dpkg --verify on the pristine root"
+    );
+    damage(&fixture);
+    let damaged = fixture.snapshot();
+    assert_ne!(pristine, damaged, "the damage changed nothing");
+    if !fixture.dpkg_verify().is_empty() {
+        // Damage dpkg can see from its database alone; owner and mode damage needs the
+        // archive columns of verify, which are tested with verify itself.
+        let verify = rescue_in(&fixture.root, "verify", &[]);
+        assert_exit(&verify, 1, "rescue verify on the damaged root");
+    }
+
+    let restored = restore(&fixture, args);
+    assert_exit(&restored, 0, "rescue restore");
+    pristine.assert_same(&fixture.snapshot(), "after restore (pristine => restored)");
+    assert_clean(&fixture, "after restore");
+    assert_eq!(fixture.runs().len(), 1, "one run recorded");
+    let journal = fixture.runs()[0].join("journal");
+    assert!(journal.is_file(), "{} missing", journal.display());
+
+    let undone = rescue_in(&fixture.root, "undo", &[]);
+    assert_exit(&undone, 0, "rescue undo");
+    damaged.assert_same(&fixture.snapshot(), "after undo (damaged => undone)");
+    (fixture, pristine, damaged)
+}
+
+fn rm(fixture: &DebRoot, path: &str) {
+    let host = fixture.path(path);
+    let meta = fs::symlink_metadata(&host).expect("damage: lstat");
+    if meta.is_dir() {
+        fs::remove_dir_all(&host).expect("damage: rm -r");
+    } else {
+        fs::remove_file(&host).expect("damage: rm");
+    }
+}
+
+fn chmod(fixture: &DebRoot, path: &str, mode: u32) {
+    fs::set_permissions(fixture.path(path), fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn chown(fixture: &DebRoot, path: &str, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(fixture.path(path), Some(uid), Some(gid)).expect("chown");
+}
+
+fn retarget(fixture: &DebRoot, path: &str, target: &str) {
+    rm(fixture, path);
+    symlink(target, fixture.path(path)).expect("symlink");
+}
+
+fn delete_files(f: &DebRoot) {
+    rm(f, "usr/bin/demo-tool");
+    rm(f, "usr/bin/demo-su");
+    rm(f, "usr/lib/x86_64-linux-gnu/libdemo.so");
+    rm(f, "usr/share/demo-data/words.txt");
+    rm(f, "usr/share/doc/demo-doc/README");
+}
+
+fn delete_multiarch_dir(f: &DebRoot) {
+    rm(f, "usr/lib/x86_64-linux-gnu");
+}
+
+/// `lib` replaced by a real directory holding a stray copy of one library.
+fn stray_lib_directory(f: &DebRoot) {
+    rm(f, "lib");
+    fs::create_dir_all(f.path("lib/x86_64-linux-gnu")).expect("mkdir");
+    fs::copy(
+        f.path("usr/lib/x86_64-linux-gnu/libdemo.so.1"),
+        f.path("lib/x86_64-linux-gnu/libdemo.so.1"),
+    )
+    .expect("stray copy");
+}
+
+fn overwrite(f: &DebRoot) {
+    fs::write(
+        f.path("usr/bin/demo-su"),
+        b"#!/bin/sh\necho other root's su\n",
+    )
+    .expect("write");
+    fs::write(f.path("usr/lib/x86_64-linux-gnu/libdemo.so.1"), b"other").expect("write");
+    fs::write(f.path("usr/share/demo-data/words.txt"), b"delta\n").expect("write");
+}
+
+fn drop_setuid(f: &DebRoot) {
+    chmod(f, "usr/bin/demo-su", 0o755);
+    chmod(f, "usr/bin/demo-chage", 0o755);
+    // demo-tool is 2755 only through the statoverride; the archive says 0755.
+    chmod(f, "usr/bin/demo-tool", 0o755);
+}
+
+fn change_owner(f: &DebRoot) {
+    chown(f, "usr/bin/demo-chage", 1, 1);
+    chown(f, "usr/share/demo-data/words.txt", 1, 4);
+    chown(f, "usr/share/demo-data/current", 1, 1);
+    chown(f, "usr/share/demo-data/nested", 1, 50);
+}
+
+fn retarget_symlinks(f: &DebRoot) {
+    retarget(
+        f,
+        "usr/lib/x86_64-linux-gnu/libdemo.so",
+        "libdemo-extra.so.1",
+    );
+    retarget(f, "usr/share/demo-data/current", "/etc/passwd");
+}
+
+fn file_to_directory(f: &DebRoot) {
+    rm(f, "usr/share/demo-data/words.txt");
+    fs::create_dir_all(f.path("usr/share/demo-data/words.txt/sub")).expect("mkdir");
+    fs::write(f.path("usr/share/demo-data/words.txt/sub/junk"), b"junk").expect("write");
+}
+
+fn delete_conffile(f: &DebRoot) {
+    rm(f, "etc/demo.conf");
+}
+
+fn modify_conffile(f: &DebRoot) {
+    fs::write(f.path("etc/demo.conf"), b"# admin's own\nverbose = yes\n").expect("write");
+}
+
+#[test]
+fn pristine_fixture_passes_dpkg_verify() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    assert_clean(&fixture, "on the pristine root");
+    let snap = fixture.snapshot();
+    // The facts the other tests rely on: dpkg put ./lib/... behind the alias, kept the archive
+    // owners and mtimes, and applied the statoverride.
+    let node = |p: &str| {
+        snap.get(p)
+            .unwrap_or_else(|| panic!("{p} missing:\n{snap:?}"))
+            .clone()
+    };
+    assert!(matches!(node("lib").kind, Kind::Symlink { .. }));
+    assert!(matches!(
+        node("usr/lib/x86_64-linux-gnu/libdemo.so.1").kind,
+        Kind::File {
+            mtime: (ARCHIVE_MTIME, 0),
+            ..
+        }
+    ));
+    assert_eq!(node("usr/bin/demo-su").mode, 0o4755);
+    let chage = node("usr/bin/demo-chage");
+    assert_eq!((chage.mode, chage.uid, chage.gid), (0o2755, 0, 42));
+    let tool = node("usr/bin/demo-tool");
+    assert_eq!(
+        (tool.mode, tool.uid, tool.gid),
+        (0o2755, 0, 42),
+        "statoverride"
+    );
+    let owned = fixture.owned_paths();
+    assert!(owned.contains(&PathBuf::from("/lib/x86_64-linux-gnu/libdemo.so.1")));
+    assert!(owned.contains(&PathBuf::from("/etc/demo.conf")));
+    for path in &owned {
+        let host = debroot::resolve_in_root(&fixture.root, path);
+        assert!(
+            fs::symlink_metadata(&host).is_ok(),
+            "{} -> {}",
+            path.display(),
+            host.display()
+        );
+    }
+}
+
+#[test]
+fn deleted_files_are_restored() {
+    if !debroot::available() {
+        return;
+    }
+    let (_fixture, pristine, _) = restore_and_undo(delete_files, &[]);
+    // Explicitly: the statoverride beat the archive's root:root 0755.
+    let tool = pristine
+        .get("usr/bin/demo-tool")
+        .expect("pristine demo-tool");
+    assert_eq!((tool.mode, tool.gid), (0o2755, 42));
+}
+
+#[test]
+fn deleted_multiarch_directory_behind_lib_alias_is_restored() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(delete_multiarch_dir, &[]);
+}
+
+#[test]
+fn deleted_lib_alias_is_recreated_as_symlink() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(|f| rm(f, "lib"), &[]);
+}
+
+#[test]
+fn real_directory_in_place_of_lib_alias_goes_to_backup() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    let stray = fs::read(fixture.path("usr/lib/x86_64-linux-gnu/libdemo.so.1")).expect("read");
+    stray_lib_directory(&fixture);
+    let damaged = fixture.snapshot();
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "rescue restore");
+    assert!(
+        fs::symlink_metadata(fixture.path("lib"))
+            .expect("lib")
+            .file_type()
+            .is_symlink(),
+        "lib is a symlink again"
+    );
+    assert_eq!(
+        fs::read_link(fixture.path("lib")).expect("readlink"),
+        Path::new("usr/lib")
+    );
+    assert_eq!(fixture.dpkg_verify(), "");
+    // The stray directory was moved into the run's backup, not deleted.
+    let run = fixture.runs().pop().expect("a run");
+    let backups = debroot::snapshot(&run, &[]);
+    let stray_hash = debroot::sha256_hex(&stray);
+    assert!(
+        backups.0.iter().any(
+            |(path, node)| path.ends_with("x86_64-linux-gnu/libdemo.so.1")
+                && matches!(&node.kind, Kind::File { sha256, .. } if *sha256 == stray_hash)
+        ),
+        "the stray copy is not in {}:\n{backups:?}",
+        run.display()
+    );
+    let undone = rescue_in(&fixture.root, "undo", &[]);
+    assert_exit(&undone, 0, "rescue undo");
+    damaged.assert_same(&fixture.snapshot(), "after undo");
+}
+
+#[test]
+fn real_directory_in_place_of_lib_alias_round_trip() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(stray_lib_directory, &[]);
+}
+
+#[test]
+fn overwritten_files_get_archive_content_and_mtime() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    overwrite(&fixture);
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "rescue restore");
+    for path in ["usr/bin/demo-su", "usr/lib/x86_64-linux-gnu/libdemo.so.1"] {
+        let node = debroot::node_at(&fixture.path(path)).expect(path);
+        assert!(
+            matches!(
+                node.kind,
+                Kind::File {
+                    mtime: (ARCHIVE_MTIME, 0),
+                    ..
+                }
+            ),
+            "{path}: {node:?}"
+        );
+    }
+    let su = debroot::node_at(&fixture.path("usr/bin/demo-su")).expect("demo-su");
+    assert_eq!(su.mode, 0o4755, "setuid on the restored file");
+    assert_eq!(fixture.dpkg_verify(), "");
+}
+
+#[test]
+fn overwritten_files_round_trip() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(overwrite, &[]);
+}
+
+#[test]
+fn dropped_setuid_and_setgid_are_restored() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(drop_setuid, &[]);
+}
+
+#[test]
+fn changed_owners_are_restored() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(change_owner, &[]);
+}
+
+#[test]
+fn retargeted_symlinks_are_restored() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(retarget_symlinks, &[]);
+}
+
+#[test]
+fn directory_in_place_of_a_file_is_replaced() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(file_to_directory, &[]);
+}
+
+#[test]
+fn deleted_conffile_is_restored_by_default() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(delete_conffile, &[]);
+}
+
+#[test]
+fn modified_conffile_is_left_alone_without_conffiles_flag() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    modify_conffile(&fixture);
+    rm(&fixture, "usr/bin/demo-tool");
+    let damaged = fixture.snapshot();
+    let restored = restore(&fixture, &[]);
+    // Everything else is fixed; whether a deliberately kept conffile counts as "left unfixed"
+    // is not what this test pins down.
+    assert!(
+        matches!(restored.status.code(), Some(0 | 1)),
+        "{}",
+        show(&restored)
+    );
+    let after = fixture.snapshot();
+    assert_eq!(
+        damaged.get("etc/demo.conf"),
+        after.get("etc/demo.conf"),
+        "the admin's conffile must be untouched"
+    );
+    assert!(
+        after.get("usr/bin/demo-tool").is_some(),
+        "demo-tool restored"
+    );
+    let run = fixture.runs().pop().expect("a run");
+    assert!(
+        !run.join("files/etc/demo.conf").exists(),
+        "an untouched conffile has no backup"
+    );
+    // dpkg --verify reports exactly the conffile and nothing else.
+    let verify = fixture.dpkg_verify();
+    assert_eq!(verify.trim(), "??5?????? c /etc/demo.conf", "{verify}");
+}
+
+#[test]
+fn modified_conffile_is_restored_with_conffiles_flag_and_backed_up() {
+    if !debroot::available() {
+        return;
+    }
+    let (fixture, _, damaged) = restore_and_undo(modify_conffile, &["--conffiles"]);
+    let run = fixture.runs().pop().expect("a run");
+    let backup = run.join("files/etc/demo.conf");
+    let Some(Kind::File { sha256, .. }) = damaged.get("etc/demo.conf").map(|n| n.kind.clone())
+    else {
+        panic!("damaged conffile is not a file")
+    };
+    let body = fs::read(&backup).expect("backup of the modified conffile");
+    assert_eq!(
+        debroot::sha256_hex(&body),
+        sha256,
+        "backup holds the admin's version"
+    );
+}
+
+#[test]
+fn combined_damage_is_restored_and_undone() {
+    if !debroot::available() {
+        return;
+    }
+    restore_and_undo(
+        |f| {
+            overwrite(f);
+            drop_setuid(f);
+            change_owner(f);
+            retarget_symlinks(f);
+            // The story: the multiarch directory deleted through the alias, then a stray real
+            // `lib` directory left where the alias was.
+            delete_multiarch_dir(f);
+            stray_lib_directory_without_source(f);
+            file_to_directory(f);
+            delete_conffile(f);
+            rm(f, "usr/share/doc/demo-doc/README");
+            rm(f, "usr/share/demo-data/nested");
+        },
+        &[],
+    );
+}
+
+/// Like [`stray_lib_directory`] but for when usr/lib/x86_64-linux-gnu is already gone.
+fn stray_lib_directory_without_source(f: &DebRoot) {
+    rm(f, "lib");
+    fs::create_dir_all(f.path("lib/x86_64-linux-gnu")).expect("mkdir");
+    fs::write(f.path("lib/x86_64-linux-gnu/libdemo.so.1"), b"stray").expect("stray copy");
+}
+
+#[test]
+fn dry_run_lists_actions_and_changes_nothing() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    rm(&fixture, "usr/bin/demo-tool");
+    chmod(&fixture, "usr/bin/demo-su", 0o755);
+    let before = debroot::snapshot(&fixture.root, &[debroot::DIGEST_CACHE]);
+    let output = rescue_in(&fixture.root, "restore", &["--dry-run", "--yes"]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        show(&output)
+    );
+    before.assert_same(
+        &debroot::snapshot(&fixture.root, &[debroot::DIGEST_CACHE]),
+        "after --dry-run",
+    );
+    let text = said(&output);
+    assert!(text.contains("/usr/bin/demo-tool"), "{text}");
+    assert!(text.contains("/usr/bin/demo-su"), "{text}");
+}
+
+#[test]
+fn without_yes_and_without_terminal_prints_plan_and_exits_1() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    rm(&fixture, "usr/bin/demo-tool");
+    let before = debroot::snapshot(&fixture.root, &[debroot::DIGEST_CACHE]);
+    let output = rescue_in(&fixture.root, "restore", &[]);
+    assert_exit(&output, 1, "restore without --yes, stdin not a terminal");
+    before.assert_same(
+        &debroot::snapshot(&fixture.root, &[debroot::DIGEST_CACHE]),
+        "after restore without --yes",
+    );
+    assert!(
+        said(&output).contains("/usr/bin/demo-tool"),
+        "{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn missing_archive_names_package_and_suggests_from() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    fs::remove_file(fixture.cache().join("demo_1.0-1_amd64.deb")).expect("rm cached deb");
+    rm(&fixture, "usr/bin/demo-tool");
+    rm(&fixture, "usr/share/doc/demo-doc/README");
+    let output = restore(&fixture, &[]);
+    assert_exit(&output, 1, "restore with an archive missing");
+    let text = said(&output);
+    assert!(text.contains("demo"), "{text}");
+    assert!(text.contains("--from"), "no --from suggestion: {text}");
+    assert!(
+        text.contains("http://deb.example.org/debian"),
+        "the suggestion names the mirror from ROOT's apt sources: {text}"
+    );
+    // What could be fixed was fixed.
+    assert!(fixture.path("usr/share/doc/demo-doc/README").is_file());
+    assert!(!fixture.path("usr/bin/demo-tool").exists());
+}
+
+/// Empties DIR's apt cache so only `--from` can provide archives.
+fn empty_cache(fixture: &DebRoot) {
+    for entry in fs::read_dir(fixture.cache()).expect("read cache").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "deb") {
+            fs::remove_file(entry.path()).expect("rm");
+        }
+    }
+}
+
+fn combined_light(f: &DebRoot) {
+    delete_multiarch_dir(f);
+    overwrite_binaries(f);
+    rm(f, "usr/share/demo-data/words.txt");
+    rm(f, "usr/share/doc/demo-doc/README");
+}
+
+fn overwrite_binaries(f: &DebRoot) {
+    fs::write(f.path("usr/bin/demo-su"), b"other").expect("write");
+    fs::write(f.path("usr/bin/demo-tool"), b"other").expect("write");
+}
+
+fn restore_from(fixture: &DebRoot, from: &str, exclude: &[&str]) {
+    let pristine = debroot::snapshot(&fixture.root, exclude);
+    combined_light(fixture);
+    let output = restore(fixture, &["--from", from]);
+    assert_exit(&output, 0, &format!("restore --from {from}"));
+    pristine.assert_same(
+        &debroot::snapshot(&fixture.root, exclude),
+        &format!("after restore --from {from}"),
+    );
+    assert_eq!(fixture.dpkg_verify(), "");
+}
+
+#[test]
+fn from_directory_of_debs_trusted_by_apt_list() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    empty_cache(&fixture);
+    let from = fixture.debs.to_string_lossy().into_owned();
+    restore_from(&fixture, &from, &[debroot::BACKUPS, debroot::DIGEST_CACHE]);
+}
+
+#[test]
+fn from_directory_of_debs_trusted_by_md5sums_alone() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    empty_cache(&fixture);
+    fs::remove_file(fixture.path("var/lib/apt/lists").join(debroot::APT_LIST)).expect("rm list");
+    // Renamed archives must still be found by their control data.
+    let odd = fixture.base().join("odd");
+    fs::create_dir(&odd).expect("mkdir");
+    for (i, built) in fixture.packages.iter().enumerate() {
+        fs::copy(&built.deb, odd.join(format!("archive{i}.deb"))).expect("copy");
+    }
+    restore_from(
+        &fixture,
+        &odd.to_string_lossy(),
+        &[debroot::BACKUPS, debroot::DIGEST_CACHE],
+    );
+}
+
+#[test]
+fn from_mirror_tree() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    empty_cache(&fixture);
+    fs::remove_file(fixture.path("var/lib/apt/lists").join(debroot::APT_LIST)).expect("rm list");
+    let mirror = fixture.base().join("mirror");
+    let archives: Vec<PathBuf> = fixture.packages.iter().map(|p| p.deb.clone()).collect();
+    debroot::make_mirror(&mirror, &archives);
+    restore_from(
+        &fixture,
+        &mirror.to_string_lossy(),
+        &[debroot::BACKUPS, debroot::DIGEST_CACHE],
+    );
+}
+
+/// A `python3 -m http.server` serving a directory on 127.0.0.1, killed when dropped.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn start(dir: &Path) -> Option<HttpServer> {
+        // The interpreter itself, not a version-manager shim, so the pid we kill is the server.
+        let python = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()?;
+        let python = common::stdout(&python).trim().to_string();
+        if python.is_empty() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let child = Command::new(&python)
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = HttpServer { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("http.server did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn from_http_mirror() {
+    if !debroot::available() || !common::have("python3") {
+        return;
+    }
+    let fixture = DebRoot::new();
+    empty_cache(&fixture);
+    fs::remove_file(fixture.path("var/lib/apt/lists").join(debroot::APT_LIST)).expect("rm list");
+    let mirror = fixture.base().join("mirror");
+    let archives: Vec<PathBuf> = fixture.packages.iter().map(|p| p.deb.clone()).collect();
+    debroot::make_mirror(&mirror, &archives);
+    let Some(server) = HttpServer::start(&mirror) else {
+        eprintln!("skipped: could not start python3 -m http.server");
+        return;
+    };
+    let url = server.url();
+    fs::write(
+        fixture.path("etc/apt/sources.list"),
+        format!("deb {url} {} main\n", debroot::SUITE),
+    )
+    .expect("sources.list");
+    // Downloads land in the apt cache: not part of the comparison.
+    restore_from(
+        &fixture,
+        &url,
+        &[
+            debroot::BACKUPS,
+            debroot::DIGEST_CACHE,
+            "var/cache/apt/archives",
+        ],
+    );
+    drop(server);
+}
