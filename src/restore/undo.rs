@@ -6,6 +6,7 @@
 //! put back files the newer run relied on, so it is refused. An undone run keeps its directory
 //! (backups included) with an `undone` marker: nothing is ever deleted.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::apply::{restore_attributes, BACKUP_ROOT};
@@ -141,7 +142,15 @@ fn reverse(root: &Root, step: &Step) -> Result<bool> {
         },
         Step::Replace { path, backup } => {
             let (path_host, backup_host) = (host(path), host(backup));
-            if std::fs::symlink_metadata(&backup_host).is_err() {
+            let Ok(backup_meta) = std::fs::symlink_metadata(&backup_host) else {
+                return Ok(false);
+            };
+            // A kill before the rename: the backup is a hard link to the file still in place,
+            // which is the old file already (and rename(2) of one inode onto itself would do
+            // nothing, leaving the temporary name behind).
+            if std::fs::symlink_metadata(&path_host)
+                .is_ok_and(|m| (m.dev(), m.ino()) == (backup_meta.dev(), backup_meta.ino()))
+            {
                 return Ok(false);
             }
             // Put the old file back atomically: a second name for the backup (or a copy),
