@@ -242,6 +242,27 @@ fn static_rescue_restores_deleted_multiarch_libdir_in_debootstrap_root() {
         "",
         "dpkg --verify after restore"
     );
+    // And our own verify, from inside the chroot, with the archive checks (type, mode, owner,
+    // link targets against every .deb in the apt cache): clean too.
+    let verify = Command::new("chroot")
+        .arg(&root)
+        .args(["/srv/rescue/rescue", "verify"])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .expect("run chroot rescue verify");
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "chroot rescue verify after restore:\n{}\n{}",
+        common::stdout(&verify),
+        common::stderr(&verify)
+    );
+    assert!(
+        common::stdout(&verify).contains("also checked against their archives, 0 without"),
+        "{}",
+        common::stdout(&verify)
+    );
 
     // The floor: decompressing the same archives and nothing else.
     let archives = archives_for_libdir(&root);

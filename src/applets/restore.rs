@@ -91,14 +91,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     print_plan(&plan);
     if plan.is_empty() {
-        println!(
-            "nothing to restore: {}",
-            if plan.unrestorable.is_empty() {
-                "every package-owned path is intact"
-            } else {
-                "no archive for what is broken"
-            }
-        );
+        let why = if !plan.unrestorable.is_empty() {
+            "no usable archive for what is broken"
+        } else if !plan.notes.is_empty() {
+            "what differs was left alone on purpose (see the notes above)"
+        } else {
+            "every package-owned path is intact"
+        };
+        println!("nothing to restore: {why}");
         return if plan.unrestorable.is_empty() { 0 } else { 1 };
     }
     if args.dry_run {
@@ -240,7 +240,11 @@ fn print_plan(plan: &Plan) {
         if plan.aliases.is_empty() {
             String::new()
         } else {
-            format!(" and {} aliases", plan.aliases.len())
+            format!(
+                " and {} alias{}",
+                plan.aliases.len(),
+                if plan.aliases.len() == 1 { "" } else { "es" }
+            )
         },
         plan.unrestorable.len()
     );
