@@ -236,14 +236,14 @@ mod tests {
             mtime: None,
         };
         let attrs = compare(&expected, &meta, None);
-        assert_eq!(&attrs.columns(), b".M???.???");
+        assert_eq!(&attrs.columns(), b".M?...???");
 
         let other_owner = Expected {
             mode: 0o755,
             uid: Some(meta.uid() + 1),
             ..expected.clone()
         };
-        assert_eq!(&compare(&other_owner, &meta, None).columns(), b"..???U???");
+        assert_eq!(&compare(&other_owner, &meta, None).columns(), b"..?..U???");
 
         let dir_expected = Expected {
             kind: FileKind::Directory,
@@ -276,7 +276,7 @@ mod tests {
         };
         assert_eq!(
             &compare(&expected, &meta, Some(&target)).columns(),
-            b"?.??L????"
+            b"?.?.L????"
         );
     }
 }
