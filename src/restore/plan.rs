@@ -400,12 +400,8 @@ impl Context<'_> {
                         None => push(ActionKind::Symlink { target, meta }, "missing".into()),
                     }
                 }
-                EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
-                    return Err(crate::Error::refused(
-                        deb.path(),
-                        format!("{}: device and fifo entries are refused (no Debian package ships one)", entry.path.display()),
-                    ));
-                }
+                // Refused by refuse_hostile before we get here.
+                EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {}
             }
             Ok(())
         })?;
@@ -499,6 +495,18 @@ fn refuse_hostile(
     symlinks: &HashSet<PathBuf>,
     seen: &HashSet<PathBuf>,
 ) -> Result<()> {
+    if matches!(
+        entry.kind,
+        EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo
+    ) {
+        return Err(crate::Error::refused(
+            deb.path(),
+            format!(
+                "{}: device and fifo entries are refused (no Debian package ships one)",
+                entry.path.display()
+            ),
+        ));
+    }
     let mut prefix = PathBuf::from("/");
     let components: Vec<Component> = entry.path.components().collect();
     for component in &components[..components.len().saturating_sub(1)] {
