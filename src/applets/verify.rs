@@ -324,34 +324,11 @@ fn deep_checks(
     from: &[OsString],
     report: &mut Report,
 ) -> crate::Result<Coverage> {
-    let apt_cache = root
-        .resolve(
-            Path::new("/var/cache/apt/archives"),
-            crate::sys::root::Last::Follow,
-        )
-        .unwrap_or_else(|_| root.host_lexical(Path::new("/var/cache/apt/archives")));
     let mut sources = Vec::new();
     for arg in from {
         sources.push(Source::parse(&arg.to_string_lossy())?);
     }
-    if sources.is_empty() {
-        if !apt_cache.is_dir() {
-            return Ok(Coverage {
-                unavailable: packages.len(),
-                ..Coverage::default()
-            });
-        }
-        sources.push(Source::Directory(apt_cache.clone()));
-    }
-    let names = packages.iter().map(|p| p.name.clone()).collect();
-    let mut architectures: Vec<String> = packages
-        .iter()
-        .map(|p| p.architecture.clone())
-        .filter(|a| a != "all" && !a.is_empty())
-        .collect();
-    architectures.sort();
-    architectures.dedup();
-    let mut archives = Archives::new(root.dir(), sources, &names, &architectures, apt_cache)?;
+    let mut archives = Archives::for_installed(root, sources, packages)?;
     Ok(deep::check_all(root, db, packages, &mut archives, report))
 }
 

@@ -155,32 +155,7 @@ pub fn plan(
             .push(finding);
     }
 
-    let sources = if from.is_empty() {
-        vec![Source::Directory(
-            root.resolve(Path::new("/var/cache/apt/archives"), Last::Follow)
-                .unwrap_or_else(|_| root.host_lexical(Path::new("/var/cache/apt/archives"))),
-        )]
-    } else {
-        from
-    };
-    let wanted_names: HashSet<String> = packages.iter().map(|p| p.name.clone()).collect();
-    let mut architectures: Vec<String> = packages
-        .iter()
-        .map(|p| p.architecture.clone())
-        .filter(|a| a != "all" && !a.is_empty())
-        .collect();
-    architectures.sort();
-    architectures.dedup();
-    let download_dir = root
-        .resolve(Path::new("/var/cache/apt/archives"), Last::Follow)
-        .unwrap_or_else(|_| root.host_lexical(Path::new("/var/cache/apt/archives")));
-    let mut archives = Archives::new(
-        root.dir(),
-        sources,
-        &wanted_names,
-        &architectures,
-        download_dir,
-    )?;
+    let mut archives = Archives::for_installed(root, from, &packages)?;
 
     let mut plan = Plan {
         aliases,

@@ -134,8 +134,11 @@ impl fmt::Display for Unavailable {
 /// The sources of one run, with their indexes loaded once.
 pub struct Archives {
     sources: Vec<(Source, Index)>,
-    /// ROOT's apt lists: the most trusted hashes.
-    root_index: Index,
+    /// ROOT's apt lists: the most trusted hashes. Read on first need: a verify of a host
+    /// whose apt cache is empty never pays for parsing them.
+    root_index: Option<Index>,
+    root_lists: PathBuf,
+    wanted: HashSet<String>,
     /// Directory listings and, after a full scan, the control identity of each file in them.
     scanned: HashMap<PathBuf, Vec<(PathBuf, Option<index::Key>)>>,
     download_dir: PathBuf,
@@ -152,22 +155,6 @@ impl Archives {
         download_dir: PathBuf,
     ) -> Result<Archives> {
         let want = |name: &str| wanted.contains(name);
-        let mut root_index = Index::default();
-        let lists = root.join("var/lib/apt/lists");
-        if let Ok(entries) = std::fs::read_dir(&lists) {
-            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-            files.sort();
-            for file in files {
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if name.contains("_Packages") {
-                    // A damaged list only loses us its hashes; the md5sums path still works.
-                    let _ = root_index.add_file(&file, &want);
-                }
-            }
-        }
         let mut loaded = Vec::new();
         for source in sources {
             let mut index = Index::default();
@@ -182,10 +169,39 @@ impl Archives {
         }
         Ok(Archives {
             sources: loaded,
-            root_index,
+            root_index: None,
+            root_lists: root.join("var/lib/apt/lists"),
+            wanted: wanted.clone(),
             scanned: HashMap::new(),
             download_dir,
         })
+    }
+
+    /// The archives for `packages` of ROOT: from `sources`, or ROOT's apt cache when none is
+    /// given; HTTP downloads land in ROOT's apt cache, as apt's would.
+    pub fn for_installed(
+        root: &crate::sys::root::Root,
+        sources: Vec<Source>,
+        packages: &[&crate::dpkg::Package],
+    ) -> Result<Archives> {
+        let apt_cache = Path::new("/var/cache/apt/archives");
+        let apt_cache = root
+            .resolve(apt_cache, crate::sys::root::Last::Follow)
+            .unwrap_or_else(|_| root.host_lexical(apt_cache));
+        let sources = if sources.is_empty() {
+            vec![Source::Directory(apt_cache.clone())]
+        } else {
+            sources
+        };
+        let names: HashSet<String> = packages.iter().map(|p| p.name.clone()).collect();
+        let mut architectures: Vec<String> = packages
+            .iter()
+            .map(|p| p.architecture.clone())
+            .filter(|a| a != "all" && !a.is_empty())
+            .collect();
+        architectures.sort();
+        architectures.dedup();
+        Archives::new(root.dir(), sources, &names, &architectures, apt_cache)
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
@@ -195,14 +211,14 @@ impl Archives {
     /// The trusted archive of exactly the installed version, or why there is none.
     pub fn find(&mut self, wanted: &Wanted) -> std::result::Result<Found, Unavailable> {
         let mut unavailable = Unavailable::default();
-        let known = self
-            .root_index
-            .get(wanted.package, wanted.version, wanted.architecture)
-            .map(|(entry, origin)| (entry.sha256.clone(), origin.to_string()));
         for position in 0..self.sources.len() {
             let candidates = self.candidates(position, wanted, &mut unavailable);
             for (path, mirror_hash) in candidates {
-                let expected = known.clone().or(mirror_hash);
+                let known = self
+                    .root_index()
+                    .get(wanted.package, wanted.version, wanted.architecture)
+                    .map(|(entry, origin)| (entry.sha256.clone(), origin.to_string()));
+                let expected = known.or(mirror_hash);
                 match accept(&path, wanted, expected.as_ref()) {
                     Ok(found) => return Ok(found),
                     Err(Rejection::NotThisVersion) => {}
@@ -211,6 +227,29 @@ impl Archives {
             }
         }
         Err(unavailable)
+    }
+
+    fn root_index(&mut self) -> &Index {
+        let (lists, wanted) = (&self.root_lists, &self.wanted);
+        self.root_index.get_or_insert_with(|| {
+            let mut index = Index::default();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(lists)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().contains("_Packages"))
+                })
+                .collect();
+            files.sort();
+            for file in files {
+                // A damaged list only loses us its hashes; the md5sums path still works.
+                let _ = index.add_file(&file, &|name| wanted.contains(name));
+            }
+            index
+        })
     }
 
     /// Files in source `position` that may hold the wanted version, each with the hash the
