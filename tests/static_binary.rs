@@ -59,10 +59,16 @@ fn the_dist_binary_is_static_and_small() {
     let Some(binary) = dist() else { return };
     let data = std::fs::read(&binary).unwrap();
     assert!(data.len() < 3 * 1024 * 1024, "{} bytes", data.len());
-    let file = Command::new("file").arg(&binary).output();
-    if let Ok(file) = file {
-        let text = common::stdout(&file);
-        assert!(text.contains("static"), "file(1) says: {text}");
+    // `cargo xtask ci` installs file(1); by hand it may be missing.
+    match Command::new("file").arg(&binary).output() {
+        Ok(file) => {
+            let text = common::stdout(&file);
+            assert!(text.contains("static"), "file(1) says: {text}");
+        }
+        Err(_) => assert!(
+            std::env::var_os("RESCUE_REQUIRE_DIST").is_none(),
+            "file(1) is missing"
+        ),
     }
     let check = Command::new("cargo")
         .args(["xtask", "check-static"])

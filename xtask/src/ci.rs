@@ -15,6 +15,9 @@ const TEST_PACKAGES: &[&str] = &[
     "psmisc",
     "xz-utils",
     "zstd",
+    "file",
+    "python3",
+    "binutils",
 ];
 
 pub fn run() -> crate::Result {
