@@ -339,86 +339,57 @@ pub fn verify(
             .store(items.len() as u64, Ordering::Relaxed);
     }
 
-    // Pass 1: resolve and lstat every path. Cheap per path, so in order, on this thread: the
-    // resolver's memo is what makes it fast.
-    let mut resolver = Resolver {
-        root,
-        parents: HashMap::new(),
-    };
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
-    let mut to_hash: Vec<Job> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let meta = resolver
-            .host(&item.path)
-            .and_then(|host| std::fs::symlink_metadata(&host).map(|meta| (host, meta)));
-        let (host, meta) = match meta {
-            Ok(found) => found,
-            Err(err) => {
-                let errno = err.raw_os_error().unwrap_or(libc::EIO);
-                outcomes.push(Some(Outcome::Problem(
-                    Kind::Missing { errno },
-                    Attrs::default(),
-                )));
-                continue;
-            }
-        };
-        let Expect::Md5(_) = item.expect else {
-            outcomes.push(Some(Outcome::Ok));
-            continue;
-        };
-        let kind = FileKind::of(meta.file_type());
-        let mut attrs = Attrs::default();
-        if kind == FileKind::Regular {
-            // dpkg never marks `M` as passed: a regular file only proves the type, not the
-            // mode bits. Deep checks fill it.
-            if options.missing_only {
-                outcomes.push(Some(Outcome::Ok));
-                continue;
-            }
-            outcomes.push(None);
-            to_hash.push(Job {
-                item: index,
-                host,
-                meta,
-                followed: false,
-            });
-            continue;
-        }
-        attrs.set(Attr::Mode, Check::Failed);
-        // dpkg opens a symlink that stands where a file belongs and hashes its target; so do
-        // we, with the target resolved inside ROOT.
-        if kind == FileKind::Symlink && !options.missing_only {
-            if let Ok(target) = root.resolve(&item.path, Last::Follow) {
-                if let Ok(meta) = std::fs::symlink_metadata(&target) {
-                    if meta.file_type().is_file() {
-                        outcomes.push(None);
-                        to_hash.push(Job {
-                            item: index,
-                            host: target,
-                            meta,
-                            followed: true,
-                        });
-                        continue;
-                    }
-                }
-            }
-        }
-        outcomes.push(Some(Outcome::Problem(
-            Kind::WrongType {
-                expected: FileKind::Regular,
-                actual: kind,
-            },
-            attrs,
-        )));
-    }
-
-    // Pass 2: hash, largest first so no core is left with one big file at the end.
+    // Pass 1: resolve and lstat every path, on every core: each thread takes a contiguous
+    // share (neighbours share parents, which is what each thread's resolver memo is for). The
+    // digest cache is read meanwhile.
     let cache_path = if options.use_cache && !options.missing_only {
         Cache::path_for(root)
     } else {
         None
     };
-    let cache = cache_path.as_deref().map(Cache::load).unwrap_or_default();
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        options.threads
+    };
+    let share = items.len().div_ceil(threads.max(1)).max(1);
+    let (examined, cache) = std::thread::scope(|scope| {
+        let cache = scope.spawn(|| cache_path.as_deref().map(Cache::load).unwrap_or_default());
+        let workers: Vec<_> = items
+            .chunks(share)
+            .enumerate()
+            .map(|(chunk, slice)| {
+                scope.spawn(move || {
+                    let mut resolver = Resolver {
+                        root,
+                        parents: HashMap::new(),
+                    };
+                    slice
+                        .iter()
+                        .enumerate()
+                        .map(|(offset, item)| {
+                            examine(root, &mut resolver, item, chunk * share + offset, options)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let examined: Vec<(Option<Outcome>, Option<Job>)> = workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect();
+        (examined, cache.join().unwrap_or_default())
+    });
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+    let mut to_hash: Vec<Job> = Vec::new();
+    for (outcome, job) in examined {
+        outcomes.push(outcome);
+        to_hash.extend(job);
+    }
+
+    // Pass 2: hash, largest first so no core is left with one big file at the end.
     to_hash.sort_by_key(|job| std::cmp::Reverse(job.meta.len()));
     if let Some(progress) = progress {
         let total: u64 = to_hash.iter().map(|job| job.meta.len()).sum();
@@ -592,6 +563,77 @@ enum Hashed {
 
 /// A regular file to hash: `host` is where it is read, `followed` when the listed path is a
 /// symlink and this is its target.
+/// Pass 1 for one path: `lstat` it inside ROOT and decide. `(Some(outcome), None)` when that
+/// settles it, `(None, Some(job))` when its content must be hashed.
+fn examine(
+    root: &Root,
+    resolver: &mut Resolver,
+    item: &Item,
+    index: usize,
+    options: &Options,
+) -> (Option<Outcome>, Option<Job>) {
+    let meta = resolver
+        .host(&item.path)
+        .and_then(|host| std::fs::symlink_metadata(&host).map(|meta| (host, meta)));
+    let (host, meta) = match meta {
+        Ok(found) => found,
+        Err(err) => {
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            return (
+                Some(Outcome::Problem(Kind::Missing { errno }, Attrs::default())),
+                None,
+            );
+        }
+    };
+    let Expect::Md5(_) = item.expect else {
+        return (Some(Outcome::Ok), None);
+    };
+    let kind = FileKind::of(meta.file_type());
+    let mut attrs = Attrs::default();
+    if kind == FileKind::Regular {
+        // dpkg never marks `M` as passed: a regular file only proves the type, not the
+        // mode bits. Deep checks fill it.
+        if options.missing_only {
+            return (Some(Outcome::Ok), None);
+        }
+        let job = Job {
+            item: index,
+            host,
+            meta,
+            followed: false,
+        };
+        return (None, Some(job));
+    }
+    attrs.set(Attr::Mode, Check::Failed);
+    // dpkg opens a symlink that stands where a file belongs and hashes its target; so do
+    // we, with the target resolved inside ROOT.
+    if kind == FileKind::Symlink && !options.missing_only {
+        if let Ok(target) = root.resolve(&item.path, Last::Follow) {
+            if let Ok(meta) = std::fs::symlink_metadata(&target) {
+                if meta.file_type().is_file() {
+                    let job = Job {
+                        item: index,
+                        host: target,
+                        meta,
+                        followed: true,
+                    };
+                    return (None, Some(job));
+                }
+            }
+        }
+    }
+    (
+        Some(Outcome::Problem(
+            Kind::WrongType {
+                expected: FileKind::Regular,
+                actual: kind,
+            },
+            attrs,
+        )),
+        None,
+    )
+}
+
 struct Job {
     item: usize,
     host: PathBuf,

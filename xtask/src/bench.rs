@@ -172,6 +172,21 @@ fn bench_verify(binary: &Path) -> crate::Result {
             ),
         ),
     ];
+    // musl's malloc is slow under threads: the same code linked with glibc's says whether
+    // that matters here (it would show as a gap between these two lines).
+    let glibc = shell::workspace_root().join("target/release/rescue");
+    shell::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(shell::workspace_root())
+            .args(["build", "--release", "--package", "rescue"]),
+    )?;
+    contenders.push(contender(
+        "same, glibc build (allocator check)",
+        format!(
+            "{} verify --db-only --no-cache >/dev/null 2>&1",
+            glibc.display()
+        ),
+    ));
     if shell::have("paketkoll") {
         contenders.push(contender(
             "paketkoll check",
