@@ -29,7 +29,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -173,6 +173,19 @@ struct Options {
     hide_control: bool,
     dereference: Dereference,
     width: usize,
+}
+
+impl Options {
+    /// Whether entries need more than the directory's own type information: GNU's `ls -R`
+    /// does not stat what it only names, and neither do we.
+    fn needs_stat(&self) -> bool {
+        self.format == Format::Long
+            || matches!(self.sort, Sort::Time | Sort::Size)
+            || self.indicator == Indicator::Classify
+            || self.color
+            || self.inode
+            || self.dereference == Dereference::Always
+    }
 }
 
 /// One line of a listing, with everything the chosen format shows.
@@ -354,7 +367,10 @@ fn child_name(dir: &OsStr, name: &OsStr) -> OsString {
 
 impl Lister {
     fn run(&mut self, operands: &[OsString], count: usize) -> std::io::Result<()> {
-        let mut out = std::io::stdout().lock();
+        // Rust's stdout writes at every newline; a listing is written in 64 KiB pieces instead
+        // (on a terminal, each directory still appears as soon as it is listed).
+        let terminal = std::io::stdout().is_terminal();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         let mut entries = Vec::new();
         for operand in operands {
             let path = PathBuf::from(operand);
@@ -394,8 +410,9 @@ impl Lister {
             .rev()
             .map(|entry| (entry.name, entry.path, true))
             .collect();
+        let mut buf = Vec::new();
         while let Some((name, path, operand)) = pending.pop() {
-            let mut buf = Vec::new();
+            buf.clear();
             let subdirs = self.print_dir(
                 &mut buf,
                 &name,
@@ -405,6 +422,9 @@ impl Lister {
                 &mut first,
             );
             out.write_all(&buf)?;
+            if terminal {
+                out.flush()?;
+            }
             pending.extend(subdirs.into_iter().rev());
         }
         out.flush()
@@ -469,7 +489,8 @@ impl Lister {
                     entry.target_mode = std::fs::metadata(&entry.path).ok().map(|m| m.mode());
                 }
             }
-            entry.has_acl = kind != FileType::Symlink && has_acl(&entry.path);
+            entry.has_acl =
+                kind != FileType::Symlink && has_acl(&entry.path, kind == FileType::Directory);
         }
         entry
     }
@@ -547,7 +568,11 @@ impl Lister {
                 continue;
             }
             let child = child_path(path, &file_name);
-            let meta = self.stat_child(&child);
+            let meta = if self.options.needs_stat() {
+                self.stat_child(&child)
+            } else {
+                None
+            };
             let kind = item.file_type().ok().map(|t| {
                 if t.is_dir() {
                     FileType::Directory
@@ -1000,18 +1025,22 @@ fn color_for_mode(kind: FileType, mode: u32) -> Option<&'static str> {
     }
 }
 
-/// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).
-fn has_acl(path: &Path) -> bool {
+/// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`). Only
+/// directories can have a default ACL: files are asked one question, not two.
+fn has_acl(path: &Path, is_dir: bool) -> bool {
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
-    [c"system.posix_acl_access", c"system.posix_acl_default"]
-        .iter()
-        .any(|attr| {
-            // SAFETY: both strings are NUL-terminated and live for the call; a null buffer of
-            // size 0 asks only for the attribute's length.
-            let len =
-                unsafe { libc::lgetxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
-            len > 0
-        })
+    let names: &[&std::ffi::CStr] = if is_dir {
+        &[c"system.posix_acl_access", c"system.posix_acl_default"]
+    } else {
+        &[c"system.posix_acl_access"]
+    };
+    names.iter().any(|attr| {
+        // SAFETY: both strings are NUL-terminated and live for the call; a null buffer of
+        // size 0 asks only for the attribute's length.
+        let len =
+            unsafe { libc::lgetxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
+        len > 0
+    })
 }
