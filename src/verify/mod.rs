@@ -18,7 +18,7 @@
 //! - a broken merged-/usr alias (`/lib` gone, or a real directory) is reported once, as the
 //!   cause of every path it hides ([`AliasProblem`]).
 //!
-//! Hashing runs on every core (`std::thread::scope`, the largest files first, a reused 1 MiB
+//! Hashing runs on every core (`std::thread::scope`, the largest files first, a reused 128 KiB
 //! buffer per thread); digests are remembered in [`cache`] under ROOT.
 //!
 //! The [`Finding`] carries the full rpm -V attribute set ([`Attrs`]); the database fills `M` and
@@ -658,7 +658,8 @@ fn hash_all(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                let mut buf = vec![0u8; 1 << 20];
+                // Small enough that what read(2) copied is still in cache when MD5 reads it.
+                let mut buf = vec![0u8; 128 << 10];
                 let mut local = Vec::new();
                 loop {
                     let at = next.fetch_add(1, Ordering::Relaxed);
