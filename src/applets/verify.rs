@@ -312,6 +312,14 @@ fn describe(finding: &Finding) -> String {
         Kind::Md5Mismatch { .. } => "content changed".into(),
         Kind::WrongType { .. } => format!("{actual} where a {expected} belongs"),
         Kind::Unreadable { .. } => format!("unreadable ({actual})"),
+        Kind::Attributes if !finding.differences.is_empty() => {
+            let each: Vec<String> = finding
+                .differences
+                .iter()
+                .map(|d| format!("{} {} instead of {}", d.attr.name(), d.actual, d.expected))
+                .collect();
+            each.join("; ")
+        }
         Kind::Attributes => format!("attributes differ ({actual})"),
     }
 }

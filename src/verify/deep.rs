@@ -12,10 +12,11 @@
 //!   directories are checked for mode and owner only.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::attrs::{compare, Attr, Check, Expected, FileKind};
-use super::{AliasProblem, Finding, Kind};
+use super::{AliasProblem, Difference, Finding, Kind};
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::{Database, Package};
 use crate::sys::accounts::Accounts;
@@ -148,7 +149,8 @@ impl<'a> Deep<'a> {
                 }
                 let attrs = compare(&expected, &disk, None);
                 if attrs.any_failed() && !index.contains_key(&entry.path) {
-                    findings.push(self.finding(package, entry, dest, attrs, false));
+                    let differences = self.differences(&expected, &disk, None, &attrs);
+                    findings.push(self.finding(package, entry, dest, attrs, differences, false));
                     index.insert(entry.path.clone(), findings.len() - 1);
                 }
                 return Ok(());
@@ -174,6 +176,10 @@ impl<'a> Deep<'a> {
                             finding.attrs.set(attr, attrs.get(attr));
                         }
                     }
+                    let mut merged = attrs;
+                    merged.set(Attr::Md5, Check::Unchecked);
+                    let differences = self.differences(&expected, &disk, link.as_deref(), &merged);
+                    finding.differences.extend(differences);
                 }
                 None if attrs.any_failed() => {
                     // A conffile's content is the admin's; its mtime moves with every edit.
@@ -185,7 +191,8 @@ impl<'a> Deep<'a> {
                             return Ok(());
                         }
                     }
-                    findings.push(self.finding(package, entry, dest, attrs, conffile));
+                    let differences = self.differences(&expected, &disk, link.as_deref(), &attrs);
+                    findings.push(self.finding(package, entry, dest, attrs, differences, conffile));
                     index.insert(entry.path.clone(), findings.len() - 1);
                 }
                 None => {}
@@ -200,6 +207,7 @@ impl<'a> Deep<'a> {
         entry: &DataEntry,
         dest: PathBuf,
         attrs: super::Attrs,
+        differences: Vec<Difference>,
         conffile: bool,
     ) -> Finding {
         Finding {
@@ -211,7 +219,86 @@ impl<'a> Deep<'a> {
             kind: Kind::Attributes,
             attrs,
             cause: None,
+            differences,
         }
+    }
+
+    /// The archive's value and the disk's for every failed attribute.
+    fn differences(
+        &self,
+        expected: &Expected,
+        disk: &std::fs::Metadata,
+        link: Option<&Path>,
+        attrs: &super::Attrs,
+    ) -> Vec<Difference> {
+        let owner = |id: u32, name: Option<&str>| match name {
+            Some(name) => format!("{id} ({name})"),
+            None => id.to_string(),
+        };
+        let optional = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+        let kind = FileKind::of(disk.file_type());
+        attrs
+            .failed()
+            .map(|attr| {
+                let (want, have) = match attr {
+                    Attr::Size => (
+                        optional(expected.size.map(|s| s.to_string())),
+                        disk.len().to_string(),
+                    ),
+                    Attr::Mode if kind != expected.kind => (
+                        expected.kind.describe().to_string(),
+                        kind.describe().to_string(),
+                    ),
+                    Attr::Mode => (
+                        format!("{:04o}", expected.mode),
+                        format!("{:04o}", disk.mode() & 0o7777),
+                    ),
+                    Attr::Md5 => ("the recorded md5".into(), "another".into()),
+                    Attr::Device => (
+                        optional(
+                            expected
+                                .rdev
+                                .map(|r| format!("{},{}", libc::major(r), libc::minor(r))),
+                        ),
+                        format!("{},{}", libc::major(disk.rdev()), libc::minor(disk.rdev())),
+                    ),
+                    Attr::Link => (
+                        optional(
+                            expected
+                                .link_target
+                                .as_ref()
+                                .map(|t| t.display().to_string()),
+                        ),
+                        optional(link.map(|t| t.display().to_string())),
+                    ),
+                    Attr::User => (
+                        optional(
+                            expected
+                                .uid
+                                .map(|id| owner(id, self.accounts.user_name(id))),
+                        ),
+                        owner(disk.uid(), self.accounts.user_name(disk.uid())),
+                    ),
+                    Attr::Group => (
+                        optional(
+                            expected
+                                .gid
+                                .map(|id| owner(id, self.accounts.group_name(id))),
+                        ),
+                        owner(disk.gid(), self.accounts.group_name(disk.gid())),
+                    ),
+                    Attr::Mtime => (
+                        optional(expected.mtime.map(|t| t.to_string())),
+                        disk.mtime().to_string(),
+                    ),
+                };
+                Difference {
+                    attr,
+                    expected: want,
+                    actual: have,
+                }
+            })
+            .collect()
     }
 }
 

@@ -94,6 +94,16 @@ pub struct Finding {
     pub attrs: Attrs,
     /// The merged-/usr alias whose breakage hides this path, if any.
     pub cause: Option<PathBuf>,
+    /// For each failed attribute of the deep checks, what the archive says and what is there.
+    pub differences: Vec<Difference>,
+}
+
+/// One failed rpm -V attribute, with values a person (or Ansible) can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub attr: Attr,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl Finding {
@@ -112,6 +122,16 @@ impl Finding {
                 "readable".into(),
                 crate::sys::errno::describe(&io::Error::from_raw_os_error(*errno)),
             ),
+            Kind::Attributes if !self.differences.is_empty() => {
+                let side = |pick: fn(&Difference) -> &String| {
+                    self.differences
+                        .iter()
+                        .map(|d| format!("{} {}", d.attr.name(), pick(d)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                (side(|d| &d.expected), side(|d| &d.actual))
+            }
             Kind::Attributes => {
                 let failed: Vec<&str> = self.attrs.failed().map(Attr::name).collect();
                 ("archive attributes".into(), failed.join(","))
@@ -485,6 +505,7 @@ pub fn verify(
                 kind,
                 attrs,
                 cause: None,
+                differences: Vec::new(),
             });
         }
     }
