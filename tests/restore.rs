@@ -703,3 +703,78 @@ fn from_http_mirror() {
     );
     drop(server);
 }
+
+/// What dpkg cannot see, verify's archive checks must: a dropped setuid bit, a changed owner,
+/// a retargeted symlink, a directory where a file belongs — each in its rpm -V column, with
+/// `dpkg --verify` on the same root as the witness that the database alone misses them.
+#[test]
+fn deep_checks_see_what_dpkg_cannot() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    assert_clean(&fixture, "before the damage");
+    drop_setuid(&fixture);
+    change_owner(&fixture);
+    retarget_symlinks(&fixture);
+    let dpkg = fixture.dpkg_verify();
+    assert_eq!(dpkg, "", "dpkg --verify sees none of this metadata damage");
+
+    let verify = rescue_in(&fixture.root, "verify", &["--format", "dpkg"]);
+    assert_exit(&verify, 1, "rescue verify on metadata damage");
+    let lines: Vec<String> = common::stdout(&verify)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let columns = |path: &str| -> String {
+        lines
+            .iter()
+            .find(|line| line.ends_with(&format!(" {path}")))
+            .unwrap_or_else(|| panic!("no line for {path} in:\n{}", lines.join("\n")))[..9]
+            .to_string()
+    };
+    // Column order: S M 5 D L U G T, then rpm's P (never checked).
+    assert_eq!(&columns("/usr/bin/demo-su")[1..2], "M");
+    assert_eq!(
+        &columns("/usr/bin/demo-tool")[1..2],
+        "M",
+        "statoverride's 2755 is what counts"
+    );
+    let chage = columns("/usr/bin/demo-chage");
+    assert_eq!(
+        (&chage[1..2], &chage[5..6], &chage[6..7]),
+        ("M", "U", "G"),
+        "{chage}"
+    );
+    assert_eq!(&columns("/usr/share/demo-data/words.txt")[5..7], "UG");
+    assert_eq!(&columns("/lib/x86_64-linux-gnu/libdemo.so")[4..5], "L");
+    assert_eq!(&columns("/usr/share/demo-data/current")[4..5], "L");
+
+    // The same findings for scripts, with values to act on.
+    let json = rescue_in(&fixture.root, "verify", &["--format", "json"]);
+    let text = common::stdout(&json);
+    assert!(
+        text.contains("\"kind\": \"attributes\"") || text.contains("\"kind\":\"attributes\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("mode 4755") && text.contains("mode 0755"),
+        "{text}"
+    );
+
+    // A directory where a file belongs: a finding in the M column, not an abort.
+    let fixture = DebRoot::new();
+    file_to_directory(&fixture);
+    let verify = rescue_in(&fixture.root, "verify", &["--format", "dpkg"]);
+    assert_exit(
+        &verify,
+        1,
+        "rescue verify with a directory where a file belongs",
+    );
+    let line = common::stdout(&verify)
+        .lines()
+        .find(|l| l.ends_with(" /usr/share/demo-data/words.txt"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert_eq!(&line[1..2], "M", "{line}");
+}
