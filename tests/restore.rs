@@ -704,6 +704,40 @@ fn from_http_mirror() {
     drop(server);
 }
 
+/// Over HTTP, restore fetches the archives of broken packages only: checking the metadata of
+/// every intact package is not worth downloading the whole distribution.
+#[test]
+fn http_downloads_only_what_is_broken() {
+    if !debroot::available() || !common::have("python3") {
+        return;
+    }
+    let fixture = DebRoot::new();
+    empty_cache(&fixture);
+    let mirror = fixture.base().join("mirror");
+    let archives: Vec<PathBuf> = fixture.packages.iter().map(|p| p.deb.clone()).collect();
+    debroot::make_mirror(&mirror, &archives);
+    let Some(server) = HttpServer::start(&mirror) else {
+        eprintln!("skipped: could not start python3 -m http.server");
+        return;
+    };
+    rm(&fixture, "usr/bin/demo-tool");
+    let output = restore(&fixture, &["--from", &server.url()]);
+    assert_exit(&output, 0, "restore --from http with one package broken");
+    drop(server);
+    let cached: Vec<String> = fs::read_dir(fixture.cache())
+        .expect("apt cache")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".deb"))
+        .collect();
+    assert!(cached.iter().any(|n| n.starts_with("demo_")), "{cached:?}");
+    assert!(
+        !cached.iter().any(|n| n.starts_with("demo-data_")),
+        "{cached:?}"
+    );
+    assert_eq!(fixture.dpkg_verify(), "");
+}
+
 /// What dpkg cannot see, verify's archive checks must: a dropped setuid bit, a changed owner,
 /// a retargeted symlink, a directory where a file belongs — each in its rpm -V column, with
 /// `dpkg --verify` on the same root as the witness that the database alone misses them.

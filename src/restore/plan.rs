@@ -177,6 +177,8 @@ pub fn plan(
             version: &package.version,
             architecture: &package.architecture,
             recorded_md5sums: files.md5sums.as_ref(),
+            // Download for what is known broken, or for what the operator named.
+            may_download: !package_findings.is_empty() || !names.is_empty(),
         };
         match archives.find(&wanted) {
             Ok(archive) => found.push((*package, archive, package_findings, files)),

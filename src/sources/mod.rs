@@ -102,6 +102,10 @@ pub struct Wanted<'a> {
     pub architecture: &'a str,
     /// ROOT's recorded md5sums (absolute paths), when the database has them.
     pub recorded_md5sums: Option<&'a HashMap<PathBuf, [u8; 16]>>,
+    /// Whether an HTTP source may download the archive. Restore sets it only for packages it
+    /// knows are broken: checking the metadata of every intact package is not worth fetching
+    /// the whole distribution. An archive already downloaded is used either way.
+    pub may_download: bool,
 }
 
 /// A trusted archive of the installed version.
@@ -285,6 +289,11 @@ impl Archives {
                     return Vec::new();
                 };
                 let (entry, origin) = (entry.clone(), origin.to_string());
+                if !wanted.may_download {
+                    return already_downloaded(&entry, &self.download_dir)
+                        .map(|path| vec![(path, Some((entry.sha256.clone(), origin)))])
+                        .unwrap_or_default();
+                }
                 match download(url, &entry, &self.download_dir) {
                     Ok(path) => vec![(path, Some((entry.sha256, origin)))],
                     Err(why) => {
@@ -553,16 +562,23 @@ pub fn release_codename(root: &Path) -> Option<String> {
         })
 }
 
+/// `entry`'s archive in `dir` from an earlier download, if it is there and intact.
+fn already_downloaded(entry: &IndexEntry, dir: &Path) -> Option<PathBuf> {
+    let target = dir.join(Path::new(&entry.filename).file_name()?);
+    (target.is_file() && sha256_of_file(&target).ok().as_deref() == Some(entry.sha256.as_str()))
+        .then_some(target)
+}
+
 /// Downloads `entry` into `dir` under its pool file name, checking SHA256 as it streams; the
 /// file appears under its final name only when complete and correct.
 fn download(url: &str, entry: &IndexEntry, dir: &Path) -> std::result::Result<PathBuf, String> {
+    if let Some(target) = already_downloaded(entry, dir) {
+        return Ok(target);
+    }
     let name = Path::new(&entry.filename)
         .file_name()
         .ok_or_else(|| format!("index names no file for {}", entry.package))?;
     let target = dir.join(name);
-    if target.is_file() && sha256_of_file(&target).ok().as_deref() == Some(entry.sha256.as_str()) {
-        return Ok(target);
-    }
     std::fs::create_dir_all(dir)
         .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     let partial = dir.join(format!(".{}.rescue-partial", name.to_string_lossy()));

@@ -342,6 +342,8 @@ pub fn check_all(
             version: &package.version,
             architecture: &package.architecture,
             recorded_md5sums: md5sums.as_ref(),
+            // `verify --from http://...` asks for the archive checks of every package.
+            may_download: true,
         };
         match archives.find(&wanted) {
             Ok(found) => jobs.push((*package, found.deb)),
