@@ -1,4 +1,4 @@
-//! usage: rescue ls [-1aACdFhHiLlnoprRStUg] [--color[=WHEN]] [--full-time] [FILE]...
+//! usage: rescue ls [-1aACcdFhHiLlnoprRStUug] [--color[=WHEN]] [--full-time] [FILE]...
 //!
 //! List directory contents, the way GNU `ls` does under `LC_ALL=C`:
 //!   -a, --all             do not ignore entries starting with .
@@ -12,6 +12,8 @@
 //!   -R, --recursive       list subdirectories recursively (never through symlinks)
 //!   -r, --reverse         reverse the sort order
 //!   -t / -S / -U          sort by modification time / by size / not at all
+//!   -u / -c               access time / status change time instead of modification time:
+//!                         shown with -l, sorted by with -t, or without -l
 //!   -1 / -C               one name per line / columns (columns are the default on a terminal)
 //!   -L, --dereference     show the files symlinks point to; -H only for operands
 //!   --color[=WHEN]        never, always or auto (auto: only when stdout is a terminal)
@@ -96,6 +98,14 @@ struct Args {
     /// sort by file size, largest first
     #[arg(short = 'S', overrides_with_all = ["by_time", "unsorted"])]
     by_size: bool,
+    /// with -lt: sort by, and show, access time; with -l: show access time; otherwise: sort by
+    /// access time, newest first
+    #[arg(short = 'u', overrides_with = "ctime")]
+    atime: bool,
+    /// with -lt: sort by, and show, ctime (last change of status); with -l: show ctime;
+    /// otherwise: sort by ctime, newest first
+    #[arg(short = 'c', overrides_with = "atime")]
+    ctime: bool,
     /// do not sort; list entries in directory order
     #[arg(short = 'U', overrides_with_all = ["by_time", "by_size"])]
     unsorted: bool,
@@ -154,9 +164,18 @@ enum Dereference {
     Always,
 }
 
+/// Which timestamp `-l` shows and `-t` sorts by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeField {
+    Modify,
+    Access,
+    Change,
+}
+
 struct Options {
     format: Format,
     sort: Sort,
+    time: TimeField,
     reverse: bool,
     all: bool,
     almost_all: bool,
@@ -204,10 +223,14 @@ struct Entry {
 }
 
 impl Entry {
-    fn mtime(&self) -> (i64, i64) {
+    fn time(&self, field: TimeField) -> (i64, i64) {
         self.meta
             .as_ref()
-            .map(|m| (m.mtime(), m.mtime_nsec()))
+            .map(|m| match field {
+                TimeField::Modify => (m.mtime(), m.mtime_nsec()),
+                TimeField::Access => (m.atime(), m.atime_nsec()),
+                TimeField::Change => (m.ctime(), m.ctime_nsec()),
+            })
             .unwrap_or((0, 0))
     }
 
@@ -258,11 +281,19 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     } else {
         Format::OnePerLine
     };
+    let time = if args.atime {
+        TimeField::Access
+    } else if args.ctime {
+        TimeField::Change
+    } else {
+        TimeField::Modify
+    };
+    // GNU: -u and -c sort by their time unless a long listing only shows it.
     let sort = if args.unsorted {
         Sort::None
     } else if args.by_size {
         Sort::Size
-    } else if args.by_time {
+    } else if args.by_time || (time != TimeField::Modify && format != Format::Long) {
         Sort::Time
     } else {
         Sort::Name
@@ -284,6 +315,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Dereference::OperandSymlinkToDir
     };
     let options = Options {
+        time,
         format,
         sort,
         reverse: args.reverse,
@@ -501,7 +533,12 @@ impl Lister {
             Sort::None => return,
             Sort::Name => entries.sort_by(by_name),
             Sort::Time => {
-                entries.sort_by(|a, b| b.mtime().cmp(&a.mtime()).then_with(|| by_name(a, b)))
+                let field = self.options.time;
+                entries.sort_by(|a, b| {
+                    b.time(field)
+                        .cmp(&a.time(field))
+                        .then_with(|| by_name(a, b))
+                })
             }
             Sort::Size => {
                 entries.sort_by(|a, b| b.size().cmp(&a.size()).then_with(|| by_name(a, b)))
@@ -833,10 +870,10 @@ impl Lister {
     }
 
     fn time_text(&self, entry: &Entry) -> String {
-        let Some(meta) = &entry.meta else {
+        if entry.meta.is_none() {
             return "?".to_string();
-        };
-        let (seconds, nanos) = (meta.mtime(), meta.mtime_nsec());
+        }
+        let (seconds, nanos) = entry.time(self.options.time);
         let Some(local) = LocalTime::of(seconds) else {
             return seconds.to_string();
         };
