@@ -82,12 +82,7 @@ impl copy::Reporter for Report {
 impl remove::Reporter for Report {
     fn removed(&mut self, path: &Path, was_dir: bool) {
         if self.verbose {
-            let what = if was_dir {
-                "removed directory"
-            } else {
-                "removed"
-            };
-            let _ = writeln!(std::io::stdout().lock(), "{what} {}", quote(path));
+            super::rm::print_removed(path, was_dir);
         }
     }
 

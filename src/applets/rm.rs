@@ -85,12 +85,7 @@ struct Report {
 impl remove::Reporter for Report {
     fn removed(&mut self, path: &Path, was_dir: bool) {
         if self.verbose {
-            let what = if was_dir {
-                "removed directory"
-            } else {
-                "removed"
-            };
-            let _ = writeln!(std::io::stdout().lock(), "{what} {}", quote(path));
+            super::rm::print_removed(path, was_dir);
         }
     }
 
@@ -110,6 +105,16 @@ impl remove::Reporter for Report {
         };
         ask(self.name, &text)
     }
+}
+
+/// GNU's `-v` line for a removal (shared with `mv`, which removes after copying).
+pub(super) fn print_removed(path: &Path, was_dir: bool) {
+    let what = if was_dir {
+        "removed directory"
+    } else {
+        "removed"
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{what} {}", quote(path));
 }
 
 /// The message lines for a removal problem (shared with `mv`, which removes after copying).
