@@ -201,3 +201,45 @@ fn unknown_applets_and_help() {
         );
     }
 }
+
+/// RESCUE.md's last-resort way in: the binary typed into the broken shell as `printf` lines
+/// (bash builtins only), redirected into a spare executable whose mode the redirection keeps.
+/// The pipeline here is the one the runbook prints.
+#[test]
+fn the_runbook_printf_transfer_rebuilds_the_binary() {
+    let Some(binary) = dist() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spare = dir.path().join("yes");
+    std::fs::copy("/usr/bin/yes", &spare).unwrap();
+    let paste = dir.path().join("paste.sh");
+    let make = format!(
+        "od -An -v -tx1 {} | tr -d ' \\n' | fold -w 4000 | sed 's/../\\\\x&/g; s/.*/printf \"&\" >> {}/' > {}",
+        binary.display(),
+        spare.display().to_string().replace('/', "\\/"),
+        paste.display()
+    );
+    let made = Command::new("sh").arg("-c").arg(&make).output().unwrap();
+    assert!(made.status.success(), "{}", common::stderr(&made));
+    // In the broken shell: truncate the spare executable, then paste.
+    let typed = Command::new("/bin/bash")
+        .args(["--norc", "-c"])
+        .arg(format!(
+            ": > {}; source {}",
+            spare.display(),
+            paste.display()
+        ))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(typed.status.success(), "{}", common::stderr(&typed));
+    assert_eq!(
+        std::fs::read(&spare).unwrap(),
+        std::fs::read(&binary).unwrap()
+    );
+    let list = Command::new(&spare).arg("--list").output().unwrap();
+    assert!(
+        common::stdout(&list).lines().any(|l| l == "restore"),
+        "{}",
+        common::stdout(&list)
+    );
+}
