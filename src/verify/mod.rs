@@ -348,9 +348,18 @@ pub fn verify(
         packages_checked: packages.len(),
         ..Report::default()
     };
+    // Reading ~1400 info files is worth both cores too.
+    let collected =
+        crate::sys::parallel::map(packages.iter().enumerate().collect(), |(index, package)| {
+            let mut items = Vec::new();
+            let mut notes = Vec::new();
+            collect(db, package, index, &mut items, &mut notes).map(|()| (items, notes))
+        });
     let mut items = Vec::new();
-    for (index, package) in packages.iter().enumerate() {
-        collect(db, package, index, &mut items, &mut report)?;
+    for result in collected {
+        let (mut package_items, mut notes) = result?;
+        items.append(&mut package_items);
+        report.notes.append(&mut notes);
     }
     report.paths_checked = items.len();
     if let Some(progress) = progress {
@@ -519,19 +528,19 @@ fn collect(
     package: &Package,
     index: usize,
     items: &mut Vec<Item>,
-    report: &mut Report,
+    notes: &mut Vec<Note>,
 ) -> Result<()> {
     let files = db.files(package)?;
     let name = package.display_name();
     for issue in files.issues {
-        report.notes.push(Note {
+        notes.push(Note {
             package: Some(name.clone()),
             issue,
         });
     }
     let Some(list) = files.list else {
         if package.state == State::Installed || !package.conffiles.is_empty() {
-            report.notes.push(Note {
+            notes.push(Note {
                 package: Some(name.clone()),
                 issue: Issue {
                     severity: Severity::Warning,
@@ -680,7 +689,7 @@ fn hash_all(
         for _ in 0..threads {
             scope.spawn(|| {
                 // Small enough that what read(2) copied is still in cache when MD5 reads it.
-                let mut buf = vec![0u8; 128 << 10];
+                let mut buf = vec![0u8; 16 << 10];
                 let mut local = Vec::new();
                 loop {
                     let at = next.fetch_add(1, Ordering::Relaxed);
