@@ -426,7 +426,14 @@ pub fn verify(
         let done = (items.len() - to_hash.len()) as u64;
         progress.files_done.store(done, Ordering::Relaxed);
     }
-    let hashed = hash_all(&to_hash, &items, &cache, options.threads, progress);
+    let hashed = hash_all(
+        &to_hash,
+        &items,
+        &cache,
+        cache_path.is_some(),
+        options.threads,
+        progress,
+    );
     // Checking a few packages keeps the others' entries; checking all of them drops the
     // entries of paths nobody owns any more.
     let mut new_cache = cache;
@@ -675,6 +682,7 @@ fn hash_all(
     jobs: &[Job],
     items: &[Item],
     cache: &Cache,
+    keyed: bool,
     threads: usize,
     progress: Option<&Progress>,
 ) -> Vec<Hashed> {
@@ -697,7 +705,9 @@ fn hash_all(
                         break;
                     };
                     let inside = &items[job.item].path;
-                    let result = hash_one(&job.host, inside, &job.meta, cache, &mut buf, progress);
+                    let result = hash_one(
+                        &job.host, inside, &job.meta, cache, keyed, &mut buf, progress,
+                    );
                     if let Some(progress) = progress {
                         progress.files_done.fetch_add(1, Ordering::Relaxed);
                     }
@@ -732,6 +742,7 @@ fn hash_one(
     inside: &Path,
     meta: &Metadata,
     cache: &Cache,
+    keyed: bool,
     buf: &mut [u8],
     progress: Option<&Progress>,
 ) -> Hashed {
@@ -750,10 +761,16 @@ fn hash_one(
         Ok(file) => file,
         Err(err) => return Hashed::Failed(err.raw_os_error().unwrap_or(libc::EIO)),
     };
-    let before = file.metadata().ok().map(|m| cache::Key::of(&m));
+    // The key is what makes a digest cacheable: taken before and after reading, so a file
+    // that changed meanwhile is never cached. Without a cache, two fstat(2)s per file saved.
+    let before = keyed
+        .then(|| file.metadata().ok().map(|m| cache::Key::of(&m)))
+        .flatten();
     match md5_of(&mut file, buf, progress) {
         Ok(digest) => {
-            let after = file.metadata().ok().map(|m| cache::Key::of(&m));
+            let after = keyed
+                .then(|| file.metadata().ok().map(|m| cache::Key::of(&m)))
+                .flatten();
             let stable = before.is_some() && before == after;
             Hashed::Digest {
                 digest,
