@@ -1,4 +1,4 @@
-//! usage: rescue ls [-1aACcdFhHiLlnoprRStUug] [--color[=WHEN]] [--full-time] [FILE]...
+//! usage: rescue ls [-1aACcdFhHiLlnoprRsStUug] [--color[=WHEN]] [--full-time] [FILE]...
 //!
 //! List directory contents, the way GNU `ls` does under `LC_ALL=C`:
 //!   -a, --all             do not ignore entries starting with .
@@ -8,6 +8,7 @@
 //!   -p                    append / to directories
 //!   -h, --human-readable  sizes like 1.1K 234M 2.0G (powers of 1024, rounded up)
 //!   -i, --inode           print each file's inode number
+//!   -s, --size            print each file's allocated size in 1K blocks (-h: human sizes)
 //!   -l                    long listing; -n numeric ids; -g without owner; -o without group
 //!   -R, --recursive       list subdirectories recursively (never through symlinks)
 //!   -r, --reverse         reverse the sort order
@@ -106,6 +107,9 @@ struct Args {
     /// otherwise: sort by ctime, newest first
     #[arg(short = 'c', overrides_with = "atime")]
     ctime: bool,
+    /// print the allocated size of each file, in blocks (1K, or human-readable with -h)
+    #[arg(short = 's', long = "size")]
+    blocks: bool,
     /// do not sort; list entries in directory order
     #[arg(short = 'U', overrides_with_all = ["by_time", "by_size"])]
     unsorted: bool,
@@ -176,6 +180,7 @@ struct Options {
     format: Format,
     sort: Sort,
     time: TimeField,
+    blocks: bool,
     reverse: bool,
     all: bool,
     almost_all: bool,
@@ -203,6 +208,7 @@ impl Options {
             || self.indicator == Indicator::Classify
             || self.color
             || self.inode
+            || self.blocks
             || self.dereference == Dereference::Always
     }
 }
@@ -316,6 +322,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     let options = Options {
         time,
+        blocks: args.blocks,
         format,
         sort,
         reverse: args.reverse,
@@ -622,7 +629,7 @@ impl Lister {
             entries.push(self.entry(file_name, child, meta, kind));
         }
         self.sort(&mut entries);
-        if self.options.format == Format::Long {
+        if self.options.format == Format::Long || self.options.blocks {
             let blocks: u64 = entries
                 .iter()
                 .filter_map(|e| e.meta.as_ref())
@@ -671,14 +678,37 @@ impl Lister {
         match self.options.format {
             Format::Long => self.print_long(buf, entries, basis),
             Format::OnePerLine => {
-                let inode_width = self.inode_width(basis);
+                let widths = self.prefix_widths(basis);
                 for entry in entries {
-                    self.print_name_and_frills(buf, entry, inode_width);
+                    self.print_name_and_frills(buf, entry, widths);
                     buf.push(b'\n');
                 }
             }
             Format::Columns => self.print_columns(buf, entries, basis),
         }
+    }
+
+    /// An entry's allocated size as `-s` shows it: 1K blocks, or `-h` sizes.
+    fn blocks_text(&self, entry: &Entry) -> String {
+        match &entry.meta {
+            None => "?".into(),
+            Some(meta) if self.options.human => human_size(meta.blocks().saturating_mul(512)),
+            Some(meta) => blocks_in_units(meta.blocks(), 1024).to_string(),
+        }
+    }
+
+    /// Widths of the `-i` and `-s` prefixes over `entries`.
+    fn prefix_widths(&self, entries: &[&Entry]) -> (usize, usize) {
+        let blocks = if self.options.blocks {
+            entries
+                .iter()
+                .map(|e| self.blocks_text(e).len())
+                .max()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        (self.inode_width(entries), blocks)
     }
 
     fn inode_width(&self, entries: &[&Entry]) -> usize {
@@ -692,8 +722,9 @@ impl Lister {
             .unwrap_or(0)
     }
 
-    /// `[inode ]name[indicator]`, the unit of the short formats.
-    fn print_name_and_frills(&mut self, buf: &mut Vec<u8>, entry: &Entry, inode_width: usize) {
+    /// `[inode ][blocks ]name[indicator]`, the unit of the short formats.
+    fn print_name_and_frills(&mut self, buf: &mut Vec<u8>, entry: &Entry, widths: (usize, usize)) {
+        let (inode_width, blocks_width) = widths;
         if self.options.inode {
             let inode = entry
                 .meta
@@ -701,16 +732,24 @@ impl Lister {
                 .map_or_else(|| "?".to_string(), |m| m.ino().to_string());
             buf.extend_from_slice(format!("{inode:>inode_width$} ").as_bytes());
         }
+        if self.options.blocks {
+            let blocks = self.blocks_text(entry);
+            buf.extend_from_slice(format!("{blocks:>blocks_width$} ").as_bytes());
+        }
         self.print_colored_name(buf, entry.name.as_bytes(), self.color_of(entry));
         if let Some(ch) = self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind) {
             buf.push(ch);
         }
     }
 
-    fn name_and_frills_width(&self, entry: &Entry, inode_width: usize) -> usize {
+    fn name_and_frills_width(&self, entry: &Entry, widths: (usize, usize)) -> usize {
+        let (inode_width, blocks_width) = widths;
         let mut width = self.display_width(entry.name.as_bytes());
         if self.options.inode {
             width += inode_width + 1;
+        }
+        if self.options.blocks {
+            width += blocks_width + 1;
         }
         if self
             .indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind)
@@ -800,10 +839,10 @@ impl Lister {
         if entries.is_empty() {
             return;
         }
-        let inode_width = self.inode_width(basis);
+        let prefix = self.prefix_widths(basis);
         let widths: Vec<usize> = entries
             .iter()
-            .map(|e| self.name_and_frills_width(e, inode_width))
+            .map(|e| self.name_and_frills_width(e, prefix))
             .collect();
         let n = entries.len();
         let max_cols = (self.options.width / MIN_COLUMN_WIDTH).clamp(1, n);
@@ -837,7 +876,7 @@ impl Lister {
             let mut column = 0;
             let mut position = 0;
             loop {
-                self.print_name_and_frills(buf, &entries[index], inode_width);
+                self.print_name_and_frills(buf, &entries[index], prefix);
                 let printed = widths[index];
                 index += rows;
                 if index >= n {
@@ -901,6 +940,7 @@ impl Lister {
     fn print_long(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
         struct Row {
             inode: String,
+            blocks: String,
             mode: String,
             links: String,
             owner: (String, bool),
@@ -919,6 +959,7 @@ impl Lister {
                     mode.push_str(if any_acl { "??????????" } else { "?????????" });
                     return Row {
                         inode: "?".into(),
+                        blocks: "?".into(),
                         mode,
                         links: "?".into(),
                         owner: ("?".into(), true),
@@ -946,6 +987,7 @@ impl Lister {
                 };
                 Row {
                     inode: meta.ino().to_string(),
+                    blocks: self.blocks_text(entry),
                     mode,
                     links: meta.nlink().to_string(),
                     owner: self.owner_text(meta.uid(), true),
@@ -958,6 +1000,7 @@ impl Lister {
             .collect();
         let max = |f: &dyn Fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
         let inode_width = max(&|r| r.inode.len());
+        let blocks_width = max(&|r| r.blocks.len());
         let links_width = max(&|r| r.links.len());
         let owner_width = max(&|r| r.owner.0.chars().count());
         let group_width = max(&|r| r.group.0.chars().count());
@@ -976,6 +1019,9 @@ impl Lister {
             let mut line = String::new();
             if self.options.inode {
                 line.push_str(&format!("{:>inode_width$} ", row.inode));
+            }
+            if self.options.blocks {
+                line.push_str(&format!("{:>blocks_width$} ", row.blocks));
             }
             line.push_str(&format!("{} {:>links_width$} ", row.mode, row.links));
             for (show, (text, is_name), width) in [
