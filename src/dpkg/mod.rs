@@ -26,7 +26,7 @@ use crate::{Error, Result};
 pub use diversions::{Diversion, Diversions};
 pub use lists::FileList;
 pub use statoverride::{Owner, StatOverride, StatOverrides};
-pub use status::{Conffile, ConffileHash, Package, State};
+pub use status::{digest_hex, Conffile, ConffileHash, Package, State};
 
 /// Where dpkg keeps its database inside a root.
 pub const ADMINDIR: &str = "/var/lib/dpkg";

@@ -227,6 +227,12 @@ fn text(path: &Path, stanza: &Stanza, field: &str) -> Result<String> {
     })
 }
 
+/// A digest as dpkg's md5sums and apt's indexes write it: lowercase hex. The inverse of
+/// [`parse_md5`] for MD5, and the form SHA256 sums are compared in.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Parses a 32-digit hex MD5.
 pub fn parse_md5(hex: &[u8]) -> Option<[u8; 16]> {
     if hex.len() != 32 {

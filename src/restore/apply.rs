@@ -339,7 +339,7 @@ fn write_file(
         file.write_all(&buffer[..n])
             .map_err(|err| Error::io("write", temp, err))?;
     }
-    let actual = crate::sources::hex(&hasher.finalize());
+    let actual = crate::dpkg::digest_hex(&hasher.finalize());
     if let Some(expected) = md5 {
         if !actual.eq_ignore_ascii_case(expected) {
             return Err(Error::refused(

@@ -25,11 +25,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use md5::{Digest, Md5};
-
 use super::apply::Metadata;
 use crate::deb::{DataEntry, Deb, EntryKind};
-use crate::dpkg::{ConffileHash, Database, Package, PackageFiles};
+use crate::dpkg::{digest_hex, ConffileHash, Database, Package, PackageFiles};
 use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
 use crate::sys::root::{Last, Root};
 use crate::verify::deep::owned_paths;
@@ -311,9 +309,9 @@ impl Context<'_> {
                 EntryKind::File | EntryKind::HardLink => {
                     let expected_md5 = md5sums
                         .get(&entry.path)
-                        .map(|digest| sources::hex(digest))
+                        .map(|digest| digest_hex(digest))
                         .or_else(|| match conffiles.get(entry.path.as_path()) {
-                            Some(ConffileHash::Md5(digest)) => Some(sources::hex(digest)),
+                            Some(ConffileHash::Md5(digest)) => Some(digest_hex(digest)),
                             _ => None,
                         });
                     let is_conffile = conffiles.contains_key(entry.path.as_path());
@@ -545,15 +543,8 @@ fn kind_name(meta: &std::fs::Metadata) -> &'static str {
 }
 
 fn md5_of(reader: &mut dyn Read) -> std::io::Result<String> {
-    let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 1 << 17];
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(sources::hex(&hasher.finalize()));
-        }
-        hasher.update(&buffer[..n]);
-    }
+    verify::md5_of(reader, &mut buffer, None).map(|digest| digest_hex(&digest))
 }
 
 fn alias_repair(problem: &AliasProblem) -> AliasRepair {

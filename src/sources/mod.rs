@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::deb::Deb;
+use crate::dpkg::digest_hex;
 use crate::{Error, Result};
 pub use index::{Index, IndexEntry};
 
@@ -423,7 +424,7 @@ fn same_md5sums(
         && archive.iter().all(|(path, hash)| {
             recorded
                 .get(path)
-                .is_some_and(|digest| hex(digest) == *hash)
+                .is_some_and(|digest| digest_hex(digest) == *hash)
         })
 }
 
@@ -440,11 +441,7 @@ pub fn sha256_of_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(digest_hex(&hasher.finalize()))
 }
 
 fn load_mirror_indexes(
@@ -599,7 +596,7 @@ fn download(url: &str, entry: &IndexEntry, dir: &Path) -> std::result::Result<Pa
         }
         out.sync_all()
     })();
-    let actual = hex(&hasher.finalize());
+    let actual = digest_hex(&hasher.finalize());
     if let Err(err) = result {
         let _ = std::fs::remove_file(&partial);
         return Err(format!("download failed: {err}"));

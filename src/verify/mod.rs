@@ -114,7 +114,10 @@ impl Finding {
                 "present".into(),
                 crate::sys::errno::describe(&io::Error::from_raw_os_error(*errno)),
             ),
-            Kind::Md5Mismatch { expected, actual } => (hex(expected), hex(actual)),
+            Kind::Md5Mismatch { expected, actual } => (
+                crate::dpkg::digest_hex(expected),
+                crate::dpkg::digest_hex(actual),
+            ),
             Kind::WrongType { expected, actual } => {
                 (expected.describe().into(), actual.describe().into())
             }
@@ -296,10 +299,6 @@ impl Resolver<'_> {
     }
 }
 
-fn hex(digest: &[u8; 16]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Opens a file for hashing without following a symlink, without blocking on a fifo, and
 /// without touching its atime when we may (O_NOATIME needs ownership or CAP_FOWNER).
 fn open_for_hash(path: &Path) -> io::Result<File> {
@@ -316,10 +315,15 @@ fn open_for_hash(path: &Path) -> io::Result<File> {
     }
 }
 
-fn md5_of(file: &mut File, buf: &mut [u8], progress: Option<&Progress>) -> io::Result<[u8; 16]> {
+/// The MD5 of everything `input` yields, read through `buf`; `progress` counts the bytes.
+pub(crate) fn md5_of(
+    input: &mut dyn Read,
+    buf: &mut [u8],
+    progress: Option<&Progress>,
+) -> io::Result<[u8; 16]> {
     let mut hasher = Md5::new();
     loop {
-        let n = match file.read(buf) {
+        let n = match input.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
