@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use super::attrs::{compare, Attr, Check, Expected, FileKind};
 use super::{AliasProblem, Difference, Finding, Kind};
 use crate::deb::{DataEntry, Deb, EntryKind};
-use crate::dpkg::{Database, Package};
+use crate::dpkg::{Database, Package, PackageFiles};
 use crate::sys::accounts::Accounts;
 use crate::sys::root::{Last, Root};
 use crate::Result;
@@ -116,6 +116,7 @@ impl<'a> Deep<'a> {
     pub fn check_package(
         &self,
         package: &Package,
+        files: &PackageFiles,
         deb: &Deb,
         findings: &mut Vec<Finding>,
     ) -> Result<()> {
@@ -127,8 +128,7 @@ impl<'a> Deep<'a> {
             .map(|(i, f)| (f.listed.clone(), i))
             .collect();
         let conffiles: Vec<&Path> = package.conffiles.iter().map(|c| c.path.as_path()).collect();
-        let files = self.db.files(package)?;
-        let owned = owned_paths(&files);
+        let owned = owned_paths(files);
         deb.for_each_entry(|entry, _| {
             if !owned.contains(entry.path.as_path()) || self.is_broken_alias(&entry.path) {
                 return Ok(());
@@ -336,17 +336,26 @@ pub fn check_all(
     let mut coverage = Coverage::default();
     let mut jobs = Vec::new();
     for package in packages {
-        let md5sums = db.files(package).ok().and_then(|files| files.md5sums);
+        // Read once: the md5sums decide trust, the list decides what the package owns.
+        let files = match db.files(package) {
+            Ok(files) => files,
+            Err(err) => {
+                coverage
+                    .failed
+                    .push((package.display_name(), err.to_string()));
+                continue;
+            }
+        };
         let wanted = crate::sources::Wanted {
             package: &package.name,
             version: &package.version,
             architecture: &package.architecture,
-            recorded_md5sums: md5sums.as_ref(),
+            recorded_md5sums: files.md5sums.as_ref(),
             // `verify --from http://...` asks for the archive checks of every package.
             may_download: true,
         };
         match archives.find(&wanted) {
-            Ok(found) => jobs.push((*package, found.deb)),
+            Ok(found) => jobs.push((*package, files, found.deb)),
             Err(_) => coverage.unavailable += 1,
         }
     }
@@ -360,15 +369,15 @@ pub fn check_all(
     let deep = Deep::new(root, db, &report.aliases);
     let jobs: Vec<_> = jobs
         .into_iter()
-        .map(|(package, deb)| {
+        .map(|(package, files, deb)| {
             let findings = by_package
                 .remove(&package.display_name())
                 .unwrap_or_default();
-            (package, deb, findings)
+            (package, files, deb, findings)
         })
         .collect();
-    let results = crate::sys::parallel::map(jobs, |(package, deb, mut findings)| {
-        let outcome = deep.check_package(package, &deb, &mut findings);
+    let results = crate::sys::parallel::map(jobs, |(package, files, deb, mut findings)| {
+        let outcome = deep.check_package(package, &files, &deb, &mut findings);
         (package, findings, outcome)
     });
     for (package, findings, outcome) in results {
