@@ -78,6 +78,11 @@ impl Diversions {
         }
     }
 
+    /// The diversion of `path`, whoever made it (what `dpkg-divert --truename` looks at).
+    pub fn get(&self, path: &Path) -> Option<&Diversion> {
+        self.by_from.get(path)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Diversion> {
         self.by_from.values()
     }

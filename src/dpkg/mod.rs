@@ -12,6 +12,7 @@
 
 pub mod diversions;
 pub mod lists;
+pub mod maintscript;
 pub mod statoverride;
 pub mod status;
 

@@ -11,7 +11,7 @@ use crate::sys::accounts::Accounts;
 use crate::{Error, Result};
 
 /// A user or group as written in the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
     Name(String),
     Id(u32),
