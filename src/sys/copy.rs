@@ -17,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::xattr::sized_read;
 use crate::Error;
 
 /// When a symlink met as a source is followed (GNU `-P`, `-H`, `-L`).
@@ -703,26 +704,6 @@ impl Target {
                 Target::Path(p) => libc::lsetxattr(p.as_ptr(), name.as_ptr(), ptr, value.len(), 0),
             }
         })
-    }
-}
-
-/// A syscall that fills a caller's buffer, retried with a bigger buffer on ERANGE.
-fn sized_read(
-    mut call: impl FnMut(*mut libc::c_char, usize) -> libc::ssize_t,
-) -> io::Result<Vec<u8>> {
-    let mut size = 256;
-    loop {
-        let mut buf = vec![0u8; size];
-        let n = call(buf.as_mut_ptr().cast(), buf.len());
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf);
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ERANGE) || size > 1 << 24 {
-            return Err(err);
-        }
-        size *= 8;
     }
 }
 

@@ -1,7 +1,8 @@
 //! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
 //! error text without Rust's "(os error N)" suffix, the copy engine and the symlink-safe
-//! removal the file applets share, mode and date specifications as GNU parses them, and the
-//! formatting `ls` and `stat` share (mode strings, sizes, local time, shell quoting).
+//! removal the file applets share, extended attributes and file capabilities, mode and date
+//! specifications as GNU parses them, and the formatting `ls` and `stat` share (mode strings,
+//! sizes, local time, shell quoting).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
@@ -20,3 +21,4 @@ pub mod quoting;
 pub mod remove;
 pub mod root;
 pub mod tree;
+pub mod xattr;
