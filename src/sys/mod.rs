@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod birth;
 pub mod canonical;
+pub mod capability;
 pub mod copy;
 pub mod date_spec;
 pub mod errno;
