@@ -7,9 +7,9 @@
 //!   checked against what ROOT's database records for the path, its owner, mode and mtime set;
 //! - then a batch of staged files is *committed*: the old files are preserved in
 //!   `ROOT/var/backups/rescue/RUN/files/` (a hard link when on the same file system, else a
-//!   copy with its metadata), the journal records the batch and is flushed, and each temporary
-//!   file is renamed over its target. A kill leaves every path holding its old or its new
-//!   version, never half of one.
+//!   copy with its metadata and extended attributes), the journal records the batch and is
+//!   flushed, and each temporary file is renamed over its target. A kill leaves every path
+//!   holding its old or its new version, never half of one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -23,6 +23,7 @@ use nix::sys::time::TimeSpec;
 
 use super::journal::{Attributes, Journal, Step};
 use crate::sys::root::{Last, Root};
+use crate::sys::xattr;
 use crate::{Error, Result};
 
 /// Where runs keep their journal and backups, inside ROOT.
@@ -390,7 +391,8 @@ pub fn restore_attributes(host: &Path, old: &Attributes) -> Result<()> {
         .map_err(|err| Error::io("set times of", host, err.into()))
 }
 
-/// A full copy of a file or symlink with owner, mode and times (backups across file systems).
+/// A full copy of a file or symlink with owner, mode, times and every extended attribute
+/// (backups across file systems, and undo putting them back), as `cp -a` makes it.
 pub fn copy_preserving(from: &Path, to: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(from).map_err(|err| Error::io("inspect", from, err))?;
     if meta.file_type().is_symlink() {
@@ -413,7 +415,10 @@ pub fn copy_preserving(from: &Path, to: &Path) -> Result<()> {
             "only files and symlinks are copied as backups",
         ));
     }
-    restore_attributes(to, &attributes_of(&meta))
+    restore_attributes(to, &attributes_of(&meta))?;
+    // After the chown, which drops `security.capability`; setting an attribute leaves the
+    // mtime just set alone.
+    xattr::copy_all(from, to).map_err(|err| Error::io("copy extended attributes to", to, err))
 }
 
 fn same_filesystem(a: &Path, b: &Path) -> Option<bool> {
@@ -453,5 +458,53 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(1_795_000_000), "20261118T110640Z");
         assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+    }
+
+    /// A backup of `ping` across file systems must still carry its capability, or undo puts
+    /// back a `ping` that cannot open a raw socket.
+    #[test]
+    fn copies_keep_capabilities_and_extended_attributes() {
+        use crate::sys::capability::{self, FileCaps};
+
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: owners and file capabilities need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("ping"), dir.path().join("backup"));
+        std::fs::write(&from, b"\x7fELF pretend").unwrap();
+        std::os::unix::fs::lchown(&from, Some(4242), Some(4343)).unwrap();
+        std::fs::set_permissions(&from, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let caps = FileCaps::parse_text("cap_net_raw+ep").unwrap();
+        if let Err(err) = capability::write(&from, Some(&caps)) {
+            eprintln!(
+                "skipped: {} keeps no capabilities: {err}",
+                dir.path().display()
+            );
+            return;
+        }
+        xattr::set(&from, "user.test", b"kept \0 byte for byte").unwrap();
+        let time = TimeSpec::new(981_173_106, 123_456_789);
+        utimensat(None, &from, &time, &time, UtimensatFlags::NoFollowSymlink).unwrap();
+
+        copy_preserving(&from, &to).unwrap();
+
+        for name in [capability::XATTR_NAME, "user.test"] {
+            assert_eq!(
+                xattr::get(&to, name).unwrap(),
+                xattr::get(&from, name).unwrap(),
+                "{name}"
+            );
+        }
+        assert_eq!(capability::read(&to).unwrap(), Some(caps));
+        let (a, b) = (
+            std::fs::symlink_metadata(&from).unwrap(),
+            std::fs::symlink_metadata(&to).unwrap(),
+        );
+        assert_eq!(
+            (b.mode(), b.uid(), b.gid(), b.mtime(), b.mtime_nsec()),
+            (a.mode(), a.uid(), a.gid(), a.mtime(), a.mtime_nsec())
+        );
+        assert_eq!((b.mode() & 0o7777, b.uid()), (0o750, 4242));
     }
 }
