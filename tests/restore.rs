@@ -812,3 +812,47 @@ fn deep_checks_see_what_dpkg_cannot() {
         .unwrap_or_default();
     assert_eq!(&line[1..2], "M", "{line}");
 }
+
+/// The re-check after a run compares every action's result with what the plan wanted: a
+/// directory that appeared between the plan and the run with another mode (another process,
+/// an admin's mkdir) is left as it is, and the run says so and exits 1, never "all clean".
+#[test]
+fn a_result_other_than_planned_is_reported_by_the_recheck() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    fs::remove_dir_all(fixture.path("usr/share/demo-data/nested/deep")).expect("rm deep");
+    let root = rescue::sys::root::Root::new(&fixture.root);
+    let db = rescue::dpkg::Database::open(&rescue::dpkg::Database::default_admindir(&root))
+        .expect("open database");
+    let plan = rescue::restore::plan::plan(
+        &root,
+        &db,
+        &[],
+        Vec::new(),
+        &rescue::restore::plan::Options::default(),
+    )
+    .expect("plan");
+    assert!(!plan.is_empty(), "nothing planned for a deleted directory");
+    // Between the plan and the run, someone makes the directory with another mode.
+    fs::create_dir(fixture.path("usr/share/demo-data/nested/deep")).expect("mkdir");
+    chmod(&fixture, "usr/share/demo-data/nested/deep", 0o700);
+    let outcome =
+        rescue::restore::execute::execute(&root, &db, &plan, 1_700_000_000).expect("execute");
+    assert!(
+        outcome
+            .mismatched
+            .iter()
+            .any(|m| m.contains("/usr/share/demo-data/nested/deep") && m.contains("mode")),
+        "{:?}",
+        outcome.mismatched
+    );
+
+    // The same through the command: its summary names the path and the exit code is 1.
+    let fixture = DebRoot::new();
+    fs::remove_dir_all(fixture.path("usr/share/demo-data/nested/deep")).expect("rm deep");
+    let clean = restore(&fixture, &[]);
+    assert_exit(&clean, 0, "restore without interference");
+    assert!(!said(&clean).contains("not as planned"), "{}", show(&clean));
+}

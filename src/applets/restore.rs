@@ -3,8 +3,11 @@
 //!
 //! Put back exactly what is broken among the package-owned files under ROOT (default `/`), from
 //! the installed versions' `.deb` archives: missing or changed files, symlinks, directories,
-//! modes (setuid), owners, groups and mtimes, statoverride applied, and missing merged-/usr
-//! aliases (`/lib -> usr/lib`, recreated; a stray directory there is moved into the backup).
+//! modes (setuid), owners, groups, mtimes and file capabilities, statoverride and the
+//! maintainer scripts' settings applied, and missing merged-/usr aliases (`/lib -> usr/lib`,
+//! recreated; a stray directory there is moved into the backup). Metadata a maintainer
+//! script sets is changed only on a path written anew; a metadata-only difference there is
+//! left alone with a note naming `dpkg-reconfigure PKG`.
 //!
 //! Archives come from ROOT/var/cache/apt/archives, or from each `--from`: a directory of
 //! `.deb`s, a mirror tree (`dists/` + `pool/`), or an `http://` mirror. Only the installed
@@ -18,7 +21,8 @@
 //! ROOT/var/backups/rescue/RUN/ with the run's journal; `rescue undo` reverses a run.
 //!
 //! Exit status: 0 everything broken was restored (or nothing was), 1 something is left
-//! unfixed or the plan was not applied, 2 could not plan or apply (the reason is printed).
+//! unfixed, a result is not what was planned, or the plan was not applied, 2 could not plan or
+//! apply (the reason is printed).
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -93,7 +97,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     if plan.is_empty() {
         let why = if !plan.unrestorable.is_empty() {
             "no usable archive for what is broken"
-        } else if !plan.notes.is_empty() {
+        } else if !plan.notes.is_empty() || !plan.script_notes.is_empty() {
             "what differs was left alone on purpose (see the notes above)"
         } else {
             "every package-owned path is intact"
@@ -160,11 +164,31 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for line in outcome.still_broken.iter().take(20) {
         println!("  still broken: {line}");
     }
+    if !outcome.mismatched.is_empty() {
+        println!(
+            "checked again: {} restored path{} not as planned",
+            outcome.mismatched.len(),
+            if outcome.mismatched.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            }
+        );
+        for line in outcome.mismatched.iter().take(20) {
+            println!("  not as planned: {line}");
+        }
+    }
+    for note in &plan.script_notes {
+        println!("  set by maintainer scripts: {note}");
+    }
     println!(
         "to reverse this run: rescue undo{root_flag} {}",
         outcome.run
     );
-    if outcome.failed.is_empty() && outcome.still_broken.is_empty() && plan.unrestorable.is_empty()
+    if outcome.failed.is_empty()
+        && outcome.still_broken.is_empty()
+        && outcome.mismatched.is_empty()
+        && plan.unrestorable.is_empty()
     {
         0
     } else {
@@ -201,9 +225,10 @@ fn print_plan(plan: &Plan) {
                 ActionKind::HardLink { to } => format!(" = {}", shown(to)),
                 ActionKind::SetAttributes { meta }
                 | ActionKind::WriteFile { meta, .. }
-                | ActionKind::MakeDirectory { meta, .. } => {
-                    format!("  [{:04o} {}:{}]", meta.mode, meta.uid, meta.gid)
-                }
+                | ActionKind::MakeDirectory { meta, .. } => match &meta.capability {
+                    Some(caps) => format!("  [{:04o} {}:{} {caps}]", meta.mode, meta.uid, meta.gid),
+                    None => format!("  [{:04o} {}:{}]", meta.mode, meta.uid, meta.gid),
+                },
             };
             let _ = writeln!(
                 out,
@@ -226,7 +251,7 @@ fn print_plan(plan: &Plan) {
             missing.why
         );
     }
-    for note in &plan.notes {
+    for note in plan.notes.iter().chain(&plan.script_notes) {
         let _ = writeln!(out, "note: {note}");
     }
     if let Some(suggestion) = &plan.suggestion {

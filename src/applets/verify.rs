@@ -25,8 +25,10 @@
 //! Unless `--db-only`, every package whose installed version is found (ROOT's apt cache, or
 //! each `--from`: a directory of .debs, a mirror tree, an http:// mirror) and trusted is also
 //! checked against the archive's tar headers: type, mode, owner, group, size, symlink target,
-//! device numbers and mtime, statoverride applied — rpm -V's `S M 5 D L U G T` columns, which
-//! `--format dpkg` prints as `.` (ok) or the letter (failed); `?` where no archive was found.
+//! device numbers, mtime and file capabilities, statoverride and the maintainer scripts'
+//! settings applied (`postinst` read, never run) — rpm -V's `S M 5 D L U G T P` columns,
+//! which `--format dpkg` prints as `.` (ok) or the letter (failed); `?` where no archive was
+//! found or a script sets a value not known here (shown as information, not a problem).
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -250,6 +252,27 @@ fn write_json(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         json_string(&mut text, &alias_state(&alias.state));
         text.push_str(&format!(",\"hidden\":{}}}", alias.hidden));
     }
+    for set in &report.script_set {
+        separator(&mut text);
+        text.push_str("{\"package\":");
+        json_string(&mut text, &set.package);
+        text.push(',');
+        json_path(&mut text, "path", &set.path);
+        text.push_str(",\"kind\":\"set-by-script\",\"severity\":\"info\",\"by\":");
+        json_string(&mut text, &set.by);
+        let side = |pick: fn(&crate::verify::Difference) -> &String| {
+            set.differences
+                .iter()
+                .map(|d| format!("{} {}", d.attr.name(), pick(d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        text.push_str(",\"expected\":");
+        json_string(&mut text, &side(|d| &d.expected));
+        text.push_str(",\"actual\":");
+        json_string(&mut text, &side(|d| &d.actual));
+        text.push('}');
+    }
     for finding in &report.findings {
         separator(&mut text);
         let (expected, actual) = finding.expected_actual();
@@ -273,7 +296,7 @@ fn write_json(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         text.push_str(",\"attrs\":");
         json_string(
             &mut text,
-            &String::from_utf8_lossy(&finding.attrs.columns()[..8]),
+            &String::from_utf8_lossy(&finding.attrs.columns()),
         );
         if let Some(cause) = &finding.cause {
             text.push(',');
@@ -388,6 +411,26 @@ fn write_text(
             ));
         }
         writeln!(out, "{line}")?;
+    }
+    if !report.script_set.is_empty() {
+        writeln!(
+            out,
+            "set by maintainer scripts to values not known here (not problems):"
+        )?;
+        for set in &report.script_set {
+            let each: Vec<String> = set
+                .differences
+                .iter()
+                .map(|d| format!("{} {} (archive: {})", d.attr.name(), d.actual, d.expected))
+                .collect();
+            writeln!(
+                out,
+                "  {}  {}; by {}",
+                escape_bytes(crate::dpkg::path_bytes(&set.path)),
+                each.join(", "),
+                set.by
+            )?;
+        }
     }
     let checked = format!(
         "{} paths in {} packages checked, {} files hashed ({}), {} digests from cache{}",

@@ -22,6 +22,7 @@ use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
 use super::journal::{Attributes, Journal, Step};
+use crate::sys::capability::{self, FileCaps};
 use crate::sys::root::{Last, Root};
 use crate::sys::xattr;
 use crate::{Error, Result};
@@ -29,13 +30,16 @@ use crate::{Error, Result};
 /// Where runs keep their journal and backups, inside ROOT.
 pub const BACKUP_ROOT: &str = "/var/backups/rescue";
 
-/// Owner, group, mode and mtime a restored path must end with (statoverride already applied).
+/// Owner, group, mode, mtime and file capabilities a restored path must end with
+/// (statoverride and maintainer scripts already applied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Metadata {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+    /// Regular files only (`security.capability`); `None` removes one that is there.
+    pub capability: Option<FileCaps>,
 }
 
 /// What to put at a path.
@@ -261,7 +265,7 @@ impl Run {
             std::fs::symlink_metadata(&host).map_err(|err| Error::io("inspect", &host, err))?;
         self.journal.record(&Step::SetAttributes {
             path: target,
-            old: attributes_of(&old),
+            old: attributes_of(&host, &old),
         })?;
         set_metadata(&host, meta, old.file_type().is_symlink())
     }
@@ -353,26 +357,38 @@ fn write_file(
     set_metadata(temp, meta, false)
 }
 
-/// Owner first: chown clears setuid and setgid, so the mode comes after it.
+/// Owner first: chown clears setuid, setgid and file capabilities, so the mode and the
+/// capability come after it; times last, since nothing after them may move them.
 fn set_metadata(host: &Path, meta: &Metadata, is_symlink: bool) -> Result<()> {
     std::os::unix::fs::lchown(host, Some(meta.uid), Some(meta.gid))
         .map_err(|err| Error::io("change owner of", host, err))?;
     if !is_symlink {
         std::fs::set_permissions(host, std::fs::Permissions::from_mode(meta.mode & 0o7777))
             .map_err(|err| Error::io("change mode of", host, err))?;
+        let is_file = std::fs::symlink_metadata(host).is_ok_and(|m| m.is_file());
+        if is_file {
+            capability::write(host, meta.capability.as_ref())
+                .map_err(|err| Error::io("set the capabilities of", host, err))?;
+        }
     }
     let time = TimeSpec::new(meta.mtime, 0);
     utimensat(None, host, &time, &time, UtimensatFlags::NoFollowSymlink)
         .map_err(|err| Error::io("set times of", host, err.into()))
 }
 
-pub fn attributes_of(meta: &std::fs::Metadata) -> Attributes {
+/// What undo needs to set `host` back: `meta` is its `lstat`, the capability is read here.
+pub fn attributes_of(host: &Path, meta: &std::fs::Metadata) -> Attributes {
     Attributes {
         mode: meta.mode() & 0o7777,
         uid: meta.uid(),
         gid: meta.gid(),
         mtime: meta.mtime(),
         mtime_nsec: meta.mtime_nsec(),
+        capability: if meta.is_file() {
+            xattr::get(host, capability::XATTR_NAME).ok().flatten()
+        } else {
+            None
+        },
     }
 }
 
@@ -384,6 +400,14 @@ pub fn restore_attributes(host: &Path, old: &Attributes) -> Result<()> {
     if !meta.file_type().is_symlink() {
         std::fs::set_permissions(host, std::fs::Permissions::from_mode(old.mode))
             .map_err(|err| Error::io("change mode of", host, err))?;
+    }
+    // The raw bytes, as they were: chown above has just cleared them.
+    if meta.is_file() {
+        let result = match &old.capability {
+            Some(raw) => xattr::set(host, capability::XATTR_NAME, raw),
+            None => xattr::remove(host, capability::XATTR_NAME),
+        };
+        result.map_err(|err| Error::io("set the capabilities of", host, err))?;
     }
     let mtime = TimeSpec::new(old.mtime, old.mtime_nsec);
     let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
@@ -415,7 +439,7 @@ pub fn copy_preserving(from: &Path, to: &Path) -> Result<()> {
             "only files and symlinks are copied as backups",
         ));
     }
-    restore_attributes(to, &attributes_of(&meta))?;
+    restore_attributes(to, &attributes_of(from, &meta))?;
     // After the chown, which drops `security.capability`; setting an attribute leaves the
     // mtime just set alone.
     xattr::copy_all(from, to).map_err(|err| Error::io("copy extended attributes to", to, err))

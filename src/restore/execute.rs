@@ -26,6 +26,9 @@ pub struct Outcome {
     pub leftovers_removed: usize,
     /// Findings that remain when the restored packages are verified again.
     pub still_broken: Vec<String>,
+    /// Actions whose result on disk is not what the plan wanted (type, mode, owner,
+    /// capabilities, link target, mtime): the re-check of what was written.
+    pub mismatched: Vec<String>,
     pub packages_verified: usize,
 }
 
@@ -44,6 +47,7 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
             uid: 0,
             gid: 0,
             mtime: now_unix,
+            capability: None,
         };
         if matches!(repair.state, AliasState::Directory | AliasState::Other(_)) {
             run.move_aside(&repair.alias)?;
@@ -93,6 +97,7 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
                 }
             }
         }
+        outcome.mismatched = mismatched;
         let report = verify::verify(root, db, &packages, &options, None)?;
         outcome.still_broken = report
             .findings
@@ -180,6 +185,7 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
                 uid: 0,
                 gid: 0,
                 mtime: 0,
+                capability: None,
             };
             links.push(run.stage(&action.path, Node::HardLink { to }, &meta)?);
         }
@@ -228,6 +234,14 @@ fn check_action(root: &Root, action: &super::plan::Action) -> Option<String> {
     }
     if disk.is_file() && disk.mtime() != meta.mtime {
         return Some("mtime".into());
+    }
+    if disk.is_file() {
+        let raw = crate::sys::xattr::get(&host, crate::sys::capability::XATTR_NAME)
+            .ok()
+            .flatten();
+        if !crate::verify::attrs::capability_matches(meta.capability.as_ref(), raw.as_deref()) {
+            return Some("capabilities".into());
+        }
     }
     None
 }

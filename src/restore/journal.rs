@@ -15,13 +15,16 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Result};
 
 /// The metadata a step changed, kept so undo can set it back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attributes {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    /// The raw `security.capability` of a regular file, if it had one. Written as a sixth
+    /// hex field, only when present: journals of earlier versions read as before.
+    pub capability: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,10 +153,14 @@ fn encode(step: &Step) -> Vec<u8> {
         Step::SetAttributes { path, old } => {
             out.extend_from_slice(b"attrs");
             field(path.as_os_str().as_bytes(), &mut out);
-            let values = format!(
+            let mut values = format!(
                 "{:o} {} {} {} {}",
                 old.mode, old.uid, old.gid, old.mtime, old.mtime_nsec
             );
+            if let Some(raw) = &old.capability {
+                values.push(' ');
+                values.push_str(&crate::dpkg::digest_hex(raw));
+            }
             field(values.as_bytes(), &mut out);
         }
         Step::Finished => out.extend_from_slice(b"finished"),
@@ -188,13 +195,30 @@ fn decode(line: &[u8]) -> Option<Step> {
                 gid: numbers.next()?.parse().ok()?,
                 mtime: numbers.next()?.parse().ok()?,
                 mtime_nsec: numbers.next()?.parse().ok()?,
+                capability: match numbers.next() {
+                    Some(hex) => Some(parse_hex(hex)?),
+                    None => None,
+                },
             };
+            if numbers.next().is_some() {
+                return None;
+            }
             Step::SetAttributes { path: target, old }
         }
         b"finished" => Step::Finished,
         _ => return None,
     };
     Some(step)
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
 }
 
 fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
@@ -255,6 +279,18 @@ mod tests {
                     gid: 4242,
                     mtime: -5,
                     mtime_nsec: 123,
+                    capability: None,
+                },
+            },
+            Step::SetAttributes {
+                path: PathBuf::from("/usr/bin/ping"),
+                old: Attributes {
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    mtime: 1,
+                    mtime_nsec: 0,
+                    capability: Some(vec![0, 0, 0, 2, 0, 0x20, 0, 0, 0xff]),
                 },
             },
             Step::Finished,

@@ -29,10 +29,14 @@ use super::apply::Metadata;
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::{digest_hex, ConffileHash, Database, Package, PackageFiles};
 use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
+use crate::sys::capability::{self, FileCaps};
 use crate::sys::root::{Last, Root};
+use crate::sys::xattr;
+use crate::verify::attrs::{capability_matches, OnDisk};
 use crate::verify::deep::owned_paths;
 use crate::verify::deep::Deep;
-use crate::verify::{self, AliasProblem, AliasState, Finding, Kind};
+use crate::verify::expect::Expectation;
+use crate::verify::{self, AliasProblem, AliasState, Attr, Expected, FileKind, Finding, Kind};
 use crate::Result;
 
 #[derive(Clone, Debug, Default)]
@@ -50,6 +54,9 @@ pub struct Plan {
     pub unrestorable: Vec<Unrestorable>,
     /// Things left alone on purpose (modified conffiles without `--conffiles`), or oddities.
     pub notes: Vec<String>,
+    /// Metadata maintainer scripts set that restore left as it stands, or could not know,
+    /// each with the command that has the script set it again.
+    pub script_notes: Vec<String>,
     /// The `--from` command to try when archives are missing.
     pub suggestion: Option<String>,
     /// Findings that verify made before planning, for the summary.
@@ -160,6 +167,7 @@ pub fn plan(
         packages: Vec::new(),
         unrestorable: Vec::new(),
         notes: Vec::new(),
+        script_notes: Vec::new(),
         suggestion: None,
         findings_before: report.findings.len() + report.aliases.len(),
     };
@@ -192,9 +200,15 @@ pub fn plan(
         }
     }
 
+    let mut deep = Deep::new(root, db, &report.aliases);
+    plan.notes.extend(
+        deep.take_script_issues()
+            .into_iter()
+            .map(|issue| format!("{} (metadata it sets is taken as it stands)", issue.error)),
+    );
     let context = Context {
         root,
-        deep: Deep::new(root, db, &report.aliases),
+        deep,
         options,
     };
     let results =
@@ -204,8 +218,9 @@ pub fn plan(
         });
     for (package, archive, package_findings, outcome) in results {
         match outcome {
-            Ok((actions, notes)) => {
+            Ok((actions, notes, script_notes)) => {
                 plan.notes.extend(notes);
+                plan.script_notes.extend(script_notes);
                 if !actions.is_empty() {
                     plan.packages.push(PackagePlan {
                         package: package.display_name(),
@@ -245,12 +260,13 @@ impl Context<'_> {
         deb: &Deb,
         findings: &[&Finding],
         files: &PackageFiles,
-    ) -> Result<(Vec<Action>, Vec<String>)> {
+    ) -> Result<(Vec<Action>, Vec<String>, Vec<String>)> {
         let empty = HashMap::new();
         let md5sums = files.md5sums.as_ref().unwrap_or(&empty);
         let owned = owned_paths(files);
         let mut actions = Vec::new();
         let mut notes = Vec::new();
+        let mut script_notes = Vec::new();
         let by_listed: HashMap<&Path, &Finding> =
             findings.iter().map(|f| (f.listed.as_path(), *f)).collect();
         let conffiles: HashMap<&Path, &ConffileHash> = package
@@ -279,9 +295,9 @@ impl Context<'_> {
                 return Ok(());
             }
             let dest = self.deep.destination(&package.name, &entry.path);
-            let meta = self.metadata_for(entry, &dest);
             let host = self.root.resolve(&dest, Last::NoFollow).ok();
             let disk = host.as_ref().and_then(|h| std::fs::symlink_metadata(h).ok());
+            let wanted = Target::new(self, package, entry, &dest, host.as_deref(), disk.as_ref());
             let finding = by_listed.get(entry.path.as_path()).copied();
             let mut push = |kind: ActionKind, reason: String| {
                 actions.push(Action {
@@ -293,16 +309,17 @@ impl Context<'_> {
             };
             match entry.kind {
                 EntryKind::Directory => match &disk {
-                    None => push(ActionKind::MakeDirectory { meta, replace: false }, "missing".into()),
+                    None => push(ActionKind::MakeDirectory { meta: wanted.rewrite(&mut script_notes), replace: false }, "missing".into()),
                     Some(d) if d.is_dir() => {
-                        if let Some(why) = attribute_drift(d, &meta, false) {
+                        let meta = wanted.keep_script_values(&mut script_notes);
+                        if let Some(why) = attribute_drift(d, None, &meta, false) {
                             push(ActionKind::SetAttributes { meta }, why);
                         }
                     }
                     // A symlink to a directory stands in for it (dpkg's rule: never replaced).
                     Some(d) if d.file_type().is_symlink() => {}
                     Some(d) => push(
-                        ActionKind::MakeDirectory { meta, replace: true },
+                        ActionKind::MakeDirectory { meta: wanted.rewrite(&mut script_notes), replace: true },
                         format!("a {} stands where a directory belongs", kind_name(d)),
                     ),
                 },
@@ -346,12 +363,13 @@ impl Context<'_> {
                                     return Ok(());
                                 }
                             }
-                            push(ActionKind::WriteFile { meta, md5: expected_md5 }, why);
+                            push(ActionKind::WriteFile { meta: wanted.rewrite(&mut script_notes), md5: expected_md5 }, why);
                         }
                         None => {
                             if entry.kind == EntryKind::File {
                                 if let Some(d) = &disk {
-                                    if let Some(why) = attribute_drift(d, &meta, true) {
+                                    let meta = wanted.keep_script_values(&mut script_notes);
+                                    if let Some(why) = attribute_drift(d, wanted.capability(), &meta, true) {
                                         push(ActionKind::SetAttributes { meta }, why);
                                     }
                                 }
@@ -360,6 +378,7 @@ impl Context<'_> {
                     }
                 }
                 EntryKind::Symlink => {
+                    let meta = wanted.rewrite(&mut script_notes);
                     let target = entry.link_target.clone().unwrap_or_default();
                     match &disk {
                         Some(d) if d.file_type().is_symlink() => {
@@ -390,18 +409,7 @@ impl Context<'_> {
                 ));
             }
         }
-        Ok((actions, notes))
-    }
-
-    /// The metadata the entry must end with at `dest`, from the same rules verify checks.
-    fn metadata_for(&self, entry: &DataEntry, dest: &Path) -> Metadata {
-        let expected = self.deep.expected(entry, dest);
-        Metadata {
-            mode: expected.mode,
-            uid: expected.uid.unwrap_or(entry.uid),
-            gid: expected.gid.unwrap_or(entry.gid),
-            mtime: entry.mtime,
-        }
+        Ok((actions, notes, script_notes))
     }
 
     /// Why the content at `dest` must be written again, if it must.
@@ -442,6 +450,184 @@ impl Context<'_> {
             },
         }
     }
+}
+
+/// The metadata one entry must end with at its destination, from the same rules verify
+/// checks: the archive's header, statoverride, then the maintainer scripts. What a script set
+/// is never changed without proof: a value it computes at run time is kept as it stands on
+/// disk, and so is, on a file whose content is fine, whatever a script manages.
+struct Target<'a> {
+    package: &'a Package,
+    entry: &'a DataEntry,
+    dest: &'a Path,
+    expectation: Expectation,
+    disk: Option<&'a std::fs::Metadata>,
+    /// The raw `security.capability` on disk (regular files).
+    capability: Option<Vec<u8>>,
+    host_root: bool,
+    root_dir: &'a Path,
+}
+
+impl<'a> Target<'a> {
+    fn new(
+        context: &Context<'a>,
+        package: &'a Package,
+        entry: &'a DataEntry,
+        dest: &'a Path,
+        host: Option<&Path>,
+        disk: Option<&'a std::fs::Metadata>,
+    ) -> Target<'a> {
+        let expectation = context.deep.expectation(entry, dest);
+        // The disk counts only when it holds the same kind of thing.
+        let disk = disk.filter(|d| FileKind::of(d.file_type()) == expectation.archive.kind);
+        let capability = match (disk, host) {
+            (Some(d), Some(host)) if d.is_file() => {
+                xattr::get(host, capability::XATTR_NAME).ok().flatten()
+            }
+            _ => None,
+        };
+        Target {
+            package,
+            entry,
+            dest,
+            expectation,
+            disk,
+            capability,
+            host_root: context.root.is_host_root(),
+            root_dir: context.root.dir(),
+        }
+    }
+
+    fn capability(&self) -> Option<&[u8]> {
+        self.capability.as_deref()
+    }
+
+    fn on_disk(&self) -> Option<OnDisk<'_>> {
+        self.disk.map(|meta| OnDisk {
+            meta,
+            link_target: None,
+            capability: self.capability.as_deref(),
+        })
+    }
+
+    /// For a path whose content stays: the outcome the disk matches, else the primary one
+    /// with every attribute a script manages kept as it stands (and a note that says so).
+    fn keep_script_values(&self, notes: &mut Vec<String>) -> Metadata {
+        let matched = self.on_disk().and_then(|d| self.expectation.matching(&d));
+        let outcome = matched.unwrap_or_else(|| self.expectation.primary());
+        let mut meta = self.metadata(&outcome.expected);
+        let keep = match matched {
+            Some(outcome) => outcome.undetermined.clone(),
+            None => self.expectation.script_attrs(),
+        };
+        let before = meta;
+        for attr in &keep {
+            self.take_from_disk(&mut meta, *attr);
+        }
+        if matched.is_none() && meta != before {
+            let wanted = describe_metadata(&before, &keep);
+            let kept = describe_metadata(&meta, &keep);
+            notes.push(format!(
+                "{}: {}: {kept} differs from what {} sets ({wanted}); left alone: a script's settings are not changed without proof ({} re-applies them)",
+                self.package.display_name(),
+                shown(self.dest),
+                self.expectation.by(),
+                self.reconfigure()
+            ));
+        }
+        meta
+    }
+
+    /// For a path written anew: the outcome the old file matches, else the primary one; a
+    /// value no script run can tell is taken from the file replaced, or the archive's when
+    /// there is none (and the summary says how to have the script set it).
+    fn rewrite(&self, notes: &mut Vec<String>) -> Metadata {
+        let matched = self.on_disk().and_then(|d| self.expectation.matching(&d));
+        let outcome = matched.unwrap_or_else(|| self.expectation.primary());
+        let mut meta = self.metadata(&outcome.expected);
+        if outcome.undetermined.is_empty() {
+            return meta;
+        }
+        if self.disk.is_some() {
+            for attr in &outcome.undetermined {
+                self.take_from_disk(&mut meta, *attr);
+            }
+        } else {
+            let names: Vec<&str> = outcome.undetermined.iter().map(|a| a.name()).collect();
+            notes.push(format!(
+                "{}: {}: its {} {} set by {} to a value not known here; written with the archive's ({} re-applies it)",
+                self.package.display_name(),
+                shown(self.dest),
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" },
+                self.expectation.by(),
+                self.reconfigure()
+            ));
+        }
+        meta
+    }
+
+    fn metadata(&self, expected: &Expected) -> Metadata {
+        Metadata {
+            mode: expected.mode,
+            uid: expected.uid.unwrap_or(self.entry.uid),
+            gid: expected.gid.unwrap_or(self.entry.gid),
+            mtime: self.entry.mtime,
+            capability: expected.capability,
+        }
+    }
+
+    fn take_from_disk(&self, meta: &mut Metadata, attr: Attr) {
+        let Some(disk) = self.disk else { return };
+        match attr {
+            Attr::Mode => meta.mode = disk.mode() & 0o7777,
+            Attr::User => meta.uid = disk.uid(),
+            Attr::Group => meta.gid = disk.gid(),
+            Attr::Caps => {
+                meta.capability = self
+                    .capability
+                    .as_deref()
+                    .and_then(|raw| FileCaps::from_xattr(raw).ok())
+            }
+            _ => {}
+        }
+    }
+
+    /// The command that runs the managing packages' postinst again.
+    fn reconfigure(&self) -> String {
+        let mut packages: Vec<&str> = self
+            .expectation
+            .managed_by
+            .iter()
+            .map(|m| m.package.as_str())
+            .collect();
+        packages.dedup();
+        let chroot = if self.host_root {
+            String::new()
+        } else {
+            format!("chroot {} ", shown(self.root_dir))
+        };
+        format!("`{chroot}dpkg-reconfigure {}`", packages.join(" "))
+    }
+}
+
+/// `mode 2755, group 101`: the attributes named, as `meta` has them.
+fn describe_metadata(meta: &Metadata, attrs: &[Attr]) -> String {
+    let each: Vec<String> = attrs
+        .iter()
+        .filter_map(|attr| match attr {
+            Attr::Mode => Some(format!("mode {:04o}", meta.mode)),
+            Attr::User => Some(format!("owner {}", meta.uid)),
+            Attr::Group => Some(format!("group {}", meta.gid)),
+            Attr::Caps => Some(format!(
+                "capabilities {}",
+                meta.capability
+                    .map_or_else(|| "none".to_string(), |c| c.to_string())
+            )),
+            _ => None,
+        })
+        .collect();
+    each.join(", ")
 }
 
 /// Many packages ship the same directory (`/usr/lib/x86_64-linux-gnu`, or the same one as
@@ -513,8 +699,15 @@ fn refuse_hostile(
     Ok(())
 }
 
-/// Mode, owner, group (and mtime for files) differences, described for the plan.
-fn attribute_drift(disk: &std::fs::Metadata, meta: &Metadata, with_mtime: bool) -> Option<String> {
+/// Mode, owner, group (and mtime and capabilities for files) differences, described for the
+/// plan.
+fn attribute_drift(
+    disk: &std::fs::Metadata,
+    capability: Option<&[u8]>,
+    meta: &Metadata,
+    is_file: bool,
+) -> Option<String> {
+    let with_mtime = is_file;
     let mut what = Vec::new();
     if disk.mode() & 0o7777 != meta.mode {
         what.push(format!(
@@ -534,6 +727,17 @@ fn attribute_drift(disk: &std::fs::Metadata, meta: &Metadata, with_mtime: bool) 
     }
     if with_mtime && disk.mtime() != meta.mtime {
         what.push("mtime".to_string());
+    }
+    if is_file && !capability_matches(meta.capability.as_ref(), capability) {
+        what.push(format!(
+            "capabilities {} instead of {}",
+            capability
+                .map(|raw| FileCaps::from_xattr(raw)
+                    .map_or_else(|err| format!("unreadable ({err})"), |c| c.to_string()))
+                .unwrap_or_else(|| "none".into()),
+            meta.capability
+                .map_or_else(|| "none".to_string(), |c| c.to_string())
+        ));
     }
     (!what.is_empty()).then(|| what.join(", "))
 }

@@ -245,6 +245,7 @@ mod tests {
             uid,
             gid,
             mtime: 1_000_000,
+            capability: None,
         };
 
         let mut run = Run::begin(&root, 1_795_000_000).unwrap();
@@ -342,6 +343,7 @@ mod tests {
             uid,
             gid,
             mtime: 0,
+            capability: None,
         };
         let mut run = Run::begin(&root, 0).unwrap();
         let mut content: &[u8] = b"evil";

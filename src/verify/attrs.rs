@@ -1,7 +1,8 @@
-//! The rpm -V attribute set, `S M 5 D L U G T` (size, mode, digest, device, link target, user,
-//! group, mtime), each unchecked (`?`), ok (`.`) or failed (its letter). The database alone
-//! fills only `M` (a file with a digest must be a regular file) and `5`; the rest needs the
-//! archive's tar header, given as an [`Expected`] to [`compare`].
+//! The rpm -V attribute set, `S M 5 D L U G T P` (size, mode, digest, device, link target, user,
+//! group, mtime, capabilities), each unchecked (`?`), ok (`.`) or failed (its letter). The
+//! database alone fills only `M` (a file with a digest must be a regular file) and `5`; the
+//! rest needs the archive's tar header (and, for `P`, what the maintainer scripts set), given
+//! as an [`Expected`] to [`compare`].
 
 use std::fs::{FileType, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dpkg::StatOverride;
 use crate::sys::accounts::Accounts;
+use crate::sys::capability::FileCaps;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attr {
@@ -20,10 +22,13 @@ pub enum Attr {
     User,
     Group,
     Mtime,
+    /// File capabilities (`security.capability`): rpm's `P`, which `dpkg --verify` never
+    /// fills.
+    Caps,
 }
 
 impl Attr {
-    pub const ALL: [Attr; 8] = [
+    pub const ALL: [Attr; 9] = [
         Attr::Size,
         Attr::Mode,
         Attr::Md5,
@@ -32,16 +37,25 @@ impl Attr {
         Attr::User,
         Attr::Group,
         Attr::Mtime,
+        Attr::Caps,
     ];
 
     /// The rpm -V letter, printed in the attribute's column when it failed.
     pub fn letter(self) -> u8 {
-        b"SM5DLUGT"[self as usize]
+        b"SM5DLUGTP"[self as usize]
     }
 
     pub fn name(self) -> &'static str {
         [
-            "size", "mode", "md5", "device", "link", "user", "group", "mtime",
+            "size",
+            "mode",
+            "md5",
+            "device",
+            "link",
+            "user",
+            "group",
+            "mtime",
+            "capabilities",
         ][self as usize]
     }
 }
@@ -56,7 +70,7 @@ pub enum Check {
 
 /// One path's attribute results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Attrs([Check; 8]);
+pub struct Attrs([Check; 9]);
 
 impl Attrs {
     pub fn get(&self, attr: Attr) -> Check {
@@ -81,8 +95,7 @@ impl Attrs {
             .filter(|&attr| self.get(attr) == Check::Failed)
     }
 
-    /// The nine columns `dpkg --verify` prints (`??5??????`): the eight attributes and rpm's
-    /// `P` (capabilities), which nobody checks.
+    /// The nine columns `dpkg --verify` prints (`??5??????`), rpm's `P` (capabilities) last.
     pub fn columns(&self) -> [u8; 9] {
         let mut out = [b'?'; 9];
         for attr in Attr::ALL {
@@ -153,6 +166,8 @@ pub struct Expected {
     /// Devices only: the raw `rdev`.
     pub rdev: Option<u64>,
     pub mtime: Option<i64>,
+    /// Regular files only: archives carry none, maintainer scripts `setcap` them.
+    pub capability: Option<FileCaps>,
 }
 
 impl Expected {
@@ -165,9 +180,43 @@ impl Expected {
     }
 }
 
-/// Compares what stands on disk (`lstat` metadata, and the link target when it is a symlink)
-/// with what the archive says. The digest is not touched: it is filled by the hashing pass.
-pub fn compare(expected: &Expected, actual: &Metadata, link_target: Option<&Path>) -> Attrs {
+/// What stands at a path: its `lstat`, the link target of a symlink, and the raw
+/// `security.capability` of a regular file.
+#[derive(Clone, Copy, Debug)]
+pub struct OnDisk<'a> {
+    pub meta: &'a Metadata,
+    pub link_target: Option<&'a Path>,
+    pub capability: Option<&'a [u8]>,
+}
+
+impl<'a> OnDisk<'a> {
+    pub fn new(meta: &'a Metadata) -> OnDisk<'a> {
+        OnDisk {
+            meta,
+            link_target: None,
+            capability: None,
+        }
+    }
+}
+
+/// Whether the raw capability on disk grants what `expected` says (the same sets and
+/// effective bit, whatever the format revision); bytes that do not parse never match.
+pub fn capability_matches(expected: Option<&FileCaps>, disk: Option<&[u8]>) -> bool {
+    match (expected, disk) {
+        (None, None) => true,
+        (Some(want), Some(raw)) => FileCaps::from_xattr(raw).is_ok_and(|have| {
+            (have.permitted, have.inheritable, have.effective)
+                == (want.permitted, want.inheritable, want.effective)
+        }),
+        _ => false,
+    }
+}
+
+/// Compares what stands on disk with what the archive (and the scripts) say. The digest is
+/// not touched: it is filled by the hashing pass.
+pub fn compare(expected: &Expected, disk: &OnDisk) -> Attrs {
+    let actual = disk.meta;
+    let link_target = disk.link_target;
     let mut attrs = Attrs::default();
     let kind = FileKind::of(actual.file_type());
     let same_kind = kind == expected.kind;
@@ -199,6 +248,12 @@ pub fn compare(expected: &Expected, actual: &Metadata, link_target: Option<&Path
     }
     if let (Some(mtime), FileKind::Regular) = (expected.mtime, expected.kind) {
         attrs.ok_or_failed(Attr::Mtime, actual.mtime() == mtime);
+    }
+    if expected.kind == FileKind::Regular && same_kind {
+        attrs.ok_or_failed(
+            Attr::Caps,
+            capability_matches(expected.capability.as_ref(), disk.capability),
+        );
     }
     attrs
 }
@@ -234,16 +289,20 @@ mod tests {
             link_target: None,
             rdev: None,
             mtime: None,
+            capability: None,
         };
-        let attrs = compare(&expected, &meta, None);
-        assert_eq!(&attrs.columns(), b".M?...???");
+        let attrs = compare(&expected, &OnDisk::new(&meta));
+        assert_eq!(&attrs.columns(), b".M?...??.");
 
         let other_owner = Expected {
             mode: 0o755,
             uid: Some(meta.uid() + 1),
             ..expected.clone()
         };
-        assert_eq!(&compare(&other_owner, &meta, None).columns(), b"..?..U???");
+        assert_eq!(
+            &compare(&other_owner, &OnDisk::new(&meta)).columns(),
+            b"..?..U??."
+        );
 
         let dir_expected = Expected {
             kind: FileKind::Directory,
@@ -252,7 +311,7 @@ mod tests {
             ..expected.clone()
         };
         assert_eq!(
-            compare(&dir_expected, &meta, None).get(Attr::Mode),
+            compare(&dir_expected, &OnDisk::new(&meta)).get(Attr::Mode),
             Check::Failed
         );
     }
@@ -273,10 +332,12 @@ mod tests {
             link_target: Some(PathBuf::from("libfoo.so.1")),
             rdev: None,
             mtime: None,
+            capability: None,
         };
-        assert_eq!(
-            &compare(&expected, &meta, Some(&target)).columns(),
-            b"?.?.L????"
-        );
+        let disk = OnDisk {
+            link_target: Some(&target),
+            ..OnDisk::new(&meta)
+        };
+        assert_eq!(&compare(&expected, &disk).columns(), b"?.?.L????");
     }
 }

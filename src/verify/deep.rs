@@ -15,11 +15,14 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::attrs::{compare, Attr, Check, Expected, FileKind};
-use super::{AliasProblem, Difference, Finding, Kind};
+use super::attrs::{compare, Attr, Check, Expected, FileKind, OnDisk};
+use super::expect::{Expectation, Outcome};
+use super::{AliasProblem, Difference, Finding, Kind, ScriptSet};
 use crate::deb::{DataEntry, Deb, EntryKind};
+use crate::dpkg::maintscript::{MaintainerScripts, RootWorld, ScriptKind};
 use crate::dpkg::{Database, Package, PackageFiles};
 use crate::sys::accounts::Accounts;
+use crate::sys::capability;
 use crate::sys::root::{Last, Root};
 use crate::Result;
 
@@ -28,16 +31,27 @@ pub struct Deep<'a> {
     db: &'a Database,
     accounts: Accounts,
     aliases: &'a [AliasProblem],
+    scripts: MaintainerScripts,
 }
 
 impl<'a> Deep<'a> {
+    /// Reads ROOT's accounts and walks every installed package's maintainer scripts (a few
+    /// tens of milliseconds for a full system).
     pub fn new(root: &'a Root, db: &'a Database, aliases: &'a [AliasProblem]) -> Deep<'a> {
+        let scripts = MaintainerScripts::load(db, &RootWorld::new(root, db));
         Deep {
             root,
             db,
             accounts: Accounts::load(root.dir()),
             aliases,
+            scripts,
         }
+    }
+
+    /// Scripts that could not be read or parsed (their effects are not known), handed over
+    /// once to whoever reports them.
+    pub fn take_script_issues(&mut self) -> Vec<crate::dpkg::Issue> {
+        std::mem::take(&mut self.scripts.issues)
     }
 
     /// A merged-/usr alias verify found broken: restore recreates it, deep checks skip it.
@@ -95,6 +109,7 @@ impl<'a> Deep<'a> {
                 .device
                 .map(|(major, minor)| libc::makedev(major, minor)),
             mtime: (entry.kind == EntryKind::File).then_some(entry.mtime),
+            capability: None,
         };
         if let Some(over) = self
             .db
@@ -109,6 +124,48 @@ impl<'a> Deep<'a> {
         expected
     }
 
+    /// What the entry must be at `dest` once unpacked and configured: the archive's header,
+    /// statoverride, then the maintainer scripts' effects. A preinst's changes last only on
+    /// directories (the unpack that follows sets every file's metadata again); symlinks are
+    /// left to the archive.
+    pub fn expectation(&self, entry: &DataEntry, dest: &Path) -> Expectation {
+        let archive = self.expected(entry, dest);
+        if archive.kind == FileKind::Symlink || self.scripts.is_empty() {
+            return Expectation::plain(archive);
+        }
+        let names: Vec<&Path> = if dest == entry.path {
+            vec![dest]
+        } else {
+            vec![entry.path.as_path(), dest]
+        };
+        let effects: Vec<_> = self
+            .scripts
+            .effects_on(&names)
+            .into_iter()
+            .filter(|e| {
+                e.script.kind == ScriptKind::Postinst || archive.kind == FileKind::Directory
+            })
+            .collect();
+        Expectation::with_scripts(archive, &effects, &self.accounts)
+    }
+
+    /// The outcome that describes what stands on disk (or the primary one when none does),
+    /// and the attribute results against it, its undetermined attributes unchecked.
+    pub fn judge<'e>(
+        &self,
+        expectation: &'e Expectation,
+        disk: &OnDisk,
+    ) -> (&'e Outcome, super::Attrs) {
+        let outcome = expectation
+            .matching(disk)
+            .unwrap_or_else(|| expectation.primary());
+        let mut attrs = compare(&outcome.expected, disk);
+        for attr in &outcome.undetermined {
+            attrs.set(*attr, Check::Unchecked);
+        }
+        (outcome, attrs)
+    }
+
     /// Streams `deb` and merges the attribute results into `findings`: a path verify already
     /// flagged gets its other columns filled; a path whose attributes alone are wrong becomes a
     /// [`Kind::Attributes`] finding. Missing paths are verify's to report (its database
@@ -119,6 +176,7 @@ impl<'a> Deep<'a> {
         files: &PackageFiles,
         deb: &Deb,
         findings: &mut Vec<Finding>,
+        script_set: &mut Vec<ScriptSet>,
     ) -> Result<()> {
         let display = package.display_name();
         let mut index: HashMap<PathBuf, usize> = findings
@@ -140,27 +198,44 @@ impl<'a> Deep<'a> {
             let Ok(disk) = std::fs::symlink_metadata(&host) else {
                 return Ok(());
             };
-            let expected = self.expected(entry, &dest);
-            if entry.kind == EntryKind::Directory {
-                if disk.file_type().is_symlink()
-                    && std::fs::metadata(&host).is_ok_and(|m| m.is_dir())
-                {
-                    return Ok(());
-                }
-                let attrs = compare(&expected, &disk, None);
-                if attrs.any_failed() && !index.contains_key(&entry.path) {
-                    let differences = self.differences(&expected, &disk, None, &attrs);
-                    findings.push(self.finding(package, entry, dest, attrs, differences, false));
-                    index.insert(entry.path.clone(), findings.len() - 1);
-                }
-                return Ok(());
-            }
+            let expectation = self.expectation(entry, &dest);
+            let capability = disk
+                .is_file()
+                .then(|| {
+                    crate::sys::xattr::get(&host, capability::XATTR_NAME)
+                        .ok()
+                        .flatten()
+                })
+                .flatten();
             let link = disk
                 .file_type()
                 .is_symlink()
                 .then(|| std::fs::read_link(&host).ok())
                 .flatten();
-            let mut attrs = compare(&expected, &disk, link.as_deref());
+            let on_disk = OnDisk {
+                meta: &disk,
+                link_target: link.as_deref(),
+                capability: capability.as_deref(),
+            };
+            if entry.kind == EntryKind::Directory
+                && disk.file_type().is_symlink()
+                && std::fs::metadata(&host).is_ok_and(|m| m.is_dir())
+            {
+                return Ok(());
+            }
+            let (outcome, mut attrs) = self.judge(&expectation, &on_disk);
+            if let Some(set) = self.script_set(package, &dest, &expectation, outcome, &on_disk) {
+                script_set.push(set);
+            }
+            let expected = &outcome.expected;
+            if entry.kind == EntryKind::Directory {
+                if attrs.any_failed() && !index.contains_key(&entry.path) {
+                    let differences = self.differences(&expectation, expected, &on_disk, &attrs);
+                    findings.push(self.finding(package, entry, dest, attrs, differences, false));
+                    index.insert(entry.path.clone(), findings.len() - 1);
+                }
+                return Ok(());
+            }
             if entry.kind == EntryKind::HardLink {
                 attrs.set(Attr::Size, Check::Unchecked);
                 attrs.set(Attr::Mtime, Check::Unchecked);
@@ -178,7 +253,7 @@ impl<'a> Deep<'a> {
                     }
                     let mut merged = attrs;
                     merged.set(Attr::Md5, Check::Unchecked);
-                    let differences = self.differences(&expected, &disk, link.as_deref(), &merged);
+                    let differences = self.differences(&expectation, expected, &on_disk, &merged);
                     finding.differences.extend(differences);
                 }
                 None if attrs.any_failed() => {
@@ -191,7 +266,7 @@ impl<'a> Deep<'a> {
                             return Ok(());
                         }
                     }
-                    let differences = self.differences(&expected, &disk, link.as_deref(), &attrs);
+                    let differences = self.differences(&expectation, expected, &on_disk, &attrs);
                     findings.push(self.finding(package, entry, dest, attrs, differences, conffile));
                     index.insert(entry.path.clone(), findings.len() - 1);
                 }
@@ -223,14 +298,64 @@ impl<'a> Deep<'a> {
         }
     }
 
-    /// The archive's value and the disk's for every failed attribute.
+    /// A script set an attribute to a value not known here, and the disk's differs from the
+    /// archive's: worth showing, not a problem.
+    fn script_set(
+        &self,
+        package: &Package,
+        dest: &Path,
+        expectation: &Expectation,
+        outcome: &Outcome,
+        disk: &OnDisk,
+    ) -> Option<ScriptSet> {
+        if outcome.undetermined.is_empty() {
+            return None;
+        }
+        let against_archive = compare(&expectation.archive, disk);
+        let mut shown = super::Attrs::default();
+        for attr in &outcome.undetermined {
+            shown.set(*attr, against_archive.get(*attr));
+        }
+        if !shown.any_failed() {
+            return None;
+        }
+        Some(ScriptSet {
+            package: package.display_name(),
+            path: dest.to_path_buf(),
+            differences: self.describe(&expectation.archive, disk, &shown),
+            by: expectation.by(),
+        })
+    }
+
+    /// The expected value and the disk's for every failed attribute; a value a maintainer
+    /// script set says so.
     fn differences(
         &self,
+        expectation: &Expectation,
         expected: &Expected,
-        disk: &std::fs::Metadata,
-        link: Option<&Path>,
+        disk: &OnDisk,
         attrs: &super::Attrs,
     ) -> Vec<Difference> {
+        let from_scripts = expectation.script_attrs();
+        let mut differences = self.describe(expected, disk, attrs);
+        for difference in &mut differences {
+            if from_scripts.contains(&difference.attr) {
+                difference.expected =
+                    format!("{} (set by {})", difference.expected, expectation.by());
+            }
+        }
+        differences
+    }
+
+    /// The expected value and the disk's for every failed attribute.
+    fn describe(
+        &self,
+        expected: &Expected,
+        on_disk: &OnDisk,
+        attrs: &super::Attrs,
+    ) -> Vec<Difference> {
+        let disk = on_disk.meta;
+        let link = on_disk.link_target;
         let owner = |id: u32, name: Option<&str>| match name {
             Some(name) => format!("{id} ({name})"),
             None => id.to_string(),
@@ -291,6 +416,15 @@ impl<'a> Deep<'a> {
                         optional(expected.mtime.map(|t| t.to_string())),
                         disk.mtime().to_string(),
                     ),
+                    Attr::Caps => (
+                        caps_text(expected.capability.as_ref().map(|c| c.to_string())),
+                        caps_text(on_disk.capability.map(|raw| {
+                            match capability::FileCaps::from_xattr(raw) {
+                                Ok(caps) => caps.to_string(),
+                                Err(err) => format!("unreadable ({err})"),
+                            }
+                        })),
+                    ),
                 };
                 Difference {
                     attr,
@@ -300,6 +434,10 @@ impl<'a> Deep<'a> {
             })
             .collect()
     }
+}
+
+fn caps_text(text: Option<String>) -> String {
+    text.unwrap_or_else(|| "none".into())
 }
 
 /// The paths dpkg's list says the package owns now (an archive may ship more: paths another
@@ -366,7 +504,15 @@ pub fn check_all(
             .or_default()
             .push(finding);
     }
-    let deep = Deep::new(root, db, &report.aliases);
+    let mut deep = Deep::new(root, db, &report.aliases);
+    let mut notes: Vec<super::Note> = deep
+        .take_script_issues()
+        .into_iter()
+        .map(|issue| super::Note {
+            package: None,
+            issue,
+        })
+        .collect();
     let jobs: Vec<_> = jobs
         .into_iter()
         .map(|(package, files, deb)| {
@@ -377,10 +523,13 @@ pub fn check_all(
         })
         .collect();
     let results = crate::sys::parallel::map(jobs, |(package, files, deb, mut findings)| {
-        let outcome = deep.check_package(package, &files, &deb, &mut findings);
-        (package, findings, outcome)
+        let mut script_set = Vec::new();
+        let outcome = deep.check_package(package, &files, &deb, &mut findings, &mut script_set);
+        (package, findings, script_set, outcome)
     });
-    for (package, findings, outcome) in results {
+    let mut script_set = Vec::new();
+    for (package, findings, mut set, outcome) in results {
+        script_set.append(&mut set);
         match outcome {
             Ok(()) => coverage.checked += 1,
             Err(err) => coverage
@@ -398,5 +547,7 @@ pub fn check_all(
     for (_, mut rest) in by_package {
         report.findings.append(&mut rest);
     }
+    report.script_set.append(&mut script_set);
+    report.notes.append(&mut notes);
     coverage
 }

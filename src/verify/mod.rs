@@ -27,6 +27,7 @@
 pub mod attrs;
 pub mod cache;
 pub mod deep;
+pub mod expect;
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata, OpenOptions};
@@ -191,9 +192,23 @@ pub struct Note {
     pub issue: Issue,
 }
 
+/// A path whose metadata differs from its archive where a maintainer script set a value not
+/// known here (`chgrp $(stat -c %g /usr/local) ...`): shown, not counted as a problem.
+#[derive(Clone, Debug)]
+pub struct ScriptSet {
+    pub package: String,
+    pub path: PathBuf,
+    /// The archive's value and the disk's.
+    pub differences: Vec<Difference>,
+    /// `ca-certificates's postinst`.
+    pub by: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// Information, not problems: see [`ScriptSet`].
+    pub script_set: Vec<ScriptSet>,
     pub aliases: Vec<AliasProblem>,
     pub notes: Vec<Note>,
     pub packages_checked: usize,
