@@ -856,3 +856,199 @@ fn a_result_other_than_planned_is_reported_by_the_recheck() {
     assert_exit(&clean, 0, "restore without interference");
     assert!(!said(&clean).contains("not as planned"), "{}", show(&clean));
 }
+
+/// Reads a file's raw `security.capability` (None when it has none).
+fn capability_of(path: &Path) -> Option<Vec<u8>> {
+    rescue::sys::xattr::get(path, rescue::sys::capability::XATTR_NAME).expect("getxattr")
+}
+
+/// A package whose postinst sets metadata the archive does not carry, the way Debian's do:
+/// a mode, a capability, and a group computed at run time. The script is put into the
+/// fixture's database by hand (the tool reads it from there, as it reads a real one) and its
+/// effects applied as dpkg would have run it.
+fn fixture_with_postinst() -> Option<DebRoot> {
+    if !debroot::available() || !common::have("setcap") {
+        eprintln!("skipped: needs root, dpkg and setcap");
+        return None;
+    }
+    let fixture = DebRoot::new();
+    fs::write(
+        fixture.path("var/lib/dpkg/info/demo-data.postinst"),
+        r#"#!/bin/sh
+set -e
+DATA=/usr/share/demo-data
+if [ "$1" = configure ]; then
+    if ! dpkg-statoverride --list $DATA/run.sh >/dev/null 2>&1; then
+        chmod 0750 "$DATA/run.sh"
+        setcap cap_net_raw+ep $DATA/run.sh || chmod u+s $DATA/run.sh
+    fi
+    chgrp "$(stat -c %g /usr/local)" $DATA/words.txt
+fi
+"#,
+    )
+    .expect("write postinst");
+    chmod(&fixture, "usr/share/demo-data/run.sh", 0o750);
+    let status = Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(fixture.path("usr/share/demo-data/run.sh"))
+        .status()
+        .expect("setcap");
+    assert!(status.success());
+    chown(&fixture, "usr/share/demo-data/words.txt", 0, 50);
+    Some(fixture)
+}
+
+#[test]
+fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
+    let Some(fixture) = fixture_with_postinst() else {
+        return;
+    };
+    let pristine = fixture.snapshot();
+    let run_sh = fixture.path("usr/share/demo-data/run.sh");
+    let capability = capability_of(&run_sh).expect("setcap wrote a capability");
+
+    // Pristine: no problem; the group the script computes is information, not a problem.
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 0, "verify with the postinst's settings in place");
+    let text = common::stdout(&verify);
+    assert!(
+        text.contains("set by maintainer scripts") && text.contains("words.txt"),
+        "{text}"
+    );
+    assert!(!text.contains("run.sh"), "{text}");
+    let json = rescue_in(&fixture.root, "verify", &["--format", "json"]);
+    assert_exit(&json, 0, "verify --format json");
+    assert!(
+        common::stdout(&json).contains("\"kind\":\"set-by-script\",\"severity\":\"info\""),
+        "{}",
+        common::stdout(&json)
+    );
+    let dry = rescue_in(&fixture.root, "restore", &["--dry-run"]);
+    assert_exit(&dry, 0, "restore --dry-run on the pristine root");
+    assert!(said(&dry).contains("plan: 0 actions"), "{}", show(&dry));
+
+    // Both files deleted: run.sh comes back with the script's mode and capability; the
+    // group no reading of the script can tell comes from the archive, and the summary says
+    // which command sets it again.
+    rm(&fixture, "usr/share/demo-data/run.sh");
+    rm(&fixture, "usr/share/demo-data/words.txt");
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "restore");
+    assert_eq!(
+        pristine.get("usr/share/demo-data/run.sh"),
+        fixture.snapshot().get("usr/share/demo-data/run.sh"),
+        "run.sh after restore"
+    );
+    assert_eq!(capability_of(&run_sh), Some(capability.clone()));
+    let words = fs::symlink_metadata(fixture.path("usr/share/demo-data/words.txt")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        words.gid(),
+        0,
+        "the archive's group when nothing else is known"
+    );
+    assert!(
+        said(&restored).contains("dpkg-reconfigure demo-data"),
+        "{}",
+        show(&restored)
+    );
+
+    // A metadata-only change to what the script sets: verify reports it, restore leaves it
+    // (no proof the admin did not mean it) and names the command that re-applies it.
+    chmod(&fixture, "usr/share/demo-data/run.sh", 0o755);
+    assert_eq!(
+        capability_of(&run_sh),
+        Some(capability.clone()),
+        "chmod keeps it"
+    );
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 1, "verify after chmod 755 run.sh");
+    assert!(
+        common::stdout(&verify).contains("run.sh"),
+        "{}",
+        show(&verify)
+    );
+    let left = restore(&fixture, &[]);
+    assert_exit(&left, 0, "restore leaves it");
+    assert!(said(&left).contains("left alone"), "{}", show(&left));
+    let mode = fs::symlink_metadata(&run_sh).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+
+    // A capability where no script sets one is drift like any other, and goes.
+    let other = fixture.path("usr/share/demo-data/nested/deep/table.csv");
+    let status = Command::new("setcap")
+        .arg("cap_sys_admin+ep")
+        .arg(&other)
+        .status()
+        .expect("setcap");
+    assert!(status.success());
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 1, "verify sees an unexpected capability");
+    assert!(common::stdout(&verify).contains("table.csv"), "{}", show(&verify));
+    let fixed = restore(&fixture, &[]);
+    assert_exit(&fixed, 0, "restore removes it");
+    assert_eq!(capability_of(&other), None);
+}
+
+/// The ping case on the fixture: a file whose postinst gave it a capability is damaged,
+/// restored, and the run undone with its backups on another file system (a tmpfs): the
+/// damaged file comes back byte and attribute exact, capability included.
+#[test]
+fn undo_across_file_systems_keeps_the_capability() {
+    let Some(fixture) = fixture_with_postinst() else {
+        return;
+    };
+    let backups = fixture.path("var/backups/rescue");
+    fs::create_dir_all(&backups).expect("mkdir backups");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "rescue-test", backups.to_str().unwrap()])
+        .status()
+        .expect("mount");
+    if !mounted.success() {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(backups.clone());
+
+    let run_sh = fixture.path("usr/share/demo-data/run.sh");
+    // Damaged content (the write drops the capability, as the kernel does), the
+    // capability then set again: the state undo must give back.
+    let mut body = fs::read(&run_sh).unwrap();
+    body.extend_from_slice(b"# tampered\n");
+    fs::write(&run_sh, body).unwrap();
+    assert_eq!(
+        capability_of(&run_sh),
+        None,
+        "a write drops file capabilities"
+    );
+    let status = Command::new("setcap")
+        .args(["cap_net_raw,cap_net_admin+ep"])
+        .arg(&run_sh)
+        .status()
+        .expect("setcap");
+    assert!(status.success());
+    let damaged = debroot::node_at(&run_sh);
+    let damaged_caps = capability_of(&run_sh);
+
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "restore");
+    assert_ne!(
+        capability_of(&run_sh),
+        damaged_caps,
+        "restore wrote the script's"
+    );
+    let undone = rescue_in(&fixture.root, "undo", &[]);
+    assert_exit(&undone, 0, "undo");
+    assert_eq!(
+        debroot::node_at(&run_sh),
+        damaged,
+        "content, mode, owner, mtime"
+    );
+    assert_eq!(capability_of(&run_sh), damaged_caps, "capability bytes");
+}

@@ -230,9 +230,16 @@ impl<'a> Interp<'a> {
     }
 
     fn and_or(&mut self, and_or: &'a AndOr, state: State) -> Ends {
+        let initial = state.clone();
         let mut current = self.pipeline(&and_or.first, state);
-        for (connector, pipeline) in &and_or.rest {
+        for (index, (connector, pipeline)) in and_or.rest.iter().enumerate() {
             let mut next = Vec::new();
+            // `setcap ... X || chmod u+s X`: both sides act, so both ways are outcomes, the
+            // first command's success first; where it failed, its own effects did not happen.
+            let both_act = index == 0
+                && self.pipeline_matters(&and_or.first)
+                && self.pipeline_matters(pipeline);
+            let mut failure_added = false;
             for (state, status) in current {
                 let run = state.flow == Flow::Normal
                     && match (connector, status) {
@@ -242,7 +249,19 @@ impl<'a> Interp<'a> {
                         // a working host runs; `[ ... ] && exit` is not taken.
                         (_, Tri::Unknown) => self.pipeline_matters(pipeline),
                     };
-                if run {
+                if run && status == Tri::Unknown && both_act {
+                    match connector {
+                        Connector::Or => next.push((state, Tri::True)),
+                        Connector::And => next.extend(self.pipeline(pipeline, state)),
+                    }
+                    if !failure_added {
+                        failure_added = true;
+                        match connector {
+                            Connector::Or => next.extend(self.pipeline(pipeline, initial.clone())),
+                            Connector::And => next.push((initial.clone(), Tri::False)),
+                        }
+                    }
+                } else if run {
                     next.extend(self.pipeline(pipeline, state));
                 } else {
                     next.push((state, status));
@@ -1701,6 +1720,18 @@ chmod 644 relative/path
             "/etc/apparmor.d/local/x mode Known(\"644\")",
         ];
         assert_eq!(scenarios[0], expected);
+    }
+
+    #[test]
+    fn a_fallback_after_or_is_a_second_outcome() {
+        let script = "setcap cap_net_raw+ep /bin/x || chmod u+s /bin/x\n";
+        assert_eq!(
+            run(script),
+            vec![
+                vec!["/bin/x caps Known(Some(\"cap_net_raw+ep\"))".to_string()],
+                vec!["/bin/x mode Known(\"u+s\")".to_string()],
+            ]
+        );
     }
 
     #[test]
