@@ -635,6 +635,9 @@ pub struct Node {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The raw `security.capability` extended attribute (read without following a symlink),
+    /// None when there is none.
+    pub capability: Option<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -658,7 +661,10 @@ pub enum Kind {
 
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let owner = format!("{:o} {}:{}", self.mode, self.uid, self.gid);
+        let mut owner = format!("{:o} {}:{}", self.mode, self.uid, self.gid);
+        if let Some(capability) = &self.capability {
+            owner.push_str(&format!(" capability={}", hex(capability)));
+        }
         match &self.kind {
             Kind::File {
                 size,
@@ -755,7 +761,42 @@ pub fn node_at(host: &Path) -> Option<Node> {
         mode: meta.mode() & 0o7777,
         uid: meta.uid(),
         gid: meta.gid(),
+        capability: capability_of(host),
     })
+}
+
+/// The raw `security.capability` attribute of `host` itself (a symlink is not followed), or
+/// None when it has none (or the file system keeps no extended attributes).
+pub fn capability_of(host: &Path) -> Option<Vec<u8>> {
+    let path = std::ffi::CString::new(host.as_os_str().as_bytes()).expect("path without NUL");
+    let name = c"security.capability";
+    // SAFETY: both strings are NUL-terminated; a null buffer of length 0 asks for the size.
+    let size = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    if size < 0 {
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENODATA) | Some(libc::ENOTSUP) | Some(libc::ENOENT) => return None,
+            _ => panic!("lgetxattr {}: {err}", host.display()),
+        }
+    }
+    let mut buf = vec![0u8; size as usize];
+    // SAFETY: buf has room for `size` bytes.
+    let read = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert!(
+        read >= 0,
+        "lgetxattr {}: {}",
+        host.display(),
+        std::io::Error::last_os_error()
+    );
+    buf.truncate(read as usize);
+    Some(buf)
 }
 
 /// Snapshots `dir`, leaving out the relative paths in `exclude` and everything below them.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: where the binaries are, and whether we are root.
 #![allow(dead_code)]
 
+pub mod bookworm;
 pub mod debroot;
 pub mod dpkgroot;
 

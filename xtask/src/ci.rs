@@ -5,12 +5,16 @@ use std::process::Command;
 
 use crate::shell::{self, workspace_root};
 
-/// Debian packages the tests compare against or build fixtures with.
+/// Debian packages the tests compare against or build fixtures with. The debootstrap tests
+/// need `debootstrap` (the shared bookworm root), `libcap2-bin` (setcap/getcap: ping's
+/// capability), `attr` (setfattr/getfattr) and `mount` (a tmpfs for backups on another file
+/// system).
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
     "debootstrap",
     "libcap2-bin",
     "attr",
+    "mount",
     "pax-utils",
     "psmisc",
     "xz-utils",
