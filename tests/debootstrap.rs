@@ -284,20 +284,12 @@ fn delete(host: &Path) -> bool {
 /// (host paths): the ones the restore has to read.
 fn archives_owning(root: &Path, hosts: &[PathBuf]) -> Vec<PathBuf> {
     let mut packages = BTreeSet::new();
-    for entry in fs::read_dir(root.join("var/lib/dpkg/info"))
-        .expect("read info")
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".list") else {
-            continue;
-        };
-        let list = fs::read_to_string(entry.path()).unwrap_or_default();
-        if list.lines().filter(|l| *l != "/.").any(|l| {
-            let host = debroot::resolve_in_root(root, Path::new(l));
+    for (package, listed) in bookworm::package_lists(root) {
+        if listed.iter().any(|l| {
+            let host = debroot::resolve_in_root(root, l);
             hosts.iter().any(|h| host.starts_with(h))
         }) {
-            packages.insert(stem.split(':').next().unwrap_or(stem).to_string());
+            packages.insert(package);
         }
     }
     let mut out = Vec::new();

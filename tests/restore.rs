@@ -984,7 +984,11 @@ fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
     assert!(status.success());
     let verify = rescue_in(&fixture.root, "verify", &[]);
     assert_exit(&verify, 1, "verify sees an unexpected capability");
-    assert!(common::stdout(&verify).contains("table.csv"), "{}", show(&verify));
+    assert!(
+        common::stdout(&verify).contains("table.csv"),
+        "{}",
+        show(&verify)
+    );
     let fixed = restore(&fixture, &[]);
     assert_exit(&fixed, 0, "restore removes it");
     assert_eq!(capability_of(&other), None);

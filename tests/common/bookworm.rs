@@ -275,6 +275,29 @@ fn inside(root: &Path, host: &Path) -> PathBuf {
     Path::new("/").join(host.strip_prefix(root).expect("path under root"))
 }
 
+/// Each package (without `:arch`) with the paths its `.list` names, `/.` left out.
+pub fn package_lists(root: &Path) -> Vec<(String, Vec<PathBuf>)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(root.join("var/lib/dpkg/info"))
+        .expect("read info")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".list") else {
+            continue;
+        };
+        let package = stem.split(':').next().unwrap_or(stem).to_string();
+        let body = fs::read(entry.path()).expect("read list");
+        let listed = body
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty() && *line != b"/.")
+            .map(|line| PathBuf::from(std::ffi::OsStr::from_bytes(line)))
+            .collect();
+        out.push((package, listed));
+    }
+    out
+}
+
 /// Every package path whose metadata does not come from its archive, found without the tool:
 /// - a path whose pristine lstat differs in mode, owner or group from every tar header that
 ///   ships it (`dpkg-deb --fsys-tarfile` of the installed version in ROOT's apt cache, header
@@ -290,23 +313,10 @@ pub fn managed_paths(root: &Path) -> Vec<Managed> {
     let groups = ids(&root.join("etc/group"));
     // Who owns what, by resolved host path.
     let mut owner_of: BTreeMap<PathBuf, String> = BTreeMap::new();
-    for entry in fs::read_dir(root.join("var/lib/dpkg/info"))
-        .expect("read info")
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".list") else {
-            continue;
-        };
-        let package = stem.split(':').next().unwrap_or(stem).to_string();
-        let body = fs::read(entry.path()).expect("read list");
-        for line in body.split(|&b| b == b'\n') {
-            if line.is_empty() || line == b"/." {
-                continue;
-            }
-            let listed = Path::new(std::ffi::OsStr::from_bytes(line));
+    for (package, listed) in package_lists(root) {
+        for listed in listed {
             owner_of
-                .entry(debroot::resolve_in_root(root, listed))
+                .entry(debroot::resolve_in_root(root, &listed))
                 .or_insert_with(|| package.clone());
         }
     }
