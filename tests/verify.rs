@@ -335,6 +335,7 @@ fn binary_or_truncated_status_names_file_and_line() {
     let root = standard();
     let status = root.path().join("var/lib/dpkg/status");
     let mut bytes = fs::read(&status).unwrap();
+    let whole = String::from_utf8(bytes.clone()).unwrap();
     bytes.extend_from_slice(b"Package: x\n\x00\x7fELF\xff\n");
     fs::write(&status, &bytes).unwrap();
     let output = root.verify(&["--db-only"]);
@@ -356,7 +357,37 @@ fn binary_or_truncated_status_names_file_and_line() {
     let output = root.verify(&["--db-only"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("status:5: not a 'Field: value' line: 'Stat'"),
+        stderr(&output).contains("status:5: the file ends inside a line (truncated file?)"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Cut at a line end right after a stanza's Status line: what passed with exit 0 and half
+    // the packages checked before.
+    let stanza_of_second = whole
+        .match_indices("\nPackage: ")
+        .nth(1)
+        .expect("three packages")
+        .0;
+    let status_end = whole[stanza_of_second..].find("Status: ").unwrap() + stanza_of_second;
+    let line_end = whole[status_end..].find('\n').unwrap() + status_end + 1;
+    fs::write(&status, &whole[..line_end]).unwrap();
+    let output = root.verify(&["--db-only"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("has no 'Version' field (truncated file?)"),
+        "{}",
+        stderr(&output)
+    );
+
+    // One package twice with another version: dpkg refuses such a database, so do we.
+    let first = &whole[..whole.find("\n\n").unwrap() + 2];
+    let twice = format!("{whole}{}", first.replacen("Version: ", "Version: 9:", 1));
+    fs::write(&status, twice).unwrap();
+    let output = root.verify(&["--db-only"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("appears twice"),
         "{}",
         stderr(&output)
     );

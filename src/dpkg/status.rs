@@ -342,9 +342,22 @@ pub fn package_of(path: &Path, stanza: &Stanza) -> Result<Package> {
         };
         return Err(Error::parse(path, Some(stanza.line_of("Status")), what));
     };
+    let version = text(path, stanza, "Version")?;
+    // dpkg refuses an installed package without a version; here it is the mark of a file cut
+    // inside the stanza, right after its Status line.
+    if version.is_empty() && !matches!(state, State::NotInstalled | State::ConfigFiles) {
+        return Err(Error::parse(
+            path,
+            Some(stanza.line),
+            format!(
+                "package '{name}' ({}) has no 'Version' field (truncated file?)",
+                state.as_str()
+            ),
+        ));
+    }
     Ok(Package {
         architecture: text(path, stanza, "Architecture")?,
-        version: text(path, stanza, "Version")?,
+        version,
         multi_arch_same: stanza
             .get("Multi-Arch")
             .is_some_and(|value| value == b"same"),
@@ -355,12 +368,41 @@ pub fn package_of(path: &Path, stanza: &Stanza) -> Result<Package> {
     })
 }
 
-/// Parses a whole `status` file.
+/// Parses a whole `status` file. dpkg writes it whole and ends it with a newline: a file that
+/// does not end so was cut short, and one package (name and architecture) twice is a database
+/// dpkg itself refuses; both are errors, never a partial answer.
 pub fn parse_status(path: &Path, bytes: &[u8]) -> Result<Vec<Package>> {
-    parse_stanzas(path, bytes)?
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(Error::parse(
+            path,
+            Some(line),
+            "the file ends inside a line (truncated file?)",
+        ));
+    }
+    let packages = parse_stanzas(path, bytes)?
         .iter()
         .map(|stanza| package_of(path, stanza))
-        .collect()
+        .collect::<Result<Vec<Package>>>()?;
+    let mut seen: std::collections::HashMap<(&str, &str), &Package> =
+        std::collections::HashMap::new();
+    for package in &packages {
+        let key = (package.name.as_str(), package.architecture.as_str());
+        if let Some(first) = seen.insert(key, package) {
+            return Err(Error::parse(
+                path,
+                Some(package.line),
+                format!(
+                    "package '{}' appears twice (versions {} at line {} and {}): dpkg refuses such a database",
+                    package.display_name(),
+                    first.version,
+                    first.line,
+                    package.version
+                ),
+            ));
+        }
+    }
+    Ok(packages)
 }
 
 #[cfg(test)]
@@ -385,9 +427,29 @@ mod tests {
         let err = parse_status(Path::new("status"), text).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "status:5: not a 'Field: value' line: 'Vers'"
+            "status:5: the file ends inside a line (truncated file?)"
         );
         let err = parse_status(Path::new("status"), b"Package: b\nVersion: 1\n").unwrap_err();
         assert!(err.to_string().contains("no 'Status' field"), "{err}");
+        // Cut right after the Status line of the last stanza, at a line end.
+        let cut = b"Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: install ok installed\n";
+        let err = parse_status(Path::new("status"), cut).unwrap_err();
+        assert!(err.to_string().contains("no 'Version' field"), "{err}");
+        // Cut inside a line of a stanza that would otherwise parse.
+        let err = parse_status(
+            Path::new("status"),
+            b"Package: a\nStatus: install ok installed\nVersion: 1",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ends inside a line"), "{err}");
+    }
+
+    #[test]
+    fn one_package_twice_is_refused() {
+        let text = b"Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\nPackage: a\nStatus: install ok installed\nVersion: 2\nArchitecture: amd64\n";
+        let err = parse_status(Path::new("status"), text).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+        let text = b"Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\nPackage: a\nStatus: install ok installed\nVersion: 1\nArchitecture: i386\n";
+        assert_eq!(parse_status(Path::new("status"), text).unwrap().len(), 2);
     }
 }
