@@ -1056,3 +1056,37 @@ fn undo_across_file_systems_keeps_the_capability() {
     );
     assert_eq!(capability_of(&run_sh), damaged_caps, "capability bytes");
 }
+
+/// A package whose `.list` is gone: dpkg assumes it has no files and `--verify` says nothing;
+/// rescue reports the list missing (exit 1) and restore writes it again from the archive's
+/// entries, after which both checkers are clean and the list is dpkg's.
+#[test]
+fn a_missing_files_list_is_a_finding_and_restore_writes_it_back() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    let list = fixture.path("var/lib/dpkg/info/demo-data.list");
+    let original = fs::read_to_string(&list).expect("read list");
+    fs::remove_file(&list).expect("rm list");
+    fs::remove_file(fixture.path("usr/share/demo-data/words.txt")).expect("rm words");
+
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 1, "verify without the list");
+    assert!(
+        common::stdout(&verify).contains("/var/lib/dpkg/info/demo-data.list  missing"),
+        "{}",
+        show(&verify)
+    );
+
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "restore");
+    let written = fs::read_to_string(&list).expect("the list is back");
+    let mut want: Vec<&str> = original.lines().collect();
+    let mut got: Vec<&str> = written.lines().collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, want, "the list names what dpkg's did");
+    assert!(fixture.path("usr/share/demo-data/words.txt").is_file());
+    assert_clean(&fixture, "after the list and the file were restored");
+}

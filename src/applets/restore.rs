@@ -225,6 +225,7 @@ fn print_plan(plan: &Plan) {
                 ActionKind::HardLink { to } => format!(" = {}", shown(to)),
                 ActionKind::SetAttributes { meta }
                 | ActionKind::WriteFile { meta, .. }
+                | ActionKind::WriteList { meta, .. }
                 | ActionKind::MakeDirectory { meta, .. } => match &meta.capability {
                     Some(caps) => format!("  [{:04o} {}:{} {caps}]", meta.mode, meta.uid, meta.gid),
                     None => format!("  [{:04o} {}:{}]", meta.mode, meta.uid, meta.gid),

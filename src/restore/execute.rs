@@ -192,6 +192,21 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
     }
     applied += links.len();
     run.commit(links)?;
+    // The package's list last: it names what is now in place.
+    for action in &package.actions {
+        if let ActionKind::WriteList { content, meta } = &action.kind {
+            let staged = run.stage(
+                &action.path,
+                Node::File {
+                    content: &mut content.as_slice(),
+                    md5: None,
+                },
+                meta,
+            )?;
+            run.commit(vec![staged])?;
+            applied += 1;
+        }
+    }
     for action in &package.actions {
         if let ActionKind::SetAttributes { meta } = &action.kind {
             run.set_attributes(&action.path, meta)?;
@@ -212,7 +227,9 @@ fn check_action(root: &Root, action: &super::plan::Action) -> Option<String> {
     };
     let (meta, want_kind) = match &action.kind {
         ActionKind::MakeDirectory { meta, .. } => (meta, "directory"),
-        ActionKind::WriteFile { meta, .. } | ActionKind::SetAttributes { meta } => (meta, ""),
+        ActionKind::WriteFile { meta, .. }
+        | ActionKind::SetAttributes { meta }
+        | ActionKind::WriteList { meta, .. } => (meta, ""),
         ActionKind::Symlink { target, meta } => {
             if std::fs::read_link(&host).ok().as_deref() != Some(target.as_path()) {
                 return Some("symlink target".into());

@@ -103,11 +103,29 @@ pub struct Action {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionKind {
-    MakeDirectory { meta: Metadata, replace: bool },
-    WriteFile { meta: Metadata, md5: Option<String> },
-    Symlink { target: PathBuf, meta: Metadata },
-    HardLink { to: PathBuf },
-    SetAttributes { meta: Metadata },
+    MakeDirectory {
+        meta: Metadata,
+        replace: bool,
+    },
+    WriteFile {
+        meta: Metadata,
+        md5: Option<String>,
+    },
+    Symlink {
+        target: PathBuf,
+        meta: Metadata,
+    },
+    HardLink {
+        to: PathBuf,
+    },
+    SetAttributes {
+        meta: Metadata,
+    },
+    /// A package's missing `.list`, its content made from the archive's entries.
+    WriteList {
+        content: Vec<u8>,
+        meta: Metadata,
+    },
 }
 
 impl ActionKind {
@@ -118,6 +136,7 @@ impl ActionKind {
             ActionKind::Symlink { .. } => "symlink",
             ActionKind::HardLink { .. } => "link",
             ActionKind::SetAttributes { .. } => "attrs",
+            ActionKind::WriteList { .. } => "list",
         }
     }
 }
@@ -208,6 +227,7 @@ pub fn plan(
     );
     let context = Context {
         root,
+        db,
         deep,
         options,
     };
@@ -249,6 +269,7 @@ pub fn plan(
 /// Everything one package's planning reads.
 struct Context<'a> {
     root: &'a Root,
+    db: &'a Database,
     deep: Deep<'a>,
     options: &'a Options,
 }
@@ -264,6 +285,10 @@ impl Context<'_> {
         let empty = HashMap::new();
         let md5sums = files.md5sums.as_ref().unwrap_or(&empty);
         let owned = owned_paths(files);
+        // No `.list`: the archive's entries are what the package owns, and the list is
+        // written again from them, the way dpkg writes it at unpack (`/.` first).
+        let list_missing = files.list.is_none() && package.state.has_files();
+        let mut list_text: Vec<u8> = b"/.\n".to_vec();
         let mut actions = Vec::new();
         let mut notes = Vec::new();
         let mut script_notes = Vec::new();
@@ -282,12 +307,19 @@ impl Context<'_> {
         deb.for_each_entry(|entry, content| {
             refuse_hostile(deb, entry, &symlink_entries, &seen)?;
             seen.insert(entry.path.clone());
+            if list_missing {
+                let bytes = crate::dpkg::path_bytes(&entry.path);
+                if bytes != b"/" {
+                    list_text.extend_from_slice(bytes);
+                    list_text.push(b'\n');
+                }
+            }
             if entry.kind == EntryKind::Symlink {
                 symlink_entries.insert(entry.path.clone());
             }
             // dpkg's lists, not the archive, say what the package owns now: a path another
             // package took over (Replaces:) is not this package's to put back.
-            if !owned.contains(entry.path.as_path()) {
+            if !list_missing && !owned.contains(entry.path.as_path()) {
                 return Ok(());
             }
             covered.insert(entry.path.clone());
@@ -400,6 +432,12 @@ impl Context<'_> {
             Ok(())
         })?;
 
+        if list_missing {
+            if let Some(action) = self.list_action(package, list_text) {
+                covered.insert(action.path.clone());
+                actions.push(action);
+            }
+        }
         for finding in findings {
             if !covered.contains(&finding.listed) && finding.kind != Kind::Attributes {
                 notes.push(format!(
@@ -410,6 +448,31 @@ impl Context<'_> {
             }
         }
         Ok((actions, notes, script_notes))
+    }
+
+    /// The action that writes a missing `.list` back, when ROOT's database is the one in use
+    /// (under `--admindir` elsewhere there is nothing inside ROOT to write).
+    fn list_action(&self, package: &Package, text: Vec<u8>) -> Option<Action> {
+        let host = self.db.info_path(package, "list");
+        let inside = Path::new("/").join(host.strip_prefix(self.root.dir()).ok()?);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Some(Action {
+            path: inside.clone(),
+            entry: inside,
+            kind: ActionKind::WriteList {
+                content: text,
+                meta: Metadata {
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    mtime: now,
+                    capability: None,
+                },
+            },
+            reason: "missing: written again from the archive's file list".into(),
+        })
     }
 
     /// Why the content at `dest` must be written again, if it must.

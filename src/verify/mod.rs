@@ -372,7 +372,7 @@ pub fn verify(
         crate::sys::parallel::map(packages.iter().enumerate().collect(), |(index, package)| {
             let mut items = Vec::new();
             let mut notes = Vec::new();
-            collect(db, package, index, &mut items, &mut notes).map(|()| (items, notes))
+            collect(root, db, package, index, &mut items, &mut notes).map(|()| (items, notes))
         });
     let mut items = Vec::new();
     for result in collected {
@@ -550,6 +550,7 @@ pub fn verify(
 
 /// Turns one package's list into items, with its digests, conffile marks and diversions.
 fn collect(
+    root: &Root,
     db: &Database,
     package: &Package,
     index: usize,
@@ -566,16 +567,30 @@ fn collect(
     }
     let Some(list) = files.list else {
         if package.state == State::Installed || !package.conffiles.is_empty() {
+            let list_path = db.info_path(package, "list");
             notes.push(Note {
                 package: Some(name.clone()),
                 issue: Issue {
                     severity: Severity::Warning,
                     error: crate::Error::refused(
-                        db.info_path(package, "list"),
-                        format!("files list of '{name}' missing; assuming it has no files (as dpkg does)"),
+                        &list_path,
+                        format!("files list of '{name}' missing: its files cannot be checked; restore puts it back from the archive"),
                     ),
                 },
             });
+            // dpkg shrugs (no list, no files); for a rescue it is the first thing broken. The
+            // list itself becomes a missing path of the package, so the run fails and restore
+            // sees it. Under `--admindir` outside ROOT there is no inside path to name.
+            if let Ok(inside) = list_path.strip_prefix(root.dir()) {
+                let inside = Path::new("/").join(inside);
+                items.push(Item {
+                    package: index,
+                    listed: inside.clone(),
+                    path: inside,
+                    expect: Expect::Exists,
+                    conffile: false,
+                });
+            }
         }
         return Ok(());
     };
