@@ -1090,3 +1090,90 @@ fn a_missing_files_list_is_a_finding_and_restore_writes_it_back() {
     assert!(fixture.path("usr/share/demo-data/words.txt").is_file());
     assert_clean(&fixture, "after the list and the file were restored");
 }
+
+/// Every regular file under ROOT that is setuid or setgid and owned by root (user or group):
+/// what a statoverride with a lost account must never produce.
+fn privileged_files(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file()
+                && (meta.mode() & 0o4000 != 0 && meta.uid() == 0
+                    || meta.mode() & 0o2000 != 0 && meta.gid() == 0)
+            {
+                out.push(entry.path().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A statoverride whose group or user ROOT's accounts lack (an overwritten /etc/group, a
+/// hostile line) never becomes root: verify names the missing account, restore writes the
+/// file without the special bit and says why.
+#[test]
+fn a_statoverride_name_that_does_not_resolve_never_becomes_root() {
+    if !debroot::available() {
+        return;
+    }
+    // The fixture's `root shadow 2755 /usr/bin/demo-tool`, with `shadow` gone from etc/group.
+    let fixture = DebRoot::new();
+    let group = fs::read_to_string(fixture.path("etc/group")).unwrap();
+    fs::write(
+        fixture.path("etc/group"),
+        group.replace("shadow:x:42:\n", ""),
+    )
+    .unwrap();
+    let verify = rescue_in(&fixture.root, "verify", &[]);
+    assert_exit(&verify, 1, "verify with the statoverride's group gone");
+    assert!(
+        common::stdout(&verify).contains("shadow (statoverride; not in ROOT's accounts)"),
+        "{}",
+        show(&verify)
+    );
+    let before = privileged_files(&fixture.root);
+    rm(&fixture, "usr/bin/demo-tool");
+    let restored = restore(&fixture, &[]);
+    assert!(
+        said(&restored).contains("group 'shadow'"),
+        "{}",
+        show(&restored)
+    );
+    let tool = fs::symlink_metadata(fixture.path("usr/bin/demo-tool")).expect("restored");
+    assert_eq!(tool.permissions().mode() & 0o7777, 0o755, "no setgid");
+    assert_eq!(
+        privileged_files(&fixture.root),
+        before,
+        "no new setgid-root file"
+    );
+
+    // A statoverride line naming a user nobody has, asking for setuid (written after the
+    // install: dpkg itself refuses to unpack with it).
+    let fixture = DebRoot::new();
+    fs::write(
+        fixture.path("var/lib/dpkg/statoverride"),
+        "nosuchuser root 4755 /usr/bin/demo-tool\n",
+    )
+    .unwrap();
+    let before = privileged_files(&fixture.root);
+    rm(&fixture, "usr/bin/demo-tool");
+    let restored = restore(&fixture, &[]);
+    assert!(
+        said(&restored).contains("user 'nosuchuser'"),
+        "{}",
+        show(&restored)
+    );
+    let tool = fs::symlink_metadata(fixture.path("usr/bin/demo-tool")).expect("restored");
+    assert_eq!(tool.permissions().mode() & 0o7777, 0o755, "no setuid");
+    assert_eq!(
+        privileged_files(&fixture.root),
+        before,
+        "no new setuid-root file"
+    );
+}

@@ -529,6 +529,8 @@ struct Target<'a> {
     capability: Option<Vec<u8>>,
     host_root: bool,
     root_dir: &'a Path,
+    /// Statoverride names ROOT's accounts lack (see [`Deep::unresolved`]).
+    unresolved: Vec<(Attr, String)>,
 }
 
 impl<'a> Target<'a> {
@@ -558,6 +560,7 @@ impl<'a> Target<'a> {
             capability,
             host_root: context.root.is_host_root(),
             root_dir: context.root.dir(),
+            unresolved: context.deep.unresolved(entry, dest),
         }
     }
 
@@ -576,6 +579,22 @@ impl<'a> Target<'a> {
     /// For a path whose content stays: the outcome the disk matches, else the primary one
     /// with every attribute a script manages kept as it stands (and a note that says so).
     fn keep_script_values(&self, notes: &mut Vec<String>) -> Metadata {
+        if !self.unresolved.is_empty() {
+            if let Some(disk) = self.disk {
+                // Nothing about this path's owner and special bits can be proven: as it is.
+                notes.push(format!(
+                    "{}: {}: left as it is: {}",
+                    self.package.display_name(),
+                    shown(self.dest),
+                    self.unresolved_text()
+                ));
+                let mut meta = self.metadata(&self.expectation.primary().expected);
+                meta.mode = disk.mode() & 0o7777;
+                meta.uid = disk.uid();
+                meta.gid = disk.gid();
+                return meta;
+            }
+        }
         let matched = self.on_disk().and_then(|d| self.expectation.matching(&d));
         let outcome = matched.unwrap_or_else(|| self.expectation.primary());
         let mut meta = self.metadata(&outcome.expected);
@@ -608,6 +627,17 @@ impl<'a> Target<'a> {
         let matched = self.on_disk().and_then(|d| self.expectation.matching(&d));
         let outcome = matched.unwrap_or_else(|| self.expectation.primary());
         let mut meta = self.metadata(&outcome.expected);
+        if !self.unresolved.is_empty() {
+            notes.push(format!(
+                "{}: {}: written as {:04o} {}:{}, without setuid/setgid: {}",
+                self.package.display_name(),
+                shown(self.dest),
+                meta.mode,
+                meta.uid,
+                meta.gid,
+                self.unresolved_text()
+            ));
+        }
         if outcome.undetermined.is_empty() {
             return meta;
         }
@@ -628,6 +658,22 @@ impl<'a> Target<'a> {
             ));
         }
         meta
+    }
+
+    /// `statoverride names group 'crontab', which ROOT's accounts do not have`.
+    fn unresolved_text(&self) -> String {
+        let each: Vec<String> = self
+            .unresolved
+            .iter()
+            .map(|(attr, name)| {
+                let what = if *attr == Attr::User { "user" } else { "group" };
+                format!("{what} '{name}'")
+            })
+            .collect();
+        format!(
+            "its statoverride names {}, which ROOT's accounts do not have (put back /etc/passwd and /etc/group, then restore again)",
+            each.join(" and ")
+        )
     }
 
     fn metadata(&self, expected: &Expected) -> Metadata {

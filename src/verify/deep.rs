@@ -111,17 +111,48 @@ impl<'a> Deep<'a> {
             mtime: (entry.kind == EntryKind::File).then_some(entry.mtime),
             capability: None,
         };
-        if let Some(over) = self
-            .db
+        if let Some(over) = self.statoverride(entry, dest) {
+            expected.mode = over.mode;
+            // A name ROOT's accounts lack must never become root: the owner is left unchecked
+            // and the setuid/setgid bit it would carry is not expected (see `unresolved`).
+            expected.uid = over.uid(&self.accounts);
+            expected.gid = over.gid(&self.accounts);
+            if expected.uid.is_none() {
+                expected.mode &= !0o4000;
+            }
+            if expected.gid.is_none() {
+                expected.mode &= !0o2000;
+            }
+        }
+        expected
+    }
+
+    fn statoverride(&self, entry: &DataEntry, dest: &Path) -> Option<&crate::dpkg::StatOverride> {
+        self.db
             .statoverrides
             .get(dest)
             .or_else(|| self.db.statoverrides.get(&entry.path))
-        {
-            expected.mode = over.mode;
-            expected.uid = over.uid(&self.accounts).or(expected.uid);
-            expected.gid = over.gid(&self.accounts).or(expected.gid);
+    }
+
+    /// The owner and group names the path's statoverride gives that ROOT's accounts do not
+    /// have (`/etc/group` overwritten, say): each is a finding, and restore writes the path
+    /// without the setuid or setgid bit such a name would have carried.
+    pub fn unresolved(&self, entry: &DataEntry, dest: &Path) -> Vec<(Attr, String)> {
+        let Some(over) = self.statoverride(entry, dest) else {
+            return Vec::new();
+        };
+        let name = |owner: &crate::dpkg::Owner| match owner {
+            crate::dpkg::Owner::Name(name) => name.clone(),
+            crate::dpkg::Owner::Id(id) => format!("#{id}"),
+        };
+        let mut out = Vec::new();
+        if over.uid(&self.accounts).is_none() {
+            out.push((Attr::User, name(&over.user)));
         }
-        expected
+        if over.gid(&self.accounts).is_none() {
+            out.push((Attr::Group, name(&over.group)));
+        }
+        out
     }
 
     /// What the entry must be at `dest` once unpacked and configured: the archive's header,
@@ -224,13 +255,32 @@ impl<'a> Deep<'a> {
                 return Ok(());
             }
             let (outcome, mut attrs) = self.judge(&expectation, &on_disk);
+            let unresolved = self.unresolved(entry, &dest);
+            if !unresolved.is_empty() {
+                // Which special bits are right cannot be told without the account.
+                attrs.set(Attr::Mode, Check::Unchecked);
+                for (attr, _) in &unresolved {
+                    attrs.set(*attr, Check::Failed);
+                }
+            }
+            let name_unresolved = |differences: &mut Vec<Difference>| {
+                for difference in differences.iter_mut() {
+                    if let Some((_, name)) = unresolved.iter().find(|(a, _)| *a == difference.attr)
+                    {
+                        difference.expected =
+                            format!("{name} (statoverride; not in ROOT's accounts)");
+                    }
+                }
+            };
             if let Some(set) = self.script_set(package, &dest, &expectation, outcome, &on_disk) {
                 script_set.push(set);
             }
             let expected = &outcome.expected;
             if entry.kind == EntryKind::Directory {
                 if attrs.any_failed() && !index.contains_key(&entry.path) {
-                    let differences = self.differences(&expectation, expected, &on_disk, &attrs);
+                    let mut differences =
+                        self.differences(&expectation, expected, &on_disk, &attrs);
+                    name_unresolved(&mut differences);
                     findings.push(self.finding(package, entry, dest, attrs, differences, false));
                     index.insert(entry.path.clone(), findings.len() - 1);
                 }
@@ -253,7 +303,9 @@ impl<'a> Deep<'a> {
                     }
                     let mut merged = attrs;
                     merged.set(Attr::Md5, Check::Unchecked);
-                    let differences = self.differences(&expectation, expected, &on_disk, &merged);
+                    let mut differences =
+                        self.differences(&expectation, expected, &on_disk, &merged);
+                    name_unresolved(&mut differences);
                     finding.differences.extend(differences);
                 }
                 None if attrs.any_failed() => {
@@ -266,7 +318,9 @@ impl<'a> Deep<'a> {
                             return Ok(());
                         }
                     }
-                    let differences = self.differences(&expectation, expected, &on_disk, &attrs);
+                    let mut differences =
+                        self.differences(&expectation, expected, &on_disk, &attrs);
+                    name_unresolved(&mut differences);
                     findings.push(self.finding(package, entry, dest, attrs, differences, conffile));
                     index.insert(entry.path.clone(), findings.len() - 1);
                 }
