@@ -1177,3 +1177,34 @@ fn a_statoverride_name_that_does_not_resolve_never_becomes_root() {
         "no new setuid-root file"
     );
 }
+
+/// An archive trusted by its index that ships a symlink where a directory with contents
+/// stands: dpkg never swaps such a directory away, neither does restore. The directory and
+/// everything in it stay; the refusal is printed and the exit status is 1.
+#[test]
+fn a_symlink_in_the_archive_never_replaces_a_directory_with_contents() {
+    if !debroot::available() {
+        return;
+    }
+    let fixture = DebRoot::new();
+    let original = fixture.package("demo-data");
+    let staging = fixture.base().join("hostile-staging");
+    debroot::copy_tree(&original.staging, &staging);
+    fs::remove_dir_all(staging.join("usr/share/demo-data/nested")).unwrap();
+    symlink("/usr/lib", staging.join("usr/share/demo-data/nested")).unwrap();
+    let hostile = fixture.cache().join(original.deb.file_name().unwrap());
+    fs::remove_file(&hostile).unwrap();
+    debroot::build_deb(&staging, &hostile, "zstd", false);
+    fixture.write_apt_list(&[hostile.clone()]);
+
+    let before = fixture.snapshot();
+    let output = restore(&fixture, &["demo-data"]);
+    assert_exit(&output, 1, "restore refuses");
+    assert!(said(&output).contains("refused:"), "{}", show(&output));
+    let nested = fs::symlink_metadata(fixture.path("usr/share/demo-data/nested")).unwrap();
+    assert!(nested.is_dir(), "the directory is still a directory");
+    assert!(fixture
+        .path("usr/share/demo-data/nested/deep/table.csv")
+        .is_file());
+    before.assert_same(&fixture.snapshot(), "nothing changed");
+}

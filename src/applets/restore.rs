@@ -95,7 +95,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     print_plan(&plan);
     if plan.is_empty() {
-        let why = if !plan.unrestorable.is_empty() {
+        let why = if !plan.refused.is_empty() {
+            "what the archives ask for was refused (see above)"
+        } else if !plan.unrestorable.is_empty() {
             "no usable archive for what is broken"
         } else if !plan.notes.is_empty() || !plan.script_notes.is_empty() {
             "what differs was left alone on purpose (see the notes above)"
@@ -103,7 +105,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             "every package-owned path is intact"
         };
         println!("nothing to restore: {why}");
-        return if plan.unrestorable.is_empty() { 0 } else { 1 };
+        return if plan.unrestorable.is_empty() && plan.refused.is_empty() {
+            0
+        } else {
+            1
+        };
     }
     if args.dry_run {
         println!("--dry-run: nothing changed");
@@ -189,6 +195,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         && outcome.still_broken.is_empty()
         && outcome.mismatched.is_empty()
         && plan.unrestorable.is_empty()
+        && plan.refused.is_empty()
     {
         0
     } else {
@@ -254,6 +261,9 @@ fn print_plan(plan: &Plan) {
     }
     for note in plan.notes.iter().chain(&plan.script_notes) {
         let _ = writeln!(out, "note: {note}");
+    }
+    for refused in &plan.refused {
+        let _ = writeln!(out, "refused: {refused}");
     }
     if let Some(suggestion) = &plan.suggestion {
         let _ = writeln!(out, "to find the missing archives, try: {suggestion}");

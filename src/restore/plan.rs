@@ -57,6 +57,9 @@ pub struct Plan {
     /// Metadata maintainer scripts set that restore left as it stands, or could not know,
     /// each with the command that has the script set it again.
     pub script_notes: Vec<String>,
+    /// What the archives ask for that restore refuses to do (a symlink over a directory with
+    /// contents): the run leaves it and exits 1.
+    pub refused: Vec<String>,
     /// The `--from` command to try when archives are missing.
     pub suggestion: Option<String>,
     /// Findings that verify made before planning, for the summary.
@@ -187,6 +190,7 @@ pub fn plan(
         unrestorable: Vec::new(),
         notes: Vec::new(),
         script_notes: Vec::new(),
+        refused: Vec::new(),
         suggestion: None,
         findings_before: report.findings.len() + report.aliases.len(),
     };
@@ -238,9 +242,15 @@ pub fn plan(
         });
     for (package, archive, package_findings, outcome) in results {
         match outcome {
-            Ok((actions, notes, script_notes)) => {
+            Ok(Planned {
+                actions,
+                notes,
+                script_notes,
+                refused,
+            }) => {
                 plan.notes.extend(notes);
                 plan.script_notes.extend(script_notes);
+                plan.refused.extend(refused);
                 if !actions.is_empty() {
                     plan.packages.push(PackagePlan {
                         package: package.display_name(),
@@ -266,6 +276,20 @@ pub fn plan(
     Ok(plan)
 }
 
+/// One package's part of the plan.
+struct Planned {
+    actions: Vec<Action>,
+    notes: Vec<String>,
+    script_notes: Vec<String>,
+    /// Changes the archive asks for that restore will not make (see [`Plan::refused`]).
+    refused: Vec<String>,
+}
+
+fn directory_is_empty(host: Option<&Path>) -> bool {
+    host.and_then(|h| std::fs::read_dir(h).ok())
+        .is_some_and(|mut entries| entries.next().is_none())
+}
+
 /// Everything one package's planning reads.
 struct Context<'a> {
     root: &'a Root,
@@ -281,7 +305,7 @@ impl Context<'_> {
         deb: &Deb,
         findings: &[&Finding],
         files: &PackageFiles,
-    ) -> Result<(Vec<Action>, Vec<String>, Vec<String>)> {
+    ) -> Result<Planned> {
         let empty = HashMap::new();
         let md5sums = files.md5sums.as_ref().unwrap_or(&empty);
         let owned = owned_paths(files);
@@ -292,6 +316,7 @@ impl Context<'_> {
         let mut actions = Vec::new();
         let mut notes = Vec::new();
         let mut script_notes = Vec::new();
+        let mut refused = Vec::new();
         let by_listed: HashMap<&Path, &Finding> =
             findings.iter().map(|f| (f.listed.as_path(), *f)).collect();
         let conffiles: HashMap<&Path, &ConffileHash> = package
@@ -422,6 +447,17 @@ impl Context<'_> {
                                 push(ActionKind::SetAttributes { meta }, format!("owner {}:{}", d.uid(), d.gid()));
                             }
                         }
+                        // dpkg never puts a symlink where a directory with contents stands
+                        // (packages move such a directory themselves, dir_to_symlink): the
+                        // whole tree, other packages' files too, would go.
+                        Some(d) if d.is_dir() && !directory_is_empty(host.as_deref()) => {
+                            refused.push(format!(
+                                "{}: {}: the archive has a symlink to {} where a directory with contents stands; refused (dpkg never replaces such a directory)",
+                                package.display_name(),
+                                shown(&dest),
+                                shown(&target)
+                            ));
+                        }
                         Some(d) => push(ActionKind::Symlink { target, meta }, format!("a {} stands where a symlink belongs", kind_name(d))),
                         None => push(ActionKind::Symlink { target, meta }, "missing".into()),
                     }
@@ -447,7 +483,12 @@ impl Context<'_> {
                 ));
             }
         }
-        Ok((actions, notes, script_notes))
+        Ok(Planned {
+            actions,
+            notes,
+            script_notes,
+            refused,
+        })
     }
 
     /// The action that writes a missing `.list` back, when ROOT's database is the one in use
