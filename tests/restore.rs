@@ -1195,7 +1195,7 @@ fn a_symlink_in_the_archive_never_replaces_a_directory_with_contents() {
     let hostile = fixture.cache().join(original.deb.file_name().unwrap());
     fs::remove_file(&hostile).unwrap();
     debroot::build_deb(&staging, &hostile, "zstd", false);
-    fixture.write_apt_list(&[hostile.clone()]);
+    fixture.write_apt_list(std::slice::from_ref(&hostile));
 
     let before = fixture.snapshot();
     let output = restore(&fixture, &["demo-data"]);
