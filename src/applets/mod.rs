@@ -237,10 +237,11 @@ pub fn complain(applet: &str, message: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "rescue {applet}: {message}");
 }
 
-/// A path quoted the way GNU quotes file names in messages: `'name'`, with non-UTF-8 bytes and
-/// control characters escaped so a hostile name cannot rewrite the terminal.
+/// A path quoted the way GNU quotes file names in messages (`quoteaf` in a UTF-8 locale):
+/// `'name'`, `"it's"`, and non-UTF-8 bytes and control characters as `$'\377'` pieces, so a
+/// hostile name can neither rewrite the terminal nor be misread when pasted.
 pub fn quote(path: &Path) -> String {
-    format!("'{}'", escape_bytes(path.as_os_str().as_bytes()))
+    crate::sys::quoting::shell_escape_always_utf8(path.as_os_str().as_bytes())
 }
 
 /// Bytes as printable text: valid UTF-8 printable characters as they are, everything else as

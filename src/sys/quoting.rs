@@ -8,7 +8,53 @@ fn is_plain(byte: u8) -> bool {
 
 /// `bytes` quoted so that pasting the result into a shell gives back the same bytes.
 pub fn shell_escape_always(bytes: &[u8]) -> String {
-    if bytes.iter().all(|&b| is_plain(b)) {
+    quote(bytes, false)
+}
+
+/// The same, as GNU quotes in a UTF-8 locale (its messages: `removed 'café'`): printable
+/// UTF-8 characters stay as they are; invalid bytes and control characters are escaped
+/// (`'bad'$'\377\376''name'`).
+pub fn shell_escape_always_utf8(bytes: &[u8]) -> String {
+    quote(bytes, true)
+}
+
+/// Lengths of the runs that stay literal: one byte for printable ASCII, a whole character
+/// for printable UTF-8 when `utf8`; 0 for a byte that must be escaped.
+fn plain_len(bytes: &[u8], utf8: bool) -> usize {
+    let first = bytes[0];
+    if is_plain(first) {
+        return 1;
+    }
+    if !utf8 || first < 0x80 {
+        return 0;
+    }
+    let len = match first {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return 0,
+    };
+    match bytes.get(..len).and_then(|c| std::str::from_utf8(c).ok()) {
+        Some(text) if text.chars().all(|c| !c.is_control()) => len,
+        _ => 0,
+    }
+}
+
+fn quote(bytes: &[u8], utf8: bool) -> String {
+    let all_plain = {
+        let mut at = 0;
+        let mut plain = true;
+        while at < bytes.len() {
+            let len = plain_len(&bytes[at..], utf8);
+            if len == 0 {
+                plain = false;
+                break;
+            }
+            at += len;
+        }
+        plain
+    };
+    if all_plain {
         if !bytes.contains(&b'\'') {
             return format!("'{}'", String::from_utf8_lossy(bytes));
         }
@@ -22,7 +68,8 @@ pub fn shell_escape_always(bytes: &[u8]) -> String {
     let mut index = 0;
     while index < bytes.len() {
         let byte = bytes[index];
-        if is_plain(byte) {
+        let len = plain_len(&bytes[index..], utf8);
+        if len > 0 {
             if !quoted {
                 out.push('\'');
                 quoted = true;
@@ -30,9 +77,9 @@ pub fn shell_escape_always(bytes: &[u8]) -> String {
             if byte == b'\'' {
                 out.push_str("'\\''");
             } else {
-                out.push(byte as char);
+                out.push_str(&String::from_utf8_lossy(&bytes[index..index + len]));
             }
-            index += 1;
+            index += len;
             continue;
         }
         if quoted {
@@ -40,7 +87,7 @@ pub fn shell_escape_always(bytes: &[u8]) -> String {
             quoted = false;
         }
         out.push_str("$'");
-        while index < bytes.len() && !is_plain(bytes[index]) {
+        while index < bytes.len() && plain_len(&bytes[index..], utf8) == 0 {
             match bytes[index] {
                 0x07 => out.push_str("\\a"),
                 0x08 => out.push_str("\\b"),
@@ -73,5 +120,15 @@ mod tests {
         assert_eq!(q(b"a\"b"), "'a\"b'");
         assert_eq!(q(b"x\ny"), "'x'$'\\n''y'");
         assert_eq!(q(b"\xff"), "''$'\\377'");
+        assert_eq!(q("café".as_bytes()), "'caf'$'\\303\\251'");
+    }
+
+    #[test]
+    fn utf8_names_stay_readable_and_bad_bytes_are_escaped() {
+        use super::shell_escape_always_utf8 as u;
+        assert_eq!(u("café".as_bytes()), "'café'");
+        assert_eq!(u(b"bad\xff\xfename"), "'bad'$'\\377\\376''name'");
+        assert_eq!(u(b"it's"), "\"it's\"");
+        assert_eq!(u(b"a\tb"), "'a'$'\\t''b'");
     }
 }
