@@ -1208,3 +1208,80 @@ fn a_symlink_in_the_archive_never_replaces_a_directory_with_contents() {
         .is_file());
     before.assert_same(&fixture.snapshot(), "nothing changed");
 }
+
+/// Holds an fcntl write lock on `path` (as dpkg and apt take theirs) in a child process until
+/// the returned child is killed.
+fn hold_lock(path: &Path) -> Child {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg("import fcntl,sys,time\nf=open(sys.argv[1],'a+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('locked',flush=True)\ntime.sleep(120)")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
+
+/// With dpkg's lock held (dpkg or apt at work), restore and undo refuse and name the holder,
+/// as `dpkg --root` does; with another run's lock held, so do they; once released, they go on.
+#[test]
+fn restore_and_undo_refuse_while_dpkg_or_another_run_holds_the_root() {
+    if !debroot::available() || !common::have("python3") {
+        return;
+    }
+    let fixture = DebRoot::new();
+    rm(&fixture, "usr/bin/demo-tool");
+
+    let mut holder = hold_lock(&fixture.path("var/lib/dpkg/lock"));
+    let dpkg = Command::new("dpkg")
+        .arg(format!("--root={}", fixture.root.display()))
+        .args(["--configure", "-a"])
+        .output()
+        .unwrap();
+    assert!(
+        !dpkg.status.success(),
+        "dpkg itself refuses: the lock is real"
+    );
+    let pristine_damaged = fixture.snapshot();
+    let refused = restore(&fixture, &[]);
+    assert_exit(&refused, 2, "restore while dpkg's lock is held");
+    assert!(
+        said(&refused).contains(&format!("held by process {}", holder.id())),
+        "{}",
+        show(&refused)
+    );
+    // --ignore-lock is no way past a live holder.
+    let refused = restore(&fixture, &["--ignore-lock"]);
+    assert_exit(&refused, 2, "restore --ignore-lock with a live holder");
+    pristine_damaged.assert_same(&fixture.snapshot(), "nothing changed while refused");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
+    fs::create_dir_all(fixture.path("var/backups/rescue")).unwrap();
+    let mut holder = hold_lock(&fixture.path("var/backups/rescue/lock"));
+    let refused = restore(&fixture, &[]);
+    assert_exit(&refused, 2, "restore while another run holds the root");
+    assert!(
+        said(&refused).contains("another restore or undo is running"),
+        "{}",
+        show(&refused)
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
+    let restored = restore(&fixture, &[]);
+    assert_exit(&restored, 0, "restore once the locks are free");
+    let mut holder = hold_lock(&fixture.path("var/backups/rescue/lock"));
+    let undo = rescue_in(&fixture.root, "undo", &[]);
+    assert_exit(&undo, 2, "undo while another run holds the root");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let undo = rescue_in(&fixture.root, "undo", &[]);
+    assert_exit(&undo, 0, "undo once free");
+}

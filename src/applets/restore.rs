@@ -1,5 +1,5 @@
 //! usage: rescue restore [--root DIR] [--admindir DIR] [--from SRC]... [--conffiles]
-//!                       [--dry-run] [--yes] [--no-cache] [PKG...]
+//!                       [--dry-run] [--yes] [--no-cache] [--ignore-lock] [PKG...]
 //!
 //! Put back exactly what is broken among the package-owned files under ROOT (default `/`), from
 //! the installed versions' `.deb` archives: missing or changed files, symlinks, directories,
@@ -15,6 +15,11 @@
 //! mirror's own) or its md5sums equal the ones dpkg recorded; every file's md5 must equal
 //! ROOT's record for that path. Missing conffiles are restored; modified ones only with
 //! `--conffiles`.
+//!
+//! A run holds dpkg's locks (`lock-frontend`, `lock`, as dpkg and apt take them) and one of
+//! its own (ROOT/var/backups/rescue/lock): while dpkg, apt, or another restore or undo runs,
+//! it refuses (exit 2) and names the holder. `--ignore-lock` goes on past a dpkg lock whose
+//! holder is no process this system can see, never past a live one.
 //!
 //! Without `--yes` the plan is printed and confirmed on a terminal; with no terminal nothing
 //! is changed (exit 1). `--dry-run` prints the plan only. Everything replaced is kept under
@@ -59,6 +64,9 @@ struct Args {
     /// neither read nor write verify's digest cache
     #[arg(long)]
     no_cache: bool,
+    /// go on past a dpkg lock whose holder does not exist here (never past a live one)
+    #[arg(long)]
+    ignore_lock: bool,
     /// packages to restore (default: every installed package)
     packages: Vec<String>,
 }
@@ -81,6 +89,22 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                 return 2;
             }
         }
+    }
+    // Held from the plan to the end of the run: what was planned is what is changed. A dry
+    // run changes nothing and takes none.
+    let locks = if args.dry_run {
+        None
+    } else {
+        match crate::restore::lock::acquire(&root, &db.admindir, args.ignore_lock) {
+            Ok(locks) => Some(locks),
+            Err(err) => {
+                complain(name, format!("cannot lock: {err}"));
+                return 2;
+            }
+        }
+    };
+    for ignored in locks.iter().flat_map(|l| &l.ignored) {
+        complain(name, format!("warning: {ignored}"));
     }
     let options = plan::Options {
         conffiles: args.conffiles,

@@ -3,5 +3,6 @@
 pub mod apply;
 pub mod execute;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod undo;
