@@ -90,9 +90,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             }
         }
     }
-    // Held from the plan to the end of the run: what was planned is what is changed. A dry
-    // run changes nothing and takes none.
-    let locks = if args.dry_run {
+    // Held from the plan to the end of the run: what was planned is what is changed. A run
+    // that cannot apply (a dry run, or no --yes and no terminal to ask) changes nothing, not
+    // even a lock file, and takes none.
+    let will_not_apply = args.dry_run || !args.yes && !std::io::stdin().is_terminal();
+    let locks = if will_not_apply {
         None
     } else {
         match crate::restore::lock::acquire(&root, &db.admindir, args.ignore_lock) {
