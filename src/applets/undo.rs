@@ -71,6 +71,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             );
         }
     }
+    for damage in &report.damage {
+        complain(name, format!("run {}: {damage}", report.run));
+    }
     for problem in &report.problems {
         complain(name, format!("could not reverse: {problem}"));
     }
@@ -80,13 +83,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         } else {
             format!(" --root {}", args.root.display())
         };
+        let problems = report.problems.len() + report.damage.len();
         println!(
             "run {} is NOT marked undone: {} steps reversed, {} problem{} (listed); \
              deal with them and run `rescue undo{root_flag} {}` again",
             report.run,
             report.reversed,
-            report.problems.len(),
-            if report.problems.len() == 1 { "" } else { "s" },
+            problems,
+            if problems == 1 { "" } else { "s" },
             report.run
         );
         return 1;

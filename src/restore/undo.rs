@@ -185,9 +185,12 @@ pub struct UndoReport {
     pub reversed: usize,
     /// Later changes kept (those paths' steps count as reversed).
     pub kept: Vec<Kept>,
-    /// Steps that could not be reversed, and journal damage, with why. The rest of the run
-    /// is still undone, but the run is not marked undone.
+    /// Steps that could not be reversed, with why. The rest of the run is still undone, but
+    /// the run is not marked undone.
     pub problems: Vec<String>,
+    /// What is wrong with the journal itself (unreadable lines, cut or changed after the run
+    /// finished): steps may be missing, so the run is not marked undone either.
+    pub damage: Vec<String>,
     pub marked_undone: bool,
     /// Names under ROOT/var/backups/rescue that are no readable run: left alone.
     pub ignored: Vec<String>,
@@ -232,7 +235,7 @@ pub fn undo(root: &Root, run: Option<&str>) -> Result<UndoReport> {
     let journal = dir.read_journal()?;
     let mut report = UndoReport {
         run: chosen.id.clone(),
-        problems: journal_damage(&journal, dir.marker(journal::FINISHED)?.as_deref()),
+        damage: journal_damage(&journal, dir.marker(journal::FINISHED)?.as_deref()),
         ignored: if run.is_none() {
             refused.iter().map(|(_, err)| err.to_string()).collect()
         } else {
@@ -252,7 +255,7 @@ pub fn undo(root: &Root, run: Option<&str>) -> Result<UndoReport> {
             Err(err) => report.problems.push(format!("journal line {line}: {err}")),
         }
     }
-    if report.problems.is_empty() {
+    if report.problems.is_empty() && report.damage.is_empty() {
         dir.set_marker(journal::UNDONE, b"")?;
         report.marked_undone = true;
     }
