@@ -184,8 +184,9 @@ impl Marker {
     }
 
     /// Nothing read, changed, added or removed. Stats first: the listing and the content
-    /// checks after them are reads themselves.
-    fn assert_untouched(&self, what: &str) {
+    /// checks after them are reads themselves, so the atimes are set old again afterwards
+    /// (and the baseline taken anew) for the next check.
+    fn assert_untouched(&mut self, what: &str) {
         let after = self.stats();
         for (path, before) in &self.before {
             assert_eq!(
@@ -210,6 +211,10 @@ impl Marker {
                 "{what}: content of {name}"
             );
         }
+        for path in self.paths() {
+            set_atime(&path, OLD_ATIME);
+        }
+        self.before = self.stats();
     }
 }
 
@@ -286,7 +291,7 @@ fn crafted_stage_line_removes_nothing_outside_root() {
     }
     let fixture = DebRoot::new();
     let id = "20000101T000000Z";
-    let marker = Marker::new(&[
+    let mut marker = Marker::new(&[
         ("file", b"host file"),
         (&format!(".rescue-{id}-1"), b"host file with a run's name"),
     ]);
@@ -302,6 +307,7 @@ fn crafted_stage_line_removes_nothing_outside_root() {
     fs::remove_file(fixture.path("usr/bin/demo-tool")).unwrap();
 
     let restored = restore(&fixture, &[]);
+    marker.assert_untouched("restore after a crafted stage line");
     assert_exit(&restored, 0, "restore beside a crafted journal");
     assert_says(
         &restored,
@@ -332,7 +338,6 @@ fn crafted_stage_line_removes_nothing_outside_root() {
         "nothing counted as removed: {}",
         show(&restored)
     );
-    marker.assert_untouched("restore after a crafted stage line");
     assert!(fixture.path("usr/bin/demo-tool").is_file(), "restored");
 }
 
@@ -346,7 +351,7 @@ fn crafted_replace_line_overwrites_nothing_outside_root() {
         return;
     }
     let fixture = DebRoot::new();
-    let marker = Marker::new(&[("file", b"host file")]);
+    let mut marker = Marker::new(&[("file", b"host file")]);
     fs::write(fixture.path("usr/bin/demo-tool"), b"damaged tool").unwrap();
     let damaged = fixture.snapshot();
     assert_exit(&restore(&fixture, &[]), 0, "restore");
@@ -366,6 +371,7 @@ fn crafted_replace_line_overwrites_nothing_outside_root() {
     append(&run.join("journal"), &line);
 
     let undone = undo(&fixture, &[]);
+    marker.assert_untouched("undo of a crafted replace line");
     assert_exit(&undone, 1, "undo with a crafted replace line");
     assert_says(
         &undone,
@@ -395,7 +401,6 @@ fn crafted_replace_line_overwrites_nothing_outside_root() {
         "tampering seen",
     );
     assert_says(&undone, "stdout", "is NOT marked undone", "not claimed");
-    marker.assert_untouched("undo of a crafted replace line");
     assert_eq!(fs::read(fixture.path("evil")).unwrap(), b"evil");
     assert_eq!(
         fs::read(fixture.path("etc/demo.conf")).unwrap(),
@@ -416,7 +421,7 @@ fn symlinked_run_directory_and_journal_are_not_followed() {
         return;
     }
     let fixture = DebRoot::new();
-    let marker = Marker::new(&[("journal", b"create\t/etc/demo.conf\nfinished\n")]);
+    let mut marker = Marker::new(&[("journal", b"create\t/etc/demo.conf\nfinished\n")]);
     fs::remove_file(fixture.path("usr/bin/demo-tool")).unwrap();
     assert_exit(&restore(&fixture, &[]), 0, "first restore");
     let real = run_id(&only_run(&fixture));
@@ -432,6 +437,7 @@ fn symlinked_run_directory_and_journal_are_not_followed() {
     .unwrap();
 
     let list = undo(&fixture, &["--list"]);
+    marker.assert_untouched("undo --list beside a symlinked run");
     assert_exit(&list, 0, "undo --list");
     assert_says(
         &list,
@@ -510,7 +516,7 @@ fn directory_swapped_for_a_symlink_after_the_run_leads_nowhere() {
         return;
     }
     let fixture = DebRoot::new();
-    let marker = Marker::new(&[("demo-tool", b"the host's own tool")]);
+    let mut marker = Marker::new(&[("demo-tool", b"the host's own tool")]);
     fs::remove_file(fixture.path("usr/bin/demo-tool")).unwrap();
     let damaged = fixture.snapshot();
     assert_exit(&restore(&fixture, &[]), 0, "restore");
@@ -520,6 +526,7 @@ fn directory_swapped_for_a_symlink_after_the_run_leads_nowhere() {
     symlink(marker.path(), &usr_bin).unwrap();
 
     let undone = undo(&fixture, &[]);
+    marker.assert_untouched("undo through a usr/bin swapped for a symlink");
     assert_exit(&undone, 1, "undo through a swapped usr/bin");
     assert_says(
         &undone,
@@ -529,7 +536,6 @@ fn directory_swapped_for_a_symlink_after_the_run_leads_nowhere() {
     );
     assert_says(&undone, "stderr", "not touched", "left alone");
     assert_says(&undone, "stdout", "is NOT marked undone", "not claimed");
-    marker.assert_untouched("undo through a usr/bin swapped for a symlink");
     assert!(
         moved.join("demo-tool").is_file(),
         "ROOT's copy untouched too"
