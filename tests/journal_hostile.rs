@@ -842,7 +842,15 @@ fn a_failed_backup_copy_leaves_nothing_behind() {
     let failed = restore(&fixture, &[]);
     assert_exit(&failed, 1, "restore with no room for the backup");
     assert_says(&failed, "stdout", "FAILED demo:", "the package named");
-    assert_says(&failed, "stdout", "No space left on device", "why");
+    assert_says(
+        &failed,
+        "stdout",
+        &format!(
+            "cannot copy to '{}/files/usr/bin/demo-tool': No space left on device",
+            only_run(&fixture).display()
+        ),
+        "the backup copy and why",
+    );
     assert_eq!(
         temporaries(&fixture.root),
         Vec::<PathBuf>::new(),

@@ -224,20 +224,16 @@ impl Run {
 
     /// The journal steps of a batch, with each replaced target backed up. `new_backups`
     /// collects the host paths of the backups made here, for the error path to remove.
+    /// Directories standing where a file belongs are moved aside last, once every backup
+    /// (what a full disk makes fail) is made.
     fn prepare(&mut self, staged: &[Staged], new_backups: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
         let mut steps = Vec::with_capacity(staged.len());
+        let mut directories = Vec::new();
         for item in staged {
             let target_host = self.host(&item.target);
             let wrote = Some(item.wrote.clone());
             match std::fs::symlink_metadata(&target_host) {
-                Ok(meta) if meta.is_dir() => {
-                    // A directory stands where a file belongs: move it aside whole first.
-                    self.move_aside(&item.target)?;
-                    steps.push(Step::Create {
-                        path: item.target.clone(),
-                        wrote,
-                    });
-                }
+                Ok(meta) if meta.is_dir() => directories.push(item),
                 Ok(_) => {
                     let backup = self.backup_of(&item.target, new_backups)?;
                     steps.push(Step::Replace {
@@ -254,6 +250,13 @@ impl Run {
                 }
                 Err(err) => return Err(Error::io("inspect", target_host, err)),
             }
+        }
+        for item in directories {
+            self.move_aside(&item.target)?;
+            steps.push(Step::Create {
+                path: item.target.clone(),
+                wrote: Some(item.wrote.clone()),
+            });
         }
         Ok(steps)
     }
@@ -323,10 +326,13 @@ impl Run {
     pub fn finish(mut self) -> Result<String> {
         self.sync()?;
         self.journal.record(&Step::Finished)?;
-        self.run_dir.set_marker(
+        // Every change is made and journalled: a marker that cannot be written (a full disk)
+        // must not turn that into a failure. The journal alone still says finished; only a
+        // later cut of it would go unnoticed, as with runs of earlier versions.
+        let _ = self.run_dir.set_marker(
             journal::FINISHED,
             format!("{}\n", self.journal.bytes()).as_bytes(),
-        )?;
+        );
         Ok(self.id)
     }
 

@@ -119,8 +119,10 @@ pub struct Contents {
 }
 
 impl Contents {
+    /// Whether the run reached its end. Anything after the `finished` line is damage,
+    /// which undo reports.
     pub fn finished(&self) -> bool {
-        matches!(self.steps.last(), Some((_, Step::Finished)))
+        self.steps.iter().any(|(_, step)| *step == Step::Finished)
     }
 }
 
