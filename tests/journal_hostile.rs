@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
@@ -821,23 +821,9 @@ fn a_failed_backup_copy_leaves_nothing_behind() {
     let big: Vec<u8> = (0u32..256 * 1024).map(|i| (i % 251) as u8).collect();
     fs::write(fixture.path("usr/bin/demo-tool"), &big).unwrap();
     let backups = fixture.path(debroot::BACKUPS);
-    fs::create_dir_all(&backups).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "rescue-full"])
-        .arg(&backups)
-        .status()
-        .expect("mount");
-    if !mounted.success() {
-        eprintln!("skipped: cannot mount a tmpfs here");
+    let Some(full) = common::Tmpfs::mount(&backups, "size=64k") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let guard = Unmount(backups.clone());
+    };
 
     let failed = restore(&fixture, &[]);
     assert_exit(&failed, 1, "restore with no room for the backup");
@@ -862,7 +848,7 @@ fn a_failed_backup_copy_leaves_nothing_behind() {
         "a partial backup stayed"
     );
     assert_eq!(fs::read(fixture.path("usr/bin/demo-tool")).unwrap(), big);
-    drop(guard);
+    drop(full);
 
     // An older version's finished run that left a temporary next to its target.
     let old = "20200101T000000Z";

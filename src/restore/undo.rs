@@ -437,82 +437,75 @@ impl Undo<'_> {
     fn put_back(&self, path: &Path, backup: &Path, wrote: Option<&Written>) -> Result<Reversed> {
         let path_host = self.here(path)?;
         let backup_host = self.backup_here(path, backup, None)?;
-        let backup_meta = match std::fs::symlink_metadata(&backup_host) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                // The backup was durable before this line was: it was removed since.
-                return Err(Error::refused(
-                    backup,
-                    format!(
-                        "the backup of {} is gone: it keeps what the run put there",
-                        path.display()
-                    ),
-                ));
-            }
-            Err(err) => return Err(Error::io("inspect", &backup_host, err)),
+        let Some(backup_meta) = lstat(&backup_host)? else {
+            // The backup was durable before this line was: it was removed since.
+            return Err(Error::refused(
+                backup,
+                format!(
+                    "the backup of {} is gone: it keeps what the run put there",
+                    path.display()
+                ),
+            ));
         };
-        let now = match std::fs::symlink_metadata(&path_host) {
-            Ok(meta) => Some(meta),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-            Err(err) => return Err(Error::io("inspect", &path_host, err)),
+        let Some(now) = lstat(&path_host)? else {
+            return self.swap_in(path, &path_host, &backup_host, false);
         };
         // A kill before the rename: the backup is a hard link to the file still in place,
         // which is the old file already (and rename(2) of one inode onto itself would do
         // nothing, leaving the temporary name behind).
-        if now
-            .as_ref()
-            .is_some_and(|m| (m.dev(), m.ino()) == (backup_meta.dev(), backup_meta.ino()))
-        {
+        if (now.dev(), now.ino()) == (backup_meta.dev(), backup_meta.ino()) {
             return Ok(Reversed::Nothing);
         }
-        let mut kept = None;
-        if let Some(meta) = &now {
-            match wrote {
-                Some(wrote) if matches(wrote, &path_host)? => {}
-                Some(_) => {
-                    if same_node(&backup_host, &path_host)? {
-                        return Ok(Reversed::Nothing);
-                    }
-                    kept = Some(());
-                }
-                None if meta.is_dir() => {
-                    return Err(Error::refused(
-                        path,
-                        format!(
-                            "a directory now stands here; the old file is kept at {}",
-                            backup.display()
-                        ),
-                    ))
-                }
-                None => {}
+        let keep_later = match wrote {
+            Some(wrote) if matches(wrote, &path_host)? => false,
+            Some(_) if same_node(&backup_host, &path_host)? => return Ok(Reversed::Nothing),
+            Some(_) => true,
+            // A journal of an earlier version: nothing to compare with.
+            None if now.is_dir() => {
+                return Err(Error::refused(
+                    path,
+                    format!(
+                        "a directory now stands here; the old file is kept at {}",
+                        backup.display()
+                    ),
+                ))
             }
-        }
-        // Put the old file back atomically: a second name for the backup (or a copy),
-        // renamed over whatever the run wrote. The backup itself stays.
-        let temp = path_host.with_file_name(format!(
-            ".rescue-undo-{}",
-            path_host
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
+            None => false,
+        };
+        self.swap_in(path, &path_host, &backup_host, keep_later)
+    }
+
+    /// Puts the backup back atomically: a second name for it (or a copy) beside the path,
+    /// renamed over whatever stands there, once that is kept when `keep_later` asks. The
+    /// backup itself stays.
+    fn swap_in(
+        &self,
+        path: &Path,
+        path_host: &Path,
+        backup_host: &Path,
+        keep_later: bool,
+    ) -> Result<Reversed> {
+        let mut name = std::ffi::OsString::from(".rescue-undo-");
+        name.push(path_host.file_name().unwrap_or_default());
+        let temp = path_host.with_file_name(name);
         let _ = std::fs::remove_file(&temp);
-        if std::fs::hard_link(&backup_host, &temp).is_err() {
-            super::apply::copy_preserving(&backup_host, &temp)?;
+        if std::fs::hard_link(backup_host, &temp).is_err() {
+            super::apply::copy_preserving(backup_host, &temp)?;
         }
-        let kept = match kept {
-            Some(()) => match self.keep(path, &path_host) {
+        let kept = if keep_later {
+            match self.keep(path, path_host) {
                 Ok(kept) => Some(kept),
                 Err(err) => {
                     let _ = std::fs::remove_file(&temp);
                     return Err(err);
                 }
-            },
-            None => None,
+            }
+        } else {
+            None
         };
-        std::fs::rename(&temp, &path_host).map_err(|err| {
+        std::fs::rename(&temp, path_host).map_err(|err| {
             let _ = std::fs::remove_file(&temp);
-            Error::io("put back", &path_host, err)
+            Error::io("put back", path_host, err)
         })?;
         Ok(kept.map_or(Reversed::Done, Reversed::Kept))
     }
@@ -556,10 +549,8 @@ impl Undo<'_> {
 
     fn set_back(&self, path: &Path, old: &Attributes, new: Option<&Written>) -> Result<Reversed> {
         let host = self.here(path)?;
-        let meta = match std::fs::symlink_metadata(&host) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Reversed::Nothing),
-            Err(err) => return Err(Error::io("inspect", &host, err)),
+        let Some(meta) = lstat(&host)? else {
+            return Ok(Reversed::Nothing);
         };
         if let Some(new) = new {
             if !matches(new, &host)? {
@@ -634,12 +625,17 @@ impl Undo<'_> {
     }
 }
 
-fn exists(host: &Path) -> Result<bool> {
+/// `lstat`, with a missing path as `None`.
+fn lstat(host: &Path) -> Result<Option<std::fs::Metadata>> {
     match std::fs::symlink_metadata(host) {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Ok(meta) => Ok(Some(meta)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(Error::io("inspect", host, err)),
     }
+}
+
+fn exists(host: &Path) -> Result<bool> {
+    lstat(host).map(|meta| meta.is_some())
 }
 
 fn matches(wrote: &Written, host: &Path) -> Result<bool> {
