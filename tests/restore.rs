@@ -1003,22 +1003,9 @@ fn undo_across_file_systems_keeps_the_capability() {
         return;
     };
     let backups = fixture.path("var/backups/rescue");
-    fs::create_dir_all(&backups).expect("mkdir backups");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "rescue-test", backups.to_str().unwrap()])
-        .status()
-        .expect("mount");
-    if !mounted.success() {
-        eprintln!("skipped: cannot mount a tmpfs here");
+    let Some(_tmpfs) = common::Tmpfs::mount(&backups, "") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(backups.clone());
+    };
 
     let run_sh = fixture.path("usr/share/demo-data/run.sh");
     // Damaged content (the write drops the capability, as the kernel does), the

@@ -175,9 +175,12 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         if root.is_host_root() { "" } else { "ROOT" },
         outcome.run_dir.display()
     );
+    for warning in &outcome.warnings {
+        complain(name, format!("warning: {warning}"));
+    }
     if outcome.leftovers_removed > 0 {
         println!(
-            "removed {} temporary files an interrupted run left behind",
+            "removed {} temporary files earlier runs left behind",
             outcome.leftovers_removed
         );
     }

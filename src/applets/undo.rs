@@ -7,8 +7,16 @@
 //! Undo is itself safe to interrupt and run again. Backups are kept. Like restore it holds
 //! dpkg's locks and the runs' lock while it works (see `rescue restore --help`).
 //!
-//! Exit status: 0 reversed, 1 some steps could not be reversed (listed), 2 nothing to undo or
-//! an error.
+//! Every path in the journal is resolved inside ROOT and must still name what the run wrote
+//! there; a run directory or journal that is a symlink is not read. A path changed after the
+//! run is not overwritten: its later version goes to ROOT/var/backups/rescue/RUN/undo-kept/
+//! (a later mode or owner is left as it is), and each one is named. A step that cannot be
+//! reversed (a backup gone, a journal line unreadable or cut) is named too, and the run is
+//! then not marked undone. A torn last journal line is what a kill leaves; it is ignored.
+//!
+//! Exit status: 0 every step reversed, 1 some steps could not be reversed or later changes
+//! were kept (listed), 2 nothing to undo or an error. `--list` exits 0 and warns about
+//! damaged journals and names that are no run.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -16,6 +24,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::complain;
+use crate::restore::plan::shown;
 use crate::restore::undo;
 use crate::sys::root::Root;
 
@@ -42,25 +51,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     let root = Root::new(&args.root);
     if args.list {
-        return match undo::runs(&root) {
-            Ok(runs) => {
-                for run in runs {
-                    let state = if run.undone {
-                        "undone"
-                    } else if run.finished {
-                        "finished"
-                    } else {
-                        "interrupted"
-                    };
-                    println!("{}  {:<11} {} steps", run.id, state, run.steps);
-                }
-                0
-            }
-            Err(err) => {
-                complain(name, err);
-                2
-            }
-        };
+        return list(name, &root);
     }
     let admindir = crate::dpkg::Database::default_admindir(&root);
     let locks = match crate::restore::lock::acquire(&root, &admindir, args.ignore_lock) {
@@ -73,24 +64,95 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for ignored in &locks.ignored {
         complain(name, format!("warning: {ignored}"));
     }
-    match undo::undo(&root, args.run.as_deref()) {
-        Ok(report) => {
-            println!(
-                "undone run {}: {} steps reversed",
-                report.run, report.reversed
-            );
-            for problem in &report.problems {
-                println!("could not reverse: {problem}");
-            }
-            if report.problems.is_empty() {
-                0
-            } else {
-                1
-            }
-        }
+    let report = match undo::undo(&root, args.run.as_deref()) {
+        Ok(report) => report,
         Err(err) => {
             complain(name, err);
-            2
+            return 2;
+        }
+    };
+    for ignored in &report.ignored {
+        complain(name, format!("warning: ignored: {ignored}"));
+    }
+    for kept in &report.kept {
+        if kept.at == kept.path {
+            println!("kept: {}: {}: left as it is", shown(&kept.path), kept.why);
+        } else {
+            println!(
+                "kept: {}: {}; that version is now at {}",
+                shown(&kept.path),
+                kept.why,
+                shown(&root.host_lexical(&kept.at))
+            );
         }
     }
+    for damage in &report.damage {
+        complain(name, format!("run {}: {damage}", report.run));
+    }
+    for problem in &report.problems {
+        complain(name, format!("could not reverse: {problem}"));
+    }
+    if !report.marked_undone {
+        let root_flag = if root.is_host_root() {
+            String::new()
+        } else {
+            format!(" --root {}", args.root.display())
+        };
+        let problems = report.problems.len() + report.damage.len();
+        println!(
+            "run {} is NOT marked undone: {} steps reversed, {} problem{} (listed); \
+             deal with them and run `rescue undo{root_flag} {}` again",
+            report.run,
+            report.reversed,
+            problems,
+            if problems == 1 { "" } else { "s" },
+            report.run
+        );
+        return 1;
+    }
+    if report.kept.is_empty() {
+        println!(
+            "undone run {}: {} steps reversed",
+            report.run, report.reversed
+        );
+        0
+    } else {
+        println!(
+            "undone run {}: {} steps reversed; {} path{} changed after the run kept (listed)",
+            report.run,
+            report.reversed,
+            report.kept.len(),
+            if report.kept.len() == 1 { "" } else { "s" }
+        );
+        1
+    }
+}
+
+/// One line per run; damaged journals and names that are no run are warnings, not failures:
+/// the listing is how the operator finds out about them.
+fn list(name: &str, root: &Root) -> i32 {
+    let found = match undo::runs(root) {
+        Ok(found) => found,
+        Err(err) => {
+            complain(name, err);
+            return 2;
+        }
+    };
+    for run in &found.runs {
+        let state = if run.undone {
+            "undone"
+        } else if run.finished {
+            "finished"
+        } else {
+            "interrupted"
+        };
+        println!("{}  {:<11} {} steps", run.id, state, run.steps());
+        for damage in &run.damage {
+            complain(name, format!("warning: run {}: {damage}", run.id));
+        }
+    }
+    for (id, err) in &found.refused {
+        complain(name, format!("warning: {id} ignored: {err}"));
+    }
+    0
 }

@@ -9,7 +9,9 @@
 //!   `ROOT/var/backups/rescue/RUN/files/` (a hard link when on the same file system, else a
 //!   copy with its metadata and extended attributes), the journal records the batch and is
 //!   flushed, and each temporary file is renamed over its target. A kill leaves every path
-//!   holding its old or its new version, never half of one.
+//!   holding its old or its new version, never half of one. A commit that fails before its
+//!   journal line (a full disk while copying a backup) takes its temporary files and the
+//!   backups it made away again: nothing stays that no journal line names.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -21,7 +23,7 @@ use md5::{Digest, Md5};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
-use super::journal::{Attributes, Journal, Step};
+use super::journal::{self, Attributes, Content, Journal, RunDir, Step, Written};
 use crate::sys::capability::{self, FileCaps};
 use crate::sys::root::{Last, Root};
 use crate::sys::xattr;
@@ -64,6 +66,8 @@ pub struct Staged {
     /// The resolved inside path the temp file will be renamed to.
     pub target: PathBuf,
     temp: PathBuf,
+    /// What the temp file is, for the journal: undo compares the path with it.
+    wrote: Written,
 }
 
 /// One restore run: its directory under [`BACKUP_ROOT`] and its journal.
@@ -72,6 +76,7 @@ pub struct Run {
     id: String,
     /// Inside path of the run's directory.
     dir: PathBuf,
+    run_dir: RunDir,
     journal: Journal,
     next_temp: u64,
 }
@@ -96,11 +101,13 @@ impl Run {
             let dir = base.join(&id);
             match std::fs::create_dir(root.host_lexical(&dir)) {
                 Ok(()) => {
-                    let journal = Journal::create(&root.host_lexical(&dir.join("journal")))?;
+                    let run_dir = RunDir::open(&root.host_lexical(&dir))?;
+                    let journal = Journal::create(&run_dir)?;
                     return Ok(Run {
                         root: root.clone(),
                         id,
                         dir,
+                        run_dir,
                         journal,
                         next_temp: 0,
                     });
@@ -142,28 +149,35 @@ impl Run {
         let target = self.resolve(path)?;
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
         self.next_temp += 1;
-        let temp = parent.join(format!(".rescue-{}-{}", self.id, self.next_temp));
+        let temp = parent.join(temp_name(&self.id, self.next_temp));
         self.journal.record(&Step::Stage { temp: temp.clone() })?;
         let temp_host = self.host(&temp);
-        let staged = Staged { target, temp };
         let result = match node {
-            Node::File { content, md5 } => write_file(&temp_host, content, md5, path, meta),
+            Node::File { content, md5 } => write_file(&temp_host, content, md5, path, meta)
+                .and_then(|md5| written_file(&temp_host, md5)),
             Node::Symlink {
                 target: link_target,
             } => std::os::unix::fs::symlink(link_target, &temp_host)
                 .map_err(|err| Error::io("create symlink", &temp_host, err))
-                .and_then(|()| set_metadata(&temp_host, meta, true)),
-            Node::HardLink { to } => {
-                let to = self.resolve(to)?;
+                .and_then(|()| set_metadata(&temp_host, meta, true))
+                .and_then(|()| describe(&temp_host)),
+            Node::HardLink { to } => self.resolve(to).and_then(|to| {
                 std::fs::hard_link(self.host(&to), &temp_host)
                     .map_err(|err| Error::io("link", &temp_host, err))
-            }
+                    .and_then(|()| describe(&temp_host))
+            }),
         };
-        if let Err(err) = result {
-            let _ = std::fs::remove_file(&temp_host);
-            return Err(err);
+        match result {
+            Ok(wrote) => Ok(Staged {
+                target,
+                temp,
+                wrote,
+            }),
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp_host);
+                Err(err)
+            }
         }
-        Ok(staged)
     }
 
     /// Drops staged files that will not be committed (the package failed part-way).
@@ -174,46 +188,77 @@ impl Run {
     }
 
     /// Backs up what each target holds, journals the batch, and renames every staged file
-    /// into place.
+    /// into place. On an error every temporary file of the batch is removed, and so is every
+    /// backup the batch made while no journal line names it yet.
     pub fn commit(&mut self, staged: Vec<Staged>) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
         }
+        let mut new_backups = Vec::new();
+        let journalled = self.prepare(&staged, &mut new_backups).and_then(|steps| {
+            // Temp files and backups reach the disk before the journal says they exist, and
+            // the journal before any rename.
+            self.sync()?;
+            self.journal.record_batch(&steps)
+        });
+        if let Err(err) = journalled {
+            for backup in new_backups {
+                let _ = std::fs::remove_file(backup);
+            }
+            self.discard(staged);
+            return Err(err);
+        }
+        let mut items = staged.into_iter();
+        while let Some(item) = items.next() {
+            let (from, to) = (self.host(&item.temp), self.host(&item.target));
+            if let Err(err) = std::fs::rename(&from, &to) {
+                // The journal names these backups now, and undo finds each path still
+                // holding its old version: only the temporary files go.
+                let _ = std::fs::remove_file(&from);
+                self.discard(items.collect());
+                return Err(Error::io("rename into place", &to, err));
+            }
+        }
+        Ok(())
+    }
+
+    /// The journal steps of a batch, with each replaced target backed up. `new_backups`
+    /// collects the host paths of the backups made here, for the error path to remove.
+    /// Directories standing where a file belongs are moved aside last, once every backup
+    /// (what a full disk makes fail) is made.
+    fn prepare(&mut self, staged: &[Staged], new_backups: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
         let mut steps = Vec::with_capacity(staged.len());
-        for item in &staged {
+        let mut directories = Vec::new();
+        for item in staged {
             let target_host = self.host(&item.target);
+            let wrote = Some(item.wrote.clone());
             match std::fs::symlink_metadata(&target_host) {
-                Ok(meta) if meta.is_dir() => {
-                    // A directory stands where a file belongs: move it aside whole first.
-                    self.move_aside(&item.target)?;
-                    steps.push(Step::Create {
-                        path: item.target.clone(),
-                    });
-                }
+                Ok(meta) if meta.is_dir() => directories.push(item),
                 Ok(_) => {
-                    let backup = self.backup_of(&item.target)?;
+                    let backup = self.backup_of(&item.target, new_backups)?;
                     steps.push(Step::Replace {
                         path: item.target.clone(),
                         backup,
+                        wrote,
                     });
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                     steps.push(Step::Create {
                         path: item.target.clone(),
+                        wrote,
                     })
                 }
                 Err(err) => return Err(Error::io("inspect", target_host, err)),
             }
         }
-        // Temp files and backups reach the disk before the journal says they exist, and the
-        // journal before any rename.
-        self.sync()?;
-        self.journal.record_batch(&steps)?;
-        for item in &staged {
-            let (from, to) = (self.host(&item.temp), self.host(&item.target));
-            std::fs::rename(&from, &to).map_err(|err| Error::io("rename into place", &to, err))?;
+        for item in directories {
+            self.move_aside(&item.target)?;
+            steps.push(Step::Create {
+                path: item.target.clone(),
+                wrote: Some(item.wrote.clone()),
+            });
         }
-        Ok(())
+        Ok(steps)
     }
 
     /// Creates a directory with its metadata; its parent must exist. A directory already
@@ -266,14 +311,28 @@ impl Run {
         self.journal.record(&Step::SetAttributes {
             path: target,
             old: attributes_of(&host, &old),
+            new: Some(Written {
+                mode: meta.mode & 0o7777,
+                uid: meta.uid,
+                gid: meta.gid,
+                content: Content::Any,
+            }),
         })?;
         set_metadata(&host, meta, old.file_type().is_symlink())
     }
 
-    /// Marks the journal complete.
+    /// Marks the journal complete, then records its length beside it: a journal found
+    /// shorter (or longer) later was cut or changed, not left short by a kill.
     pub fn finish(mut self) -> Result<String> {
         self.sync()?;
         self.journal.record(&Step::Finished)?;
+        // Every change is made and journalled: a marker that cannot be written (a full disk)
+        // must not turn that into a failure. The journal alone still says finished; only a
+        // later cut of it would go unnoticed, as with runs of earlier versions.
+        let _ = self.run_dir.set_marker(
+            journal::FINISHED,
+            format!("{}\n", self.journal.bytes()).as_bytes(),
+        );
         Ok(self.id)
     }
 
@@ -284,7 +343,8 @@ impl Run {
 
     /// Preserves what `target` holds at its backup path: a hard link (same inode, so every
     /// attribute is kept for free), or a copy when the backup lives on another file system.
-    fn backup_of(&mut self, target: &Path) -> Result<PathBuf> {
+    /// A backup this call makes is added to `made`.
+    fn backup_of(&mut self, target: &Path, made: &mut Vec<PathBuf>) -> Result<PathBuf> {
         let backup = self.backup_path(target);
         let backup_host = self.host(&backup);
         if let Some(parent) = backup_host.parent() {
@@ -293,14 +353,17 @@ impl Run {
         }
         let target_host = self.host(target);
         match std::fs::hard_link(&target_host, &backup_host) {
-            Ok(()) => Ok(backup),
+            Ok(()) => {}
             Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
                 copy_preserving(&target_host, &backup_host)?;
-                Ok(backup)
             }
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(backup),
-            Err(err) => Err(Error::io("back up", target_host, err)),
+            // Made earlier in this run (a path replaced twice): the older backup is the one
+            // undo needs.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Ok(backup),
+            Err(err) => return Err(Error::io("back up", target_host, err)),
         }
+        made.push(backup_host);
+        Ok(backup)
     }
 
     fn sync(&self) -> Result<()> {
@@ -318,13 +381,24 @@ impl Run {
     }
 }
 
+/// The name a run's `n`th temporary file gets in its target directory. Undo and the next
+/// restore remove only names of this form.
+pub fn temp_name(run: &str, n: u64) -> String {
+    format!("{}{n}", temp_prefix(run))
+}
+
+pub fn temp_prefix(run: &str) -> String {
+    format!(".rescue-{run}-")
+}
+
+/// Writes `content` to `temp` and returns its md5.
 fn write_file(
     temp: &Path,
     content: &mut dyn Read,
     md5: Option<&str>,
     path: &Path,
     meta: &Metadata,
-) -> Result<()> {
+) -> Result<String> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -354,7 +428,26 @@ fn write_file(
         }
     }
     drop(file);
-    set_metadata(temp, meta, false)
+    set_metadata(temp, meta, false)?;
+    Ok(actual)
+}
+
+/// A staged file as the journal records it, its md5 already known from writing it.
+fn written_file(temp: &Path, md5: String) -> Result<Written> {
+    let meta = std::fs::symlink_metadata(temp).map_err(|err| Error::io("inspect", temp, err))?;
+    Ok(Written {
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        content: Content::File {
+            size: meta.len(),
+            md5,
+        },
+    })
+}
+
+fn describe(host: &Path) -> Result<Written> {
+    Written::of(host).map_err(|err| Error::io("inspect", host, err))
 }
 
 /// Owner first: chown clears setuid, setgid and file capabilities, so the mode and the
@@ -416,30 +509,50 @@ pub fn restore_attributes(host: &Path, old: &Attributes) -> Result<()> {
 }
 
 /// A full copy of a file or symlink with owner, mode, times and every extended attribute
-/// (backups across file systems, and undo putting them back), as `cp -a` makes it.
+/// (backups across file systems, and undo putting them back), as `cp -a` makes it. A copy
+/// that fails part-way (a full disk) is removed: half a backup must never look like one.
 pub fn copy_preserving(from: &Path, to: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(from).map_err(|err| Error::io("inspect", from, err))?;
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(from).map_err(|err| Error::io("read link", from, err))?;
-        std::os::unix::fs::symlink(target, to)
-            .map_err(|err| Error::io("create symlink", to, err))?;
-    } else if meta.is_file() {
-        let mut source = File::open(from).map_err(|err| Error::io("open", from, err))?;
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(to)
-            .map_err(|err| Error::io("create", to, err))?;
-        std::io::copy(&mut source, &mut out).map_err(|err| Error::io("copy to", to, err))?;
-        out.sync_all().map_err(|err| Error::io("sync", to, err))?;
-    } else {
+    if !meta.file_type().is_symlink() && !meta.is_file() {
         return Err(Error::refused(
             from,
             "only files and symlinks are copied as backups",
         ));
     }
-    restore_attributes(to, &attributes_of(from, &meta))?;
+    let created = if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from).map_err(|err| Error::io("read link", from, err))?;
+        std::os::unix::fs::symlink(target, to)
+            .map_err(|err| Error::io("create symlink", to, err))?;
+        None
+    } else {
+        let source = File::open(from).map_err(|err| Error::io("open", from, err))?;
+        let out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(to)
+            .map_err(|err| Error::io("create", to, err))?;
+        Some((source, out))
+    };
+    // `to` is ours from here on: on any error it goes.
+    let result = fill_copy(from, to, &meta, created);
+    if result.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    result
+}
+
+fn fill_copy(
+    from: &Path,
+    to: &Path,
+    meta: &std::fs::Metadata,
+    files: Option<(File, File)>,
+) -> Result<()> {
+    if let Some((mut source, mut out)) = files {
+        std::io::copy(&mut source, &mut out).map_err(|err| Error::io("copy to", to, err))?;
+        out.sync_all().map_err(|err| Error::io("sync", to, err))?;
+    }
+    restore_attributes(to, &attributes_of(from, meta))?;
     // After the chown, which drops `security.capability`; setting an attribute leaves the
     // mtime just set alone.
     xattr::copy_all(from, to).map_err(|err| Error::io("copy extended attributes to", to, err))

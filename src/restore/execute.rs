@@ -24,6 +24,9 @@ pub struct Outcome {
     /// (package, why) for packages that could not be finished.
     pub failed: Vec<(String, String)>,
     pub leftovers_removed: usize,
+    /// Earlier runs whose journals could not be read, or named paths that were not acted
+    /// on, found by the start-up cleanup: reported, never fatal.
+    pub warnings: Vec<String>,
     /// Findings that remain when the restored packages are verified again.
     pub still_broken: Vec<String>,
     /// Actions whose result on disk is not what the plan wanted (type, mode, owner,
@@ -33,8 +36,10 @@ pub struct Outcome {
 }
 
 pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result<Outcome> {
+    let cleanup = undo::clean_leftovers(root)?;
     let mut outcome = Outcome {
-        leftovers_removed: undo::clean_interrupted(root)?,
+        leftovers_removed: cleanup.removed,
+        warnings: cleanup.warnings,
         ..Outcome::default()
     };
     let mut run = Run::begin(root, now_unix)?;
@@ -187,7 +192,13 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
                 mtime: 0,
                 capability: None,
             };
-            links.push(run.stage(&action.path, Node::HardLink { to }, &meta)?);
+            match run.stage(&action.path, Node::HardLink { to }, &meta) {
+                Ok(staged) => links.push(staged),
+                Err(err) => {
+                    run.discard(links);
+                    return Err(err);
+                }
+            }
         }
     }
     applied += links.len();

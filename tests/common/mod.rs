@@ -45,3 +45,36 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A tmpfs mounted on `dir` (created if missing) for the life of the value: backups on
+/// another file system, or a file system that fills up. `None`, said on stderr, where
+/// mounting is not allowed.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, options: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).expect("mkdir mount point");
+        let mut command = Command::new("mount");
+        command.args(["-t", "tmpfs"]);
+        if !options.is_empty() {
+            command.args(["-o", options]);
+        }
+        let mounted = command
+            .arg("rescue-test")
+            .arg(dir)
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false);
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
