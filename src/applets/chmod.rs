@@ -9,23 +9,25 @@
 //! differ from what was asked is reported (`new permissions are ..., not ...`) and exits 1.
 //!
 //!   -R  recurse; symlinks found inside the tree are never followed (nor changed: a link's
-//!       own mode means nothing on Linux). Operands that are symlinks are followed.
+//!       own mode means nothing on Linux). Operands that are symlinks are followed. The walk
+//!       goes by directory descriptor (`sys::tree`): a file or directory replaced by a symlink
+//!       while it runs is reported and left alone, never followed; any depth is walked.
 //!   -c  report only the changes made;  -v  report every file;  -f  no error messages
 //!   --reference=RFILE  use RFILE's mode
 //!
 //! Exit 0 on success, 1 if any file could not be changed or on a usage error.
 
-use std::ffi::OsString;
-use std::fs::Metadata;
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
 use super::{complain, quote, strerror};
+use crate::sys::at::{self, ChangeError};
 use crate::sys::mode_spec::{permission_string, ModeSpec, MODE_BITS};
-use crate::sys::tree::{walk_physical, Visit};
+use crate::sys::tree::{self, Entry, NotEntered, Step};
 
 #[derive(Parser)]
 #[command(about = "Change file mode bits")]
@@ -173,6 +175,72 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     }
 }
 
+/// What became of one file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Failed,
+    /// Its name led elsewhere by the time it was changed: not changed, and not entered.
+    Replaced,
+}
+
+/// The end of a message about a file found replaced in the middle of the walk (shared with
+/// chown).
+pub(super) const REPLACED: &str = "it was replaced while being walked (by a symlink?); left alone";
+
+/// A walk that stopped, in the words of GNU's messages.
+pub(super) fn walk_error(err: &crate::Error) -> String {
+    match err {
+        crate::Error::Io { op, path, source } => {
+            format!("cannot {op} {}: {}", quote(path), strerror(source))
+        }
+        crate::Error::Refused { path, why } => format!("{}: {why}", quote(path)),
+        other => other.to_string(),
+    }
+}
+
+/// `chmod -R`: every entry changed before it is entered; failures reported and walked past.
+struct Walk<'c, 'a> {
+    chmod: &'c Chmod<'a>,
+    ok: bool,
+}
+
+impl tree::Visitor for Walk<'_, '_> {
+    fn visit(&mut self, entry: &Entry) -> Step {
+        let outcome = self.chmod.change(entry);
+        self.ok &= outcome == Outcome::Done;
+        // GNU enters a directory whose mode it could not change; it may still be readable.
+        if entry.is_dir() && outcome != Outcome::Replaced {
+            Step::Enter
+        } else {
+            Step::Done(true)
+        }
+    }
+
+    fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
+        self.ok = false;
+        self.chmod.error(not_entered_message(entry.path, &why));
+        false
+    }
+
+    fn unreadable(&mut self, path: &Path, err: std::io::Error) -> bool {
+        self.ok = false;
+        self.chmod
+            .error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+        false
+    }
+}
+
+/// GNU's "cannot read directory" (shared with chown).
+pub(super) fn not_entered_message(path: &Path, why: &NotEntered) -> String {
+    match why {
+        NotEntered::Replaced => format!("cannot read directory {}: {REPLACED}", quote(path)),
+        NotEntered::Open(err) | NotEntered::Read(err) => {
+            format!("cannot read directory {}: {}", quote(path), strerror(err))
+        }
+    }
+}
+
 impl Chmod<'_> {
     fn error(&self, message: String) {
         if !self.silent {
@@ -182,11 +250,16 @@ impl Chmod<'_> {
 
     /// One command-line operand: followed if it is a symlink, then walked with `-R`.
     fn operand(&self, path: &Path) -> bool {
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
+        let Ok(name) = CString::new(path.as_os_str().as_bytes()) else {
+            let err = std::io::Error::from_raw_os_error(libc::EINVAL);
+            self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+            return false;
+        };
+        let stat = match at::stat(libc::AT_FDCWD, &name, true) {
+            Ok(stat) => stat,
             Err(err) => {
-                let dangling = err.kind() == std::io::ErrorKind::NotFound
-                    && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                let dangling = err.raw_os_error() == Some(libc::ENOENT)
+                    && at::stat(libc::AT_FDCWD, &name, false).is_ok_and(|st| at::is_symlink(&st));
                 if dangling {
                     self.error(format!(
                         "cannot operate on dangling symlink {}",
@@ -198,56 +271,63 @@ impl Chmod<'_> {
                 return false;
             }
         };
+        let top = Entry {
+            dir: libc::AT_FDCWD,
+            name: &name,
+            path,
+            stat: &stat,
+            follow: true,
+        };
         if !self.recursive {
-            return self.change(path, &meta);
+            return self.change(&top) == Outcome::Done;
         }
-        let mut ok = true;
-        walk_physical(path, &meta, &mut |visit| match visit {
-            Visit::Entry(entry, entry_meta) => ok &= self.change(entry, entry_meta),
-            Visit::Failed(err) => {
-                ok = false;
-                self.report_walk_error(&err);
-            }
-        });
-        ok
+        let mut walk = Walk {
+            chmod: self,
+            ok: true,
+        };
+        if let Err(err) = tree::walk(&top, tree::Options::default(), &mut walk) {
+            walk.ok = false;
+            self.error(walk_error(&err));
+        }
+        walk.ok
     }
 
-    fn report_walk_error(&self, err: &crate::Error) {
-        if let crate::Error::Io { op, path, source } = err {
-            self.error(format!("cannot {op} {}: {}", quote(path), strerror(source)));
-        } else {
-            self.error(err.to_string());
-        }
-    }
-
-    fn change(&self, path: &Path, meta: &Metadata) -> bool {
-        let old = meta.mode();
-        let is_dir = meta.is_dir();
-        let new = self.spec.adjust(old, is_dir, self.umask);
-        let is_symlink = meta.file_type().is_symlink();
-        let mut ok = true;
-        let mut applied = false;
-        if !is_symlink {
-            match std::fs::set_permissions(path, std::fs::Permissions::from_mode(new)) {
-                Ok(()) => applied = true,
-                Err(err) => {
+    fn change(&self, entry: &Entry) -> Outcome {
+        let path = entry.path;
+        let old = entry.stat.st_mode;
+        let new = self.spec.adjust(old, entry.is_dir(), self.umask);
+        let mut outcome = Outcome::Done;
+        // The mode the kernel left, which may lack a setgid bit it refused silently.
+        let mut actual = None;
+        if !entry.is_symlink() {
+            match entry.set_mode(new) {
+                Ok(after) => actual = Some(after.st_mode),
+                Err(ChangeError::Replaced) => {
+                    self.error(format!(
+                        "changing permissions of {}: {REPLACED}",
+                        quote(path)
+                    ));
+                    outcome = Outcome::Replaced;
+                }
+                Err(ChangeError::Io(err)) => {
                     self.error(format!(
                         "changing permissions of {}: {}",
                         quote(path),
                         strerror(&err)
                     ));
-                    ok = false;
+                    outcome = Outcome::Failed;
                 }
             }
         }
         if self.verbosity != Verbosity::Off {
-            let changed = applied && self.mode_changed(path, old, new);
+            let changed = actual.is_some_and(|actual| (old ^ actual) & MODE_BITS != 0);
             if changed || self.verbosity == Verbosity::All {
-                self.describe(path, old, new, ok, applied, changed);
+                let ok = outcome == Outcome::Done;
+                self.describe(path, old, new, ok, actual.is_some(), changed);
             }
         }
-        if applied && self.diagnose_surprises {
-            let naive = self.spec.adjust(old, is_dir, 0);
+        if actual.is_some() && self.diagnose_surprises {
+            let naive = self.spec.adjust(old, entry.is_dir(), 0);
             if new & !naive & MODE_BITS != 0 {
                 complain(
                     self.name,
@@ -258,24 +338,10 @@ impl Chmod<'_> {
                         permission_string(naive)
                     ),
                 );
-                ok = false;
+                outcome = Outcome::Failed;
             }
         }
-        ok
-    }
-
-    /// Whether the mode really changed; special bits may be refused silently by the kernel
-    /// (setgid for a non-member), so those are read back as GNU does.
-    fn mode_changed(&self, path: &Path, old: u32, new: u32) -> bool {
-        let actual = if new & 0o7000 != 0 {
-            match std::fs::metadata(path) {
-                Ok(meta) => meta.mode(),
-                Err(_) => return false,
-            }
-        } else {
-            new
-        };
-        (old ^ actual) & MODE_BITS != 0
+        outcome
     }
 
     fn describe(&self, path: &Path, old: u32, new: u32, ok: bool, applied: bool, changed: bool) {

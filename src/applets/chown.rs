@@ -10,7 +10,8 @@
 //!
 //!   -h  change symlinks themselves (lchown); operands are otherwise followed
 //!   -R  recurse, never following symlinks (GNU's -P default): a symlink in the tree, and a
-//!       symlink operand, is changed itself
+//!       symlink operand, is changed itself. The walk goes by directory descriptor: a
+//!       directory replaced by a symlink while it runs is reported, never entered.
 //!   -c  report only changes;  -v  report every file;  -f  no error messages
 //!   --from=CUR_OWNER:CUR_GROUP  change only files owned so
 //!   --reference=RFILE           use RFILE's owner and group
@@ -18,8 +19,6 @@
 //! The kernel clears setuid/setgid bits on a chown of an executable: that is expected.
 
 use std::ffi::{CString, OsString};
-use std::fs::Metadata;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -28,8 +27,9 @@ use clap::Parser;
 
 use super::{complain, quote, strerror};
 use crate::sys::accounts::Accounts;
+use crate::sys::at::{self, ChangeError};
 use crate::sys::login_group::login_gid;
-use crate::sys::tree::{walk_physical, Visit};
+use crate::sys::tree::{self, Entry, NotEntered, Step};
 
 #[derive(Parser)]
 #[command(about = "Change file owner and group", disable_help_flag = true)]
@@ -310,24 +310,44 @@ fn group_text(accounts: &Accounts, gid: u32) -> String {
         .map_or_else(|| gid.to_string(), str::to_string)
 }
 
-/// chown(2) or lchown(2); `u32::MAX` (-1) leaves an id alone.
-fn change_owner(path: &Path, uid: Option<u32>, gid: Option<u32>, follow: bool) -> io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let uid = uid.unwrap_or(u32::MAX);
-    let gid = gid.unwrap_or(u32::MAX);
-    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
-    let rc = unsafe {
-        if follow {
-            libc::chown(c_path.as_ptr(), uid, gid)
+/// What became of one file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Failed,
+    /// Its name led elsewhere by the time it was changed: not changed, and not entered.
+    Replaced,
+}
+
+/// `chown -R`: every entry, symlinks themselves included, changed before it is entered.
+struct Walk<'c, 'a> {
+    chown: &'c Chown<'a>,
+    ok: bool,
+}
+
+impl tree::Visitor for Walk<'_, '_> {
+    fn visit(&mut self, entry: &Entry) -> Step {
+        let outcome = self.chown.change(entry);
+        self.ok &= outcome == Outcome::Done;
+        if entry.is_dir() && outcome != Outcome::Replaced {
+            Step::Enter
         } else {
-            libc::lchown(c_path.as_ptr(), uid, gid)
+            Step::Done(true)
         }
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    }
+
+    fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
+        self.ok = false;
+        self.chown
+            .error(super::chmod::not_entered_message(entry.path, &why));
+        false
+    }
+
+    fn unreadable(&mut self, path: &Path, err: std::io::Error) -> bool {
+        self.ok = false;
+        self.chown
+            .error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+        false
     }
 }
 
@@ -339,40 +359,43 @@ impl Chown<'_> {
     }
 
     fn operand(&self, path: &Path) -> bool {
-        let lstat = match std::fs::symlink_metadata(path) {
-            Ok(meta) => meta,
+        let Ok(name) = CString::new(path.as_os_str().as_bytes()) else {
+            let err = std::io::Error::from_raw_os_error(libc::EINVAL);
+            self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+            return false;
+        };
+        let lstat = match at::stat(libc::AT_FDCWD, &name, false) {
+            Ok(stat) => stat,
             Err(err) => {
                 self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
                 return false;
             }
         };
-        if !self.recursive {
-            return self.change(path, &lstat, self.follow_operands);
-        }
-        let mut ok = true;
-        walk_physical(path, &lstat, &mut |visit| match visit {
-            Visit::Entry(entry, meta) => ok &= self.change(entry, meta, false),
-            Visit::Failed(err) => {
-                ok = false;
-                if let crate::Error::Io { op, path, source } = &err {
-                    self.error(format!("cannot {op} {}: {}", quote(path), strerror(source)));
-                } else {
-                    self.error(err.to_string());
-                }
+        let mut top = Entry {
+            dir: libc::AT_FDCWD,
+            name: &name,
+            path,
+            stat: &lstat,
+            follow: false,
+        };
+        if self.recursive {
+            let mut walk = Walk {
+                chown: self,
+                ok: true,
+            };
+            if let Err(err) = tree::walk(&top, tree::Options::default(), &mut walk) {
+                walk.ok = false;
+                self.error(super::chmod::walk_error(&err));
             }
-        });
-        ok
-    }
-
-    /// One file: `meta` is its lstat; with `follow` a symlink's target is what is changed.
-    fn change(&self, path: &Path, meta: &Metadata, follow: bool) -> bool {
-        let followed;
-        let mut ok = true;
-        let stats = if follow && meta.file_type().is_symlink() {
-            match std::fs::metadata(path) {
-                Ok(target) => {
-                    followed = target;
-                    &followed
+            return walk.ok;
+        }
+        let target;
+        if self.follow_operands && top.is_symlink() {
+            match at::stat(libc::AT_FDCWD, &name, true) {
+                Ok(stat) => {
+                    target = stat;
+                    top.stat = &target;
+                    top.follow = true;
                 }
                 Err(err) => {
                     self.error(format!(
@@ -380,41 +403,56 @@ impl Chown<'_> {
                         quote(path),
                         strerror(&err)
                     ));
-                    ok = false;
-                    meta
+                    if self.verbosity == Verbosity::All {
+                        self.describe(path, &lstat, false, false);
+                    }
+                    return false;
                 }
             }
-        } else {
-            meta
-        };
-        let wanted = ok
-            && self.required.uid.is_none_or(|uid| uid == stats.uid())
-            && self.required.gid.is_none_or(|gid| gid == stats.gid());
+        }
+        self.change(&top) == Outcome::Done
+    }
+
+    /// One file: its own owner, or with `entry.follow` its target's.
+    fn change(&self, entry: &Entry) -> Outcome {
+        let stats = entry.stat;
+        let wanted = self.required.uid.is_none_or(|uid| uid == stats.st_uid)
+            && self.required.gid.is_none_or(|gid| gid == stats.st_gid);
+        let mut outcome = Outcome::Done;
         if wanted {
-            if let Err(err) = change_owner(path, self.owner.uid, self.owner.gid, follow) {
-                let what = if self.owner.uid.is_some() {
-                    "changing ownership of"
-                } else {
-                    "changing group of"
-                };
-                self.error(format!("{what} {}: {}", quote(path), strerror(&err)));
-                ok = false;
+            let what = if self.owner.uid.is_some() {
+                "changing ownership of"
+            } else {
+                "changing group of"
+            };
+            match entry.set_owner(self.owner.uid, self.owner.gid) {
+                Ok(()) => {}
+                Err(ChangeError::Replaced) => {
+                    let replaced = super::chmod::REPLACED;
+                    self.error(format!("{what} {}: {replaced}", quote(entry.path)));
+                    outcome = Outcome::Replaced;
+                }
+                Err(ChangeError::Io(err)) => {
+                    self.error(format!("{what} {}: {}", quote(entry.path), strerror(&err)));
+                    outcome = Outcome::Failed;
+                }
             }
         }
         if self.verbosity != Verbosity::Off {
+            let ok = outcome == Outcome::Done;
             let changed = wanted
                 && ok
-                && !(self.owner.uid.is_none_or(|uid| uid == stats.uid())
-                    && self.owner.gid.is_none_or(|gid| gid == stats.gid()));
+                && !(self.owner.uid.is_none_or(|uid| uid == stats.st_uid)
+                    && self.owner.gid.is_none_or(|gid| gid == stats.st_gid));
             if changed || self.verbosity == Verbosity::All {
-                self.describe(path, stats, ok, changed);
+                self.describe(entry.path, stats, ok, changed);
             }
         }
-        ok
+        outcome
     }
 
     /// GNU's `describe_change` lines.
-    fn describe(&self, path: &Path, stats: &Metadata, ok: bool, changed: bool) {
+    fn describe(&self, path: &Path, stats: &libc::stat, ok: bool, changed: bool) {
         let spec = |user: Option<&str>, group: Option<&str>| match (user, group) {
             (Some(user), Some(group)) => Some(format!("{user}:{group}")),
             (Some(user), None) => Some(user.to_string()),
@@ -423,8 +461,8 @@ impl Chown<'_> {
         };
         let user = self.owner.user_name.as_deref();
         let group = self.owner.group_name.as_deref();
-        let old_user = user_text(self.accounts, stats.uid());
-        let old_group = group_text(self.accounts, stats.gid());
+        let old_user = user_text(self.accounts, stats.st_uid);
+        let old_group = group_text(self.accounts, stats.st_gid);
         let new_spec = spec(user, group).unwrap_or_default();
         let old = spec(
             user.map(|_| old_user.as_str()),

@@ -3,7 +3,8 @@
 //! Remove files and, with -r, directory trees. Learned from the day this project exists for
 //! (`rm -rf something/` went through a symlink to `/lib`), it never follows a symlink:
 //!   - a symlink operand is removed as a link; a tree is walked by directory descriptor with
-//!     O_NOFOLLOW, so a directory swapped for a symlink mid-walk is refused, not entered;
+//!     O_NOFOLLOW, so a directory swapped for a symlink mid-walk is refused, not entered; the
+//!     walk is iterative and keeps few descriptors open, so no depth is too deep (GNU's too);
 //!   - `rm -r link/` where `link` points to a directory removes nothing and says why (GNU would
 //!     empty the target, then fail on the link);
 //!   - `/` is refused, with or without --no-preserve-root; `.` and `..` are refused as GNU does.
@@ -120,6 +121,10 @@ pub(super) fn print_removed(path: &Path, was_dir: bool) {
 /// The message lines for a removal problem (shared with `mv`, which removes after copying).
 pub(super) fn describe(problem: &Problem, no_preserve_root: bool) -> Vec<String> {
     match problem {
+        // The walk stopped: a directory it had to go back up to was moved.
+        Problem::Io(crate::Error::Refused { path, why }) => {
+            vec![format!("cannot remove {}: {why}", quote(path))]
+        }
         Problem::Io(err) => vec![super::cp::describe_io(err)],
         Problem::IsDirectory(path) => vec![format!("cannot remove {}: Is a directory", quote(path))],
         Problem::DotOrDotDot(path) => vec![format!(

@@ -1,11 +1,12 @@
 //! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
-//! error text without Rust's "(os error N)" suffix, the copy engine and the symlink-safe
-//! removal the file applets share, extended attributes and file capabilities, mode and date
-//! specifications as GNU parses them, and the formatting `ls` and `stat` share (mode strings,
-//! sizes, local time, shell quoting).
+//! error text without Rust's "(os error N)" suffix, the copy engine, the descriptor-relative
+//! tree walk and the symlink-safe removal the file applets share, extended attributes and file
+//! capabilities, mode and date specifications as GNU parses them, and the formatting `ls` and
+//! `stat` share (mode strings, sizes, local time, shell quoting).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
+pub mod at;
 pub mod birth;
 pub mod canonical;
 pub mod capability;

@@ -1,21 +1,25 @@
 //! Removing files and trees without ever following a symlink.
 //!
-//! This project exists because `rm -rf something/` went through a symlink to `/lib`. So: every
-//! directory is entered with `openat(O_NOFOLLOW | O_DIRECTORY)` relative to its parent's
-//! descriptor and checked to be the same inode `fstatat(AT_SYMLINK_NOFOLLOW)` saw, every entry is
-//! removed with `unlinkat` relative to that descriptor, and a directory swapped for a symlink
-//! in the middle of the walk is refused instead of entered. An operand like `link/` that would
-//! make the kernel resolve a symlink to a directory is refused before anything is touched.
+//! This project exists because `rm -rf something/` went through a symlink to `/lib`. So: the
+//! tree is walked by [`crate::sys::tree`], which enters every directory with
+//! `openat(O_NOFOLLOW | O_DIRECTORY)` relative to its parent's descriptor and checks it is the
+//! inode `fstatat(AT_SYMLINK_NOFOLLOW)` saw; every entry is removed with `unlinkat` relative to
+//! that descriptor, and a directory swapped for a symlink in the middle of the walk is refused
+//! instead of entered. The walk is iterative with a bounded number of descriptors, so a tree of
+//! any depth goes. An operand like `link/` that would make the kernel resolve a symlink to a
+//! directory is refused before anything is touched.
 //!
-//! What is owned here: the walk, the refusals and their reasons. Not owned: prompts and
-//! messages; they go through [`Reporter`].
+//! What is owned here: the refusals and their reasons. Not owned: prompts and messages; they go
+//! through [`Reporter`].
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::sys::at;
+use crate::sys::tree::{self, Entry, NotEntered, Step};
 use crate::Error;
 
 #[derive(Clone, Copy, Default, Debug)]
@@ -79,79 +83,10 @@ pub fn kind_name(st: &libc::stat) -> &'static str {
     }
 }
 
-fn stat_at(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `name` is NUL-terminated; `st` is ours.
-    let rc = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(st)
-    }
-}
-
 fn stat_path(path: &Path, follow: bool) -> io::Result<libc::stat> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let rc = unsafe { libc::fstatat(libc::AT_FDCWD, c.as_ptr(), &mut st, flags) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(st)
-    }
-}
-
-fn open_dir_at(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: as above; the descriptor is owned by the returned OwnedFd.
-    let fd = unsafe {
-        libc::openat(
-            dir,
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-}
-
-fn unlink_at(dir: RawFd, name: &CStr, is_dir: bool) -> io::Result<()> {
-    let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
-    // SAFETY: as above.
-    if unsafe { libc::unlinkat(dir, name.as_ptr(), flags) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn is_dir(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
-}
-
-/// The names in the directory open as `fd`, without `.` and `..`. Read completely before
-/// anything is removed so that removal cannot disturb the reading.
-fn list(fd: &OwnedFd) -> io::Result<Vec<CString>> {
-    // Dir takes ownership of what it is given, so it gets its own descriptor.
-    let dup = fd.try_clone()?;
-    let mut dir = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup))
-        .map_err(io::Error::from)?;
-    let mut names = Vec::new();
-    for entry in dir.iter() {
-        let entry = entry.map_err(io::Error::from)?;
-        let name = entry.file_name();
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push(name.to_owned());
-        }
-    }
-    // Sorted: reproducible runs and `-v` output.
-    names.sort();
-    Ok(names)
+    at::stat(libc::AT_FDCWD, &c, follow)
 }
 
 /// Splits an operand into (what it names without trailing slashes, whether it had any).
@@ -193,7 +128,9 @@ pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
     if trailing_slash {
         if let Ok(st) = stat_path(bare, false) {
             if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-                let to_dir = stat_path(bare, true).map(|t| is_dir(&t)).unwrap_or(false);
+                let to_dir = stat_path(bare, true)
+                    .map(|t| at::is_dir(&t))
+                    .unwrap_or(false);
                 if to_dir {
                     reporter.problem(Problem::SymlinkToDirWithSlash(path.to_path_buf()));
                     return false;
@@ -245,7 +182,7 @@ pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
             return false;
         }
     };
-    let st = match stat_at(parent_fd.as_raw_fd(), &name) {
+    let st = match at::stat(parent_fd.as_raw_fd(), &name, false) {
         Ok(st) => st,
         Err(err) => {
             if opts.ignore_missing && missing(&err) {
@@ -261,8 +198,19 @@ pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
         top_dev: st.st_dev,
         failed: false,
     };
+    let top = Entry {
+        dir: parent_fd.as_raw_fd(),
+        name: &name,
+        path,
+        stat: &st,
+        follow: false,
+    };
+    // Sorted: reproducible runs and `-v` output.
+    let options = tree::Options { sorted: true };
+    if let Err(err) = tree::walk(&top, options, &mut walk) {
+        walk.problem(Problem::Io(err));
+    }
     // A "no" to a prompt leaves the file but is not a failure (GNU exits 0).
-    walk.entry(parent_fd.as_raw_fd(), &name, &st, path, bare);
     !walk.failed
 }
 
@@ -272,129 +220,104 @@ impl Walk<'_> {
         self.reporter.problem(problem);
     }
 
-    /// Removes `name` in the directory `dir`; `shown` is how it is named in messages and
-    /// `base` the path its children are named under. Returns whether it is gone.
-    fn entry(
-        &mut self,
-        dir: RawFd,
-        name: &CStr,
-        st: &libc::stat,
-        shown: &Path,
-        base: &Path,
-    ) -> bool {
-        if !is_dir(st) {
-            let question = Question::Remove {
-                path: shown,
-                kind: kind_name(st),
-            };
-            if !self.reporter.confirm(question) {
-                return false;
-            }
-            return match unlink_at(dir, name, false) {
-                Ok(()) => {
-                    self.reporter.removed(shown, false);
-                    true
-                }
-                Err(err) => {
-                    self.problem(Problem::Io(Error::io("remove", shown, err)));
-                    false
-                }
-            };
-        }
-        if !self.opts.recursive {
-            if !self.opts.empty_dirs {
-                self.problem(Problem::IsDirectory(shown.to_path_buf()));
-                return false;
-            }
-            return self.remove_dir(dir, name, shown);
-        }
-        if self.opts.one_file_system && st.st_dev != self.top_dev {
-            self.problem(Problem::OtherDevice(shown.to_path_buf()));
-            return false;
-        }
-        let fd = match open_dir_at(dir, name) {
-            Ok(fd) => fd,
-            // O_NOFOLLOW | O_DIRECTORY on what has become a symlink: ELOOP or ENOTDIR.
-            Err(err) if matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
-                self.problem(Problem::Changed(shown.to_path_buf()));
-                return false;
-            }
-            Err(err) => {
-                // An unreadable but empty directory can still go (GNU does the same).
-                if self.remove_dir_quietly(dir, name, shown) {
-                    return true;
-                }
-                self.problem(Problem::Io(Error::io("remove", shown, err)));
-                return false;
-            }
-        };
-        let mut opened: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fd is open; `opened` is ours.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut opened) } < 0
-            || (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)
-        {
-            self.problem(Problem::Changed(shown.to_path_buf()));
-            return false;
-        }
-        let names = match list(&fd) {
-            Ok(names) => names,
-            Err(err) => {
-                self.problem(Problem::Io(Error::io("remove", shown, err)));
-                return false;
-            }
-        };
-        if !names.is_empty() && !self.reporter.confirm(Question::Descend(shown)) {
-            return false;
-        }
-        let mut all_gone = true;
-        for child in &names {
-            let child_path = base.join(OsStr::from_bytes(child.to_bytes()));
-            let child_st = match stat_at(fd.as_raw_fd(), child) {
-                Ok(st) => st,
-                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(err) => {
-                    self.problem(Problem::Io(Error::io("remove", &child_path, err)));
-                    all_gone = false;
-                    continue;
-                }
-            };
-            all_gone &= self.entry(fd.as_raw_fd(), child, &child_st, &child_path, &child_path);
-        }
-        drop(fd);
-        if !all_gone {
-            // The reason was reported (or the user said no); "Directory not empty" adds nothing.
-            return false;
-        }
-        self.remove_dir(dir, name, shown)
-    }
-
-    fn remove_dir(&mut self, dir: RawFd, name: &CStr, shown: &Path) -> bool {
+    fn remove_file(&mut self, entry: &Entry) -> bool {
         let question = Question::Remove {
-            path: shown,
-            kind: "directory",
+            path: entry.path,
+            kind: kind_name(entry.stat),
         };
         if !self.reporter.confirm(question) {
             return false;
         }
-        match unlink_at(dir, name, true) {
+        match at::unlink(entry.dir, entry.name, false) {
             Ok(()) => {
-                self.reporter.removed(shown, true);
+                self.reporter.removed(entry.path, false);
                 true
             }
             Err(err) => {
-                self.problem(Problem::Io(Error::io("remove", shown, err)));
+                self.problem(Problem::Io(Error::io("remove", entry.path, err)));
                 false
             }
         }
     }
 
-    fn remove_dir_quietly(&mut self, dir: RawFd, name: &CStr, shown: &Path) -> bool {
-        if unlink_at(dir, name, true).is_ok() {
-            self.reporter.removed(shown, true);
-            true
-        } else {
-            false
+    fn remove_dir(&mut self, entry: &Entry) -> bool {
+        let question = Question::Remove {
+            path: entry.path,
+            kind: "directory",
+        };
+        if !self.reporter.confirm(question) {
+            return false;
         }
+        match at::unlink(entry.dir, entry.name, true) {
+            Ok(()) => {
+                self.reporter.removed(entry.path, true);
+                true
+            }
+            Err(err) => {
+                self.problem(Problem::Io(Error::io("remove", entry.path, err)));
+                false
+            }
+        }
+    }
+}
+
+/// Each entry's result is whether it is gone.
+impl tree::Visitor for Walk<'_> {
+    fn visit(&mut self, entry: &Entry) -> Step {
+        if !entry.is_dir() {
+            return Step::Done(self.remove_file(entry));
+        }
+        if !self.opts.recursive {
+            if !self.opts.empty_dirs {
+                self.problem(Problem::IsDirectory(entry.path.to_path_buf()));
+                return Step::Done(false);
+            }
+            return Step::Done(self.remove_dir(entry));
+        }
+        if self.opts.one_file_system && entry.stat.st_dev != self.top_dev {
+            self.problem(Problem::OtherDevice(entry.path.to_path_buf()));
+            return Step::Done(false);
+        }
+        Step::Enter
+    }
+
+    fn entered(&mut self, entry: &Entry, children: usize) -> bool {
+        children == 0 || self.reporter.confirm(Question::Descend(entry.path))
+    }
+
+    fn left(&mut self, entry: &Entry, children_ok: bool) -> bool {
+        // If a child stayed, the reason was reported (or the user said no); "Directory not
+        // empty" would add nothing.
+        children_ok && self.remove_dir(entry)
+    }
+
+    fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
+        let err = match why {
+            NotEntered::Replaced => {
+                self.problem(Problem::Changed(entry.path.to_path_buf()));
+                return false;
+            }
+            // An unreadable but empty directory can still go (GNU does the same).
+            NotEntered::Open(err) => match at::unlink(entry.dir, entry.name, true) {
+                Ok(()) => {
+                    self.reporter.removed(entry.path, true);
+                    return true;
+                }
+                Err(_) => err,
+            },
+            NotEntered::Read(err) => err,
+        };
+        self.problem(Problem::Io(Error::io("remove", entry.path, err)));
+        false
+    }
+
+    fn unreadable(&mut self, path: &Path, err: io::Error) -> bool {
+        if err.raw_os_error() == Some(libc::ENOENT) {
+            // Gone already: what was wanted.
+            return true;
+        }
+        self.problem(Problem::Io(Error::io("remove", path, err)));
+        false
     }
 }
 
@@ -459,7 +382,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::os::unix::fs::symlink(tmp.path(), tmp.path().join("link")).expect("symlink");
         let dir = fs::File::open(tmp.path()).expect("open");
-        let err = open_dir_at(dir.as_raw_fd(), c"link").expect_err("must not follow");
+        let err = at::open_dir(dir.as_raw_fd(), c"link", false).expect_err("must not follow");
         assert!(
             matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
             "{err}"
