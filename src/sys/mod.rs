@@ -1,4 +1,5 @@
-//! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
+//! The thin OS layer: root-confined path resolution, inputs opened only when they are regular
+//! files and read with bounded lines, accounts read from ROOT's own files,
 //! error text without Rust's "(os error N)" suffix, the copy engine and the symlink-safe
 //! removal the file applets share, extended attributes and file capabilities, mode and date
 //! specifications as GNU parses them, and the formatting `ls` and `stat` share (mode strings,
@@ -13,6 +14,7 @@ pub mod copy;
 pub mod date_spec;
 pub mod errno;
 pub mod human;
+pub mod input;
 pub mod localtime;
 pub mod login_group;
 pub mod mode;

@@ -44,7 +44,7 @@ use crate::sys::root::{Last, Root};
 use crate::Result;
 
 pub use attrs::{Attr, Attrs, Check, Expected, FileKind};
-pub use cache::Cache;
+pub use cache::{Cache, CacheDir};
 
 /// What is wrong with one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,11 +390,15 @@ pub fn verify(
     // Pass 1: resolve and lstat every path, on every core: each thread takes a contiguous
     // share (neighbours share parents, which is what each thread's resolver memo is for). The
     // digest cache is read meanwhile.
-    let cache_path = if options.use_cache && !options.missing_only {
-        Cache::path_for(root)
+    let cache_dir = if options.use_cache && !options.missing_only {
+        CacheDir::open(root).unwrap_or_else(|error| {
+            report.notes.push(warning(error));
+            None
+        })
     } else {
         None
     };
+    let cache_limit = cache::max_size(items.len());
     let threads = if options.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -404,7 +408,12 @@ pub fn verify(
     };
     let share = items.len().div_ceil(threads.max(1)).max(1);
     let (examined, cache) = std::thread::scope(|scope| {
-        let cache = scope.spawn(|| cache_path.as_deref().map(Cache::load).unwrap_or_default());
+        let cache = scope.spawn(|| {
+            cache_dir
+                .as_ref()
+                .map(|dir| dir.load(cache_limit))
+                .unwrap_or_else(|| Ok(Cache::default()))
+        });
         let workers: Vec<_> = items
             .chunks(share)
             .enumerate()
@@ -428,7 +437,15 @@ pub fn verify(
             .into_iter()
             .flat_map(|worker| worker.join().unwrap_or_default())
             .collect();
-        (examined, cache.join().unwrap_or_default())
+        (
+            examined,
+            cache.join().unwrap_or_else(|_| Ok(Cache::default())),
+        )
+    });
+    // A cache we cannot use is started afresh; the save below replaces the file.
+    let cache = cache.unwrap_or_else(|error| {
+        report.notes.push(warning(error));
+        Cache::default()
     });
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
     let mut to_hash: Vec<Job> = Vec::new();
@@ -449,7 +466,7 @@ pub fn verify(
         &to_hash,
         &items,
         &cache,
-        cache_path.is_some(),
+        cache_dir.is_some(),
         options.threads,
         progress,
     );
@@ -510,21 +527,15 @@ pub fn verify(
         };
         outcomes[job.item] = Some(outcome);
     }
-    if let Some(path) = cache_path {
-        let saved = new_cache.save(&path);
+    if let Some(dir) = cache_dir {
+        let saved = dir.save(&new_cache);
         // A read-only root, or a run without root's rights, simply goes without a cache.
         let quiet = matches!(
             saved.as_ref().err().and_then(crate::Error::raw_os_error),
             Some(libc::EROFS | libc::EACCES | libc::EPERM)
         );
         if let (Err(error), false) = (saved, quiet) {
-            report.notes.push(Note {
-                package: None,
-                issue: Issue {
-                    severity: Severity::Warning,
-                    error,
-                },
-            });
+            report.notes.push(warning(error));
         }
     }
 
@@ -546,6 +557,17 @@ pub fn verify(
     }
     find_alias_problems(root, db, &mut report);
     Ok(report)
+}
+
+/// A note about the run as a whole that changes no result (the digest cache).
+fn warning(error: crate::Error) -> Note {
+    Note {
+        package: None,
+        issue: Issue {
+            severity: Severity::Warning,
+            error,
+        },
+    }
 }
 
 /// Turns one package's list into items, with its digests, conffile marks and diversions.
