@@ -6,6 +6,13 @@
 //! diversion applies to whom). What it does not: touching the files the database describes;
 //! that is [`crate::verify`]'s job.
 //!
+//! Every file is read inside ROOT ([`Database::open_in`]: resolved there, so an absolute
+//! symlink at `info` or `status` leads to ROOT's file, never the host's) or in the host
+//! directory `--admindir` names ([`Database::open`]), and only when it is a regular file
+//! ([`crate::sys::input`]): a FIFO planted at `status` is an error, not a hang. Lists,
+//! md5sums, diversions and statoverride are read line by line, no line longer than a path can
+//! be: memory follows the number of paths, never the length of a line.
+//!
 //! Damage is reported, not swallowed: a `status` that is not deb822 is an [`Error`] (nothing can
 //! be verified against half a database); a bad line in one package's list or md5sums is an
 //! [`Issue`] and the rest is still used.
@@ -135,7 +142,8 @@ impl Place {
 
 impl Database {
     /// `ROOT/var/lib/dpkg` as the host sees it, resolved inside the root (a `/var` symlink is
-    /// followed within it).
+    /// followed within it). For messages: to read ROOT's database use [`Database::open_in`],
+    /// which resolves every file inside ROOT (this directory's own entries included).
     pub fn default_admindir(root: &Root) -> PathBuf {
         root.resolve(Path::new(ADMINDIR), Last::Follow)
             .unwrap_or_else(|_| root.host_lexical(Path::new(ADMINDIR)))

@@ -148,6 +148,9 @@ pub struct Archives {
     /// Directory listings and, after a full scan, the control identity of each file in them.
     scanned: HashMap<PathBuf, Vec<(PathBuf, Option<index::Key>)>>,
     apt_cache: AptCache,
+    /// Inputs that could not be read at all (a FIFO where an apt list or an archive should
+    /// be, EIO): not a verdict on any one package, so reported once by the caller.
+    problems: Vec<Error>,
 }
 
 /// Where ROOT's apt lists are, inside ROOT.
@@ -218,6 +221,7 @@ impl Archives {
             wanted: wanted.clone(),
             scanned: HashMap::new(),
             apt_cache: AptCache::of(root),
+            problems: Vec::new(),
         })
     }
 
@@ -248,6 +252,12 @@ impl Archives {
         self.sources.iter().map(|(source, _)| source)
     }
 
+    /// The inputs that could not be read so far (see [`Archives`]'s `problems`), handed over
+    /// once.
+    pub fn take_problems(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.problems)
+    }
+
     /// The trusted archive of exactly the installed version, or why there is none.
     pub fn find(&mut self, wanted: &Wanted) -> std::result::Result<Found, Unavailable> {
         let mut unavailable = Unavailable::default();
@@ -263,6 +273,9 @@ impl Archives {
                     Ok(deb) => deb,
                     Err(err) => {
                         unavailable.refused.push((path, err.to_string()));
+                        if matches!(err, Error::Io { .. }) {
+                            self.problems.push(err);
+                        }
                         continue;
                     }
                 };
@@ -277,7 +290,7 @@ impl Archives {
     }
 
     fn root_index(&mut self) -> &Index {
-        let (root, wanted) = (&self.root, &self.wanted);
+        let (root, wanted, problems) = (&self.root, &self.wanted, &mut self.problems);
         self.root_index.get_or_insert_with(|| {
             let mut index = Index::default();
             let lists = Path::new(APT_LISTS);
@@ -294,10 +307,14 @@ impl Archives {
             for name in names {
                 let inside = lists.join(&name);
                 let shown = root.host_lexical(&inside);
-                // A damaged (or unreadable, or not regular) list only loses us its hashes;
-                // the md5sums path still works.
-                if let Ok(file) = root.open_regular(&inside) {
-                    let _ = index.add_opened(&shown, file, &|name| wanted.contains(name));
+                // A damaged list only loses us its hashes (the md5sums path still works);
+                // one that cannot be read at all is reported too.
+                match root.open_regular(&inside) {
+                    Ok(file) => {
+                        let _ = index.add_opened(&shown, file, &|name| wanted.contains(name));
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => problems.push(Error::io("read", shown, err)),
                 }
             }
             index

@@ -195,7 +195,14 @@ impl CacheDir {
             | OFlag::O_NOFOLLOW
             | OFlag::O_NONBLOCK
             | OFlag::O_CLOEXEC;
-        let parent = match openat(None, &parent, directory, Mode::empty()) {
+        // Resolved inside ROOT, `var/cache` is no symlink; on the host's own root the kernel
+        // resolves it, as `chroot /` would.
+        let parent_flags = if root.is_host_root() {
+            directory - OFlag::O_NOFOLLOW
+        } else {
+            directory
+        };
+        let parent = match openat(None, &parent, parent_flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES | Errno::ELOOP) => return Ok(None),
             Err(errno) => return Err(Error::io("open", &parent, errno_error(errno))),
