@@ -19,9 +19,9 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -68,8 +68,8 @@ impl Key {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
-        for value in [
+    fn fields(&self) -> [u64; 7] {
+        [
             self.dev,
             self.ino,
             self.size,
@@ -77,8 +77,16 @@ impl Key {
             self.mtime.1 as u64,
             self.ctime.0 as u64,
             self.ctime.1 as u64,
-        ] {
-            out.extend_from_slice(&value.to_le_bytes());
+        ]
+    }
+
+    fn from_fields(fields: [u64; 7]) -> Key {
+        Key {
+            dev: fields[0],
+            ino: fields[1],
+            size: fields[2],
+            mtime: (fields[3] as i64, fields[4] as i64),
+            ctime: (fields[5] as i64, fields[6] as i64),
         }
     }
 }
@@ -88,43 +96,38 @@ pub struct Cache {
     entries: HashMap<PathBuf, (Key, [u8; 16])>,
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
+impl Cache {
+    /// Decodes a cache file as it streams in: memory is the entries, never the file too. A
+    /// path length no path can have is damage (and would be an allocation of any size).
+    fn decode(mut input: impl Read) -> Option<Cache> {
+        let mut magic = [0u8; MAGIC.len()];
+        input.read_exact(&mut magic).ok()?;
+        if magic != MAGIC {
             return None;
         }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-}
-
-impl Cache {
-    fn decode(bytes: &[u8]) -> Option<Cache> {
-        let mut reader = Reader(bytes.strip_prefix(MAGIC)?);
         let mut entries = HashMap::new();
-        while !reader.0.is_empty() {
-            let len = usize::try_from(reader.u64()?).ok()?;
-            let path = crate::dpkg::path_from_bytes(reader.take(len)?);
+        let mut word = [0u8; 8];
+        loop {
+            // The end of the file may only fall between entries.
+            if input.read(&mut word[..1]).ok()? == 0 {
+                break;
+            }
+            input.read_exact(&mut word[1..]).ok()?;
+            let len = usize::try_from(u64::from_le_bytes(word)).ok()?;
+            if len >= PATH_MAX {
+                return None;
+            }
+            let mut path = vec![0u8; len];
+            input.read_exact(&mut path).ok()?;
             let mut fields = [0u64; 7];
             for field in &mut fields {
-                *field = reader.u64()?;
+                input.read_exact(&mut word).ok()?;
+                *field = u64::from_le_bytes(word);
             }
-            let digest: [u8; 16] = reader.take(16)?.try_into().ok()?;
-            let key = Key {
-                dev: fields[0],
-                ino: fields[1],
-                size: fields[2],
-                mtime: (fields[3] as i64, fields[4] as i64),
-                ctime: (fields[5] as i64, fields[6] as i64),
-            };
-            entries.insert(path, (key, digest));
+            let mut digest = [0u8; 16];
+            input.read_exact(&mut digest).ok()?;
+            let path = PathBuf::from(std::ffi::OsString::from_vec(path));
+            entries.insert(path, (Key::from_fields(fields), digest));
         }
         Some(Cache { entries })
     }
@@ -154,17 +157,18 @@ impl Cache {
         self.entries.is_empty()
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(MAGIC.len() + self.entries.len() * 120);
-        bytes.extend_from_slice(MAGIC);
+    fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(MAGIC)?;
         for (entry_path, (key, digest)) in &self.entries {
             let raw = entry_path.as_os_str().as_bytes();
-            bytes.extend_from_slice(&(raw.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(raw);
-            key.encode(&mut bytes);
-            bytes.extend_from_slice(digest);
+            out.write_all(&(raw.len() as u64).to_le_bytes())?;
+            out.write_all(raw)?;
+            for field in key.fields() {
+                out.write_all(&field.to_le_bytes())?;
+            }
+            out.write_all(digest)?;
         }
-        bytes
+        Ok(())
     }
 }
 
@@ -260,9 +264,16 @@ impl CacheDir {
                 }
                 Err(err) => return Err(Error::io("read", self.file(), err)),
             };
-        let bytes = input::read_at_most(file, max_bytes)
-            .map_err(|err| Error::io("read", self.file(), err))?;
-        Ok(Cache::decode(&bytes).unwrap_or_default())
+        let size = file
+            .metadata()
+            .map_err(|err| Error::io("read", self.file(), err))?
+            .len();
+        if size > max_bytes {
+            let why = format!("larger than {max_bytes} bytes: ignored (it will be rewritten)");
+            return Err(Error::refused(self.file(), why));
+        }
+        let input = std::io::BufReader::with_capacity(64 << 10, file.take(max_bytes));
+        Ok(Cache::decode(input).unwrap_or_default())
     }
 
     /// Writes the cache atomically: a new file (`O_EXCL|O_NOFOLLOW`, owner-only: digests of
@@ -277,10 +288,12 @@ impl CacheDir {
         let fd = openat(at, temp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
             .map_err(|errno| Error::io("create", &shown_temp, errno_error(errno)))?;
         // SAFETY: `openat` just returned this descriptor and nothing else owns it.
-        let mut file = unsafe { File::from_raw_fd(fd) };
-        let written = file
-            .write_all(&cache.encode())
-            .and_then(|()| file.sync_all());
+        let file = unsafe { File::from_raw_fd(fd) };
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, file);
+        let written = cache
+            .encode(&mut out)
+            .and_then(|()| out.into_inner().map_err(|err| err.into_error()))
+            .and_then(|file| file.sync_all());
         let renamed = written
             .map_err(|err| Error::io("write", &shown_temp, err))
             .and_then(|()| {
@@ -326,6 +339,11 @@ mod tests {
         assert_eq!(loaded.get(Path::new("/a\nb"), &moved), None);
         assert!(cache_dir.load(10).is_err(), "larger than the limit");
         std::fs::write(&file, b"rescue verify md5 cache 1\n\xff\xff").unwrap();
+        assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
+        // A length no path has is damage, not an allocation of 2^64 bytes.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&file, huge).unwrap();
         assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
     }
 
