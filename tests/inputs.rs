@@ -510,23 +510,30 @@ fn apt_lists_and_cached_archives_linked_absolute_are_read_inside_root() {
 
 // ---- case 7: FIFOs, sockets, devices ----
 
+const STATUS: &str = "var/lib/dpkg/status";
+
 fn mkfifo(path: &Path) {
     let _ = fs::remove_file(path);
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
 }
 
-/// `verify ARGS` with a FIFO at `rel` (replacing what is there): it must end within the
-/// deadline with exit 2 and a message naming the file.
-fn assert_fifo_refused(root: &Path, rel: &str, args: &[&str]) {
-    mkfifo(&root.join(rel));
+/// `verify ARGS` must end within the deadline with exit 2 and a message naming `rel` and
+/// what stands there (`kind`: "a FIFO", "a socket", ...).
+fn assert_refused(root: &Path, rel: &str, args: &[&str], kind: &str) {
     let out = rescue(root, "verify", args, Duration::from_secs(30));
-    assert_eq!(out.code, Some(2), "FIFO at {rel}: {}", out.show());
+    assert_eq!(out.code, Some(2), "{kind} at {rel}: {}", out.show());
     let stderr = out.stderr();
     assert!(
-        stderr.contains(rel) && stderr.contains("not a regular file (a FIFO)"),
-        "FIFO at {rel}: the message names the file: {}",
+        stderr.contains(rel) && stderr.contains(&format!("not a regular file ({kind})")),
+        "{kind} at {rel}: the message names the file: {}",
         out.show()
     );
+}
+
+/// [`assert_refused`] with a FIFO at `rel` (replacing what is there).
+fn assert_fifo_refused(root: &Path, rel: &str, args: &[&str]) {
+    mkfifo(&root.join(rel));
+    assert_refused(root, rel, args, "a FIFO");
 }
 
 #[test]
@@ -569,21 +576,10 @@ fn a_fifo_at_admindir_files_is_refused_without_hanging() {
 #[test]
 fn a_socket_at_status_is_refused() {
     let root = small_root();
-    let status = root.path().join("var/lib/dpkg/status");
+    let status = root.path().join(STATUS);
     fs::remove_file(&status).expect("rm status");
     let _listener = std::os::unix::net::UnixListener::bind(&status).expect("bind socket");
-    let out = rescue(
-        root.path(),
-        "verify",
-        &["--db-only"],
-        Duration::from_secs(30),
-    );
-    assert_eq!(out.code, Some(2), "{}", out.show());
-    assert!(
-        out.stderr().contains("not a regular file (a socket)"),
-        "{}",
-        out.show()
-    );
+    assert_refused(root.path(), STATUS, &["--db-only"], "a socket");
 }
 
 #[test]
@@ -593,7 +589,7 @@ fn a_device_at_status_is_refused_without_opening_it() {
         return;
     }
     let root = small_root();
-    let status = root.path().join("var/lib/dpkg/status");
+    let status = root.path().join(STATUS);
     fs::remove_file(&status).expect("rm status");
     // /dev/zero's numbers: reading it would never end.
     nix::sys::stat::mknod(
@@ -607,19 +603,7 @@ fn a_device_at_status_is_refused_without_opening_it() {
         .unwrap()
         .file_type()
         .is_char_device());
-    let out = rescue(
-        root.path(),
-        "verify",
-        &["--db-only"],
-        Duration::from_secs(30),
-    );
-    assert_eq!(out.code, Some(2), "{}", out.show());
-    assert!(
-        out.stderr()
-            .contains("not a regular file (a character device)"),
-        "{}",
-        out.show()
-    );
+    assert_refused(root.path(), STATUS, &["--db-only"], "a character device");
 }
 
 #[test]

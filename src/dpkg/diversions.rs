@@ -8,8 +8,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::lists::{too_long, MAX_LIST_LINE};
-use crate::sys::input::{Line, LineReader};
+use super::lists::{bounded_lines, fitting, MAX_LIST_LINE};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,23 +29,10 @@ impl Diversions {
     /// a relative path or a line longer than a path can be is an error naming the line.
     pub fn read(file: &Path, input: impl Read) -> Result<Diversions> {
         let mut by_from = HashMap::new();
-        let mut reader = LineReader::new(input, MAX_LIST_LINE);
         let mut entry: Vec<Vec<u8>> = Vec::with_capacity(3);
         let mut first = 1;
-        while let Some((number, line)) = reader
-            .next_line()
-            .map_err(|err| Error::io("read", file, err))?
-        {
-            let line = match line {
-                Line::Text(text) => text,
-                Line::TooLong { length, start } => {
-                    return Err(Error::parse(
-                        file,
-                        Some(number),
-                        too_long(length, MAX_LIST_LINE, start),
-                    ))
-                }
-            };
+        bounded_lines(file, input, MAX_LIST_LINE, |number, line| {
+            let line = fitting(file, number, line, MAX_LIST_LINE)?;
             if entry.is_empty() {
                 first = number;
             }
@@ -56,7 +42,8 @@ impl Diversions {
                 by_from.insert(diversion.from.clone(), diversion);
                 entry.clear();
             }
-        }
+            Ok(())
+        })?;
         // One empty line is an empty file written with its newline.
         let lone_newline = first == 1 && entry.len() == 1 && entry[0].is_empty();
         if !entry.is_empty() && !lone_newline {

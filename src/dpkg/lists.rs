@@ -83,10 +83,45 @@ impl Drop for FileIssues<'_> {
     }
 }
 
-/// Reads `input` line by line, numbering from 1, calling `each` with every line that fits
-/// `max` bytes. A longer line is an error naming its number and length (never printed whole:
-/// it may be 100 MB) and the reading goes on after it. CRLF is reported once per file (the CR
-/// is dropped: a file edited on the wrong machine still names the right paths).
+/// Reads `input` line by line, numbering from 1, and calls `each` with every line: its bytes
+/// when it fits `max`, else only its length and first bytes (it may be 100 MB; it is skipped
+/// without being held). `each` decides whether a long line ends the file ([`fitting`]).
+pub(crate) fn bounded_lines(
+    file: &Path,
+    input: impl Read,
+    max: usize,
+    mut each: impl FnMut(usize, Line) -> Result<()>,
+) -> Result<()> {
+    let mut reader = LineReader::new(input, max);
+    while let Some((number, line)) = reader
+        .next_line()
+        .map_err(|err| Error::io("read", file, err))?
+    {
+        each(number, line)?;
+    }
+    Ok(())
+}
+
+/// The bytes of a line that fits `max`, or the error naming its file and number.
+pub(crate) fn fitting<'a>(
+    file: &Path,
+    number: usize,
+    line: Line<'a>,
+    max: usize,
+) -> Result<&'a [u8]> {
+    match line {
+        Line::Text(text) => Ok(text),
+        Line::TooLong { length, start } => Err(Error::parse(
+            file,
+            Some(number),
+            too_long(length, max, start),
+        )),
+    }
+}
+
+/// [`bounded_lines`] for the files whose bad lines are issues, not the end of the file: a
+/// too-long line is an error issue, CRLF is reported once per file (the CR is dropped: a file
+/// edited on the wrong machine still names the right paths).
 fn for_each_line(
     file: &Path,
     input: impl Read,
@@ -94,17 +129,14 @@ fn for_each_line(
     issues: &mut FileIssues,
     mut each: impl FnMut(usize, &[u8], &mut FileIssues),
 ) -> Result<()> {
-    let mut reader = LineReader::new(input, max + 1);
     let mut warned_crlf = false;
-    while let Some((number, line)) = reader
-        .next_line()
-        .map_err(|err| Error::io("read", file, err))?
-    {
+    // One more byte for the CR a CRLF line may end with.
+    bounded_lines(file, input, max + 1, |number, line| {
         let line = match line {
-            Line::Text(text) => text,
+            Line::Text(line) => line,
             Line::TooLong { length, start } => {
                 issues.push(Severity::Error, number, too_long(length, max, start));
-                continue;
+                return Ok(());
             }
         };
         let line = match line.strip_suffix(b"\r") {
@@ -127,11 +159,11 @@ fn for_each_line(
                 number,
                 too_long(line.len() as u64, max, line),
             );
-            continue;
+        } else {
+            each(number, line, issues);
         }
-        each(number, line, issues);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The message for a line past the bound: its length and its first bytes only.

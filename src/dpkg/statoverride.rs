@@ -8,9 +8,9 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::lists::too_long;
+use super::lists::{bounded_lines, fitting};
 use crate::sys::accounts::Accounts;
-use crate::sys::input::{Line, LineReader, PATH_MAX};
+use crate::sys::input::PATH_MAX;
 use crate::{Error, Result};
 
 /// The longest line: two account names (at most 32 bytes each, as `useradd` allows, or
@@ -71,24 +71,11 @@ impl StatOverrides {
     /// than such a line can be, is an error naming the line.
     pub fn read(file: &Path, input: impl Read) -> Result<StatOverrides> {
         let mut by_path = HashMap::new();
-        let mut reader = LineReader::new(input, MAX_LINE);
-        while let Some((number, line)) = reader
-            .next_line()
-            .map_err(|err| Error::io("read", file, err))?
-        {
-            let line = match line {
-                Line::Text(text) => text,
-                Line::TooLong { length, start } => {
-                    return Err(Error::parse(
-                        file,
-                        Some(number),
-                        too_long(length, MAX_LINE, start),
-                    ))
-                }
-            };
+        bounded_lines(file, input, MAX_LINE, |number, line| {
+            let line = fitting(file, number, line, MAX_LINE)?;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
-                continue;
+                return Ok(());
             }
             let bad = |what: &str| Error::parse(file, Some(number), what.to_string());
             let mut parts = line.splitn(4, |&b| b == b' ');
@@ -122,7 +109,8 @@ impl StatOverrides {
                     line: number,
                 },
             );
-        }
+            Ok(())
+        })?;
         Ok(StatOverrides { by_path })
     }
 
