@@ -824,8 +824,7 @@ fn a_result_other_than_planned_is_reported_by_the_recheck() {
     let fixture = DebRoot::new();
     fs::remove_dir_all(fixture.path("usr/share/demo-data/nested/deep")).expect("rm deep");
     let root = rescue::sys::root::Root::new(&fixture.root);
-    let db = rescue::dpkg::Database::open(&rescue::dpkg::Database::default_admindir(&root))
-        .expect("open database");
+    let db = rescue::dpkg::Database::open_in(&root).expect("open database");
     let plan = rescue::restore::plan::plan(
         &root,
         &db,

@@ -209,7 +209,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             "-R --dereference requires either -H or -L (not supported here)".into(),
         );
     }
-    let accounts = Accounts::load(Path::new("/"));
+    let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
     let mut operands = args.operands.into_iter();
     let owner = if let Some(reference) = &args.reference {
         match super::reference_metadata(name, reference, true) {

@@ -348,7 +348,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         .unwrap_or((0, 0));
     let mut lister = Lister {
         options,
-        accounts: Accounts::load(Path::new("/")),
+        accounts: Accounts::load(&crate::sys::root::Root::new("/")),
         now,
         status: 0,
         name,

@@ -316,10 +316,12 @@ pub fn open_root_database(
         return Err(2);
     }
     let root = crate::sys::root::Root::new(root_dir);
-    let admindir = admindir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| crate::dpkg::Database::default_admindir(&root));
-    match crate::dpkg::Database::open(&admindir) {
+    // ROOT's database is read inside ROOT; `--admindir` is a host path by contract.
+    let opened = match admindir {
+        Some(admindir) => crate::dpkg::Database::open(admindir),
+        None => crate::dpkg::Database::open_in(&root),
+    };
+    match opened {
         Ok(db) => Ok((root, db)),
         Err(err) => {
             complain(applet, format!("cannot read the dpkg database: {err}"));

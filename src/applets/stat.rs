@@ -72,7 +72,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let accounts = Accounts::load(Path::new("/"));
+    let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
     let mut out = std::io::stdout().lock();
     let mut status = 0;
     for path in &args.files {

@@ -20,7 +20,13 @@
 //! is a finding (dpkg hangs reading it).
 //!
 //! Digests are cached in ROOT/var/cache/rescue/ keyed by device, inode, size, mtime and ctime;
-//! `--no-cache` neither reads nor writes it.
+//! `--no-cache` neither reads nor writes it. That directory must be a real one: a symlink there
+//! (to a host directory, say) is reported and the run goes without a cache.
+//!
+//! Every file read from ROOT is resolved inside ROOT and opened only if it is a regular file:
+//! a FIFO, socket or device at `status`, a list, `etc/group`, an apt list or a cached archive
+//! is an error naming it (exit 2), never a hang. A database line longer than a path can be is
+//! an error naming its file and line, and is never held whole.
 //!
 //! Unless `--db-only`, every package whose installed version is found (ROOT's apt cache, or
 //! each `--from`: a directory of .debs, a mirror tree, an http:// mirror) and trusted is also
@@ -360,7 +366,18 @@ fn deep_checks(
         sources.push(Source::parse(&arg.to_string_lossy())?);
     }
     let mut archives = Archives::for_installed(root, sources, packages)?;
-    Ok(deep::check_all(root, db, packages, &mut archives, report))
+    let coverage = deep::check_all(root, db, packages, &mut archives, report);
+    // An apt list or archive that could not be read at all: a check that could not be made.
+    for error in archives.take_problems() {
+        report.notes.push(verify::Note {
+            package: None,
+            issue: crate::dpkg::Issue {
+                severity: Severity::Error,
+                error,
+            },
+        });
+    }
+    Ok(coverage)
 }
 
 fn write_text(

@@ -14,7 +14,9 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use compression::Compression;
 pub use control::Control;
@@ -24,12 +26,29 @@ use crate::{Error, Result};
 /// The largest control.tar we read into memory; real ones are a few KiB, a few MiB at most.
 const CONTROL_LIMIT: u64 = 64 << 20;
 
-/// An opened `.deb`: its control data read, its data member ready to stream.
+/// An opened `.deb`: its control data read, its data member ready to stream. The file stays
+/// open and is read by position, so what was checked (SHA256, control data) is what is
+/// unpacked, however the name changes meanwhile, and threads may stream it at once.
 #[derive(Debug)]
 pub struct Deb {
     path: PathBuf,
+    file: Arc<File>,
     control: Control,
     data_compression: Compression,
+}
+
+/// A reader of the whole archive from its start, by `pread`: no shared file offset.
+pub struct ArchiveReader {
+    file: Arc<File>,
+    at: u64,
+}
+
+impl Read for ArchiveReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// What a data entry is, from its tar header.
@@ -64,10 +83,23 @@ pub struct DataEntry {
 }
 
 impl Deb {
-    /// Opens `path`, checks the ar layout and `debian-binary`, and reads the control member.
+    /// Opens `path` (a host path: symlinks are followed; only a regular file is read), checks
+    /// the ar layout and `debian-binary`, and reads the control member.
     pub fn open(path: &Path) -> Result<Deb> {
-        let file = File::open(path).map_err(|err| Error::io("open", path, err))?;
-        let mut archive = ar::Archive::new(BufReader::new(file));
+        let file = crate::sys::input::open_regular(path, crate::sys::root::Last::Follow)
+            .map_err(|err| Error::io("open", path, err))?;
+        Self::from_file(path, file)
+    }
+
+    /// [`Deb::open`] of a file the caller opened (inside ROOT, say); `path` names it in
+    /// messages.
+    pub fn from_file(path: &Path, file: File) -> Result<Deb> {
+        let file = Arc::new(file);
+        let reader = ArchiveReader {
+            file: Arc::clone(&file),
+            at: 0,
+        };
+        let mut archive = ar::Archive::new(BufReader::new(reader));
         let mut seen_version = false;
         let mut control = None;
         while let Some(member) = archive.next_entry() {
@@ -123,6 +155,7 @@ impl Deb {
                     .ok_or_else(|| bad(path, "data member comes before the control member"))?;
                 return Ok(Deb {
                     path: path.to_path_buf(),
+                    file,
                     control,
                     data_compression,
                 });
@@ -143,6 +176,14 @@ impl Deb {
         &self.path
     }
 
+    /// The whole archive, from its first byte (to hash it).
+    pub fn reader(&self) -> ArchiveReader {
+        ArchiveReader {
+            file: Arc::clone(&self.file),
+            at: 0,
+        }
+    }
+
     pub fn control(&self) -> &Control {
         &self.control
     }
@@ -158,8 +199,7 @@ impl Deb {
         &self,
         mut visit: impl FnMut(&DataEntry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let file = File::open(&self.path).map_err(|err| Error::io("open", &self.path, err))?;
-        let mut archive = ar::Archive::new(BufReader::with_capacity(1 << 16, file));
+        let mut archive = ar::Archive::new(BufReader::with_capacity(1 << 16, self.reader()));
         while let Some(member) = archive.next_entry() {
             let mut member =
                 member.map_err(|err| bad(&self.path, format!("not a valid ar archive: {err}")))?;

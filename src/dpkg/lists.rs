@@ -7,12 +7,24 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Issue, Severity};
 use crate::applets::escape_bytes;
-use crate::Error;
+use crate::sys::input::{Line, LineReader, PATH_MAX};
+use crate::{Error, Result};
+
+/// The longest line of a `.list`: a path the kernel could open (`PATH_MAX` less its NUL).
+pub const MAX_LIST_LINE: usize = PATH_MAX - 1;
+
+/// The longest line of a `.md5sums`: 32 hex digits, two spaces, a path.
+pub const MAX_MD5SUMS_LINE: usize = 32 + 2 + PATH_MAX - 1;
+
+/// Problems reported one by one per file before the rest are only counted: a hostile list of
+/// two million bad lines must not become two million messages held in memory.
+pub const MAX_ISSUES_PER_FILE: usize = 20;
 
 /// The paths of one `.list` file, in file order, without duplicates.
 #[derive(Debug, Default)]
@@ -20,127 +32,291 @@ pub struct FileList {
     pub paths: Vec<PathBuf>,
 }
 
-/// Splits into lines, numbering from 1, reporting CRLF once per file (the CR is dropped: a
-/// file edited on the wrong machine still names the right paths).
-fn lines<'a>(
+/// The issues of one file, capped at [`MAX_ISSUES_PER_FILE`]; the rest become one summary.
+pub(crate) struct FileIssues<'a> {
     file: &'a Path,
-    bytes: &'a [u8],
-    issues: &'a mut Vec<Issue>,
-) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
-    let mut warned_crlf = false;
-    let ends_with_newline = bytes.last().is_none_or(|&b| b == b'\n');
-    let count = bytes.split(|&b| b == b'\n').count();
-    bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter_map(move |(index, line)| {
-            if index + 1 == count && ends_with_newline {
-                return None;
-            }
-            let line = match line.strip_suffix(b"\r") {
-                Some(stripped) => {
-                    if !warned_crlf {
-                        warned_crlf = true;
-                        issues.push(Issue {
-                            severity: Severity::Warning,
-                            error: Error::parse(
-                                file,
-                                Some(index + 1),
-                                "CRLF line ending (carriage return ignored)",
-                            ),
-                        });
-                    }
-                    stripped
-                }
-                None => line,
-            };
-            Some((index + 1, line))
-        })
+    out: &'a mut Vec<Issue>,
+    kept: usize,
+    more: usize,
+    worst_of_more: Severity,
 }
 
-/// Parses a `.list` file. Relative or NUL-holding lines are errors (skipped); a path named
-/// twice is a warning (checked once).
-pub fn parse_list(file: &Path, bytes: &[u8], issues: &mut Vec<Issue>) -> FileList {
-    let mut seen: HashMap<&[u8], usize> = HashMap::new();
-    let mut paths = Vec::new();
-    let mut local = Vec::new();
-    for (number, line) in lines(file, bytes, &mut local) {
-        if line.is_empty() {
-            continue;
+impl<'a> FileIssues<'a> {
+    pub(crate) fn new(file: &'a Path, out: &'a mut Vec<Issue>) -> FileIssues<'a> {
+        FileIssues {
+            file,
+            out,
+            kept: 0,
+            more: 0,
+            worst_of_more: Severity::Warning,
         }
-        if line[0] != b'/' || line.contains(&0) {
-            issues.push(Issue {
-                severity: Severity::Error,
-                error: Error::parse(
-                    file,
-                    Some(number),
-                    format!("not an absolute path: '{}'", escape_bytes(line)),
-                ),
-            });
-            continue;
-        }
-        if let Some(first) = seen.get(line) {
-            issues.push(Issue {
-                severity: Severity::Warning,
-                error: Error::parse(
-                    file,
-                    Some(number),
-                    format!("'{}' already listed on line {first}", escape_bytes(line)),
-                ),
-            });
-            continue;
-        }
-        seen.insert(line, number);
-        paths.push(PathBuf::from(OsStr::from_bytes(line)));
     }
-    issues.append(&mut local);
-    FileList { paths }
+
+    pub(crate) fn push(&mut self, severity: Severity, line: usize, what: impl Into<String>) {
+        if self.kept < MAX_ISSUES_PER_FILE {
+            self.kept += 1;
+            self.out.push(Issue {
+                severity,
+                error: Error::parse(self.file, Some(line), what),
+            });
+        } else {
+            self.more += 1;
+            if severity == Severity::Error {
+                self.worst_of_more = Severity::Error;
+            }
+        }
+    }
 }
 
-/// Parses a `.md5sums` file into absolute path -> digest.
+impl Drop for FileIssues<'_> {
+    fn drop(&mut self) {
+        if self.more > 0 {
+            self.out.push(Issue {
+                severity: self.worst_of_more,
+                error: Error::parse(
+                    self.file,
+                    None,
+                    format!("{} more problems in this file not shown", self.more),
+                ),
+            });
+        }
+    }
+}
+
+/// Reads `input` line by line, numbering from 1, and calls `each` with every line: its bytes
+/// when it fits `max`, else only its length and first bytes (it may be 100 MB; it is skipped
+/// without being held). `each` decides whether a long line ends the file ([`fitting`]).
+pub(crate) fn bounded_lines(
+    file: &Path,
+    input: impl Read,
+    max: usize,
+    mut each: impl FnMut(usize, Line) -> Result<()>,
+) -> Result<()> {
+    let mut reader = LineReader::new(input, max);
+    while let Some((number, line)) = reader
+        .next_line()
+        .map_err(|err| Error::io("read", file, err))?
+    {
+        each(number, line)?;
+    }
+    Ok(())
+}
+
+/// The bytes of a line that fits `max`, or the error naming its file and number.
+pub(crate) fn fitting<'a>(
+    file: &Path,
+    number: usize,
+    line: Line<'a>,
+    max: usize,
+) -> Result<&'a [u8]> {
+    match line {
+        Line::Text(text) => Ok(text),
+        Line::TooLong { length, start } => Err(Error::parse(
+            file,
+            Some(number),
+            too_long(length, max, start),
+        )),
+    }
+}
+
+/// [`bounded_lines`] for the files whose bad lines are issues, not the end of the file: a
+/// too-long line is an error issue, CRLF is reported once per file (the CR is dropped: a file
+/// edited on the wrong machine still names the right paths).
+fn for_each_line(
+    file: &Path,
+    input: impl Read,
+    max: usize,
+    issues: &mut FileIssues,
+    mut each: impl FnMut(usize, &[u8], &mut FileIssues),
+) -> Result<()> {
+    let mut warned_crlf = false;
+    // One more byte for the CR a CRLF line may end with.
+    bounded_lines(file, input, max + 1, |number, line| {
+        let line = match line {
+            Line::Text(line) => line,
+            Line::TooLong { length, start } => {
+                issues.push(Severity::Error, number, too_long(length, max, start));
+                return Ok(());
+            }
+        };
+        let line = match line.strip_suffix(b"\r") {
+            Some(stripped) => {
+                if !warned_crlf {
+                    warned_crlf = true;
+                    issues.push(
+                        Severity::Warning,
+                        number,
+                        "CRLF line ending (carriage return ignored)",
+                    );
+                }
+                stripped
+            }
+            None => line,
+        };
+        if line.len() > max {
+            issues.push(
+                Severity::Error,
+                number,
+                too_long(line.len() as u64, max, line),
+            );
+        } else {
+            each(number, line, issues);
+        }
+        Ok(())
+    })
+}
+
+/// The message for a line past the bound: its length and its first bytes only.
+pub(crate) fn too_long(length: u64, max: usize, start: &[u8]) -> String {
+    format!(
+        "line of {length} bytes is longer than any path can be ({max} bytes); skipped (it starts '{}...')",
+        escape_bytes(&start[..start.len().min(40)])
+    )
+}
+
+/// Reads a `.list` file. Relative, NUL-holding or too-long lines are errors (skipped); a path
+/// named twice is a warning (checked once). Memory: the paths, a line, and an index per path
+/// while duplicates are found.
+pub fn read_list(file: &Path, input: impl Read, issues: &mut Vec<Issue>) -> Result<FileList> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut numbers: Vec<usize> = Vec::new();
+    let mut sink = FileIssues::new(file, issues);
+    for_each_line(
+        file,
+        input,
+        MAX_LIST_LINE,
+        &mut sink,
+        |number, line, sink| {
+            if line.is_empty() {
+                return;
+            }
+            if line[0] != b'/' || line.contains(&0) {
+                sink.push(
+                    Severity::Error,
+                    number,
+                    format!("not an absolute path: '{}'", escape_bytes(line)),
+                );
+                return;
+            }
+            paths.push(PathBuf::from(OsStr::from_bytes(line)));
+            numbers.push(number);
+        },
+    )?;
+    drop_duplicates(&mut paths, &numbers, &mut sink);
+    Ok(FileList { paths })
+}
+
+/// Removes every repeat of a path (keeping the first, in file order), with a warning naming
+/// both lines. Sorting indices costs one word per path, where a set of the paths would cost
+/// a second copy of them.
+fn drop_duplicates(paths: &mut Vec<PathBuf>, numbers: &[usize], issues: &mut FileIssues) {
+    let bytes = |i: usize| paths[i].as_os_str().as_bytes();
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    // Stable: among equal paths the first in the file comes first.
+    order.sort_by(|&a, &b| bytes(a).cmp(bytes(b)));
+    // (repeat, first occurrence), for every path after the first of its run.
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for at in 1..=order.len() {
+        if at == order.len() || bytes(order[at]) != bytes(order[start]) {
+            repeats.extend(order[start + 1..at].iter().map(|&r| (r, order[start])));
+            start = at;
+        }
+    }
+    if repeats.is_empty() {
+        return;
+    }
+    repeats.sort_unstable();
+    for &(repeat, first) in &repeats {
+        issues.push(
+            Severity::Warning,
+            numbers[repeat],
+            format!(
+                "'{}' already listed on line {}",
+                escape_bytes(bytes(repeat)),
+                numbers[first]
+            ),
+        );
+    }
+    let mut drop = repeats.iter().map(|&(repeat, _)| repeat).peekable();
+    let mut index = 0;
+    paths.retain(|_| {
+        let gone = drop.peek() == Some(&index);
+        if gone {
+            drop.next();
+        }
+        index += 1;
+        !gone
+    });
+}
+
+/// [`read_list`] of bytes already in memory.
+pub fn parse_list(file: &Path, bytes: &[u8], issues: &mut Vec<Issue>) -> FileList {
+    read_list(file, bytes, issues).unwrap_or_default()
+}
+
+/// Reads a `.md5sums` file into absolute path -> digest.
+pub fn read_md5sums(
+    file: &Path,
+    input: impl Read,
+    issues: &mut Vec<Issue>,
+) -> Result<HashMap<PathBuf, [u8; 16]>> {
+    let mut out = HashMap::new();
+    let mut sink = FileIssues::new(file, issues);
+    for_each_line(
+        file,
+        input,
+        MAX_MD5SUMS_LINE,
+        &mut sink,
+        |number, line, sink| {
+            if line.is_empty() {
+                return;
+            }
+            let Some(sep) = line.windows(2).position(|pair| pair == b"  ") else {
+                sink.push(
+                    Severity::Error,
+                    number,
+                    format!(
+                        "expected 'MD5  path' (two spaces): '{}'",
+                        escape_bytes(&line[..line.len().min(80)])
+                    ),
+                );
+                return;
+            };
+            let Some(digest) = super::status::parse_md5(&line[..sep]) else {
+                sink.push(
+                    Severity::Error,
+                    number,
+                    format!(
+                        "'{}' is not an MD5 digest",
+                        escape_bytes(&line[..sep.min(80)])
+                    ),
+                );
+                return;
+            };
+            let name = &line[sep + 2..];
+            if name.is_empty() || name.contains(&0) {
+                sink.push(Severity::Error, number, "empty path");
+                return;
+            }
+            let mut path = Vec::with_capacity(name.len() + 1);
+            if name[0] != b'/' {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            out.insert(PathBuf::from(OsStr::from_bytes(&path)), digest);
+        },
+    )?;
+    Ok(out)
+}
+
+/// [`read_md5sums`] of bytes already in memory.
 pub fn parse_md5sums(
     file: &Path,
     bytes: &[u8],
     issues: &mut Vec<Issue>,
 ) -> HashMap<PathBuf, [u8; 16]> {
-    let mut out = HashMap::new();
-    let mut local = Vec::new();
-    for (number, line) in lines(file, bytes, &mut local) {
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |what: String| Issue {
-            severity: Severity::Error,
-            error: Error::parse(file, Some(number), what),
-        };
-        let Some(sep) = line.windows(2).position(|pair| pair == b"  ") else {
-            issues.push(bad(format!(
-                "expected 'MD5  path' (two spaces): '{}'",
-                escape_bytes(&line[..line.len().min(80)])
-            )));
-            continue;
-        };
-        let Some(digest) = super::status::parse_md5(&line[..sep]) else {
-            issues.push(bad(format!(
-                "'{}' is not an MD5 digest",
-                escape_bytes(&line[..sep.min(80)])
-            )));
-            continue;
-        };
-        let name = &line[sep + 2..];
-        if name.is_empty() || name.contains(&0) {
-            issues.push(bad("empty path".to_string()));
-            continue;
-        }
-        let mut path = Vec::with_capacity(name.len() + 1);
-        if name[0] != b'/' {
-            path.push(b'/');
-        }
-        path.extend_from_slice(name);
-        out.insert(PathBuf::from(OsStr::from_bytes(&path)), digest);
-    }
-    issues.append(&mut local);
-    out
+    read_md5sums(file, bytes, issues).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -6,6 +6,13 @@
 //! diversion applies to whom). What it does not: touching the files the database describes;
 //! that is [`crate::verify`]'s job.
 //!
+//! Every file is read inside ROOT ([`Database::open_in`]: resolved there, so an absolute
+//! symlink at `info` or `status` leads to ROOT's file, never the host's) or in the host
+//! directory `--admindir` names ([`Database::open`]), and only when it is a regular file
+//! ([`crate::sys::input`]): a FIFO planted at `status` is an error, not a hang. Lists,
+//! md5sums, diversions and statoverride are read line by line, no line longer than a path can
+//! be: memory follows the number of paths, never the length of a line.
+//!
 //! Damage is reported, not swallowed: a `status` that is not deb822 is an [`Error`] (nothing can
 //! be verified against half a database); a bad line in one package's list or md5sums is an
 //! [`Issue`] and the rest is still used.
@@ -18,9 +25,12 @@ pub mod status;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::sys::input;
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 
@@ -59,8 +69,9 @@ pub struct PackageFiles {
 
 #[derive(Debug)]
 pub struct Database {
-    /// The admin directory as the host sees it.
+    /// The admin directory as the host sees it, for messages (`ROOT/var/lib/dpkg`, unresolved).
     pub admindir: PathBuf,
+    place: Place,
     pub packages: Vec<Package>,
     pub diversions: Diversions,
     pub statoverrides: StatOverrides,
@@ -68,44 +79,113 @@ pub struct Database {
     pub multiarch_info_names: bool,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|err| Error::io("read", path, err))
+/// Where the database's files are opened: inside ROOT, each one resolved there (an absolute
+/// symlink at `info` leads to ROOT's directory of that name, never the host's), or in an
+/// `--admindir` the operator named on the host, which the kernel resolves. Either way only
+/// regular files are opened ([`crate::sys::input`]).
+#[derive(Clone, Debug)]
+enum Place {
+    InRoot { root: Root, dir: PathBuf },
+    Host(PathBuf),
 }
 
-/// Reads a file that may legitimately be absent.
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(Error::io("read", path, err)),
+impl Place {
+    /// The file as messages name it.
+    fn shown(&self, relative: &Path) -> PathBuf {
+        match self {
+            Place::InRoot { root, dir } => root.host_lexical(&dir.join(relative)),
+            Place::Host(dir) => dir.join(relative),
+        }
+    }
+
+    fn open(&self, relative: &Path) -> std::io::Result<File> {
+        match self {
+            Place::InRoot { root, dir } => root.open_regular(&dir.join(relative)),
+            // dpkg never puts a symlink in its database: one there is refused, not followed.
+            Place::Host(dir) => input::open_regular(&dir.join(relative), Last::NoFollow),
+        }
+    }
+
+    /// The host path of a directory (or file) of the database, resolved when inside ROOT.
+    fn host(&self, relative: &Path) -> std::io::Result<PathBuf> {
+        match self {
+            Place::InRoot { root, dir } => root.resolve(&dir.join(relative), Last::Follow),
+            Place::Host(dir) => Ok(dir.join(relative)),
+        }
+    }
+
+    fn exists(&self, relative: &Path) -> bool {
+        self.host(relative)
+            .and_then(|host| host.symlink_metadata())
+            .is_ok()
+    }
+
+    /// A file that must be there, whole (`status`, `updates/*`). These grow with the number
+    /// of packages, not with any one path, so they are read at once.
+    fn read(&self, relative: &Path) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open(relative)
+            .and_then(|mut file| file.read_to_end(&mut bytes))
+            .map_err(|err| Error::io("read", self.shown(relative), err))?;
+        Ok(bytes)
+    }
+
+    /// A file that may legitimately be absent, opened for a streaming reader.
+    fn open_optional(&self, relative: &Path) -> Result<Option<File>> {
+        match self.open(relative) {
+            Ok(file) => Ok(Some(file)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::io("read", self.shown(relative), err)),
+        }
     }
 }
 
 impl Database {
-    /// `ROOT/var/lib/dpkg`, resolved inside the root (a `/var` symlink is followed within it).
+    /// `ROOT/var/lib/dpkg` as the host sees it, resolved inside the root (a `/var` symlink is
+    /// followed within it). For messages: to read ROOT's database use [`Database::open_in`],
+    /// which resolves every file inside ROOT (this directory's own entries included).
     pub fn default_admindir(root: &Root) -> PathBuf {
         root.resolve(Path::new(ADMINDIR), Last::Follow)
             .unwrap_or_else(|_| root.host_lexical(Path::new(ADMINDIR)))
     }
 
-    /// Reads `status`, replays `updates/` over it, and reads `diversions` and `statoverride`.
+    /// ROOT's own database, every file of it resolved inside ROOT.
+    pub fn open_in(root: &Root) -> Result<Database> {
+        Self::open_at(Place::InRoot {
+            root: root.clone(),
+            dir: PathBuf::from(ADMINDIR),
+        })
+    }
+
+    /// The database in `admindir`, a path on this host (`--admindir`).
     pub fn open(admindir: &Path) -> Result<Database> {
-        let status_path = admindir.join("status");
-        let mut packages = status::parse_status(&status_path, &read(&status_path)?)?;
-        Self::replay_updates(admindir, &mut packages)?;
-        let diversions_path = admindir.join("diversions");
-        let diversions = match read_optional(&diversions_path)? {
-            Some(bytes) => Diversions::parse(&diversions_path, &bytes)?,
+        Self::open_at(Place::Host(admindir.to_path_buf()))
+    }
+
+    /// Reads `status`, replays `updates/` over it, and reads `diversions` and `statoverride`.
+    fn open_at(place: Place) -> Result<Database> {
+        let status = Path::new("status");
+        let mut packages = status::parse_status(&place.shown(status), &place.read(status)?)?;
+        Self::replay_updates(&place, &mut packages)?;
+        let diversions_path = Path::new("diversions");
+        let diversions = match place.open_optional(diversions_path)? {
+            Some(file) => Diversions::read(&place.shown(diversions_path), file)?,
             None => Diversions::default(),
         };
-        let overrides_path = admindir.join("statoverride");
-        let statoverrides = match read_optional(&overrides_path)? {
-            Some(bytes) => StatOverrides::parse(&overrides_path, &bytes)?,
+        let overrides_path = Path::new("statoverride");
+        let statoverrides = match place.open_optional(overrides_path)? {
+            Some(file) => StatOverrides::read(&place.shown(overrides_path), file)?,
             None => StatOverrides::default(),
         };
-        let format = read_optional(&admindir.join("info/format"))?.unwrap_or_default();
+        let format_path = Path::new("info/format");
+        let format = match place.open_optional(format_path)? {
+            Some(file) => input::read_at_most(file, 64)
+                .map_err(|err| Error::io("read", place.shown(format_path), err))?,
+            None => Vec::new(),
+        };
         Ok(Database {
-            admindir: admindir.to_path_buf(),
+            admindir: place.shown(Path::new("")),
+            place,
             packages,
             diversions,
             statoverrides,
@@ -115,16 +195,16 @@ impl Database {
 
     /// dpkg writes each status change to `updates/NNNN` before folding it into `status`; after
     /// a crash those journal entries are the truth, and dpkg replays them on open. So do we.
-    fn replay_updates(admindir: &Path, packages: &mut Vec<Package>) -> Result<()> {
-        let dir = admindir.join("updates");
-        let entries = match std::fs::read_dir(&dir) {
+    fn replay_updates(place: &Place, packages: &mut Vec<Package>) -> Result<()> {
+        let updates = Path::new("updates");
+        let entries = match place.host(updates).and_then(std::fs::read_dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(err) => return Err(Error::io("read directory", &dir, err)),
+            Err(err) => return Err(Error::io("read directory", place.shown(updates), err)),
         };
         let mut names: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok())
-            .map(|entry| entry.path())
+            .map(|entry| updates.join(entry.file_name()))
             .filter(|path| {
                 path.file_name()
                     .is_some_and(|name| name.as_bytes().iter().all(u8::is_ascii_digit))
@@ -132,7 +212,7 @@ impl Database {
             .collect();
         names.sort();
         for path in names {
-            for update in status::parse_status(&path, &read(&path)?)? {
+            for update in status::parse_status(&place.shown(&path), &place.read(&path)?)? {
                 let same = |p: &Package| {
                     p.name == update.name
                         && (p.architecture == update.architecture || !update.multi_arch_same)
@@ -148,8 +228,9 @@ impl Database {
 
     /// `info/NAME.EXT`, choosing `name:arch` for `Multi-Arch: same` packages when the database
     /// uses multiarch names, and falling back to the other spelling when that file is absent
-    /// (a database converted by hand, or a half-finished conversion).
-    pub fn info_path(&self, package: &Package, ext: &str) -> PathBuf {
+    /// (a database converted by hand, or a half-finished conversion). Relative to the admin
+    /// directory.
+    fn info_name(&self, package: &Package, ext: &str) -> PathBuf {
         let plain = format!("{}.{ext}", package.name);
         let qualified = format!("{}:{}.{ext}", package.name, package.architecture);
         let (first, second) = if self.multiarch_info_names && package.multi_arch_same {
@@ -157,33 +238,47 @@ impl Database {
         } else {
             (plain, qualified)
         };
-        let info = self.admindir.join("info");
+        let info = Path::new("info");
         let first = info.join(first);
-        if first.symlink_metadata().is_ok() || package.architecture.is_empty() {
+        if package.architecture.is_empty() || self.place.exists(&first) {
             return first;
         }
         let second = info.join(second);
-        if second.symlink_metadata().is_ok() {
+        if self.place.exists(&second) {
             second
         } else {
             first
         }
     }
 
+    /// `info/NAME.EXT` as messages name it.
+    pub fn info_path(&self, package: &Package, ext: &str) -> PathBuf {
+        self.place.shown(&self.info_name(package, ext))
+    }
+
+    /// `info/NAME.EXT` opened for reading (only if it is a regular file), with the path
+    /// messages name it by; `None` when it does not exist.
+    pub fn open_info(&self, package: &Package, ext: &str) -> Result<Option<(PathBuf, File)>> {
+        let name = self.info_name(package, ext);
+        Ok(self
+            .place
+            .open_optional(&name)?
+            .map(|file| (self.place.shown(&name), file)))
+    }
+
     /// The `.list` and `.md5sums` of a package. An unreadable file is an error; a missing one
-    /// is `None`.
+    /// is `None`. Both are read line by line, no line longer than a path can be: memory
+    /// follows the number of paths, never the length of one line.
     pub fn files(&self, package: &Package) -> Result<PackageFiles> {
         let mut out = PackageFiles::default();
         if !package.state.has_files() {
             return Ok(out);
         }
-        let list_path = self.info_path(package, "list");
-        if let Some(bytes) = read_optional(&list_path)? {
-            out.list = Some(lists::parse_list(&list_path, &bytes, &mut out.issues));
+        if let Some((path, file)) = self.open_info(package, "list")? {
+            out.list = Some(lists::read_list(&path, file, &mut out.issues)?);
         }
-        let sums_path = self.info_path(package, "md5sums");
-        if let Some(bytes) = read_optional(&sums_path)? {
-            out.md5sums = Some(lists::parse_md5sums(&sums_path, &bytes, &mut out.issues));
+        if let Some((path, file)) = self.open_info(package, "md5sums")? {
+            out.md5sums = Some(lists::read_md5sums(&path, file, &mut out.issues)?);
         }
         Ok(out)
     }

@@ -4,11 +4,18 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::lists::{bounded_lines, fitting};
 use crate::sys::accounts::Accounts;
+use crate::sys::input::PATH_MAX;
 use crate::{Error, Result};
+
+/// The longest line: two account names (at most 32 bytes each, as `useradd` allows, or
+/// `#ID`), a mode, a path, a CR; rounded up.
+const MAX_LINE: usize = PATH_MAX + 128;
 
 /// A user or group as written in the file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -60,13 +67,15 @@ pub struct StatOverrides {
 }
 
 impl StatOverrides {
-    pub fn parse(file: &Path, bytes: &[u8]) -> Result<StatOverrides> {
+    /// Reads the file line by line; a line that is not `USER GROUP MODE PATH`, or is longer
+    /// than such a line can be, is an error naming the line.
+    pub fn read(file: &Path, input: impl Read) -> Result<StatOverrides> {
         let mut by_path = HashMap::new();
-        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            let number = index + 1;
+        bounded_lines(file, input, MAX_LINE, |number, line| {
+            let line = fitting(file, number, line, MAX_LINE)?;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
-                continue;
+                return Ok(());
             }
             let bad = |what: &str| Error::parse(file, Some(number), what.to_string());
             let mut parts = line.splitn(4, |&b| b == b' ');
@@ -100,8 +109,14 @@ impl StatOverrides {
                     line: number,
                 },
             );
-        }
+            Ok(())
+        })?;
         Ok(StatOverrides { by_path })
+    }
+
+    /// [`StatOverrides::read`] of bytes already in memory.
+    pub fn parse(file: &Path, bytes: &[u8]) -> Result<StatOverrides> {
+        Self::read(file, bytes)
     }
 
     pub fn get(&self, path: &Path) -> Option<&StatOverride> {
@@ -136,5 +151,11 @@ mod tests {
         assert_eq!(b.mode, 0o4754);
         let err = StatOverrides::parse(Path::new("s"), b"root root 9x /a\n").unwrap_err();
         assert_eq!(err.to_string(), "s:1: invalid octal mode");
+        let long = format!("root root 755 /{}\n", "a/".repeat(1 << 20));
+        let err = StatOverrides::parse(Path::new("s"), long.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("s:1: line of 2097167 bytes"),
+            "{err}"
+        );
     }
 }

@@ -303,6 +303,16 @@ fn parse_conffiles(path: &Path, stanza: &Stanza) -> Result<Vec<Conffile>> {
                 "conffile path is not absolute",
             ));
         }
+        if rest.len() >= crate::sys::input::PATH_MAX {
+            return Err(Error::parse(
+                path,
+                Some(number),
+                format!(
+                    "conffile path of {} bytes is longer than any path can be",
+                    rest.len()
+                ),
+            ));
+        }
         out.push(Conffile {
             path: bytes_to_path(rest),
             hash,

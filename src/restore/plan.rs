@@ -223,7 +223,7 @@ pub fn plan(
         }
     }
 
-    let mut deep = Deep::new(root, db, &report.aliases);
+    let mut deep = Deep::new(root, db, &report.aliases)?;
     plan.notes.extend(
         deep.take_script_issues()
             .into_iter()
@@ -916,7 +916,7 @@ fn alias_repair(problem: &AliasProblem) -> AliasRepair {
 /// The `--from` command for ROOT's apt mirrors (http only: https needs TLS we do not carry).
 fn suggestion<'a>(root: &Root, tried: impl Iterator<Item = &'a Source>) -> Option<String> {
     let tried: Vec<String> = tried.map(|s| s.to_string()).collect();
-    let mut uris: Vec<String> = sources::apt_sources::read(root.dir())
+    let mut uris: Vec<String> = sources::apt_sources::read(root)
         .into_iter()
         .map(|s| s.uri.replacen("https://", "http://", 1))
         .filter(|uri| uri.starts_with("http://") && !tried.contains(uri))

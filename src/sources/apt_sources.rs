@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use crate::sys::input::read_at_most;
+use crate::sys::root::{Last, Root};
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AptSource {
     pub uri: String,
@@ -11,23 +14,36 @@ pub struct AptSource {
     pub components: Vec<String>,
 }
 
+/// A sources file larger than this is not read: real ones are a few lines.
+const MAX_SOURCES_FILE: u64 = 1 << 20;
+
+/// A sources file's text, read inside ROOT; `None` when absent, not a regular file, too large.
+fn read_text(root: &Root, inside: &Path) -> Option<String> {
+    let file = root.open_regular(inside).ok()?;
+    let bytes = read_at_most(file, MAX_SOURCES_FILE).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// Every `deb` source of ROOT (not `deb-src`), in file order. Unreadable files are skipped:
 /// this only ever feeds suggestions and defaults.
-pub fn read(root: &Path) -> Vec<AptSource> {
+pub fn read(root: &Root) -> Vec<AptSource> {
     let mut sources = Vec::new();
-    let etc = root.join("etc/apt");
-    if let Ok(text) = std::fs::read_to_string(etc.join("sources.list")) {
+    let etc = Path::new("/etc/apt");
+    if let Some(text) = read_text(root, &etc.join("sources.list")) {
         sources.extend(one_line_style(&text));
     }
-    let mut extra: Vec<_> = std::fs::read_dir(etc.join("sources.list.d"))
+    let parts = etc.join("sources.list.d");
+    let mut extra: Vec<_> = root
+        .resolve(&parts, Last::Follow)
+        .and_then(std::fs::read_dir)
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| entry.path())
+        .map(|entry| parts.join(entry.file_name()))
         .collect();
     extra.sort();
     for path in extra {
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Some(text) = read_text(root, &path) else {
             continue;
         };
         match path.extension().and_then(|e| e.to_str()) {

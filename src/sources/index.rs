@@ -4,9 +4,10 @@
 //! fetched them; that is what makes their hashes worth trusting.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
+use crate::sys::input::{Line, LineReader};
 use crate::{Error, Result};
 
 /// One paragraph of a Packages index, reduced to what finding and trusting an archive needs.
@@ -58,9 +59,21 @@ impl Index {
         self.entries.is_empty()
     }
 
-    /// Adds the entries of one index file whose package `wanted` accepts.
+    /// Adds the entries of one index file (a host path: a mirror's) whose package `wanted`
+    /// accepts. Only a regular file is read.
     pub fn add_file(&mut self, path: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
-        let file = std::fs::File::open(path).map_err(|err| Error::io("open", path, err))?;
+        let file = crate::sys::input::open_regular(path, crate::sys::root::Last::Follow)
+            .map_err(|err| Error::io("open", path, err))?;
+        self.add_opened(path, file, wanted)
+    }
+
+    /// [`Index::add_file`] of a file the caller opened (inside ROOT); `path` names it.
+    pub fn add_opened(
+        &mut self,
+        path: &Path,
+        file: std::fs::File,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
         self.add_reader(path, decoder_for(path, file)?, wanted)
     }
 
@@ -104,51 +117,78 @@ pub fn decoder_for<'a>(name: &Path, input: impl Read + 'a) -> Result<Box<dyn Rea
     })
 }
 
+/// The longest index line kept. Real ones reach a few hundred KiB only in fields this reader
+/// skips (`Provides` of Rust library packages); every field it keeps is far shorter.
+const MAX_LINE: usize = 64 << 10;
+
 fn parse(
     name: &Path,
     input: Box<dyn Read + '_>,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<IndexEntry>> {
-    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut reader = LineReader::new(input, MAX_LINE);
     let mut entries = Vec::new();
     let mut fields: HashMap<&'static str, String> = HashMap::new();
-    let mut line = Vec::new();
     let mut line_number = 0;
     loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|err| {
+        let next = reader.next_line().map_err(|err| {
             Error::parse(name, Some(line_number + 1), format!("cannot read: {err}"))
         })?;
-        line_number += 1;
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        if read == 0 || text.is_empty() {
+        let text = match next {
+            None => None,
+            Some((number, Line::Text(text))) => {
+                line_number = number;
+                Some(String::from_utf8_lossy(text))
+            }
+            Some((number, Line::TooLong { length, start })) => {
+                line_number = number;
+                let field = String::from_utf8_lossy(start);
+                let field = field.split(':').next().unwrap_or_default();
+                if known_field(field).is_some() {
+                    return Err(Error::parse(
+                        name,
+                        Some(number),
+                        format!("'{field}' line of {length} bytes: not an index this tool trusts"),
+                    ));
+                }
+                continue;
+            }
+        };
+        let text = text.as_deref().map(|t| t.trim_end_matches('\r'));
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
             if let Some(entry) = finish(&mut fields, wanted) {
                 entries.push(entry);
             }
             fields.clear();
-            if read == 0 {
+            if text.is_none() {
                 return Ok(entries);
             }
             continue;
-        }
+        };
         if text.starts_with([' ', '\t']) {
             continue;
         }
         let Some((field, value)) = text.split_once(':') else {
             return Err(Error::parse(name, Some(line_number), "not 'Field: value'"));
         };
-        let known = match field {
-            "Package" => "Package",
-            "Version" => "Version",
-            "Architecture" => "Architecture",
-            "Filename" => "Filename",
-            "SHA256" => "SHA256",
-            "Size" => "Size",
-            _ => continue,
+        let Some(known) = known_field(field) else {
+            continue;
         };
         fields.insert(known, value.trim().to_string());
     }
+}
+
+/// The fields an entry is made of.
+fn known_field(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "Package" => "Package",
+        "Version" => "Version",
+        "Architecture" => "Architecture",
+        "Filename" => "Filename",
+        "SHA256" => "SHA256",
+        "Size" => "Size",
+        _ => return None,
+    })
 }
 
 fn finish(
@@ -190,5 +230,24 @@ mod tests {
         assert_eq!(entry.sha256, "abcd");
         assert_eq!(entry.size, 10);
         assert_eq!(origin, "Packages");
+    }
+
+    #[test]
+    fn a_huge_line_is_skipped_unless_it_is_a_field_we_keep() {
+        let huge = "x".repeat(1 << 20);
+        let text = format!("Package: a\nProvides: {huge}\nVersion: 1\nArchitecture: all\nFilename: a.deb\nSHA256: ab\n");
+        let mut index = Index::default();
+        index
+            .add_reader(Path::new("P"), Box::new(text.as_bytes()), &|_| true)
+            .unwrap();
+        assert_eq!(index.len(), 1);
+        let text = format!("Package: a\nFilename: {huge}\n");
+        let err = Index::default()
+            .add_reader(Path::new("P"), Box::new(text.as_bytes()), &|_| true)
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("P:2: 'Filename' line of"),
+            "{err}"
+        );
     }
 }

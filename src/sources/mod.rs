@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::deb::Deb;
 use crate::dpkg::digest_hex;
+use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 pub use index::{Index, IndexEntry};
 
@@ -138,26 +139,67 @@ impl fmt::Display for Unavailable {
 
 /// The sources of one run, with their indexes loaded once.
 pub struct Archives {
+    root: Root,
     sources: Vec<(Source, Index)>,
     /// ROOT's apt lists: the most trusted hashes. Read on first need: a verify of a host
     /// whose apt cache is empty never pays for parsing them.
     root_index: Option<Index>,
-    root_lists: PathBuf,
     wanted: HashSet<String>,
     /// Directory listings and, after a full scan, the control identity of each file in them.
     scanned: HashMap<PathBuf, Vec<(PathBuf, Option<index::Key>)>>,
-    download_dir: PathBuf,
+    apt_cache: AptCache,
+    /// Inputs that could not be read at all (a FIFO where an apt list or an archive should
+    /// be, EIO): not a verdict on any one package, so reported once by the caller.
+    problems: Vec<Error>,
+}
+
+/// Where ROOT's apt lists are, inside ROOT.
+const APT_LISTS: &str = "/var/lib/apt/lists";
+
+/// ROOT's apt cache (`var/cache/apt/archives`): the default source, and where HTTP downloads
+/// land, as apt's would. Its archives are opened inside ROOT: an absolute symlink among them
+/// leads to ROOT's file of that name, never the host's.
+struct AptCache {
+    /// The directory resolved inside ROOT, as the host sees it.
+    host: PathBuf,
+    inside: PathBuf,
+}
+
+impl AptCache {
+    fn of(root: &Root) -> AptCache {
+        let inside = Path::new("/var/cache/apt/archives");
+        let resolved = root
+            .resolve_inside(inside, Last::Follow)
+            .unwrap_or_else(|_| inside.to_path_buf());
+        AptCache {
+            host: root.host_lexical(&resolved),
+            inside: resolved,
+        }
+    }
+
+    /// The archive at `path`: inside ROOT when `path` is in the apt cache, else a host path
+    /// (`--from`), whose symlinks the kernel follows. Only a regular file is read either way.
+    fn open(&self, root: &Root, path: &Path) -> Result<Deb> {
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) if dir == self.host => {
+                let file = root
+                    .open_regular(&self.inside.join(name))
+                    .map_err(|err| Error::io("open", path, err))?;
+                Deb::from_file(path, file)
+            }
+            _ => Deb::open(path),
+        }
+    }
 }
 
 impl Archives {
-    /// Loads ROOT's apt lists and each mirror's indexes for the packages in `wanted`.
-    /// `download_dir` receives archives fetched over HTTP (ROOT's apt cache, normally).
+    /// Loads each mirror's indexes for the packages in `wanted` (ROOT's apt lists are read
+    /// on first need). Archives fetched over HTTP land in ROOT's apt cache.
     pub fn new(
-        root: &Path,
+        root: &Root,
         sources: Vec<Source>,
         wanted: &HashSet<String>,
         architectures: &[String],
-        download_dir: PathBuf,
     ) -> Result<Archives> {
         let want = |name: &str| wanted.contains(name);
         let mut loaded = Vec::new();
@@ -173,12 +215,13 @@ impl Archives {
             loaded.push((source, index));
         }
         Ok(Archives {
+            root: root.clone(),
             sources: loaded,
             root_index: None,
-            root_lists: root.join("var/lib/apt/lists"),
             wanted: wanted.clone(),
             scanned: HashMap::new(),
-            download_dir,
+            apt_cache: AptCache::of(root),
+            problems: Vec::new(),
         })
     }
 
@@ -189,12 +232,8 @@ impl Archives {
         sources: Vec<Source>,
         packages: &[&crate::dpkg::Package],
     ) -> Result<Archives> {
-        let apt_cache = Path::new("/var/cache/apt/archives");
-        let apt_cache = root
-            .resolve(apt_cache, crate::sys::root::Last::Follow)
-            .unwrap_or_else(|_| root.host_lexical(apt_cache));
         let sources = if sources.is_empty() {
-            vec![Source::Directory(apt_cache.clone())]
+            vec![Source::Directory(AptCache::of(root).host)]
         } else {
             sources
         };
@@ -206,11 +245,17 @@ impl Archives {
             .collect();
         architectures.sort();
         architectures.dedup();
-        Archives::new(root.dir(), sources, &names, &architectures, apt_cache)
+        Archives::new(root, sources, &names, &architectures)
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
         self.sources.iter().map(|(source, _)| source)
+    }
+
+    /// The inputs that could not be read so far (see [`Archives`]'s `problems`), handed over
+    /// once.
+    pub fn take_problems(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.problems)
     }
 
     /// The trusted archive of exactly the installed version, or why there is none.
@@ -224,7 +269,17 @@ impl Archives {
                     .get(wanted.package, wanted.version, wanted.architecture)
                     .map(|(entry, origin)| (entry.sha256.clone(), origin.to_string()));
                 let expected = known.or(mirror_hash);
-                match accept(&path, wanted, expected.as_ref()) {
+                let deb = match self.apt_cache.open(&self.root, &path) {
+                    Ok(deb) => deb,
+                    Err(err) => {
+                        unavailable.refused.push((path, err.to_string()));
+                        if matches!(err, Error::Io { .. }) {
+                            self.problems.push(err);
+                        }
+                        continue;
+                    }
+                };
+                match accept(deb, wanted, expected.as_ref()) {
                     Ok(found) => return Ok(found),
                     Err(Rejection::NotThisVersion) => {}
                     Err(Rejection::Refused(why)) => unavailable.refused.push((path, why)),
@@ -235,23 +290,32 @@ impl Archives {
     }
 
     fn root_index(&mut self) -> &Index {
-        let (lists, wanted) = (&self.root_lists, &self.wanted);
+        let (root, wanted, problems) = (&self.root, &self.wanted, &mut self.problems);
         self.root_index.get_or_insert_with(|| {
             let mut index = Index::default();
-            let mut files: Vec<PathBuf> = std::fs::read_dir(lists)
+            let lists = Path::new(APT_LISTS);
+            let mut names: Vec<std::ffi::OsString> = root
+                .resolve(lists, Last::Follow)
+                .and_then(std::fs::read_dir)
                 .into_iter()
                 .flatten()
                 .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().contains("_Packages"))
-                })
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().contains("_Packages"))
                 .collect();
-            files.sort();
-            for file in files {
-                // A damaged list only loses us its hashes; the md5sums path still works.
-                let _ = index.add_file(&file, &|name| wanted.contains(name));
+            names.sort();
+            for name in names {
+                let inside = lists.join(&name);
+                let shown = root.host_lexical(&inside);
+                // A damaged list only loses us its hashes (the md5sums path still works);
+                // one that cannot be read at all is reported too.
+                match root.open_regular(&inside) {
+                    Ok(file) => {
+                        let _ = index.add_opened(&shown, file, &|name| wanted.contains(name));
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => problems.push(Error::io("read", shown, err)),
+                }
             }
             index
         })
@@ -291,11 +355,11 @@ impl Archives {
                 };
                 let (entry, origin) = (entry.clone(), origin.to_string());
                 if !wanted.may_download {
-                    return already_downloaded(&entry, &self.download_dir)
+                    return already_downloaded(&self.root, &self.apt_cache, &entry)
                         .map(|path| vec![(path, Some((entry.sha256.clone(), origin)))])
                         .unwrap_or_default();
                 }
-                match download(url, &entry, &self.download_dir) {
+                match download(&self.root, &self.apt_cache, url, &entry) {
                     Ok(path) => vec![(path, Some((entry.sha256, origin)))],
                     Err(why) => {
                         unavailable
@@ -311,6 +375,7 @@ impl Archives {
     /// Files named like the package first (`NAME_*.deb`); when none of those is the wanted
     /// version, every other `.deb` in the directory, identified by its control data once.
     fn directory_candidates(&mut self, dir: &Path, wanted: &Wanted) -> Vec<PathBuf> {
+        let (root, apt_cache) = (&self.root, &self.apt_cache);
         let listing = self.scanned.entry(dir.to_path_buf()).or_insert_with(|| {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .into_iter()
@@ -336,7 +401,7 @@ impl Archives {
         // Identify the others by content, once per directory, and keep the matches.
         for (path, identity) in listing.iter_mut().filter(|(p, _)| !named(p)) {
             if identity.is_none() {
-                *identity = Deb::open(path).ok().map(|deb| {
+                *identity = apt_cache.open(root, path).ok().map(|deb| {
                     let control = deb.control();
                     (
                         control.package().to_string(),
@@ -365,11 +430,10 @@ enum Rejection {
 }
 
 fn accept(
-    path: &Path,
+    deb: Deb,
     wanted: &Wanted,
     expected: Option<&(String, String)>,
 ) -> std::result::Result<Found, Rejection> {
-    let deb = Deb::open(path).map_err(|err| Rejection::Refused(err.to_string()))?;
     let control = deb.control();
     if control.package() != wanted.package {
         return Err(Rejection::NotThisVersion);
@@ -386,7 +450,8 @@ fn accept(
     }
     let trust = match expected {
         Some((sha256, origin)) => {
-            let actual = sha256_of_file(path).map_err(|err| Rejection::Refused(err.to_string()))?;
+            let actual = sha256_of(deb.path(), deb.reader())
+                .map_err(|err| Rejection::Refused(err.to_string()))?;
             if &actual != sha256 {
                 return Err(Rejection::Refused(format!(
                     "SHA256 {actual} does not match {sha256} from {origin}"
@@ -428,14 +493,16 @@ fn same_md5sums(
         })
 }
 
-pub fn sha256_of_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|err| Error::io("open", path, err))?;
+/// The SHA256 of everything `input` yields; `path` names it in errors.
+pub fn sha256_of(path: &Path, mut input: impl Read) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 17];
     loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|err| Error::io("read", path, err))?;
+        let n = match input.read(&mut buffer) {
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(Error::io("read", path, err)),
+        };
         if n == 0 {
             break;
         }
@@ -493,7 +560,7 @@ fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
 /// Fetches the Packages indexes of an HTTP mirror: the suites and components ROOT's apt
 /// sources list for this URL, or else ROOT's release codename (and its `-updates`) with `main`.
 fn load_http_indexes(
-    root: &Path,
+    root: &Root,
     url: &str,
     architectures: &[String],
     index: &mut Index,
@@ -546,32 +613,45 @@ fn load_http_indexes(
     Ok(())
 }
 
-/// `VERSION_CODENAME` from ROOT's os-release.
-pub fn release_codename(root: &Path) -> Option<String> {
-    ["etc/os-release", "usr/lib/os-release"]
+/// `VERSION_CODENAME` from ROOT's os-release, read inside ROOT.
+pub fn release_codename(root: &Root) -> Option<String> {
+    ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
         .find_map(|file| {
-            let text = std::fs::read_to_string(root.join(file)).ok()?;
-            text.lines()
+            let file = root.open_regular(Path::new(file)).ok()?;
+            let bytes = crate::sys::input::read_at_most(file, MAX_OS_RELEASE).ok()?;
+            String::from_utf8_lossy(&bytes)
+                .lines()
                 .find_map(|line| line.strip_prefix("VERSION_CODENAME="))
                 .map(|value| value.trim_matches('"').to_string())
                 .filter(|value| !value.is_empty())
         })
 }
 
-/// `entry`'s archive in `dir` from an earlier download, if it is there and intact.
-fn already_downloaded(entry: &IndexEntry, dir: &Path) -> Option<PathBuf> {
-    let target = dir.join(Path::new(&entry.filename).file_name()?);
-    (target.is_file() && sha256_of_file(&target).ok().as_deref() == Some(entry.sha256.as_str()))
+/// os-release is a dozen short lines; more than this is not one.
+const MAX_OS_RELEASE: u64 = 64 << 10;
+
+/// `entry`'s archive in the apt cache from an earlier download, if it is there and intact
+/// (read inside ROOT).
+fn already_downloaded(root: &Root, cache: &AptCache, entry: &IndexEntry) -> Option<PathBuf> {
+    let target = cache.host.join(Path::new(&entry.filename).file_name()?);
+    let deb = cache.open(root, &target).ok()?;
+    (sha256_of(&target, deb.reader()).ok().as_deref() == Some(entry.sha256.as_str()))
         .then_some(target)
 }
 
 /// Downloads `entry` into `dir` under its pool file name, checking SHA256 as it streams; the
 /// file appears under its final name only when complete and correct.
-fn download(url: &str, entry: &IndexEntry, dir: &Path) -> std::result::Result<PathBuf, String> {
-    if let Some(target) = already_downloaded(entry, dir) {
+fn download(
+    root: &Root,
+    cache: &AptCache,
+    url: &str,
+    entry: &IndexEntry,
+) -> std::result::Result<PathBuf, String> {
+    if let Some(target) = already_downloaded(root, cache, entry) {
         return Ok(target);
     }
+    let dir = &cache.host;
     let name = Path::new(&entry.filename)
         .file_name()
         .ok_or_else(|| format!("index names no file for {}", entry.package))?;
@@ -581,7 +661,13 @@ fn download(url: &str, entry: &IndexEntry, dir: &Path) -> std::result::Result<Pa
     let partial = dir.join(format!(".{}.rescue-partial", name.to_string_lossy()));
     let mut body =
         http::get(&format!("{url}/{}", entry.filename)).map_err(|err| err.to_string())?;
-    let mut out = std::fs::File::create(&partial)
+    // A new file only (O_EXCL does not follow a symlink planted at the name); the final
+    // rename replaces whatever stands at the target without following it either.
+    let _ = std::fs::remove_file(&partial);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
         .map_err(|err| format!("cannot create {}: {err}", partial.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 17];

@@ -1,8 +1,9 @@
-//! The thin OS layer: root-confined path resolution, accounts read from ROOT's own files,
-//! error text without Rust's "(os error N)" suffix, the copy engine, the descriptor-relative
-//! tree walk and the symlink-safe removal the file applets share, extended attributes and file
-//! capabilities, mode and date specifications as GNU parses them, and the formatting `ls` and
-//! `stat` share (mode strings, sizes, local time, shell quoting).
+//! The thin OS layer: root-confined path resolution, inputs opened only when they are regular
+//! files and read with bounded lines, accounts read from ROOT's own files, error text without
+//! Rust's "(os error N)" suffix, the copy engine, the descriptor-relative tree walk and the
+//! symlink-safe removal the file applets share, extended attributes and file capabilities,
+//! mode and date specifications as GNU parses them, and the formatting `ls` and `stat` share
+//! (mode strings, sizes, local time, shell quoting).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
@@ -14,6 +15,7 @@ pub mod copy;
 pub mod date_spec;
 pub mod errno;
 pub mod human;
+pub mod input;
 pub mod localtime;
 pub mod login_group;
 pub mod mode;

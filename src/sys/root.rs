@@ -70,9 +70,26 @@ impl Root {
         Ok(self.host_lexical(&self.resolve_inside(inside, last)?))
     }
 
+    /// Opens an input file named by its path inside ROOT, for reading: resolved inside ROOT
+    /// (every symlink followed there, the last one too), then opened only if it is a regular
+    /// file, never through a symlink ([`crate::sys::input::open_regular`]). ENOENT stays
+    /// ENOENT; anything but a regular file is an error that says what stands there. Messages
+    /// name the file as [`Root::host_lexical`] writes it.
+    pub fn open_regular(&self, inside: &Path) -> io::Result<std::fs::File> {
+        if self.is_host_root {
+            return super::input::open_regular(inside, Last::Follow);
+        }
+        let host = self.resolve(inside, Last::Follow)?;
+        super::input::open_regular(&host, Last::NoFollow)
+    }
+
     /// `inside` resolved to the absolute path (within ROOT) it names: `/lib/x` becomes
-    /// `/usr/lib/x` on merged-/usr.
+    /// `/usr/lib/x` on merged-/usr. A path of `PATH_MAX` bytes or more is ENAMETOOLONG, as the
+    /// kernel says: without that a hostile 100 MB path would cost a name per component.
     pub fn resolve_inside(&self, inside: &Path, last: Last) -> io::Result<PathBuf> {
+        if inside.as_os_str().len() >= super::input::PATH_MAX {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
         let mut pending = Vec::new();
         push_components(&mut pending, inside.as_os_str().as_bytes());
         let mut resolved: Vec<OsString> = Vec::new();
@@ -210,6 +227,39 @@ mod tests {
         symlink("a", dir.path().join("b")).unwrap();
         let err = root.resolve(Path::new("/a/x"), Last::Follow).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn open_regular_reads_inside_root_only() {
+        let (dir, root) = merged_usr_root();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("group"), b"host").unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/group.real"), b"inside").unwrap();
+        // An absolute link to the host's file lands on ROOT's file of that name.
+        symlink(outside.path().join("group"), dir.path().join("etc/group")).unwrap();
+        let err = root.open_regular(Path::new("/etc/group")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let inside = dir.path().join(outside.path().strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(inside.join("group"), b"inside").unwrap();
+        let mut text = String::new();
+        use std::io::Read;
+        root.open_regular(Path::new("/etc/group"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "inside");
+    }
+
+    #[test]
+    fn overlong_path_is_enametoolong() {
+        let (_dir, root) = merged_usr_root();
+        let long = format!("/{}", "a/".repeat(5000));
+        let err = root
+            .resolve_inside(Path::new(&long), Last::Follow)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENAMETOOLONG));
     }
 
     #[test]

@@ -6,13 +6,31 @@
 //! The file is binary, length-prefixed (paths may hold any byte but NUL), written to a
 //! temporary name and renamed. A cache that cannot be parsed is ignored as a whole: it only
 //! ever saves time, it never decides a result.
+//!
+//! It is never read or written outside ROOT ([`CacheDir`]): `var/cache` is resolved inside
+//! ROOT (a `/var` symlink is followed there), and `rescue` beneath it must be a real directory,
+//! created by us when missing and held open with `O_NOFOLLOW`. A `rescue` that is a symlink
+//! (to a host directory, or anywhere: we never make one) or anything else but a directory
+//! means no cache for this run, with a warning; it is left as it is. The file is opened only
+//! when it is a regular file and read up to a size that entries for the checked paths can
+//! take ([`max_size`]); the new one is created with `O_EXCL|O_NOFOLLOW` in that directory and
+//! renamed there, so neither step can be led elsewhere by a link.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::{mkdirat, Mode};
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use crate::sys::input::{self, PATH_MAX};
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 
@@ -20,6 +38,14 @@ const MAGIC: &[u8] = b"rescue verify md5 cache 1\n";
 /// Where the cache lives inside ROOT.
 pub const CACHE_DIR: &str = "/var/cache/rescue";
 pub const CACHE_FILE: &str = "verify-md5.cache";
+
+/// The largest cache file read for `paths` checked paths: an entry is at most a length, a
+/// path, the key and the digest; room for a few hundred thousand more (a cache keeps the
+/// entries of packages not checked this time). Larger is not a cache of ours.
+pub fn max_size(paths: usize) -> u64 {
+    let entry = (8 + PATH_MAX + 7 * 8 + 16) as u64;
+    (256 << 20) + entry * paths as u64
+}
 
 /// Everything about a file that must be unchanged for its cached digest to hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +68,8 @@ impl Key {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
-        for value in [
+    fn fields(&self) -> [u64; 7] {
+        [
             self.dev,
             self.ino,
             self.size,
@@ -51,8 +77,16 @@ impl Key {
             self.mtime.1 as u64,
             self.ctime.0 as u64,
             self.ctime.1 as u64,
-        ] {
-            out.extend_from_slice(&value.to_le_bytes());
+        ]
+    }
+
+    fn from_fields(fields: [u64; 7]) -> Key {
+        Key {
+            dev: fields[0],
+            ino: fields[1],
+            size: fields[2],
+            mtime: (fields[3] as i64, fields[4] as i64),
+            ctime: (fields[5] as i64, fields[6] as i64),
         }
     }
 }
@@ -62,57 +96,38 @@ pub struct Cache {
     entries: HashMap<PathBuf, (Key, [u8; 16])>,
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
+impl Cache {
+    /// Decodes a cache file as it streams in: memory is the entries, never the file too. A
+    /// path length no path can have is damage (and would be an allocation of any size).
+    fn decode(mut input: impl Read) -> Option<Cache> {
+        let mut magic = [0u8; MAGIC.len()];
+        input.read_exact(&mut magic).ok()?;
+        if magic != MAGIC {
             return None;
         }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-}
-
-impl Cache {
-    /// The cache file for a root, as the host sees it; `None` when ROOT has no `/var/cache`.
-    pub fn path_for(root: &Root) -> Option<PathBuf> {
-        let dir = root.resolve(Path::new("/var/cache"), Last::Follow).ok()?;
-        dir.is_dir().then(|| dir.join("rescue").join(CACHE_FILE))
-    }
-
-    /// Loads the cache; a missing, unreadable or malformed file is an empty cache.
-    pub fn load(path: &Path) -> Cache {
-        let Ok(bytes) = std::fs::read(path) else {
-            return Cache::default();
-        };
-        Self::decode(&bytes).unwrap_or_default()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Cache> {
-        let mut reader = Reader(bytes.strip_prefix(MAGIC)?);
         let mut entries = HashMap::new();
-        while !reader.0.is_empty() {
-            let len = usize::try_from(reader.u64()?).ok()?;
-            let path = crate::dpkg::path_from_bytes(reader.take(len)?);
+        let mut word = [0u8; 8];
+        loop {
+            // The end of the file may only fall between entries.
+            if input.read(&mut word[..1]).ok()? == 0 {
+                break;
+            }
+            input.read_exact(&mut word[1..]).ok()?;
+            let len = usize::try_from(u64::from_le_bytes(word)).ok()?;
+            if len >= PATH_MAX {
+                return None;
+            }
+            let mut path = vec![0u8; len];
+            input.read_exact(&mut path).ok()?;
             let mut fields = [0u64; 7];
             for field in &mut fields {
-                *field = reader.u64()?;
+                input.read_exact(&mut word).ok()?;
+                *field = u64::from_le_bytes(word);
             }
-            let digest: [u8; 16] = reader.take(16)?.try_into().ok()?;
-            let key = Key {
-                dev: fields[0],
-                ino: fields[1],
-                size: fields[2],
-                mtime: (fields[3] as i64, fields[4] as i64),
-                ctime: (fields[5] as i64, fields[6] as i64),
-            };
-            entries.insert(path, (key, digest));
+            let mut digest = [0u8; 16];
+            input.read_exact(&mut digest).ok()?;
+            let path = PathBuf::from(std::ffi::OsString::from_vec(path));
+            entries.insert(path, (Key::from_fields(fields), digest));
         }
         Some(Cache { entries })
     }
@@ -142,46 +157,153 @@ impl Cache {
         self.entries.is_empty()
     }
 
-    /// Writes the cache atomically (temporary file in the same directory, then rename),
-    /// creating the `rescue` directory (mode 0700) when needed.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent() {
-            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(Error::io("create directory", dir, err)),
-            }
-        }
-        let mut bytes = Vec::with_capacity(MAGIC.len() + self.entries.len() * 120);
-        bytes.extend_from_slice(MAGIC);
+    fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(MAGIC)?;
         for (entry_path, (key, digest)) in &self.entries {
             let raw = entry_path.as_os_str().as_bytes();
-            bytes.extend_from_slice(&(raw.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(raw);
-            key.encode(&mut bytes);
-            bytes.extend_from_slice(digest);
+            out.write_all(&(raw.len() as u64).to_le_bytes())?;
+            out.write_all(raw)?;
+            for field in key.fields() {
+                out.write_all(&field.to_le_bytes())?;
+            }
+            out.write_all(digest)?;
         }
-        let mut temp = path.as_os_str().to_os_string();
-        temp.push(format!(".tmp.{}", std::process::id()));
-        let temp = PathBuf::from(temp);
-        // Digests of small conffiles say something about their content: owner-only.
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .and_then(|mut file| {
-                file.write_all(&bytes)?;
-                file.sync_all()
+        Ok(())
+    }
+}
+
+/// `ROOT/var/cache/rescue`, open, checked to be a directory inside ROOT.
+#[derive(Debug)]
+pub struct CacheDir {
+    dir: File,
+    /// `ROOT/var/cache/rescue` as messages name it.
+    shown: PathBuf,
+}
+
+fn errno_error(errno: Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(errno as i32)
+}
+
+impl CacheDir {
+    /// Opens (creating it, mode 0700, when missing) ROOT's cache directory. `Ok(None)` when
+    /// there can be no cache and that is nobody's fault: ROOT has no `/var/cache`, or it is
+    /// read-only or not ours to write. An error when `rescue` is there but is not a directory
+    /// (a symlink above all): the caller warns and goes without.
+    pub fn open(root: &Root) -> Result<Option<CacheDir>> {
+        let shown = root.host_lexical(Path::new(CACHE_DIR));
+        let Ok(parent) = root.resolve(Path::new("/var/cache"), Last::Follow) else {
+            return Ok(None);
+        };
+        let directory = OFlag::O_RDONLY
+            | OFlag::O_DIRECTORY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        // Resolved inside ROOT, `var/cache` is no symlink; on the host's own root the kernel
+        // resolves it, as `chroot /` would.
+        let parent_flags = if root.is_host_root() {
+            directory - OFlag::O_NOFOLLOW
+        } else {
+            directory
+        };
+        let parent = match openat(None, &parent, parent_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES | Errno::ELOOP) => return Ok(None),
+            Err(errno) => return Err(Error::io("open", &parent, errno_error(errno))),
+        };
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        let parent = unsafe { File::from_raw_fd(parent) };
+        let name = OsStr::new("rescue");
+        match mkdirat(Some(parent.as_raw_fd()), name, Mode::S_IRWXU) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(Errno::EROFS | Errno::EACCES | Errno::EPERM) => {}
+            Err(errno) => return Err(Error::io("create directory", &shown, errno_error(errno))),
+        }
+        match openat(Some(parent.as_raw_fd()), name, directory, Mode::empty()) {
+            Ok(fd) => Ok(Some(CacheDir {
+                // SAFETY: as above.
+                dir: unsafe { File::from_raw_fd(fd) },
+                shown,
+            })),
+            Err(Errno::ENOENT | Errno::EACCES) => Ok(None),
+            // O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a symlink to a directory: ask lstat.
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                let is_link = nix::sys::stat::fstatat(
+                    Some(parent.as_raw_fd()),
+                    name,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+                Err(Error::refused(
+                    shown,
+                    if is_link {
+                        "is a symbolic link, which rescue never makes: the digest cache is not used (nothing is read or written through it)"
+                    } else {
+                        "is not a directory: the digest cache is not used"
+                    },
+                ))
+            }
+            Err(errno) => Err(Error::io("open", &shown, errno_error(errno))),
+        }
+    }
+
+    /// The cache file as messages name it.
+    pub fn file(&self) -> PathBuf {
+        self.shown.join(CACHE_FILE)
+    }
+
+    /// Loads the cache: a missing or malformed file is an empty cache; one that is not a
+    /// regular file or is larger than `max_bytes` is an error (the caller warns and starts
+    /// empty; the next save replaces it).
+    pub fn load(&self, max_bytes: u64) -> Result<Cache> {
+        let file =
+            match input::open_regular_at(Some(&self.dir), Path::new(CACHE_FILE), Last::NoFollow) {
+                Ok(file) => file,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Cache::default())
+                }
+                Err(err) => return Err(Error::io("read", self.file(), err)),
+            };
+        let size = file
+            .metadata()
+            .map_err(|err| Error::io("read", self.file(), err))?
+            .len();
+        if size > max_bytes {
+            let why = format!("larger than {max_bytes} bytes: ignored (it will be rewritten)");
+            return Err(Error::refused(self.file(), why));
+        }
+        let input = std::io::BufReader::with_capacity(64 << 10, file.take(max_bytes));
+        Ok(Cache::decode(input).unwrap_or_default())
+    }
+
+    /// Writes the cache atomically: a new file (`O_EXCL|O_NOFOLLOW`, owner-only: digests of
+    /// small conffiles say something about their content) in this directory, then `renameat`
+    /// over the old one, which replaces whatever stood there without following it.
+    pub fn save(&self, cache: &Cache) -> Result<()> {
+        let temp = format!("{CACHE_FILE}.tmp.{}", std::process::id());
+        let at = Some(self.dir.as_raw_fd());
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let shown_temp = self.shown.join(&temp);
+        let fd = openat(at, temp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|errno| Error::io("create", &shown_temp, errno_error(errno)))?;
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, file);
+        let written = cache
+            .encode(&mut out)
+            .and_then(|()| out.into_inner().map_err(|err| err.into_error()))
+            .and_then(|file| file.sync_all());
+        let renamed = written
+            .map_err(|err| Error::io("write", &shown_temp, err))
+            .and_then(|()| {
+                renameat(at, temp.as_str(), at, CACHE_FILE)
+                    .map_err(|errno| Error::io("rename", self.file(), errno_error(errno)))
             });
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(Error::io("write", &temp, err));
+        if renamed.is_err() {
+            let _ = unlinkat(at, temp.as_str(), UnlinkatFlags::NoRemoveDir);
         }
-        std::fs::rename(&temp, path).map_err(|err| {
-            let _ = std::fs::remove_file(&temp);
-            Error::io("rename", path, err)
-        })
+        renamed
     }
 }
 
@@ -192,7 +314,9 @@ mod tests {
     #[test]
     fn round_trip_and_garbage_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c");
+        std::fs::create_dir_all(dir.path().join("var/cache")).unwrap();
+        let root = Root::new(dir.path());
+        let cache_dir = CacheDir::open(&root).unwrap().unwrap();
         let mut cache = Cache::default();
         let key = Key {
             dev: 1,
@@ -202,12 +326,42 @@ mod tests {
             ctime: (6, 7),
         };
         cache.insert(PathBuf::from("/a\nb"), key, [9; 16]);
-        cache.save(&file).unwrap();
-        let loaded = Cache::load(&file);
+        cache_dir.save(&cache).unwrap();
+        let file = dir.path().join("var/cache/rescue").join(CACHE_FILE);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().mode() & 0o777,
+            0o600,
+            "owner-only"
+        );
+        let loaded = cache_dir.load(max_size(1)).unwrap();
         assert_eq!(loaded.get(Path::new("/a\nb"), &key), Some([9; 16]));
         let moved = Key { ino: 3, ..key };
         assert_eq!(loaded.get(Path::new("/a\nb"), &moved), None);
+        assert!(cache_dir.load(10).is_err(), "larger than the limit");
         std::fs::write(&file, b"rescue verify md5 cache 1\n\xff\xff").unwrap();
-        assert!(Cache::load(&file).is_empty());
+        assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
+        // A length no path has is damage, not an allocation of 2^64 bytes.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&file, huge).unwrap();
+        assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_symlinked_cache_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/cache")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("var/cache/rescue")).unwrap();
+        let err = CacheDir::open(&Root::new(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn no_var_cache_is_no_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(CacheDir::open(&Root::new(dir.path())).unwrap().is_none());
+        assert!(!dir.path().join("var").exists());
     }
 }

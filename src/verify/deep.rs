@@ -36,16 +36,18 @@ pub struct Deep<'a> {
 
 impl<'a> Deep<'a> {
     /// Reads ROOT's accounts and walks every installed package's maintainer scripts (a few
-    /// tens of milliseconds for a full system).
-    pub fn new(root: &'a Root, db: &'a Database, aliases: &'a [AliasProblem]) -> Deep<'a> {
+    /// tens of milliseconds for a full system). Account files that exist but cannot be read
+    /// are an error: owners would be guessed.
+    pub fn new(root: &'a Root, db: &'a Database, aliases: &'a [AliasProblem]) -> Result<Deep<'a>> {
+        let accounts = Accounts::read(root)?;
         let scripts = MaintainerScripts::load(db, &RootWorld::new(root, db));
-        Deep {
+        Ok(Deep {
             root,
             db,
-            accounts: Accounts::load(root.dir()),
+            accounts,
             aliases,
             scripts,
-        }
+        })
     }
 
     /// Scripts that could not be read or parsed (their effects are not known), handed over
@@ -526,6 +528,19 @@ pub fn check_all(
     report: &mut super::Report,
 ) -> Coverage {
     let mut coverage = Coverage::default();
+    let mut deep = match Deep::new(root, db, &report.aliases) {
+        Ok(deep) => deep,
+        Err(error) => {
+            report.notes.push(super::Note {
+                package: None,
+                issue: crate::dpkg::Issue {
+                    severity: crate::dpkg::Severity::Error,
+                    error,
+                },
+            });
+            return coverage;
+        }
+    };
     let mut jobs = Vec::new();
     for package in packages {
         // Read once: the md5sums decide trust, the list decides what the package owns.
@@ -558,7 +573,6 @@ pub fn check_all(
             .or_default()
             .push(finding);
     }
-    let mut deep = Deep::new(root, db, &report.aliases);
     let mut notes: Vec<super::Note> = deep
         .take_script_issues()
         .into_iter()

@@ -316,7 +316,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\n_ssh:x:101:\n").unwrap();
-        let accounts = Accounts::load(dir.path());
+        let accounts = Accounts::read(&crate::sys::root::Root::new(dir.path())).unwrap();
         Expectation::with_scripts(archive(kind, mode), &[effects], &accounts)
     }
 

@@ -30,7 +30,7 @@ pub mod deep;
 pub mod expect;
 
 use std::collections::HashMap;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ use crate::sys::root::{Last, Root};
 use crate::Result;
 
 pub use attrs::{Attr, Attrs, Check, Expected, FileKind};
-pub use cache::Cache;
+pub use cache::{Cache, CacheDir};
 
 /// What is wrong with one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,12 +271,22 @@ enum Expect {
     Md5([u8; 16]),
 }
 
+/// One listed path to check. Memory per item is what the whole run costs per path, so it
+/// holds one path, and a second only when a diversion moved the file.
 struct Item {
     package: usize,
     listed: PathBuf,
-    path: PathBuf,
+    /// Where a diversion moved the file, when one did.
+    diverted: Option<PathBuf>,
     expect: Expect,
     conffile: bool,
+}
+
+impl Item {
+    /// The path checked: the listed path, or where a diversion moved it.
+    fn path(&self) -> &Path {
+        self.diverted.as_deref().unwrap_or(&self.listed)
+    }
 }
 
 enum Outcome {
@@ -390,11 +400,15 @@ pub fn verify(
     // Pass 1: resolve and lstat every path, on every core: each thread takes a contiguous
     // share (neighbours share parents, which is what each thread's resolver memo is for). The
     // digest cache is read meanwhile.
-    let cache_path = if options.use_cache && !options.missing_only {
-        Cache::path_for(root)
+    let cache_dir = if options.use_cache && !options.missing_only {
+        CacheDir::open(root).unwrap_or_else(|error| {
+            report.notes.push(warning(error));
+            None
+        })
     } else {
         None
     };
+    let cache_limit = cache::max_size(items.len());
     let threads = if options.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -403,8 +417,13 @@ pub fn verify(
         options.threads
     };
     let share = items.len().div_ceil(threads.max(1)).max(1);
-    let (examined, cache) = std::thread::scope(|scope| {
-        let cache = scope.spawn(|| cache_path.as_deref().map(Cache::load).unwrap_or_default());
+    let (mut outcomes, mut to_hash, cache) = std::thread::scope(|scope| {
+        let cache = scope.spawn(|| {
+            cache_dir
+                .as_ref()
+                .map(|dir| dir.load(cache_limit))
+                .unwrap_or_else(|| Ok(Cache::default()))
+        });
         let workers: Vec<_> = items
             .chunks(share)
             .enumerate()
@@ -414,33 +433,40 @@ pub fn verify(
                         root,
                         parents: HashMap::new(),
                     };
-                    slice
-                        .iter()
-                        .enumerate()
-                        .map(|(offset, item)| {
-                            examine(root, &mut resolver, item, chunk * share + offset, options)
-                        })
-                        .collect::<Vec<_>>()
+                    // Outcomes for every path, jobs only for the files to hash: a job is
+                    // four times an outcome's size.
+                    let mut outcomes = Vec::with_capacity(slice.len());
+                    let mut jobs = Vec::new();
+                    for (offset, item) in slice.iter().enumerate() {
+                        let index = chunk * share + offset;
+                        let (outcome, job) = examine(root, &mut resolver, item, index, options);
+                        outcomes.push(outcome);
+                        jobs.extend(job);
+                    }
+                    (outcomes, jobs)
                 })
             })
             .collect();
-        let examined: Vec<(Option<Outcome>, Option<Job>)> = workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
-            .collect();
-        (examined, cache.join().unwrap_or_default())
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+        let mut to_hash: Vec<Job> = Vec::new();
+        for worker in workers {
+            let (mut done, mut jobs) = worker.join().unwrap_or_default();
+            outcomes.append(&mut done);
+            to_hash.append(&mut jobs);
+        }
+        let cache = cache.join().unwrap_or_else(|_| Ok(Cache::default()));
+        (outcomes, to_hash, cache)
     });
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
-    let mut to_hash: Vec<Job> = Vec::new();
-    for (outcome, job) in examined {
-        outcomes.push(outcome);
-        to_hash.extend(job);
-    }
+    // A cache we cannot use is started afresh; the save below replaces the file.
+    let cache = cache.unwrap_or_else(|error| {
+        report.notes.push(warning(error));
+        Cache::default()
+    });
 
     // Pass 2: hash, largest first so no core is left with one big file at the end.
-    to_hash.sort_by_key(|job| std::cmp::Reverse(job.meta.len()));
+    to_hash.sort_by_key(|job| std::cmp::Reverse(job.key.size));
     if let Some(progress) = progress {
-        let total: u64 = to_hash.iter().map(|job| job.meta.len()).sum();
+        let total: u64 = to_hash.iter().map(|job| job.key.size).sum();
         progress.bytes_total.store(total, Ordering::Relaxed);
         let done = (items.len() - to_hash.len()) as u64;
         progress.files_done.store(done, Ordering::Relaxed);
@@ -449,7 +475,7 @@ pub fn verify(
         &to_hash,
         &items,
         &cache,
-        cache_path.is_some(),
+        cache_dir.is_some(),
         options.threads,
         progress,
     );
@@ -457,8 +483,7 @@ pub fn verify(
     // entries of paths nobody owns any more.
     let mut new_cache = cache;
     if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
-        let checked: std::collections::HashSet<&Path> =
-            items.iter().map(|item| item.path.as_path()).collect();
+        let checked: std::collections::HashSet<&Path> = items.iter().map(Item::path).collect();
         new_cache.retain(|path| checked.contains(path));
     }
     for (job, result) in to_hash.iter().zip(hashed) {
@@ -480,10 +505,10 @@ pub fn verify(
                     report.cache_hits += 1;
                 } else {
                     report.files_hashed += 1;
-                    report.bytes_hashed += job.meta.len();
+                    report.bytes_hashed += job.key.size;
                 }
                 if let Some(key) = key {
-                    new_cache.insert(item.path.clone(), key, digest);
+                    new_cache.insert(item.path().to_path_buf(), key, digest);
                 }
                 attrs.ok_or_failed(Attr::Md5, digest == expected);
                 if digest != expected {
@@ -510,32 +535,28 @@ pub fn verify(
         };
         outcomes[job.item] = Some(outcome);
     }
-    if let Some(path) = cache_path {
-        let saved = new_cache.save(&path);
+    if let Some(dir) = cache_dir {
+        let saved = dir.save(&new_cache);
         // A read-only root, or a run without root's rights, simply goes without a cache.
         let quiet = matches!(
             saved.as_ref().err().and_then(crate::Error::raw_os_error),
             Some(libc::EROFS | libc::EACCES | libc::EPERM)
         );
         if let (Err(error), false) = (saved, quiet) {
-            report.notes.push(Note {
-                package: None,
-                issue: Issue {
-                    severity: Severity::Warning,
-                    error,
-                },
-            });
+            report.notes.push(warning(error));
         }
     }
 
-    for (item, outcome) in items.iter().zip(outcomes) {
+    // Items are consumed: each finding takes its item's paths instead of a copy.
+    for (item, outcome) in items.into_iter().zip(outcomes) {
         if let Some(Outcome::Problem(kind, attrs)) = outcome {
             let package = packages[item.package];
+            let path = item.path().to_path_buf();
             report.findings.push(Finding {
                 package: package.display_name(),
                 version: package.version.clone(),
-                path: item.path.clone(),
-                listed: item.listed.clone(),
+                path,
+                listed: item.listed,
                 conffile: item.conffile,
                 kind,
                 attrs,
@@ -546,6 +567,17 @@ pub fn verify(
     }
     find_alias_problems(root, db, &mut report);
     Ok(report)
+}
+
+/// A note about the run as a whole that changes no result (the digest cache).
+fn warning(error: crate::Error) -> Note {
+    Note {
+        package: None,
+        issue: Issue {
+            severity: Severity::Warning,
+            error,
+        },
+    }
 }
 
 /// Turns one package's list into items, with its digests, conffile marks and diversions.
@@ -585,8 +617,8 @@ fn collect(
                 let inside = Path::new("/").join(inside);
                 items.push(Item {
                     package: index,
-                    listed: inside.clone(),
-                    path: inside,
+                    listed: inside,
+                    diverted: None,
                     expect: Expect::Exists,
                     conffile: false,
                 });
@@ -607,14 +639,14 @@ fn collect(
             (None, Some(ConffileHash::Md5(digest))) => Expect::Md5(*digest),
             _ => Expect::Exists,
         };
-        let path = match db.diversions.diverted(&listed, &package.name) {
-            Some(diversion) => diversion.to.clone(),
-            None => listed.clone(),
-        };
+        let diverted = db
+            .diversions
+            .diverted(&listed, &package.name)
+            .map(|diversion| diversion.to.clone());
         items.push(Item {
             package: index,
             listed,
-            path,
+            diverted,
             expect,
             conffile: conffile.is_some(),
         });
@@ -632,8 +664,6 @@ enum Hashed {
     Failed(i32),
 }
 
-/// A regular file to hash: `host` is where it is read, `followed` when the listed path is a
-/// symlink and this is its target.
 /// Pass 1 for one path: `lstat` it inside ROOT and decide. `(Some(outcome), None)` when that
 /// settles it, `(None, Some(job))` when its content must be hashed.
 fn examine(
@@ -644,7 +674,7 @@ fn examine(
     options: &Options,
 ) -> (Option<Outcome>, Option<Job>) {
     let meta = resolver
-        .host(&item.path)
+        .host(item.path())
         .and_then(|host| std::fs::symlink_metadata(&host).map(|meta| (host, meta)));
     let (host, meta) = match meta {
         Ok(found) => found,
@@ -670,7 +700,7 @@ fn examine(
         let job = Job {
             item: index,
             host,
-            meta,
+            key: cache::Key::of(&meta),
             followed: false,
         };
         return (None, Some(job));
@@ -679,13 +709,13 @@ fn examine(
     // dpkg opens a symlink that stands where a file belongs and hashes its target; so do
     // we, with the target resolved inside ROOT.
     if kind == FileKind::Symlink && !options.missing_only {
-        if let Ok(target) = root.resolve(&item.path, Last::Follow) {
+        if let Ok(target) = root.resolve(item.path(), Last::Follow) {
             if let Ok(meta) = std::fs::symlink_metadata(&target) {
                 if meta.file_type().is_file() {
                     let job = Job {
                         item: index,
                         host: target,
-                        meta,
+                        key: cache::Key::of(&meta),
                         followed: true,
                     };
                     return (None, Some(job));
@@ -705,10 +735,12 @@ fn examine(
     )
 }
 
+/// A regular file to hash: `host` is where it is read, `key` its `lstat` (size and cache
+/// key), `followed` when the listed path is a symlink and this is its target.
 struct Job {
     item: usize,
     host: PathBuf,
-    meta: Metadata,
+    key: cache::Key,
     followed: bool,
 }
 
@@ -738,9 +770,9 @@ fn hash_all(
                     let Some(job) = jobs.get(at) else {
                         break;
                     };
-                    let inside = &items[job.item].path;
+                    let inside = items[job.item].path();
                     let result = hash_one(
-                        &job.host, inside, &job.meta, cache, keyed, &mut buf, progress,
+                        &job.host, inside, &job.key, cache, keyed, &mut buf, progress,
                     );
                     if let Some(progress) = progress {
                         progress.files_done.fetch_add(1, Ordering::Relaxed);
@@ -774,20 +806,19 @@ fn flush(results: &Mutex<Vec<Option<Hashed>>>, local: &mut Vec<(usize, Hashed)>)
 fn hash_one(
     host: &Path,
     inside: &Path,
-    meta: &Metadata,
+    key: &cache::Key,
     cache: &Cache,
     keyed: bool,
     buf: &mut [u8],
     progress: Option<&Progress>,
 ) -> Hashed {
-    let key = cache::Key::of(meta);
-    if let Some(digest) = cache.get(inside, &key) {
+    if let Some(digest) = cache.get(inside, key) {
         if let Some(progress) = progress {
-            progress.bytes_done.fetch_add(meta.len(), Ordering::Relaxed);
+            progress.bytes_done.fetch_add(key.size, Ordering::Relaxed);
         }
         return Hashed::Digest {
             digest,
-            key: Some(key),
+            key: Some(*key),
             from_cache: true,
         };
     }

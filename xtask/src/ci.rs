@@ -7,8 +7,8 @@ use crate::shell::{self, workspace_root};
 
 /// Debian packages the tests compare against or build fixtures with. The debootstrap tests
 /// need `debootstrap` (the shared bookworm root), `libcap2-bin` (setcap/getcap: ping's
-/// capability), `attr` (setfattr/getfattr) and `mount` (a tmpfs for backups on another file
-/// system).
+/// capability), `attr` (setfattr/getfattr), `mount` (a tmpfs for backups on another file
+/// system) and `time` (GNU time: the memory budget tests measure a child's peak RSS with it).
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
     "debootstrap",
@@ -22,6 +22,7 @@ const TEST_PACKAGES: &[&str] = &[
     "file",
     "python3",
     "binutils",
+    "time",
 ];
 
 pub fn run() -> crate::Result {

@@ -20,8 +20,16 @@ use std::sync::OnceLock;
 pub use eval::{Effect, Op, Value, World};
 
 use super::{Database, Issue, Severity};
+use crate::sys::input;
 use crate::sys::root::{Last, Root};
 use crate::Error;
+
+/// The largest maintainer script read: real ones are a few KiB (the largest in Debian tens of
+/// KiB); a larger one is reported and its effects are not known.
+const MAX_SCRIPT: u64 = 4 << 20;
+
+/// The longest `config.dat` line read; longer ones (no debconf answer is) are skipped.
+const MAX_DEBCONF_LINE: usize = 64 << 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScriptKind {
@@ -80,10 +88,13 @@ impl MaintainerScripts {
             }
         }
         let results = crate::sys::parallel::map(jobs, |(package, kind)| {
-            let file = db.info_path(package, kind.name());
-            let text = match std::fs::read(&file) {
+            let (file, opened) = match db.open_info(package, kind.name()) {
+                Ok(Some(found)) => found,
+                Ok(None) => return None,
+                Err(err) => return Some(Err(err)),
+            };
+            let text = match input::read_at_most(opened, MAX_SCRIPT) {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
                 Err(err) => return Some(Err(Error::io("read", &file, err))),
             };
             let list = match parse::parse(&text) {
@@ -366,31 +377,37 @@ impl World for PackageWorld<'_> {
     }
 }
 
-/// `Name:` → `Value:` from ROOT's debconf database (`config.dat`), empty when there is none.
+/// `Name:` → `Value:` from ROOT's debconf database (`config.dat`), empty when there is none
+/// or it cannot be read (the conditions that ask then stay unknown). Read line by line inside
+/// ROOT; a line longer than [`MAX_DEBCONF_LINE`] is skipped.
 fn read_debconf(root: &Root) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    let Ok(host) = root.resolve(Path::new("/var/cache/debconf/config.dat"), Last::Follow) else {
+    let Ok(file) = root.open_regular(Path::new("/var/cache/debconf/config.dat")) else {
         return out;
     };
-    let Ok(bytes) = std::fs::read(host) else {
-        return out;
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    for stanza in text.split("\n\n") {
-        let mut name = None;
-        let mut value = None;
-        for line in stanza.lines() {
-            if let Some(rest) = line.strip_prefix("Name: ") {
-                name = Some(rest.trim().to_string());
-            } else if let Some(rest) = line.strip_prefix("Value: ") {
-                value = Some(rest.trim().to_string());
-            } else if line == "Value:" {
-                value = Some(String::new());
+    let mut lines = input::LineReader::new(file, MAX_DEBCONF_LINE);
+    let mut name = None;
+    let mut value = None;
+    while let Ok(Some((_, line))) = lines.next_line() {
+        let input::Line::Text(line) = line else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            if let (Some(name), Some(value)) = (name.take(), value.take()) {
+                out.insert(name, value);
             }
+        } else if let Some(rest) = line.strip_prefix("Name: ") {
+            name = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("Value: ") {
+            value = Some(rest.trim().to_string());
+        } else if line == "Value:" {
+            value = Some(String::new());
         }
-        if let (Some(name), Some(value)) = (name, value) {
-            out.insert(name, value);
-        }
+    }
+    if let (Some(name), Some(value)) = (name, value) {
+        out.insert(name, value);
     }
     out
 }
