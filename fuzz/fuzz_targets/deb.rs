@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     let path = rescue_fuzz::scratch_file("deb", data);
     let Ok(deb) = rescue::deb::Deb::open(path) else {
         return;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     match rescue::dpkg::Diversions::parse(Path::new("diversions"), data) {
         Ok(diversions) => {
             for diversion in diversions.iter() {

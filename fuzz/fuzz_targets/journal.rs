@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     let path = rescue_fuzz::scratch_file("journal", data);
     if let Err(err) = rescue::restore::journal::read(path) {
         let _ = err.to_string();

@@ -27,15 +27,18 @@ impl World for Nothing {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(list) = parse::parse(&text) else {
-        return;
-    };
-    let env = [
-        ("DPKG_ROOT", ""),
-        ("DPKG_MAINTSCRIPT_PACKAGE", "pkg"),
-        ("DPKG_MAINTSCRIPT_NAME", "postinst"),
-    ];
-    let _ = eval::evaluate(&list, &[Some("configure"), None], &env, &Nothing);
+    // verify reads scripts on its worker threads: their stack is the one that must suffice.
+    rescue_fuzz::on_worker_thread(|| {
+        let Ok(list) = parse::parse(&text) else {
+            return;
+        };
+        let env = [
+            ("DPKG_ROOT", ""),
+            ("DPKG_MAINTSCRIPT_PACKAGE", "pkg"),
+            ("DPKG_MAINTSCRIPT_NAME", "postinst"),
+        ];
+        let _ = eval::evaluate(&list, &[Some("configure"), None], &env, &Nothing);
+    });
 });

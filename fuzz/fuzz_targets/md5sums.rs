@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     let mut issues = Vec::new();
     rescue::dpkg::lists::parse_md5sums(Path::new("pkg.md5sums"), data, &mut issues);
     for issue in &issues {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     // The name picks the decompressor; choose it by the input's magic so every one is reached.
     let name = match data {
         [0x1f, 0x8b, ..] => "Packages.gz",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
     let path = Path::new("status");
     if let Ok(stanzas) = rescue::dpkg::status::parse_stanzas(path, data) {
         for stanza in &stanzas {

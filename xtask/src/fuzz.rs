@@ -666,6 +666,9 @@ fn built_debs(work: &Path) -> Vec<Vec<u8>> {
     for compressor in ["gzip", "xz", "zstd", "none"] {
         let deb = work.join(format!("seed-{compressor}.deb"));
         let built = Command::new("dpkg-deb")
+            // Reproducible archives (timestamps clamped): the same seed on every run, rather
+            // than five new ones.
+            .env("SOURCE_DATE_EPOCH", "1700000000")
             .args(["--root-owner-group", &format!("-Z{compressor}"), "--build"])
             .arg(&tree)
             .arg(&deb)
@@ -734,7 +737,7 @@ fn packages_seeds(work: &Path, out: &mut Vec<Vec<u8>>) {
     let input = work.join("Packages");
     if fs::write(&input, &head).is_ok() {
         for (tool, flags) in [
-            ("gzip", &["-c"][..]),
+            ("gzip", &["-n", "-c"][..]),
             ("xz", &["-c"][..]),
             ("zstd", &["-q", "-c"][..]),
             ("bzip2", &["-c"][..]),
