@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: the one test command. It installs what a fresh Debian machine lacks, then
-//! runs the checks in the order that fails fastest: format, lints, the static build, tests.
+//! runs the checks in the order that fails fastest: format, lints, the static build, tests,
+//! and last the fuzz targets for a minute each.
 
 use std::process::Command;
 
@@ -39,6 +40,12 @@ pub fn run() -> crate::Result {
             .current_dir(&root)
             .args(["fmt", "--all", "--", "--check"]),
     )?;
+    // The fuzz crate is a workspace of its own, which `--all` does not reach.
+    shell::run(
+        Command::new(&cargo)
+            .current_dir(root.join("fuzz"))
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
     shell::run(Command::new(&cargo).current_dir(&root).args([
         "clippy",
         "--workspace",
@@ -55,6 +62,7 @@ pub fn run() -> crate::Result {
             .env("RESCUE_REQUIRE_DIST", &binary)
             .args(["test", "--workspace"]),
     )?;
+    crate::fuzz::run(&["--seconds".into(), "60".into()])?;
     println!("xtask ci: all checks passed");
     Ok(())
 }

@@ -3,12 +3,15 @@
 //!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS}
 //!   ci                 everything CI checks: fmt, clippy, dist, tests (installs what it needs)
 //!   bench              rescue against its peers on this machine's own files, printed as ratios
+//!   fuzz [--seconds N] [--jobs N] [TARGET...]
+//!                      the libFuzzer targets in fuzz/, N seconds each (60), on stable Rust
 //!   check-static FILE  the ELF proof alone: exit 1 if FILE has an interpreter or DT_NEEDED
 
 mod bench;
 mod ci;
 mod dist;
 mod elf;
+mod fuzz;
 mod shell;
 
 use std::process::ExitCode;
@@ -19,11 +22,13 @@ fn main() -> ExitCode {
         Some("dist") => dist::run().map(|_| ()),
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("check-static") if args.len() == 2 => {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
-            "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... | check-static FILE"
+            "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... \
+             | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE"
                 .into(),
         ),
     };
