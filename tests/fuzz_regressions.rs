@@ -76,7 +76,7 @@ fn nesting_real_scripts_use_parses_and_walks() {
 // overflows a worker's stack in `parse::Parser::list` -> `command` -> `list` (one frame set per
 // level, no depth limit), and `rescue verify` dies of SIGSEGV/SIGABRT.
 #[test]
-#[ignore = "maintscript parser: nesting depth is unbounded (stack overflow)"]
+
 fn nested_subshells_do_not_overflow_the_stack() {
     assert!(parse_and_walk(nested("(", "true", ")", 3200)) < TIME_LIMIT);
 }
@@ -84,7 +84,7 @@ fn nested_subshells_do_not_overflow_the_stack() {
 // Parses (1,600 levels fit), but the walk overflows: `eval::Interp` recurses per `if`, with no
 // depth limit (its MAX_DEPTH bounds function calls only). 18,007 bytes.
 #[test]
-#[ignore = "maintscript walker: nesting depth is unbounded (stack overflow)"]
+
 fn nested_ifs_do_not_overflow_the_stack() {
     assert!(parse_and_walk(nested("if true; then ", "true; ", "fi; ", 1000)) < TIME_LIMIT);
 }
@@ -93,7 +93,7 @@ fn nested_ifs_do_not_overflow_the_stack() {
 // copying the rest of the text each time (quadratic: 1,000 levels take 27 ms, 3,000 overflow).
 // 18,001 bytes.
 #[test]
-#[ignore = "maintscript lexer: ${...} nesting depth is unbounded (stack overflow)"]
+
 fn nested_parameter_defaults_do_not_overflow_the_stack() {
     assert!(parse_and_walk(nested("${a:-", "x", "}", 3000)) < TIME_LIMIT);
 }
@@ -102,7 +102,7 @@ fn nested_parameter_defaults_do_not_overflow_the_stack() {
 // quadratic (3,000 levels: 0.1 s) and the recursion `substitute` -> `parse` -> `list` has no
 // limit: 10,000 levels (30,001 bytes) overflow.
 #[test]
-#[ignore = "maintscript walker: command substitution nesting is unbounded (stack overflow)"]
+
 fn nested_command_substitutions_do_not_overflow_the_stack() {
     assert!(parse_and_walk(nested("$(", "", ")", 10_000)) < TIME_LIMIT);
 }

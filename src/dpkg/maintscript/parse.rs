@@ -141,8 +141,13 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// How deep brackets and compound commands may nest. Debian's scripts stay under 10; the
+/// lexer, the parser and the walk all recurse once per level, on a worker's 2 MiB stack.
+pub const MAX_NESTING: usize = 64;
+
 /// Parses a whole script.
 pub fn parse(text: &str) -> Result<List, ParseError> {
+    check_nesting(text)?;
     let tokens = Lexer::new(text).tokens()?;
     let mut parser = Parser { tokens, at: 0 };
     let list = parser.list(&[])?;
@@ -150,6 +155,66 @@ pub fn parse(text: &str) -> Result<List, ParseError> {
         None => Ok(list),
         Some(token) => Err(parser.error(format!("unexpected {}", token.kind))),
     }
+}
+
+/// Refuses a script nested deeper than [`MAX_NESTING`] before anything recurses on it: a
+/// rough count of `(`, `{` (also `$(`, `${`) and `if`/`case`/`do` against their closers, outside
+/// single quotes and comments. It overcounts at worst (a `case` pattern's `)` is not matched),
+/// which only matters for scripts no package ships.
+fn check_nesting(text: &str) -> Result<(), ParseError> {
+    let mut depth: usize = 0;
+    let mut line = 1;
+    let mut previous = '\n';
+    let mut word = String::new();
+    let mut chars = text.chars().peekable();
+    let mut single = false;
+    let mut comment = false;
+    let keyword = |word: &mut String, depth: &mut usize| {
+        match word.as_str() {
+            "if" | "case" | "do" => *depth += 1,
+            "fi" | "esac" | "done" => *depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        word.clear();
+    };
+    while let Some(c) = chars.next() {
+        let after = std::mem::replace(&mut previous, c);
+        if c == '\n' {
+            line += 1;
+            comment = false;
+        }
+        if comment {
+            continue;
+        }
+        if single {
+            single = c != '\'';
+            continue;
+        }
+        match c {
+            '\'' => single = true,
+            '\\' => {
+                chars.next();
+            }
+            // A comment starts a word; `$#` and `${#x}` are no comments.
+            '#' if after.is_whitespace() || after == ';' => comment = true,
+            '(' | '{' => depth += 1,
+            ')' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            keyword(&mut word, &mut depth);
+        }
+        if depth > MAX_NESTING {
+            return Err(ParseError {
+                line,
+                what: format!("nested more than {MAX_NESTING} levels deep: refused"),
+            });
+        }
+    }
+    keyword(&mut word, &mut depth);
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
