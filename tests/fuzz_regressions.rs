@@ -2,9 +2,10 @@
 //! the smallest one that still does. The reader must refuse such an input with an error, or
 //! accept it, and never crash, hang or exhaust memory.
 //!
-//! A test still marked `#[ignore]` reproduces a crash that is not fixed yet. It aborts the whole
-//! test process (a stack overflow cannot be caught), so it runs only when asked:
-//! `cargo test --test fuzz_regressions -- --ignored`. Whoever fixes the crash removes the mark.
+//! A crash found but not fixed yet is marked `#[ignore]`: a stack overflow cannot be caught
+//! and would abort the whole test process, so such a test runs only when asked (`cargo test
+//! --test fuzz_regressions -- --ignored`). Whoever fixes the crash removes the mark. None is
+//! marked today.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
