@@ -5,8 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(init: rescue_fuzz::init(), |data: &[u8]| {
-    let path = rescue_fuzz::scratch_file("journal", data);
-    if let Err(err) = rescue::restore::journal::read(path) {
-        let _ = err.to_string();
-    }
+    let contents = rescue::restore::journal::parse(data);
+    let _ = format!("{contents:?}");
 });
