@@ -175,9 +175,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     }
 }
 
-/// What became of one file.
+/// What became of one file (shared with chown).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Done,
     Failed,
     /// Its name led elsewhere by the time it was changed: not changed, and not entered.
@@ -199,17 +199,33 @@ pub(super) fn walk_error(err: &crate::Error) -> String {
     }
 }
 
-/// `chmod -R`: every entry changed before it is entered; failures reported and walked past.
-struct Walk<'c, 'a> {
-    chmod: &'c Chmod<'a>,
+/// What `chmod -R` and `chown -R` do to one entry, and where they say what went wrong.
+pub(super) trait Change {
+    fn change_entry(&self, entry: &Entry) -> Outcome;
+    fn report(&self, message: String);
+}
+
+/// `chmod -R`, `chown -R`: every entry changed before it is entered; failures reported and
+/// walked past. Returns whether everything was changed.
+pub(super) fn change_tree(changer: &impl Change, top: &Entry) -> bool {
+    let mut walk = ChangeWalk { changer, ok: true };
+    if let Err(err) = tree::walk(top, tree::Options::default(), &mut walk) {
+        walk.ok = false;
+        changer.report(walk_error(&err));
+    }
+    walk.ok
+}
+
+struct ChangeWalk<'c, C> {
+    changer: &'c C,
     ok: bool,
 }
 
-impl tree::Visitor for Walk<'_, '_> {
+impl<C: Change> tree::Visitor for ChangeWalk<'_, C> {
     fn visit(&mut self, entry: &Entry) -> Step {
-        let outcome = self.chmod.change(entry);
+        let outcome = self.changer.change_entry(entry);
         self.ok &= outcome == Outcome::Done;
-        // GNU enters a directory whose mode it could not change; it may still be readable.
+        // GNU enters a directory it could not change; it may still be readable.
         if entry.is_dir() && outcome != Outcome::Replaced {
             Step::Enter
         } else {
@@ -219,15 +235,25 @@ impl tree::Visitor for Walk<'_, '_> {
 
     fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
         self.ok = false;
-        self.chmod.error(not_entered_message(entry.path, &why));
+        self.changer.report(not_entered_message(entry.path, &why));
         false
     }
 
     fn unreadable(&mut self, path: &Path, err: std::io::Error) -> bool {
         self.ok = false;
-        self.chmod
-            .error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+        self.changer
+            .report(format!("cannot access {}: {}", quote(path), strerror(&err)));
         false
+    }
+}
+
+impl Change for Chmod<'_> {
+    fn change_entry(&self, entry: &Entry) -> Outcome {
+        self.change(entry)
+    }
+
+    fn report(&self, message: String) {
+        self.error(message);
     }
 }
 
@@ -281,15 +307,7 @@ impl Chmod<'_> {
         if !self.recursive {
             return self.change(&top) == Outcome::Done;
         }
-        let mut walk = Walk {
-            chmod: self,
-            ok: true,
-        };
-        if let Err(err) = tree::walk(&top, tree::Options::default(), &mut walk) {
-            walk.ok = false;
-            self.error(walk_error(&err));
-        }
-        walk.ok
+        change_tree(self, &top)
     }
 
     fn change(&self, entry: &Entry) -> Outcome {

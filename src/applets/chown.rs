@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::chmod::{change_tree, Change, Outcome};
 use super::{complain, quote, strerror};
 use crate::sys::accounts::Accounts;
 use crate::sys::at::{self, ChangeError};
 use crate::sys::login_group::login_gid;
-use crate::sys::tree::{self, Entry, NotEntered, Step};
+use crate::sys::tree::Entry;
 
 #[derive(Parser)]
 #[command(about = "Change file owner and group", disable_help_flag = true)]
@@ -310,44 +311,13 @@ fn group_text(accounts: &Accounts, gid: u32) -> String {
         .map_or_else(|| gid.to_string(), str::to_string)
 }
 
-/// What became of one file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Failed,
-    /// Its name led elsewhere by the time it was changed: not changed, and not entered.
-    Replaced,
-}
-
-/// `chown -R`: every entry, symlinks themselves included, changed before it is entered.
-struct Walk<'c, 'a> {
-    chown: &'c Chown<'a>,
-    ok: bool,
-}
-
-impl tree::Visitor for Walk<'_, '_> {
-    fn visit(&mut self, entry: &Entry) -> Step {
-        let outcome = self.chown.change(entry);
-        self.ok &= outcome == Outcome::Done;
-        if entry.is_dir() && outcome != Outcome::Replaced {
-            Step::Enter
-        } else {
-            Step::Done(true)
-        }
+impl Change for Chown<'_> {
+    fn change_entry(&self, entry: &Entry) -> Outcome {
+        self.change(entry)
     }
 
-    fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
-        self.ok = false;
-        self.chown
-            .error(super::chmod::not_entered_message(entry.path, &why));
-        false
-    }
-
-    fn unreadable(&mut self, path: &Path, err: std::io::Error) -> bool {
-        self.ok = false;
-        self.chown
-            .error(format!("cannot access {}: {}", quote(path), strerror(&err)));
-        false
+    fn report(&self, message: String) {
+        self.error(message);
     }
 }
 
@@ -379,15 +349,7 @@ impl Chown<'_> {
             follow: false,
         };
         if self.recursive {
-            let mut walk = Walk {
-                chown: self,
-                ok: true,
-            };
-            if let Err(err) = tree::walk(&top, tree::Options::default(), &mut walk) {
-                walk.ok = false;
-                self.error(super::chmod::walk_error(&err));
-            }
-            return walk.ok;
+            return change_tree(self, &top);
         }
         let target;
         if self.follow_operands && top.is_symlink() {
