@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::sys::quoting::{quote, shell_word};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug)]
@@ -63,26 +65,30 @@ impl Error {
     }
 }
 
+/// Paths are quoted the way GNU quotes them in messages, so a name holding `\e[2J` or a
+/// newline is shown escaped and cannot rewrite the terminal or forge a second message:
+/// `cannot open 'x'` ([`quote`]), and `x:3: ...` bare when plain ([`shell_word`], GNU's
+/// `quotef`, as md5sum names a file before a colon).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io { op, path, source } => write!(
                 f,
-                "cannot {op} '{}': {}",
-                path.display(),
+                "cannot {op} {}: {}",
+                quote(path),
                 crate::sys::errno::describe(source)
             ),
             Error::Parse {
                 path,
                 line: Some(line),
                 what,
-            } => write!(f, "{}:{line}: {what}", path.display()),
+            } => write!(f, "{}:{line}: {what}", shell_word(path)),
             Error::Parse {
                 path,
                 line: None,
                 what,
-            } => write!(f, "{}: {what}", path.display()),
-            Error::Refused { path, why } => write!(f, "{}: {why}", path.display()),
+            } => write!(f, "{}: {what}", shell_word(path)),
+            Error::Refused { path, why } => write!(f, "{}: {why}", shell_word(path)),
         }
     }
 }

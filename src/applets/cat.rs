@@ -22,8 +22,8 @@ use std::path::Path;
 
 use clap::Parser;
 
-use super::shell_quote::quote_if_needed;
 use super::{complain, strerror};
+use crate::sys::quoting::shell_word;
 
 #[derive(Parser)]
 #[command(about = "Concatenate files to standard output")]
@@ -206,7 +206,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                     if is_output(&input, output_id) {
                         complain(
                             name,
-                            format!("{}: input file is output file", quote_if_needed(path)),
+                            format!("{}: input file is output file", shell_word(path)),
                         );
                         status = 1;
                         continue;
@@ -219,10 +219,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         match result {
             Ok(()) => {}
             Err(Failure::Read(err)) => {
-                complain(
-                    name,
-                    format!("{}: {}", quote_if_needed(path), strerror(&err)),
-                );
+                complain(name, format!("{}: {}", shell_word(path), strerror(&err)));
                 status = 1;
             }
             Err(Failure::Write(err)) => {

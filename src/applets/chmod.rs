@@ -351,7 +351,7 @@ impl Chmod<'_> {
                     self.name,
                     format!(
                         "{}: new permissions are {}, not {}",
-                        super::shell_quote::quote_if_needed(path),
+                        crate::sys::quoting::shell_word(path),
                         permission_string(new),
                         permission_string(naive)
                     ),

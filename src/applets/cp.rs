@@ -204,10 +204,7 @@ fn parse_preserve(
             _ => {
                 return Err(usage_error(
                     name,
-                    format!(
-                        "invalid argument '{}' for '{flag}'",
-                        super::escape_bytes(word.as_bytes())
-                    ),
+                    format!("invalid argument {} for '{flag}'", quote(word)),
                 ))
             }
         }

@@ -132,7 +132,7 @@ fn link_one(name: &str, args: &Args, target: &Path, link: &Path) -> bool {
                 return false;
             }
             Ok(meta) if meta.is_dir() => {
-                let shown = super::escape_bytes(target.as_os_str().as_bytes());
+                let shown = crate::sys::quoting::shell_word(target);
                 complain(
                     name,
                     format!("{shown}: hard link not allowed for directory"),

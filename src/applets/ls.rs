@@ -807,19 +807,7 @@ impl Lister {
         if !self.options.hide_control {
             return name.to_vec();
         }
-        let mut out = Vec::with_capacity(name.len());
-        for chunk in name.utf8_chunks() {
-            for ch in chunk.valid().chars() {
-                if ch.is_control() {
-                    out.push(b'?');
-                } else {
-                    let mut tmp = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                }
-            }
-            out.extend(chunk.invalid().iter().map(|_| b'?'));
-        }
-        out
+        crate::sys::quoting::hide_control(OsStr::from_bytes(name))
     }
 
     fn display_width(&self, name: &[u8]) -> usize {

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use sha2::Digest;
 
-use super::shell_quote::quote_if_needed;
 use super::{complain, strerror};
+use crate::sys::quoting::shell_word;
 
 #[derive(Parser)]
 #[command(about = "Print or check message digests")]
@@ -225,7 +225,7 @@ fn display_name(path: &Path) -> String {
     if path.as_os_str() == "-" {
         "'standard input'".into()
     } else {
-        quote_if_needed(path)
+        shell_word(path)
     }
 }
 

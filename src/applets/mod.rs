@@ -5,7 +5,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 mod cat;
@@ -22,12 +21,15 @@ mod readlink;
 mod restore;
 mod rm;
 mod rmdir;
-mod shell_quote;
 mod stat;
 mod sync;
 mod touch;
 mod undo;
 mod verify;
+
+/// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
+/// are in [`crate::sys::quoting`].
+pub use crate::sys::quoting::quote;
 
 /// One command of the multi-call binary.
 pub struct Applet {
@@ -235,35 +237,6 @@ pub fn parse_with_exit<T: clap::Parser>(
 /// Prints `rescue APPLET: MESSAGE` on stderr, the shape GNU tools use.
 pub fn complain(applet: &str, message: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "rescue {applet}: {message}");
-}
-
-/// A path quoted the way GNU quotes file names in messages (`quoteaf` in a UTF-8 locale):
-/// `'name'`, `"it's"`, and non-UTF-8 bytes and control characters as `$'\377'` pieces, so a
-/// hostile name can neither rewrite the terminal nor be misread when pasted.
-pub fn quote(path: &Path) -> String {
-    crate::sys::quoting::shell_escape_always_utf8(path.as_os_str().as_bytes())
-}
-
-/// Bytes as printable text: valid UTF-8 printable characters as they are, everything else as
-/// `\ooo` octal escapes (what `ls -b` shows).
-pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for ch in chunk.valid().chars() {
-            if ch.is_control() {
-                let mut buf = [0u8; 4];
-                for byte in ch.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("\\{byte:03o}"));
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        for byte in chunk.invalid() {
-            out.push_str(&format!("\\{byte:03o}"));
-        }
-    }
-    out
 }
 
 /// The error text of an I/O error, without Rust's "(os error N)" suffix.

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{complain, escape_bytes, strerror};
+use super::{complain, strerror};
 use crate::sys::canonical::{canonicalize, Missing};
 
 #[derive(Parser)]
@@ -109,7 +109,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                         name,
                         format!(
                             "{}: {}",
-                            escape_bytes(path.as_os_str().as_bytes()),
+                            crate::sys::quoting::shell_word(path),
                             strerror(&err)
                         ),
                     );

@@ -37,8 +37,9 @@ use clap::Parser;
 
 use super::complain;
 use crate::restore::execute;
-use crate::restore::plan::{self, shown, ActionKind, Plan};
+use crate::restore::plan::{self, ActionKind, Plan};
 use crate::sources::Source;
+use crate::sys::quoting::{escape, shell_word};
 
 #[derive(Parser)]
 #[command(about = "Put back broken package files from the installed versions' .deb archives")]
@@ -156,24 +157,24 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let root_flag = if root.is_host_root() {
+        String::new()
+    } else {
+        format!(" --root {}", shell_word(&args.root))
+    };
     let outcome = match execute::execute(&root, &db, &plan, now) {
         Ok(outcome) => outcome,
         Err(err) => {
             complain(name, format!("stopped: {err}"));
-            complain(name, "every change so far is in the journal: run restore again to finish, or `rescue undo` to reverse it");
+            complain(name, format!("every change so far is in the journal: run restore again to finish, or `rescue undo{root_flag}` to reverse it"));
             return 2;
         }
-    };
-    let root_flag = if root.is_host_root() {
-        String::new()
-    } else {
-        format!(" --root {}", args.root.display())
     };
     println!(
         "restored: {} actions; backups and journal in {}{}",
         outcome.applied,
         if root.is_host_root() { "" } else { "ROOT" },
-        outcome.run_dir.display()
+        escape(&outcome.run_dir)
     );
     for warning in &outcome.warnings {
         complain(name, format!("warning: {warning}"));
@@ -218,7 +219,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     }
     println!(
         "to reverse this run: rescue undo{root_flag} {}",
-        outcome.run
+        shell_word(&outcome.run)
     );
     if outcome.failed.is_empty()
         && outcome.still_broken.is_empty()
@@ -240,8 +241,8 @@ fn print_plan(plan: &Plan) {
             let _ = writeln!(
                 out,
                 "  symlink   {} -> {}   ({:?}; anything standing there goes to the backup)",
-                alias.alias.display(),
-                alias.target.display(),
+                escape(&alias.alias),
+                escape(&alias.target),
                 alias.state
             );
         }
@@ -252,13 +253,13 @@ fn print_plan(plan: &Plan) {
             "{} {} from {} ({})",
             package.package,
             package.version,
-            package.deb.path().display(),
+            escape(package.deb.path()),
             package.trust
         );
         for action in &package.actions {
             let detail = match &action.kind {
-                ActionKind::Symlink { target, .. } => format!(" -> {}", shown(target)),
-                ActionKind::HardLink { to } => format!(" = {}", shown(to)),
+                ActionKind::Symlink { target, .. } => format!(" -> {}", escape(target)),
+                ActionKind::HardLink { to } => format!(" = {}", escape(to)),
                 ActionKind::SetAttributes { meta }
                 | ActionKind::WriteFile { meta, .. }
                 | ActionKind::WriteList { meta, .. }
@@ -271,7 +272,7 @@ fn print_plan(plan: &Plan) {
                 out,
                 "  {:<9} {}{}   ({})",
                 action.kind.verb(),
-                shown(&action.path),
+                escape(&action.path),
                 detail,
                 action.reason
             );
@@ -284,7 +285,7 @@ fn print_plan(plan: &Plan) {
             missing.package,
             missing.version,
             missing.broken.len(),
-            missing.broken.first().map(|p| shown(p)).unwrap_or_default(),
+            missing.broken.first().map(escape).unwrap_or_default(),
             missing.why
         );
     }

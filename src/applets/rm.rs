@@ -145,7 +145,7 @@ pub(super) fn describe(problem: &Problem, no_preserve_root: bool) -> Vec<String>
                 "refusing to remove {}: it is a symlink to a directory; the trailing slash \
                  would delete the target's contents. To remove the link itself: rm {}",
                 quote(path),
-                super::escape_bytes(std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()))
+                crate::sys::quoting::shell_word(link)
             )]
         }
         Problem::OtherDevice(path) => vec![format!(

@@ -18,7 +18,7 @@
 //! shows as `UNKNOWN`, as GNU does. Birth times come from `statx(2)` and print as `-` where the
 //! file system has none. Not supported: `-f` (file systems) and `%C` (SELinux contexts).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -32,7 +32,7 @@ use crate::sys::accounts::Accounts;
 use crate::sys::birth::birth_time;
 use crate::sys::localtime::LocalTime;
 use crate::sys::mode::{mode_string, FileType};
-use crate::sys::quoting::shell_escape_always;
+use crate::sys::quoting::quote_c_locale;
 
 #[derive(Parser)]
 #[command(about = "Display file status")]
@@ -86,11 +86,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             Err(err) => {
                 complain(
                     name,
-                    format!(
-                        "cannot statx {}: {}",
-                        shell_escape_always(path.as_os_str().as_bytes()),
-                        strerror(&err)
-                    ),
+                    format!("cannot statx {}: {}", quote_c_locale(path), strerror(&err)),
                 );
                 status = 1;
                 continue;
@@ -431,7 +427,7 @@ impl File<'_> {
     fn quoted_name(&self, quote: bool) -> Vec<u8> {
         let show = |bytes: &[u8]| {
             if quote {
-                shell_escape_always(bytes).into_bytes()
+                quote_c_locale(OsStr::from_bytes(bytes)).into_bytes()
             } else {
                 bytes.to_vec()
             }

@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::complain;
-use crate::restore::plan::shown;
 use crate::restore::undo;
+use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::Root;
 
 #[derive(Parser)]
@@ -76,13 +76,13 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     }
     for kept in &report.kept {
         if kept.at == kept.path {
-            println!("kept: {}: {}: left as it is", shown(&kept.path), kept.why);
+            println!("kept: {}: {}: left as it is", escape(&kept.path), kept.why);
         } else {
             println!(
                 "kept: {}: {}; that version is now at {}",
-                shown(&kept.path),
+                escape(&kept.path),
                 kept.why,
-                shown(&root.host_lexical(&kept.at))
+                escape(root.host_lexical(&kept.at))
             );
         }
     }
@@ -96,7 +96,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         let root_flag = if root.is_host_root() {
             String::new()
         } else {
-            format!(" --root {}", args.root.display())
+            format!(" --root {}", shell_word(&args.root))
         };
         let problems = report.problems.len() + report.damage.len();
         println!(
@@ -106,7 +106,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             report.reversed,
             problems,
             if problems == 1 { "" } else { "s" },
-            report.run
+            shell_word(&report.run)
         );
         return 1;
     }

@@ -43,9 +43,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, ValueEnum};
 
-use super::{complain, escape_bytes};
+use super::complain;
 use crate::dpkg::{Database, Severity};
 use crate::sources::{Archives, Source};
+use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::Root;
 use crate::verify::deep::{self, Coverage};
 use crate::verify::{self, AliasState, Finding, Kind, Options, Progress, Report};
@@ -233,7 +234,7 @@ fn json_path(out: &mut String, key: &str, path: &Path) {
     match std::str::from_utf8(bytes) {
         Ok(text) => json_string(out, text),
         Err(_) => {
-            json_string(out, &escape_bytes(bytes));
+            json_string(out, &escape(path));
             out.push(',');
             json_string(out, &format!("{key}_is_escaped"));
             out.push_str(":true");
@@ -253,7 +254,7 @@ fn write_json(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         text.push_str("{\"package\":null,\"version\":null,");
         json_path(&mut text, "path", &alias.alias);
         text.push_str(",\"kind\":\"alias\",\"expected\":");
-        json_string(&mut text, &format!("symlink to {}", alias.target.display()));
+        json_string(&mut text, &format!("symlink to {}", escape(&alias.target)));
         text.push_str(",\"actual\":");
         json_string(&mut text, &alias_state(&alias.state));
         text.push_str(&format!(",\"hidden\":{}}}", alias.hidden));
@@ -319,10 +320,7 @@ fn alias_state(state: &AliasState) -> String {
         AliasState::Missing => "missing".into(),
         AliasState::Directory => "a real directory".into(),
         AliasState::WrongTarget(target) => {
-            format!(
-                "symlink to {}",
-                escape_bytes(crate::dpkg::path_bytes(target))
-            )
+            format!("symlink to {}", escape(target))
         }
         AliasState::Other(kind) => format!("a {}", kind.describe()),
     }
@@ -333,7 +331,7 @@ fn describe(finding: &Finding) -> String {
     match &finding.kind {
         Kind::Missing { .. } if finding.cause.is_some() => format!(
             "missing (behind the broken {} alias)",
-            finding.cause.as_deref().unwrap_or(Path::new("")).display()
+            escape(finding.cause.as_deref().unwrap_or(Path::new("")))
         ),
         Kind::Missing { errno } if *errno == libc::ENOENT => "missing".into(),
         Kind::Missing { .. } => format!("missing ({actual})"),
@@ -395,9 +393,9 @@ fn write_text(
         writeln!(
             out,
             "{}: merged-/usr alias is {} (should be a symlink to {}); it hides {} listed path{}",
-            escape_bytes(crate::dpkg::path_bytes(&alias.alias)),
+            escape(&alias.alias),
             alias_state(&alias.state),
-            alias.target.display(),
+            escape(&alias.target),
             alias.hidden,
             if alias.hidden == 1 { "" } else { "s" }
         )?;
@@ -411,21 +409,19 @@ fn write_text(
             if !packages.contains(&finding.package.as_str()) {
                 packages.push(&finding.package);
             }
-            writeln!(out, "{} {}", finding.package, finding.version)?;
+            writeln!(
+                out,
+                "{} {}",
+                escape(&finding.package),
+                escape(&finding.version)
+            )?;
         }
         if finding.conffile && matches!(finding.kind, Kind::Md5Mismatch { .. }) {
             conffiles_modified += 1;
         }
-        let mut line = format!(
-            "  {}  {}",
-            escape_bytes(crate::dpkg::path_bytes(&finding.path)),
-            describe(finding)
-        );
+        let mut line = format!("  {}  {}", escape(&finding.path), describe(finding));
         if finding.listed != finding.path {
-            line.push_str(&format!(
-                " (diverted from {})",
-                escape_bytes(crate::dpkg::path_bytes(&finding.listed))
-            ));
+            line.push_str(&format!(" (diverted from {})", escape(&finding.listed)));
         }
         writeln!(out, "{line}")?;
     }
@@ -443,7 +439,7 @@ fn write_text(
             writeln!(
                 out,
                 "  {}  {}; by {}",
-                escape_bytes(crate::dpkg::path_bytes(&set.path)),
+                escape(&set.path),
                 each.join(", "),
                 set.by
             )?;
@@ -484,12 +480,13 @@ fn write_text(
         writeln!(
             out,
             "next: rescue ln -s {} {}",
-            alias.target.display(),
-            shell_word(&Root::new(&args.root).host_lexical(&alias.alias))
+            shell_word(&alias.target),
+            shell_word(Root::new(&args.root).host_lexical(&alias.alias))
         )?;
     }
     if !packages.is_empty() {
-        writeln!(out, "next: rescue restore{root_arg} {}", packages.join(" "))?;
+        let words: Vec<String> = packages.iter().map(shell_word).collect();
+        writeln!(out, "next: rescue restore{root_arg} {}", words.join(" "))?;
         if conffiles_modified > 0 {
             writeln!(
                 out,
@@ -503,17 +500,4 @@ fn write_text(
         }
     }
     Ok(())
-}
-
-/// A path as one shell word, quoted when it needs to be.
-fn shell_word(path: &Path) -> String {
-    let text = escape_bytes(crate::dpkg::path_bytes(path));
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }

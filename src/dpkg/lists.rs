@@ -12,8 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Issue, Severity};
-use crate::applets::escape_bytes;
 use crate::sys::input::{Line, LineReader, PATH_MAX};
+use crate::sys::quoting::quote;
 use crate::{Error, Result};
 
 /// The longest line of a `.list`: a path the kernel could open (`PATH_MAX` less its NUL).
@@ -169,8 +169,8 @@ fn for_each_line(
 /// The message for a line past the bound: its length and its first bytes only.
 pub(crate) fn too_long(length: u64, max: usize, start: &[u8]) -> String {
     format!(
-        "line of {length} bytes is longer than any path can be ({max} bytes); skipped (it starts '{}...')",
-        escape_bytes(&start[..start.len().min(40)])
+        "line of {length} bytes is longer than any path can be ({max} bytes); skipped (it starts {}...)",
+        quote(OsStr::from_bytes(&start[..start.len().min(40)]))
     )
 }
 
@@ -194,7 +194,7 @@ pub fn read_list(file: &Path, input: impl Read, issues: &mut Vec<Issue>) -> Resu
                 sink.push(
                     Severity::Error,
                     number,
-                    format!("not an absolute path: '{}'", escape_bytes(line)),
+                    format!("not an absolute path: {}", quote(OsStr::from_bytes(line))),
                 );
                 return;
             }
@@ -232,8 +232,8 @@ fn drop_duplicates(paths: &mut Vec<PathBuf>, numbers: &[usize], issues: &mut Fil
             Severity::Warning,
             numbers[repeat],
             format!(
-                "'{}' already listed on line {}",
-                escape_bytes(bytes(repeat)),
+                "{} already listed on line {}",
+                quote(&paths[repeat]),
                 numbers[first]
             ),
         );
@@ -277,8 +277,8 @@ pub fn read_md5sums(
                     Severity::Error,
                     number,
                     format!(
-                        "expected 'MD5  path' (two spaces): '{}'",
-                        escape_bytes(&line[..line.len().min(80)])
+                        "expected 'MD5  path' (two spaces): {}",
+                        quote(OsStr::from_bytes(&line[..line.len().min(80)]))
                     ),
                 );
                 return;
@@ -288,8 +288,8 @@ pub fn read_md5sums(
                     Severity::Error,
                     number,
                     format!(
-                        "'{}' is not an MD5 digest",
-                        escape_bytes(&line[..sep.min(80)])
+                        "{} is not an MD5 digest",
+                        quote(OsStr::from_bytes(&line[..sep.min(80)]))
                     ),
                 );
                 return;

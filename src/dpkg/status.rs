@@ -6,8 +6,11 @@
 //! `Package` or `Status`, which is what a truncated write leaves) is an error naming the line,
 //! never a guess: verifying against half a database would report nonsense.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::sys::quoting::quote;
 use crate::{Error, Result};
 
 /// dpkg's package states (`Status:` third word).
@@ -185,8 +188,8 @@ pub fn parse_stanzas(path: &Path, bytes: &[u8]) -> Result<Vec<Stanza>> {
                 path,
                 Some(number),
                 format!(
-                    "not a 'Field: value' line: '{}'",
-                    crate::applets::escape_bytes(&line[..line.len().min(60)])
+                    "not a 'Field: value' line: {}",
+                    quote(OsStr::from_bytes(&line[..line.len().min(60)]))
                 ),
             ));
         };
@@ -196,8 +199,8 @@ pub fn parse_stanzas(path: &Path, bytes: &[u8]) -> Result<Vec<Stanza>> {
                 path,
                 Some(number),
                 format!(
-                    "invalid field name '{}'",
-                    crate::applets::escape_bytes(&name[..name.len().min(60)])
+                    "invalid field name {}",
+                    quote(OsStr::from_bytes(&name[..name.len().min(60)]))
                 ),
             ));
         }
@@ -290,8 +293,8 @@ fn parse_conffiles(path: &Path, stanza: &Stanza) -> Result<Vec<Conffile>> {
                     path,
                     Some(number),
                     format!(
-                        "conffile hash '{}' is not an MD5",
-                        crate::applets::escape_bytes(hex)
+                        "conffile hash {} is not an MD5",
+                        quote(OsStr::from_bytes(hex))
                     ),
                 )
             })?),

@@ -11,6 +11,7 @@ use super::apply::{Metadata, Node, Run, Staged};
 use super::plan::{ActionKind, Plan};
 use super::undo;
 use crate::dpkg::Database;
+use crate::sys::quoting::escape;
 use crate::sys::root::Root;
 use crate::verify::{self, AliasState};
 use crate::Result;
@@ -97,7 +98,7 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
                     mismatched.push(format!(
                         "{}: {} ({why})",
                         planned.package,
-                        super::plan::shown(&action.path)
+                        escape(&action.path)
                     ));
                 }
             }
@@ -107,19 +108,12 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
         outcome.still_broken = report
             .findings
             .iter()
-            .map(|f| {
-                format!(
-                    "{}: {} ({})",
-                    f.package,
-                    super::plan::shown(&f.path),
-                    f.kind.name()
-                )
-            })
+            .map(|f| format!("{}: {} ({})", f.package, escape(&f.path), f.kind.name()))
             .chain(
                 report
                     .aliases
                     .iter()
-                    .map(|a| format!("alias {}", a.alias.display())),
+                    .map(|a| format!("alias {}", escape(&a.alias))),
             )
             .collect();
     }

@@ -19,9 +19,7 @@
 //! `/lib` tree beside `/usr/lib`.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -30,6 +28,7 @@ use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::{digest_hex, ConffileHash, Database, Package, PackageFiles};
 use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
 use crate::sys::capability::{self, FileCaps};
+use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::{Last, Root};
 use crate::sys::xattr;
 use crate::verify::attrs::{capability_matches, OnDisk};
@@ -454,8 +453,8 @@ impl Context<'_> {
                             refused.push(format!(
                                 "{}: {}: the archive has a symlink to {} where a directory with contents stands; refused (dpkg never replaces such a directory)",
                                 package.display_name(),
-                                shown(&dest),
-                                shown(&target)
+                                escape(&dest),
+                                escape(&target)
                             ));
                         }
                         Some(d) => push(ActionKind::Symlink { target, meta }, format!("a {} stands where a symlink belongs", kind_name(d))),
@@ -626,7 +625,7 @@ impl<'a> Target<'a> {
                 notes.push(format!(
                     "{}: {}: left as it is: {}",
                     self.package.display_name(),
-                    shown(self.dest),
+                    escape(self.dest),
                     self.unresolved_text()
                 ));
                 let mut meta = self.metadata(&self.expectation.primary().expected);
@@ -653,7 +652,7 @@ impl<'a> Target<'a> {
             notes.push(format!(
                 "{}: {}: {kept} differs from what {} sets ({wanted}); left alone: a script's settings are not changed without proof ({} re-applies them)",
                 self.package.display_name(),
-                shown(self.dest),
+                escape(self.dest),
                 self.expectation.by(),
                 self.reconfigure()
             ));
@@ -672,7 +671,7 @@ impl<'a> Target<'a> {
             notes.push(format!(
                 "{}: {}: written as {:04o} {}:{}, without setuid/setgid: {}",
                 self.package.display_name(),
-                shown(self.dest),
+                escape(self.dest),
                 meta.mode,
                 meta.uid,
                 meta.gid,
@@ -691,7 +690,7 @@ impl<'a> Target<'a> {
             notes.push(format!(
                 "{}: {}: its {} {} set by {} to a value not known here; written with the archive's ({} re-applies it)",
                 self.package.display_name(),
-                shown(self.dest),
+                escape(self.dest),
                 names.join(", "),
                 if names.len() == 1 { "is" } else { "are" },
                 self.expectation.by(),
@@ -755,9 +754,10 @@ impl<'a> Target<'a> {
         let chroot = if self.host_root {
             String::new()
         } else {
-            format!("chroot {} ", shown(self.root_dir))
+            format!("chroot {} ", shell_word(self.root_dir))
         };
-        format!("`{chroot}dpkg-reconfigure {}`", packages.join(" "))
+        let words: Vec<String> = packages.iter().map(shell_word).collect();
+        format!("`{chroot}dpkg-reconfigure {}`", words.join(" "))
     }
 }
 
@@ -922,22 +922,20 @@ fn suggestion<'a>(root: &Root, tried: impl Iterator<Item = &'a Source>) -> Optio
         .filter(|uri| uri.starts_with("http://") && !tried.contains(uri))
         .collect();
     uris.dedup();
-    if uris.is_empty() {
-        return Some(
-            "rescue restore --from DIR_OF_DEBS (a directory holding the installed versions' .debs)"
-                .into(),
-        );
-    }
     let root_flag = if root.is_host_root() {
         String::new()
     } else {
-        format!(" --root {}", root.dir().display())
+        format!(" --root {}", shell_word(root.dir()))
     };
-    let from: Vec<String> = uris.iter().map(|u| format!("--from {u}")).collect();
+    if uris.is_empty() {
+        return Some(format!(
+            "rescue restore{root_flag} --from DIR_OF_DEBS (a directory holding the installed versions' .debs)"
+        ));
+    }
+    // The URIs come from ROOT's apt sources: quoted, they stay one argument each.
+    let from: Vec<String> = uris
+        .iter()
+        .map(|u| format!("--from {}", shell_word(u)))
+        .collect();
     Some(format!("rescue restore{root_flag} {}", from.join(" ")))
-}
-
-/// A path for messages: raw bytes escaped.
-pub fn shown(path: &Path) -> String {
-    crate::applets::escape_bytes(OsStr::as_bytes(path.as_os_str()))
 }

@@ -85,7 +85,7 @@ impl Index {
         input: Box<dyn Read + '_>,
         wanted: &dyn Fn(&str) -> bool,
     ) -> Result<()> {
-        let origin = name.display().to_string();
+        let origin = crate::sys::quoting::escape(name);
         for entry in parse(name, input, wanted)? {
             let key = (
                 entry.package.clone(),

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::deb::Deb;
 use crate::dpkg::digest_hex;
+use crate::sys::quoting::escape;
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 pub use index::{Index, IndexEntry};
@@ -71,8 +72,8 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Directory(path) => write!(f, "{}", path.display()),
-            Source::Mirror(path) => write!(f, "mirror {}", path.display()),
+            Source::Directory(path) => write!(f, "{}", escape(path)),
+            Source::Mirror(path) => write!(f, "mirror {}", escape(path)),
             Source::Http(url) => write!(f, "{url}"),
         }
     }
@@ -131,7 +132,7 @@ impl fmt::Display for Unavailable {
         let reasons: Vec<String> = self
             .refused
             .iter()
-            .map(|(path, why)| format!("{} refused: {why}", path.display()))
+            .map(|(path, why)| format!("{} refused: {why}", escape(path)))
             .collect();
         write!(f, "{}", reasons.join("; "))
     }

@@ -2,8 +2,9 @@
 //! files and read with bounded lines, accounts read from ROOT's own files, error text without
 //! Rust's "(os error N)" suffix, the copy engine, the descriptor-relative tree walk and the
 //! symlink-safe removal the file applets share, extended attributes and file capabilities,
-//! mode and date specifications as GNU parses them, and the formatting `ls` and `stat` share
-//! (mode strings, sizes, local time, shell quoting).
+//! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share
+//! (mode strings, sizes, local time), and every way a name is quoted or escaped for output
+//! (`quoting`).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
