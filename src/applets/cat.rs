@@ -22,12 +22,12 @@ use std::path::Path;
 
 use clap::Parser;
 
-use super::{complain, strerror};
+use super::{complain, strerror, Exit};
 use crate::sys::quoting::shell_word;
 
 #[derive(Parser)]
 #[command(about = "Concatenate files to standard output")]
-struct Args {
+pub(super) struct Args {
     /// equivalent to -vET
     #[arg(short = 'A', long = "show-all")]
     show_all: bool,
@@ -161,11 +161,8 @@ impl Render {
     }
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let _ = args.unbuffered;
     let nonprinting = args.show_nonprinting || args.show_all || args.e || args.t;
     let mut render = Render {
@@ -222,19 +219,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                 complain(name, format!("{}: {}", shell_word(path), strerror(&err)));
                 status = 1;
             }
-            Err(Failure::Write(err)) => {
-                complain(name, format!("write error: {}", strerror(&err)));
-                return 1;
-            }
+            Err(Failure::Write(err)) => return Err(Exit::write_error(1, &err)),
         }
     }
     let mut tail = Vec::new();
     render.finish(&mut tail);
-    if let Err(err) = out.write_all(&tail) {
-        complain(name, format!("write error: {}", strerror(&err)));
-        return 1;
-    }
-    status
+    out.write_all(&tail)
+        .map_err(|err| Exit::write_error(1, &err))?;
+    Ok(status)
 }
 
 /// Whether the input is the very file standard output appends to, with data still to read:

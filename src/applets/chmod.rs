@@ -1,5 +1,6 @@
-//! usage: rescue chmod [-R] [-c|-v] [-f] MODE[,MODE]... FILE...
-//!        rescue chmod [-R] [-c|-v] [-f] --reference=RFILE FILE...
+//! usage: rescue chmod [-R] [-c|-v] [-f] [--preserve-root|--no-preserve-root]
+//!                     MODE[,MODE]... FILE...
+//!        rescue chmod [OPTION]... --reference=RFILE FILE...
 //!
 //! Change file mode bits, as GNU chmod. MODE is octal (`755`, `02750`) or symbolic clauses
 //! `[ugoa]*([-+=]([rwxXst]*|[ugo]))+` separated by commas (`u+s,g-w,o=rx,a+X,+t`, `g=u`). A
@@ -14,6 +15,8 @@
 //!       while it runs is reported and left alone, never followed; any depth is walked.
 //!   -c  report only the changes made;  -v  report every file;  -f  no error messages
 //!   --reference=RFILE  use RFILE's mode
+//!   --preserve-root, --no-preserve-root   accepted for GNU compatibility; `/` is never
+//!                      treated specially
 //!
 //! Exit 0 on success, 1 if any file could not be changed or on a usage error.
 
@@ -24,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 use crate::sys::at::{self, ChangeError};
 use crate::sys::mode_spec::{permission_string, ModeSpec, MODE_BITS};
@@ -31,7 +36,7 @@ use crate::sys::tree::{self, Entry, NotEntered, Step};
 
 #[derive(Parser)]
 #[command(about = "Change file mode bits")]
-struct Args {
+pub(super) struct Args {
     /// change files and directories recursively
     #[arg(short = 'R', long = "recursive")]
     recursive: bool,
@@ -86,14 +91,9 @@ fn is_mode_option(arg: &OsString) -> bool {
             .all(|b| b"rwxXstugoa,+=-01234567".contains(b))
 }
 
-fn usage_error(name: &str, message: String) -> i32 {
-    complain(name, message);
-    eprintln!("Try 'rescue {name} --help' for more information.");
-    1
-}
-
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    // GNU accepts `chmod -w FILE`: pull such modes out before clap sees them as flags.
+/// GNU accepts `chmod -w FILE`: such modes are pulled out before clap sees them as flags.
+/// Returns them and the arguments left for clap.
+fn split_mode_options(args: Vec<OsString>) -> (Vec<String>, Vec<OsString>) {
     let mut option_modes: Vec<String> = Vec::new();
     let mut rest = Vec::with_capacity(args.len());
     let mut after_dashdash = false;
@@ -106,33 +106,42 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         }
         rest.push(arg);
     }
-    let args: Args = match super::parse_with_exit(name, rest, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let mut operands = args.operands.into_iter();
-    let (spec, mode_text) = if let Some(reference) = &args.reference {
-        match super::reference_metadata(name, reference, true) {
-            Ok(meta) => (ModeSpec::equals(meta.mode(), MODE_BITS), None),
-            Err(code) => return code,
-        }
+    (option_modes, rest)
+}
+
+/// The mode to apply, from `--reference`, the option modes, or the first operand; with the
+/// text it was parsed from (for a later "missing operand after" message).
+fn mode_spec(
+    args: &Args,
+    option_modes: &[String],
+    operands: &mut impl Iterator<Item = OsString>,
+) -> Result<(ModeSpec, Option<String>), Exit> {
+    if let Some(reference) = &args.reference {
+        let meta = super::reference_metadata(reference, true)?;
+        return Ok((ModeSpec::equals(meta.mode(), MODE_BITS), None));
+    }
+    let text = if option_modes.is_empty() {
+        let mode = operands
+            .next()
+            .ok_or_else(|| Exit::usage("missing operand"))?;
+        mode.to_string_lossy().into_owned()
     } else {
-        let text = if option_modes.is_empty() {
-            match operands.next() {
-                Some(mode) => mode.to_string_lossy().into_owned(),
-                None => return usage_error(name, "missing operand".into()),
-            }
-        } else {
-            option_modes.join(",")
-        };
-        match ModeSpec::parse(&text) {
-            Ok(spec) => (spec, Some(text)),
-            Err(_) => {
-                complain(name, format!("invalid mode: {}", quote(Path::new(&text))));
-                return 1;
-            }
-        }
+        option_modes.join(",")
     };
+    match ModeSpec::parse(&text) {
+        Ok(spec) => Ok((spec, Some(text))),
+        Err(_) => Err(Exit::failed(
+            1,
+            format!("invalid mode: {}", quote(Path::new(&text))),
+        )),
+    }
+}
+
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let (option_modes, rest) = split_mode_options(args);
+    let mut args: Args = super::parse(name, rest)?;
+    let mut operands = std::mem::take(&mut args.operands).into_iter();
+    let (spec, mode_text) = mode_spec(&args, &option_modes, &mut operands)?;
     let files: Vec<PathBuf> = operands.map(PathBuf::from).collect();
     if files.is_empty() {
         let message = match mode_text.as_deref() {
@@ -141,18 +150,12 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             }
             _ => "missing operand".into(),
         };
-        return usage_error(name, message);
+        return Err(Exit::usage(message));
     }
-    // SAFETY: umask(2) cannot fail; the old value is put back at once.
-    let umask = unsafe {
-        let old = libc::umask(0);
-        libc::umask(old);
-        old
-    } as u32;
     let chmod = Chmod {
         name,
         spec: &spec,
-        umask,
+        umask: crate::sys::copy::current_umask(),
         verbosity: if args.changes {
             Verbosity::Changes
         } else if args.verbose {
@@ -168,11 +171,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for file in &files {
         ok &= chmod.operand(file);
     }
-    if ok {
-        0
-    } else {
-        1
-    }
+    Ok(i32::from(!ok))
 }
 
 /// What became of one file (shared with chown).

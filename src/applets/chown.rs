@@ -1,5 +1,6 @@
-//! usage: rescue chown [-R] [-h] [-c|-v] [-f] [--from=CUR_OWNER:CUR_GROUP] OWNER[:[GROUP]] FILE...
-//!        rescue chown [-R] [-h] [-c|-v] [-f] --reference=RFILE FILE...
+//! usage: rescue chown [-R] [-h|--dereference] [-c|-v] [-f] [--from=CUR_OWNER:CUR_GROUP]
+//!                     [--preserve-root|--no-preserve-root] OWNER[:[GROUP]] FILE...
+//!        rescue chown [OPTION]... --reference=RFILE FILE...
 //!
 //! Change file owner and group, as GNU chown. OWNER and GROUP are names or numbers; names are
 //! read from /etc/passwd and /etc/group (then base-passwd's master files) directly, never
@@ -9,12 +10,15 @@
 //! `invalid user: 'SPEC'` / `invalid group: 'SPEC'` and exit 1.
 //!
 //!   -h  change symlinks themselves (lchown); operands are otherwise followed
+//!   --dereference  follow symlink operands (the default without -R; with -R it would need
+//!       GNU's -H or -L, which are not done here)
 //!   -R  recurse, never following symlinks (GNU's -P default): a symlink in the tree, and a
 //!       symlink operand, is changed itself. The walk goes by directory descriptor: a
 //!       directory replaced by a symlink while it runs is reported, never entered.
 //!   -c  report only changes;  -v  report every file;  -f  no error messages
 //!   --from=CUR_OWNER:CUR_GROUP  change only files owned so
 //!   --reference=RFILE           use RFILE's owner and group
+//!   --preserve-root, --no-preserve-root   accepted; `/` is never treated specially
 //!
 //! The kernel clears setuid/setgid bits on a chown of an executable: that is expected.
 
@@ -25,6 +29,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::chmod::{change_tree, Change, Outcome};
 use super::{complain, quote, strerror};
 use crate::sys::accounts::Accounts;
@@ -34,7 +40,7 @@ use crate::sys::tree::Entry;
 
 #[derive(Parser)]
 #[command(about = "Change file owner and group", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// output a diagnostic for every file processed
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -193,73 +199,29 @@ struct Chown<'a> {
     recursive: bool,
 }
 
-fn usage_error(name: &str, message: String) -> i32 {
-    complain(name, message);
-    eprintln!("Try 'rescue {name} --help' for more information.");
-    1
-}
-
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let mut args: Args = super::parse(name, args)?;
     if args.recursive && args.dereference {
-        return usage_error(
-            name,
-            "-R --dereference requires either -H or -L (not supported here)".into(),
-        );
+        return Err(Exit::usage(
+            "-R --dereference requires either -H or -L (not supported here)",
+        ));
     }
     let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
-    let mut operands = args.operands.into_iter();
-    let owner = if let Some(reference) = &args.reference {
-        match super::reference_metadata(name, reference, true) {
-            Ok(meta) => Owner {
-                uid: Some(meta.uid()),
-                gid: Some(meta.gid()),
-                user_name: Some(user_text(&accounts, meta.uid())),
-                group_name: Some(group_text(&accounts, meta.gid())),
-            },
-            Err(code) => return code,
-        }
-    } else {
-        let Some(spec) = operands.next() else {
-            return usage_error(name, "missing operand".into());
-        };
-        let spec = spec.to_string_lossy().into_owned();
-        match parse_owner(&spec, &accounts) {
-            Ok((owner, dotted)) => {
-                if dotted {
-                    complain(
-                        name,
-                        format!("warning: '.' should be ':': {}", quote(Path::new(&spec))),
-                    );
-                }
-                if owner.user_name.is_none() && owner.group_name.is_some() {
-                    // GNU says "ownership ... to :GROUP" rather than "group ... to GROUP".
-                    Owner {
-                        user_name: Some(String::new()),
-                        ..owner
-                    }
-                } else {
-                    owner
-                }
-            }
-            Err(err) => {
-                complain(name, format!("{}: {}", err.text(), quote(Path::new(&spec))));
-                return 1;
-            }
+    let mut operands = std::mem::take(&mut args.operands).into_iter();
+    let owner = match &args.reference {
+        Some(reference) => reference_owner(reference, &accounts)?,
+        None => {
+            let spec = operands
+                .next()
+                .ok_or_else(|| Exit::usage("missing operand"))?;
+            owner_from_spec(name, &spec.to_string_lossy(), &accounts)?
         }
     };
     let required = match &args.from {
         None => Owner::default(),
-        Some(from) => match parse_owner(from, &accounts) {
-            Ok((required, _)) => required,
-            Err(err) => {
-                complain(name, format!("{}: {}", err.text(), quote(Path::new(from))));
-                return 1;
-            }
-        },
+        Some(from) => parse_owner(from, &accounts)
+            .map(|(required, _)| required)
+            .map_err(|err| spec_error(&err, from))?,
     };
     let files: Vec<PathBuf> = operands.map(PathBuf::from).collect();
     if files.is_empty() {
@@ -270,7 +232,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             ),
             _ => "missing operand".into(),
         };
-        return usage_error(name, message);
+        return Err(Exit::usage(message));
     }
     let chown = Chown {
         name,
@@ -292,11 +254,42 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for file in &files {
         ok &= chown.operand(file);
     }
-    if ok {
-        0
-    } else {
-        1
+    Ok(i32::from(!ok))
+}
+
+/// `--reference=RFILE`: its owner and group, named as `-v` prints them.
+fn reference_owner(reference: &Path, accounts: &Accounts) -> Result<Owner, Exit> {
+    let meta = super::reference_metadata(reference, true)?;
+    Ok(Owner {
+        uid: Some(meta.uid()),
+        gid: Some(meta.gid()),
+        user_name: Some(user_text(accounts, meta.uid())),
+        group_name: Some(group_text(accounts, meta.gid())),
+    })
+}
+
+/// The `OWNER[:GROUP]` operand, with GNU's warning for the `.` form.
+fn owner_from_spec(name: &str, spec: &str, accounts: &Accounts) -> Result<Owner, Exit> {
+    let (owner, dotted) = parse_owner(spec, accounts).map_err(|err| spec_error(&err, spec))?;
+    if dotted {
+        complain(
+            name,
+            format!("warning: '.' should be ':': {}", quote(Path::new(spec))),
+        );
     }
+    if owner.user_name.is_none() && owner.group_name.is_some() {
+        // GNU says "ownership ... to :GROUP" rather than "group ... to GROUP".
+        return Ok(Owner {
+            user_name: Some(String::new()),
+            ..owner
+        });
+    }
+    Ok(owner)
+}
+
+/// `invalid user: 'SPEC'` and its kin, exit status 1.
+fn spec_error(err: &SpecError, spec: &str) -> Exit {
+    Exit::failed(1, format!("{}: {}", err.text(), quote(Path::new(spec))))
 }
 
 fn user_text(accounts: &Accounts, uid: u32) -> String {

@@ -1,4 +1,4 @@
-//! usage: rescue cp [OPTION]... SOURCE DEST
+//! usage: rescue cp [-adfHiLnPprRTv] [--preserve[=LIST]] [--no-preserve=LIST] SOURCE DEST
 //!        rescue cp [OPTION]... SOURCE... DIRECTORY
 //!        rescue cp [OPTION]... -t DIRECTORY SOURCE...
 //!
@@ -32,13 +32,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::{Exit, Yes};
+
 use super::{complain, quote, strerror};
 use crate::sys::copy::{self, Copier, Deref, Existing, Options, Preserve, Problem};
-use crate::Error;
 
 #[derive(Parser)]
 #[command(about = "Copy files and directories", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// same as -dR --preserve=all
     #[arg(short = 'a', long = "archive")]
     archive: bool,
@@ -91,33 +92,9 @@ struct Args {
     files: Vec<PathBuf>,
 }
 
-/// The words GNU uses for a failed system call on a path, given the library's operation name.
-pub(super) fn describe_io(err: &Error) -> String {
-    match err {
-        Error::Io { op, path, source } => {
-            let q = quote(path);
-            let why = strerror(source);
-            match *op {
-                "open for reading" => format!("cannot open {q} for reading: {why}"),
-                "open for writing" => format!("cannot open {q} for writing: {why}"),
-                "read" => format!("error reading {q}: {why}"),
-                "write" => format!("error writing {q}: {why}"),
-                "preserve ownership for" => format!("failed to preserve ownership for {q}: {why}"),
-                "preserve permissions for" => format!("preserving permissions for {q}: {why}"),
-                "preserve times for" => format!("preserving times for {q}: {why}"),
-                "preserve extended attributes for" => {
-                    format!("failed to preserve extended attributes for {q}: {why}")
-                }
-                op => format!("cannot {op} {q}: {why}"),
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
 pub(super) fn describe(problem: &Problem) -> String {
     match problem {
-        Problem::Io(err) => describe_io(err),
+        Problem::Io(err) => super::describe_io(err),
         Problem::OmitDirectory(src) => {
             format!("-r not specified; omitting directory {}", quote(src))
         }
@@ -164,23 +141,14 @@ impl copy::Reporter for Report {
     }
 
     fn overwrite(&mut self, dest: &Path) -> bool {
-        super::rm::ask(self.name, &format!("overwrite {}? ", quote(dest)))
+        super::ask(
+            &format!("rescue {}: overwrite {}? ", self.name, quote(dest)),
+            Yes::Initial,
+        )
     }
 }
 
-fn usage_error(name: &str, message: impl std::fmt::Display) -> i32 {
-    complain(name, message);
-    eprintln!("Try 'rescue {name} --help' for more information.");
-    1
-}
-
-fn parse_preserve(
-    name: &str,
-    list: &str,
-    flag: &str,
-    into: &mut Preserve,
-    on: bool,
-) -> Result<(), i32> {
+fn parse_preserve(list: &str, flag: &str, into: &mut Preserve, on: bool) -> Result<(), Exit> {
     for word in list.split(',') {
         match word {
             "mode" => into.mode = on,
@@ -202,23 +170,22 @@ fn parse_preserve(
             }
             "context" => {}
             _ => {
-                return Err(usage_error(
-                    name,
-                    format!("invalid argument {} for '{flag}'", quote(word)),
-                ))
+                return Err(Exit::usage(format!(
+                    "invalid argument {} for '{flag}'",
+                    quote(word)
+                )))
             }
         }
     }
     Ok(())
 }
 
-/// Where each operand goes: (source, destination) pairs, or the exit code of a usage error.
+/// Where each operand goes: (source, destination) pairs, or why there is nowhere (cp, mv).
 pub(super) fn plan(
-    name: &str,
     files: &[PathBuf],
     target_directory: Option<&Path>,
     no_target_directory: bool,
-) -> Result<Vec<(PathBuf, PathBuf)>, i32> {
+) -> Result<Vec<(PathBuf, PathBuf)>, Exit> {
     let into = |dir: &Path, sources: &[PathBuf]| {
         sources
             .iter()
@@ -227,53 +194,47 @@ pub(super) fn plan(
     };
     if let Some(dir) = target_directory {
         if files.is_empty() {
-            return Err(usage_error(name, "missing file operand"));
+            return Err(Exit::usage("missing file operand"));
         }
         return match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => Ok(into(dir, files)),
-            Ok(_) => {
-                complain(name, format!("target {} is not a directory", quote(dir)));
-                Err(1)
-            }
-            Err(err) => {
-                complain(
-                    name,
-                    format!("target directory {}: {}", quote(dir), strerror(&err)),
-                );
-                Err(1)
-            }
+            Ok(_) => Err(Exit::failed(
+                1,
+                format!("target {} is not a directory", quote(dir)),
+            )),
+            Err(err) => Err(Exit::failed(
+                1,
+                format!("target directory {}: {}", quote(dir), strerror(&err)),
+            )),
         };
     }
     match files {
-        [] => Err(usage_error(name, "missing file operand")),
-        [one] => Err(usage_error(
-            name,
-            format!("missing destination file operand after {}", quote(one)),
-        )),
+        [] => Err(Exit::usage("missing file operand")),
+        [one] => Err(Exit::usage(format!(
+            "missing destination file operand after {}",
+            quote(one)
+        ))),
         [src, dest] if no_target_directory => Ok(vec![(src.clone(), dest.clone())]),
         [_, _, extra, ..] if no_target_directory => {
-            Err(usage_error(name, format!("extra operand {}", quote(extra))))
+            Err(Exit::usage(format!("extra operand {}", quote(extra))))
         }
         [sources @ .., last] => match std::fs::metadata(last) {
             Ok(meta) if meta.is_dir() => Ok(into(last, sources)),
             _ if sources.len() == 1 => Ok(vec![(sources[0].clone(), last.clone())]),
-            Ok(_) => {
-                complain(name, format!("target {} is not a directory", quote(last)));
-                Err(1)
-            }
-            Err(err) => {
-                complain(name, format!("target {}: {}", quote(last), strerror(&err)));
-                Err(1)
-            }
+            Ok(_) => Err(Exit::failed(
+                1,
+                format!("target {} is not a directory", quote(last)),
+            )),
+            Err(err) => Err(Exit::failed(
+                1,
+                format!("target {}: {}", quote(last), strerror(&err)),
+            )),
         },
     }
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let mut preserve = Preserve::default();
     let mut recursive = args.recursive;
     let mut deref = None;
@@ -292,14 +253,10 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         preserve.timestamps = true;
     }
     if let Some(list) = &args.preserve {
-        if let Err(code) = parse_preserve(name, list, "--preserve", &mut preserve, true) {
-            return code;
-        }
+        parse_preserve(list, "--preserve", &mut preserve, true)?;
     }
     if let Some(list) = &args.no_preserve {
-        if let Err(code) = parse_preserve(name, list, "--no-preserve", &mut preserve, false) {
-            return code;
-        }
+        parse_preserve(list, "--no-preserve", &mut preserve, false)?;
     }
     if args.no_deref {
         deref = Some(Deref::Never);
@@ -320,15 +277,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     } else {
         Existing::Overwrite
     };
-    let pairs = match plan(
-        name,
+    let pairs = plan(
         &args.files,
         args.target_directory.as_deref(),
         args.no_target_directory,
-    ) {
-        Ok(pairs) => pairs,
-        Err(code) => return code,
-    };
+    )?;
     let opts = Options {
         recursive,
         deref,
@@ -345,5 +298,5 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     for (src, dest) in &pairs {
         copier.copy(src, dest);
     }
-    i32::from(copier.failed())
+    Ok(i32::from(copier.failed()))
 }

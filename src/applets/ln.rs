@@ -24,12 +24,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 use crate::sys::copy;
 
 #[derive(Parser)]
 #[command(about = "Make links between files", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// make symbolic links instead of hard links
     #[arg(short = 's', long = "symbolic")]
     symbolic: bool,
@@ -58,12 +60,6 @@ struct Args {
     help: Option<bool>,
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
-}
-
-fn usage_error(name: &str, message: impl std::fmt::Display) -> i32 {
-    complain(name, message);
-    eprintln!("Try 'rescue {name} --help' for more information.");
-    1
 }
 
 /// Whether `path` is a directory to put links into: followed, unless -n and it is a symlink.
@@ -190,11 +186,8 @@ fn link_one(name: &str, args: &Args, target: &Path, link: &Path) -> bool {
     }
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let _ = args.physical;
     let into = |dir: &Path, targets: &[PathBuf]| -> Vec<(PathBuf, PathBuf)> {
         targets
@@ -204,31 +197,28 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     let pairs = if let Some(dir) = &args.target_directory {
         if args.files.is_empty() {
-            return usage_error(name, "missing file operand");
+            return Err(Exit::usage("missing file operand"));
         }
         if !is_target_dir(dir, false) {
-            complain(name, format!("target {} is not a directory", quote(dir)));
-            return 1;
+            let message = format!("target {} is not a directory", quote(dir));
+            return Err(Exit::failed(1, message));
         }
         into(dir, &args.files)
     } else {
         match args.files.as_slice() {
-            [] => return usage_error(name, "missing file operand"),
+            [] => return Err(Exit::usage("missing file operand")),
             [target] if !args.no_target_directory => {
                 into(Path::new("."), std::slice::from_ref(target))
             }
             [_] => {
-                return usage_error(
-                    name,
-                    format!(
-                        "missing destination file operand after {}",
-                        quote(&args.files[0])
-                    ),
-                )
+                return Err(Exit::usage(format!(
+                    "missing destination file operand after {}",
+                    quote(&args.files[0])
+                )))
             }
             [target, link] if args.no_target_directory => vec![(target.clone(), link.clone())],
             [_, _, extra, ..] if args.no_target_directory => {
-                return usage_error(name, format!("extra operand {}", quote(extra)))
+                return Err(Exit::usage(format!("extra operand {}", quote(extra))))
             }
             [targets @ .., last] if is_target_dir(last, args.no_dereference) => into(last, targets),
             [target, link] => vec![(target.clone(), link.clone())],
@@ -237,8 +227,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                     Ok(_) => "Not a directory".to_string(),
                     Err(err) => strerror(&err),
                 };
-                complain(name, format!("target {}: {why}", quote(last)));
-                return 1;
+                return Err(Exit::failed(1, format!("target {}: {why}", quote(last))));
             }
         }
     };
@@ -248,5 +237,5 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             status = 1;
         }
     }
-    status
+    Ok(status)
 }

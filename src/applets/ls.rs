@@ -1,4 +1,5 @@
-//! usage: rescue ls [-1aACcdFhHiLlnoprRsStUug] [--color[=WHEN]] [--full-time] [FILE]...
+//! usage: rescue ls [-1aACcdFhHiLlnopqrRsStUug] [-w COLS] [--color[=WHEN]] [--full-time]
+//!                 [FILE]...
 //!
 //! List directory contents, the way GNU `ls` does under `LC_ALL=C`:
 //!   -a, --all             do not ignore entries starting with .
@@ -17,6 +18,8 @@
 //!                         shown with -l, sorted by with -t, or without -l
 //!   -1 / -C               one name per line / columns (columns are the default on a terminal)
 //!   -L, --dereference     show the files symlinks point to; -H only for operands
+//!   -q, --hide-control-chars   `?` for bytes a terminal would interpret (always on a terminal)
+//!   -w, --width=COLS      lay columns out for COLS (default: the terminal's, `COLUMNS`, 80)
 //!   --color[=WHEN]        never, always or auto (auto: only when stdout is a terminal)
 //!   --full-time           long listing with full ISO times
 //!
@@ -39,6 +42,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 use crate::sys::accounts::Accounts;
 use crate::sys::human::{blocks_in_units, human_size};
@@ -47,9 +52,15 @@ use crate::sys::mode::{mode_string, FileType};
 
 #[derive(Parser)]
 #[command(about = "List directory contents", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// do not ignore entries starting with .
-    #[arg(short = 'a', long = "all", overrides_with = "almost_all")]
+    // (verbatim: clap would drop the trailing `.` as the end of a sentence)
+    #[arg(
+        short = 'a',
+        long = "all",
+        overrides_with = "almost_all",
+        verbatim_doc_comment
+    )]
     all: bool,
     /// do not list implied . and ..
     #[arg(short = 'A', long = "almost-all")]
@@ -259,89 +270,10 @@ struct Lister {
     used_color: bool,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse(name, args) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let stdout_is_tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
-    let color = match args.color.as_deref() {
-        None | Some("never" | "no" | "none") => false,
-        Some("always" | "yes" | "force") => true,
-        Some("auto" | "tty" | "if-tty") => stdout_is_tty,
-        Some(other) => {
-            complain(
-                name,
-                format!("invalid argument '{other}' for '--color'\nValid arguments are: 'always', 'never', 'auto'"),
-            );
-            return 2;
-        }
-    };
-    let long = args.long || args.numeric || args.no_owner || args.no_group || args.full_time;
-    let format = if long && !args.one && !args.columns {
-        Format::Long
-    } else if args.one {
-        Format::OnePerLine
-    } else if args.columns || stdout_is_tty {
-        Format::Columns
-    } else {
-        Format::OnePerLine
-    };
-    let time = if args.atime {
-        TimeField::Access
-    } else if args.ctime {
-        TimeField::Change
-    } else {
-        TimeField::Modify
-    };
-    // GNU: -u and -c sort by their time unless a long listing only shows it.
-    let sort = if args.unsorted {
-        Sort::None
-    } else if args.by_size {
-        Sort::Size
-    } else if args.by_time || (time != TimeField::Modify && format != Format::Long) {
-        Sort::Time
-    } else {
-        Sort::Name
-    };
-    let indicator = if args.classify {
-        Indicator::Classify
-    } else if args.slash {
-        Indicator::Slash
-    } else {
-        Indicator::None
-    };
-    let dereference = if args.dereference {
-        Dereference::Always
-    } else if args.dereference_operands {
-        Dereference::Operands
-    } else if args.directory || indicator == Indicator::Classify || format == Format::Long {
-        Dereference::Never
-    } else {
-        Dereference::OperandSymlinkToDir
-    };
-    let options = Options {
-        time,
-        blocks: args.blocks,
-        format,
-        sort,
-        reverse: args.reverse,
-        all: args.all,
-        almost_all: args.almost_all,
-        directory: args.directory,
-        recursive: args.recursive,
-        indicator,
-        human: args.human,
-        inode: args.inode,
-        show_owner: !args.no_owner,
-        show_group: !args.no_group,
-        numeric: args.numeric,
-        color,
-        full_time: args.full_time,
-        hide_control: args.hide_control || stdout_is_tty,
-        dereference,
-        width: args.width.unwrap_or_else(line_width),
-    };
+    let options = Options::new(&args, stdout_is_tty)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| (d.as_secs() as i64, i64::from(d.subsec_nanos())))
@@ -359,12 +291,110 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     } else {
         args.files
     };
-    match lister.run(&operands, operands.len()) {
-        Ok(()) => lister.status,
-        Err(err) => {
-            // A closed pipe never gets here (SIGPIPE ends us quietly, as it ends GNU ls).
-            complain(name, format!("write error: {}", strerror(&err)));
-            2
+    lister
+        .run(&operands, operands.len())
+        .map_err(|err| Exit::write_error(2, &err))?;
+    Ok(lister.status)
+}
+
+impl Options {
+    /// What the flags ask for, settled as GNU settles them (the last of `-l`/`-1`/`-C` wins,
+    /// `-u`/`-c` sort unless a long listing only shows them, ...).
+    fn new(args: &Args, stdout_is_tty: bool) -> Result<Options, Exit> {
+        let color = match args.color.as_deref() {
+            None | Some("never" | "no" | "none") => false,
+            Some("always" | "yes" | "force") => true,
+            Some("auto" | "tty" | "if-tty") => stdout_is_tty,
+            Some(other) => {
+                return Err(Exit::failed(
+                    2,
+                    format!(
+                        "invalid argument '{other}' for '--color'\n\
+                         Valid arguments are: 'always', 'never', 'auto'"
+                    ),
+                ));
+            }
+        };
+        let format = Format::new(args, stdout_is_tty);
+        let time = if args.atime {
+            TimeField::Access
+        } else if args.ctime {
+            TimeField::Change
+        } else {
+            TimeField::Modify
+        };
+        let indicator = if args.classify {
+            Indicator::Classify
+        } else if args.slash {
+            Indicator::Slash
+        } else {
+            Indicator::None
+        };
+        Ok(Options {
+            time,
+            blocks: args.blocks,
+            format,
+            sort: Sort::new(args, format, time),
+            reverse: args.reverse,
+            all: args.all,
+            almost_all: args.almost_all,
+            directory: args.directory,
+            recursive: args.recursive,
+            indicator,
+            human: args.human,
+            inode: args.inode,
+            show_owner: !args.no_owner,
+            show_group: !args.no_group,
+            numeric: args.numeric,
+            color,
+            full_time: args.full_time,
+            hide_control: args.hide_control || stdout_is_tty,
+            dereference: Dereference::new(args, format, indicator),
+            width: args.width.unwrap_or_else(line_width),
+        })
+    }
+}
+
+impl Format {
+    fn new(args: &Args, stdout_is_tty: bool) -> Format {
+        let long = args.long || args.numeric || args.no_owner || args.no_group || args.full_time;
+        if long && !args.one && !args.columns {
+            Format::Long
+        } else if args.one {
+            Format::OnePerLine
+        } else if args.columns || stdout_is_tty {
+            Format::Columns
+        } else {
+            Format::OnePerLine
+        }
+    }
+}
+
+impl Sort {
+    fn new(args: &Args, format: Format, time: TimeField) -> Sort {
+        // GNU: -u and -c sort by their time unless a long listing only shows it.
+        if args.unsorted {
+            Sort::None
+        } else if args.by_size {
+            Sort::Size
+        } else if args.by_time || (time != TimeField::Modify && format != Format::Long) {
+            Sort::Time
+        } else {
+            Sort::Name
+        }
+    }
+}
+
+impl Dereference {
+    fn new(args: &Args, format: Format, indicator: Indicator) -> Dereference {
+        if args.dereference {
+            Dereference::Always
+        } else if args.dereference_operands {
+            Dereference::Operands
+        } else if args.directory || indicator == Indicator::Classify || format == Format::Long {
+            Dereference::Never
+        } else {
+            Dereference::OperandSymlinkToDir
         }
     }
 }
@@ -585,6 +615,36 @@ impl Lister {
             buf.extend_from_slice(&self.display_name(name.as_bytes()));
             buf.extend_from_slice(b":\n");
         }
+        let mut entries = self.read_entries(path, reader, serious);
+        self.sort(&mut entries);
+        if self.options.format == Format::Long || self.options.blocks {
+            let blocks: u64 = entries
+                .iter()
+                .filter_map(|e| e.meta.as_ref())
+                .map(|m| m.blocks())
+                .sum();
+            let total = if self.options.human {
+                human_size(blocks.saturating_mul(512))
+            } else {
+                blocks_in_units(blocks, 1024).to_string()
+            };
+            buf.extend_from_slice(format!("total {total}\n").as_bytes());
+        }
+        let basis: Vec<&Entry> = entries.iter().collect();
+        self.print_group(buf, &entries, &basis);
+        if !self.options.recursive {
+            return Vec::new();
+        }
+        entries
+            .into_iter()
+            .filter(|e| e.is_dir() && e.name != "." && e.name != "..")
+            .map(|e| (child_name(name, &e.name), e.path, false))
+            .collect()
+    }
+
+    /// A directory's entries as the options ask (`.` and `..` with `-a`, dot files with `-a`
+    /// or `-A`), stat'ed only when the format needs more than the name and type.
+    fn read_entries(&mut self, path: &Path, reader: std::fs::ReadDir, serious: i32) -> Vec<Entry> {
         let mut entries = Vec::new();
         if self.options.all {
             for dot in [".", ".."] {
@@ -628,30 +688,7 @@ impl Lister {
             });
             entries.push(self.entry(file_name, child, meta, kind));
         }
-        self.sort(&mut entries);
-        if self.options.format == Format::Long || self.options.blocks {
-            let blocks: u64 = entries
-                .iter()
-                .filter_map(|e| e.meta.as_ref())
-                .map(|m| m.blocks())
-                .sum();
-            let total = if self.options.human {
-                human_size(blocks.saturating_mul(512))
-            } else {
-                blocks_in_units(blocks, 1024).to_string()
-            };
-            buf.extend_from_slice(format!("total {total}\n").as_bytes());
-        }
-        let basis: Vec<&Entry> = entries.iter().collect();
-        self.print_group(buf, &entries, &basis);
-        if !self.options.recursive {
-            return Vec::new();
-        }
         entries
-            .into_iter()
-            .filter(|e| e.is_dir() && e.name != "." && e.name != "..")
-            .map(|e| (child_name(name, &e.name), e.path, false))
-            .collect()
     }
 
     fn stat_child(&mut self, path: &Path) -> Option<Metadata> {
@@ -925,139 +962,186 @@ impl Lister {
         }
     }
 
+    /// `-l`: one line per entry, the columns measured over `basis` (a superset of `entries`).
     fn print_long(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
-        struct Row {
-            inode: String,
-            blocks: String,
-            mode: String,
-            links: String,
-            owner: (String, bool),
-            group: (String, bool),
-            size: Option<String>,
-            device: Option<(String, String)>,
-            time: String,
-        }
         let any_acl = basis.iter().any(|e| e.has_acl);
-        let rows: Vec<Row> = basis
+        let rows: Vec<LongRow> = basis
             .iter()
-            .map(|&entry| {
-                let Some(meta) = &entry.meta else {
-                    let mut mode = String::new();
-                    mode.push(entry.kind.letter() as char);
-                    mode.push_str(if any_acl { "??????????" } else { "?????????" });
-                    return Row {
-                        inode: "?".into(),
-                        blocks: "?".into(),
-                        mode,
-                        links: "?".into(),
-                        owner: ("?".into(), true),
-                        group: ("?".into(), true),
-                        size: Some("?".into()),
-                        device: None,
-                        time: "?".into(),
-                    };
-                };
-                let mut mode = mode_string(meta.mode());
-                if any_acl {
-                    mode.push(if entry.has_acl { '+' } else { ' ' });
-                }
-                let kind = FileType::of(meta.mode());
-                let (size, device) = if kind.is_device() {
-                    let rdev = meta.rdev();
-                    (
-                        None,
-                        Some((libc::major(rdev).to_string(), libc::minor(rdev).to_string())),
-                    )
-                } else if self.options.human {
-                    (Some(human_size(meta.size())), None)
-                } else {
-                    (Some(meta.size().to_string()), None)
-                };
-                Row {
-                    inode: meta.ino().to_string(),
-                    blocks: self.blocks_text(entry),
-                    mode,
-                    links: meta.nlink().to_string(),
-                    owner: self.owner_text(meta.uid(), true),
-                    group: self.owner_text(meta.gid(), false),
-                    size,
-                    device,
-                    time: self.time_text(entry),
-                }
-            })
+            .map(|&entry| self.long_row(entry, any_acl))
             .collect();
-        let max = |f: &dyn Fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
-        let inode_width = max(&|r| r.inode.len());
-        let blocks_width = max(&|r| r.blocks.len());
-        let links_width = max(&|r| r.links.len());
-        let owner_width = max(&|r| r.owner.0.chars().count());
-        let group_width = max(&|r| r.group.0.chars().count());
-        let major_width = max(&|r| r.device.as_ref().map_or(0, |d| d.0.len()));
-        let minor_width = max(&|r| r.device.as_ref().map_or(0, |d| d.1.len()));
-        let device_width = if rows.iter().any(|r| r.device.is_some()) {
-            major_width + 2 + minor_width
+        let widths = LongWidths::of(&rows, self.options.full_time);
+        // `entries` is the head of `basis`: the rows past it only widened the columns.
+        for (entry, row) in entries.iter().zip(&rows) {
+            buf.extend_from_slice(self.long_fields(row, &widths).as_bytes());
+            self.print_long_name(buf, entry);
+            buf.push(b'\n');
+        }
+    }
+
+    /// An entry's long-listing fields as text; `?` for each when it could not be stat'ed.
+    fn long_row(&self, entry: &Entry, any_acl: bool) -> LongRow {
+        let Some(meta) = &entry.meta else {
+            let mut mode = String::new();
+            mode.push(entry.kind.letter() as char);
+            mode.push_str(if any_acl { "??????????" } else { "?????????" });
+            return LongRow {
+                inode: "?".into(),
+                blocks: "?".into(),
+                mode,
+                links: "?".into(),
+                owner: ("?".into(), true),
+                group: ("?".into(), true),
+                size: Some("?".into()),
+                device: None,
+                time: "?".into(),
+            };
+        };
+        let mut mode = mode_string(meta.mode());
+        if any_acl {
+            mode.push(if entry.has_acl { '+' } else { ' ' });
+        }
+        let kind = FileType::of(meta.mode());
+        let (size, device) = if kind.is_device() {
+            let rdev = meta.rdev();
+            let numbers = (libc::major(rdev).to_string(), libc::minor(rdev).to_string());
+            (None, Some(numbers))
+        } else if self.options.human {
+            (Some(human_size(meta.size())), None)
+        } else {
+            (Some(meta.size().to_string()), None)
+        };
+        LongRow {
+            inode: meta.ino().to_string(),
+            blocks: self.blocks_text(entry),
+            mode,
+            links: meta.nlink().to_string(),
+            owner: self.owner_text(meta.uid(), true),
+            group: self.owner_text(meta.gid(), false),
+            size,
+            device,
+            time: self.time_text(entry),
+        }
+    }
+
+    /// A row's fields up to the name, aligned: numbers to the right, names to the left.
+    fn long_fields(&self, row: &LongRow, widths: &LongWidths) -> String {
+        let mut line = String::new();
+        if self.options.inode {
+            line.push_str(&format!("{:>1$} ", row.inode, widths.inode));
+        }
+        if self.options.blocks {
+            line.push_str(&format!("{:>1$} ", row.blocks, widths.blocks));
+        }
+        line.push_str(&format!("{} {:>2$} ", row.mode, row.links, widths.links));
+        for (show, (text, is_name), width) in [
+            (self.options.show_owner, &row.owner, widths.owner),
+            (self.options.show_group, &row.group, widths.group),
+        ] {
+            if !show {
+                continue;
+            }
+            if *is_name {
+                line.push_str(&format!("{text:<width$} "));
+            } else {
+                line.push_str(&format!("{text:>width$} "));
+            }
+        }
+        let LongWidths {
+            major, minor, size, ..
+        } = *widths;
+        match (&row.size, &row.device) {
+            (_, Some((major_text, minor_text))) => {
+                let blanks = size - (major + 2 + minor);
+                let major_field = major + blanks;
+                line.push_str(&format!(
+                    "{major_text:>major_field$}, {minor_text:>minor$} "
+                ));
+            }
+            (Some(text), None) => line.push_str(&format!("{text:>size$} ")),
+            (None, None) => line.push_str(&format!("{:>size$} ", "?")),
+        }
+        line.push_str(&format!("{:>1$} ", row.time, widths.time));
+        line
+    }
+
+    /// The name, and for a symlink ` -> TARGET`, coloured, with its `-F` indicator.
+    fn print_long_name(&mut self, buf: &mut Vec<u8>, entry: &Entry) {
+        let color = self.color_of(entry);
+        self.print_colored_name(buf, entry.name.as_bytes(), color);
+        if entry.kind != FileType::Symlink {
+            if let Some(ch) = self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind) {
+                buf.push(ch);
+            }
+            return;
+        }
+        let Some(target) = &entry.target else {
+            return;
+        };
+        buf.extend_from_slice(b" -> ");
+        let target_color = match (self.options.color, entry.target_mode) {
+            (true, Some(mode)) => color_for_mode(FileType::of(mode), mode),
+            _ => None,
+        };
+        self.print_colored_name(buf, target.as_bytes(), target_color);
+        if let Some(mode) = entry.target_mode {
+            if let Some(ch) = self.indicator(Some(mode), FileType::of(mode)) {
+                buf.push(ch);
+            }
+        }
+    }
+}
+
+/// One row of a long listing as text, before the columns are aligned.
+struct LongRow {
+    inode: String,
+    blocks: String,
+    mode: String,
+    links: String,
+    /// The text and whether it is a name (left-aligned) rather than a number.
+    owner: (String, bool),
+    group: (String, bool),
+    size: Option<String>,
+    /// Major and minor numbers of a device, shown where the size goes.
+    device: Option<(String, String)>,
+    time: String,
+}
+
+/// The width of each column of a long listing: its widest row.
+#[derive(Clone, Copy)]
+struct LongWidths {
+    inode: usize,
+    blocks: usize,
+    links: usize,
+    owner: usize,
+    group: usize,
+    major: usize,
+    minor: usize,
+    /// Wide enough for a size or for `MAJOR, MINOR`.
+    size: usize,
+    time: usize,
+}
+
+impl LongWidths {
+    fn of(rows: &[LongRow], full_time: bool) -> LongWidths {
+        let max = |f: &dyn Fn(&LongRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
+        let major = max(&|r| r.device.as_ref().map_or(0, |d| d.0.len()));
+        let minor = max(&|r| r.device.as_ref().map_or(0, |d| d.1.len()));
+        let device = if rows.iter().any(|r| r.device.is_some()) {
+            major + 2 + minor
         } else {
             0
         };
-        let size_width = max(&|r| r.size.as_ref().map_or(0, String::len)).max(device_width);
-        // GNU reserves the width of a formatted time even when every row shows `?`.
-        let time_width = max(&|r| r.time.len()).max(if self.options.full_time { 35 } else { 12 });
-        // `entries` is the head of `basis`: the rows past it only widened the columns.
-        for (entry, row) in entries.iter().zip(&rows) {
-            let mut line = String::new();
-            if self.options.inode {
-                line.push_str(&format!("{:>inode_width$} ", row.inode));
-            }
-            if self.options.blocks {
-                line.push_str(&format!("{:>blocks_width$} ", row.blocks));
-            }
-            line.push_str(&format!("{} {:>links_width$} ", row.mode, row.links));
-            for (show, (text, is_name), width) in [
-                (self.options.show_owner, &row.owner, owner_width),
-                (self.options.show_group, &row.group, group_width),
-            ] {
-                if !show {
-                    continue;
-                }
-                if *is_name {
-                    line.push_str(&format!("{text:<width$} "));
-                } else {
-                    line.push_str(&format!("{text:>width$} "));
-                }
-            }
-            match (&row.size, &row.device) {
-                (_, Some((major, minor))) => {
-                    let blanks = size_width - (major_width + 2 + minor_width);
-                    let major_field = major_width + blanks;
-                    line.push_str(&format!("{major:>major_field$}, {minor:>minor_width$} "));
-                }
-                (Some(size), None) => line.push_str(&format!("{size:>size_width$} ")),
-                (None, None) => line.push_str(&format!("{:>size_width$} ", "?")),
-            }
-            line.push_str(&format!("{:>time_width$} ", row.time));
-            buf.extend_from_slice(line.as_bytes());
-            let color = self.color_of(entry);
-            self.print_colored_name(buf, entry.name.as_bytes(), color);
-            if entry.kind == FileType::Symlink {
-                if let Some(target) = &entry.target {
-                    buf.extend_from_slice(b" -> ");
-                    let target_color = match (self.options.color, entry.target_mode) {
-                        (true, Some(mode)) => color_for_mode(FileType::of(mode), mode),
-                        _ => None,
-                    };
-                    self.print_colored_name(buf, target.as_bytes(), target_color);
-                    if let Some(mode) = entry.target_mode {
-                        if let Some(ch) = self.indicator(Some(mode), FileType::of(mode)) {
-                            buf.push(ch);
-                        }
-                    }
-                }
-            } else if let Some(ch) =
-                self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind)
-            {
-                buf.push(ch);
-            }
-            buf.push(b'\n');
+        LongWidths {
+            inode: max(&|r| r.inode.len()),
+            blocks: max(&|r| r.blocks.len()),
+            links: max(&|r| r.links.len()),
+            owner: max(&|r| r.owner.0.chars().count()),
+            group: max(&|r| r.group.0.chars().count()),
+            major,
+            minor,
+            size: max(&|r| r.size.as_ref().map_or(0, String::len)).max(device),
+            // GNU reserves the width of a formatted time even when every row shows `?`.
+            time: max(&|r| r.time.len()).max(if full_time { 35 } else { 12 }),
         }
     }
 }

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use sha2::Digest;
 
-use super::{complain, strerror};
+use super::{complain, strerror, Exit};
 use crate::sys::quoting::shell_word;
 
 #[derive(Parser)]
 #[command(about = "Print or check message digests")]
-struct Args {
+pub(super) struct Args {
     /// read in binary mode
     #[arg(short = 'b', long = "binary")]
     binary: bool,
@@ -109,17 +109,8 @@ fn digest_with<D: Digest>(mut hasher: D, input: &mut dyn Read) -> io::Result<Str
     Ok(hex)
 }
 
-fn usage_error(name: &str, message: &str) -> i32 {
-    complain(name, message);
-    eprintln!("Try 'rescue {name} --help' for more information.");
-    1
-}
-
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let algorithm = if name == "sha256sum" {
         Algorithm::Sha256
     } else {
@@ -131,31 +122,50 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         args.files.clone()
     };
     if args.check {
-        if args.binary || args.text {
-            return usage_error(
-                name,
-                "the --binary and --text options are meaningless when verifying checksums",
-            );
-        }
-        if args.tag {
-            return usage_error(
-                name,
-                "the --tag option is meaningless when verifying checksums",
-            );
-        }
-        let mut checker = Checker {
-            name,
-            algorithm,
-            args: &args,
-            out: io::stdout().lock(),
-        };
-        let mut ok = true;
-        for list in &files {
-            ok &= checker.check_list(Path::new(list));
-        }
-        let _ = checker.out.flush();
-        return if ok { 0 } else { 1 };
+        check(name, algorithm, &args, &files)
+    } else {
+        print_digests(name, algorithm, &args, &files)
     }
+}
+
+/// `-c`: every list checked; 1 if anything failed.
+fn check(
+    name: &'static str,
+    algorithm: Algorithm,
+    args: &Args,
+    lists: &[OsString],
+) -> Result<i32, Exit> {
+    if args.binary || args.text {
+        return Err(Exit::usage(
+            "the --binary and --text options are meaningless when verifying checksums",
+        ));
+    }
+    if args.tag {
+        return Err(Exit::usage(
+            "the --tag option is meaningless when verifying checksums",
+        ));
+    }
+    let mut checker = Checker {
+        name,
+        algorithm,
+        args,
+        out: io::stdout().lock(),
+    };
+    let mut ok = true;
+    for list in lists {
+        ok &= checker.check_list(Path::new(list));
+    }
+    let _ = checker.out.flush();
+    Ok(i32::from(!ok))
+}
+
+/// Without `-c`: one line per file; 1 if any could not be read.
+fn print_digests(
+    name: &'static str,
+    algorithm: Algorithm,
+    args: &Args,
+    files: &[OsString],
+) -> Result<i32, Exit> {
     for (set, option) in [
         (args.ignore_missing, "--ignore-missing"),
         (args.quiet, "--quiet"),
@@ -164,38 +174,20 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         (args.warn, "--warn"),
     ] {
         if set {
-            return usage_error(
-                name,
-                &format!("the {option} option is meaningful only when verifying checksums"),
-            );
+            return Err(Exit::usage(format!(
+                "the {option} option is meaningful only when verifying checksums"
+            )));
         }
     }
     let mut out = io::stdout().lock();
     let mut status = 0;
-    for file in &files {
+    for file in files {
         let path = Path::new(file);
         match digest_file(algorithm, path) {
             Ok(hex) => {
-                let raw = file.as_bytes();
-                let escaped = needs_escape(raw);
-                let mut line = Vec::with_capacity(hex.len() + raw.len() + 4);
-                if escaped {
-                    line.push(b'\\');
-                }
-                if args.tag {
-                    line.extend_from_slice(algorithm.tag().as_bytes());
-                    line.extend_from_slice(b" (");
-                    push_name(&mut line, raw, escaped);
-                    line.extend_from_slice(b") = ");
-                    line.extend_from_slice(hex.as_bytes());
-                } else {
-                    line.extend_from_slice(hex.as_bytes());
-                    line.extend_from_slice(if args.binary { b" *" } else { b"  " });
-                    push_name(&mut line, raw, escaped);
-                }
-                line.push(b'\n');
+                let line = digest_line(algorithm, args, &hex, file.as_bytes());
                 if out.write_all(&line).is_err() {
-                    return 1;
+                    return Ok(1);
                 }
             }
             Err(err) => {
@@ -206,9 +198,32 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         }
     }
     if out.flush().is_err() {
-        return 1;
+        return Ok(1);
     }
-    status
+    Ok(status)
+}
+
+/// `DIGEST  NAME`, `DIGEST *NAME` (`-b`) or `TAG (NAME) = DIGEST` (`--tag`), with a newline;
+/// behind a `\` when the name had to be escaped.
+fn digest_line(algorithm: Algorithm, args: &Args, hex: &str, raw: &[u8]) -> Vec<u8> {
+    let escaped = needs_escape(raw);
+    let mut line = Vec::with_capacity(hex.len() + raw.len() + 4);
+    if escaped {
+        line.push(b'\\');
+    }
+    if args.tag {
+        line.extend_from_slice(algorithm.tag().as_bytes());
+        line.extend_from_slice(b" (");
+        push_name(&mut line, raw, escaped);
+        line.extend_from_slice(b") = ");
+        line.extend_from_slice(hex.as_bytes());
+    } else {
+        line.extend_from_slice(hex.as_bytes());
+        line.extend_from_slice(if args.binary { b" *" } else { b"  " });
+        push_name(&mut line, raw, escaped);
+    }
+    line.push(b'\n');
+    line
 }
 
 /// `-` is standard input, as in GNU.
@@ -329,104 +344,34 @@ struct Checker<'a> {
     out: io::StdoutLock<'static>,
 }
 
+/// What the lines of one list came to, counted as GNU counts them.
+#[derive(Default)]
+struct Tally {
+    formatted: u64,
+    misformatted: u64,
+    unreadable: u64,
+    mismatched: u64,
+    matched: u64,
+}
+
 impl Checker<'_> {
     /// Checks every line of one list; false if anything failed (GNU `digest_check`).
     fn check_list(&mut self, list: &Path) -> bool {
-        let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
-            Box::new(BufReader::new(io::stdin()))
-        } else {
-            match File::open(list) {
-                Ok(file) => Box::new(BufReader::new(file)),
-                Err(err) => {
-                    complain(
-                        self.name,
-                        format!("{}: {}", display_name(list), strerror(&err)),
-                    );
-                    return false;
-                }
-            }
+        let Some(reader) = self.open_list(list) else {
+            return false;
         };
-        let (mut formatted, mut misformatted, mut unreadable, mut mismatched, mut matched) =
-            (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
         for (number, line) in reader.split(b'\n').enumerate() {
-            let mut line = match line {
-                Ok(line) => line,
+            match line {
+                Ok(line) => self.check_line(list, number + 1, line, &mut tally),
                 Err(err) => {
-                    complain(
-                        self.name,
-                        format!("{}: {}", display_name(list), strerror(&err)),
-                    );
+                    self.cannot_read(list, &err);
                     return false;
                 }
-            };
-            if line.first() == Some(&b'#') {
-                continue;
-            }
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let Some(entry) = parse_line(&line, self.algorithm) else {
-                misformatted += 1;
-                if self.args.warn {
-                    complain(
-                        self.name,
-                        format!(
-                            "{}: {}: improperly formatted {} checksum line",
-                            display_name(list),
-                            number + 1,
-                            self.algorithm.tag()
-                        ),
-                    );
-                }
-                continue;
-            };
-            formatted += 1;
-            let path = PathBuf::from(OsString::from_vec(entry.file.clone()));
-            let result = match digest_file(self.algorithm, &path) {
-                Ok(hex) => Some(hex == entry.hex),
-                Err(err) => {
-                    if self.args.ignore_missing && err.kind() == io::ErrorKind::NotFound {
-                        continue;
-                    }
-                    let _ = self.out.flush();
-                    complain(
-                        self.name,
-                        format!("{}: {}", display_name(&path), strerror(&err)),
-                    );
-                    None
-                }
-            };
-            let verdict: &[u8] = match result {
-                Some(true) => {
-                    matched += 1;
-                    b"OK"
-                }
-                Some(false) => {
-                    mismatched += 1;
-                    b"FAILED"
-                }
-                None => {
-                    unreadable += 1;
-                    b"FAILED open or read"
-                }
-            };
-            let quiet_ok = result == Some(true) && self.args.quiet;
-            if !self.args.status && !quiet_ok {
-                // coreutils 9.1 escapes names in check output only for a newline.
-                let escape = entry.file.contains(&b'\n');
-                let mut text = Vec::new();
-                if escape {
-                    text.push(b'\\');
-                }
-                push_name(&mut text, &entry.file, escape);
-                text.extend_from_slice(b": ");
-                text.extend_from_slice(verdict);
-                text.push(b'\n');
-                let _ = self.out.write_all(&text);
             }
         }
         let _ = self.out.flush();
-        if formatted == 0 {
+        if tally.formatted == 0 {
             complain(
                 self.name,
                 format!(
@@ -437,45 +382,138 @@ impl Checker<'_> {
             return false;
         }
         if !self.args.status {
-            let plural = |n: u64, one: &str, many: &str| {
-                if n == 1 {
-                    one.to_string()
-                } else {
-                    many.to_string()
-                }
-            };
-            if misformatted > 0 {
-                let what = plural(misformatted, "line is", "lines are");
-                complain(
-                    self.name,
-                    format!("WARNING: {misformatted} {what} improperly formatted"),
-                );
-            }
-            if unreadable > 0 {
-                let what = plural(unreadable, "listed file", "listed files");
-                complain(
-                    self.name,
-                    format!("WARNING: {unreadable} {what} could not be read"),
-                );
-            }
-            if mismatched > 0 {
-                let what = plural(mismatched, "computed checksum", "computed checksums");
-                complain(
-                    self.name,
-                    format!("WARNING: {mismatched} {what} did NOT match"),
-                );
-            }
-            if self.args.ignore_missing && matched == 0 {
-                complain(
-                    self.name,
-                    format!("{}: no file was verified", display_name(list)),
-                );
+            self.warn(list, &tally);
+        }
+        tally.mismatched == 0
+            && tally.unreadable == 0
+            && (!self.args.strict || tally.misformatted == 0)
+            && (!self.args.ignore_missing || tally.matched > 0)
+    }
+
+    fn open_list(&self, list: &Path) -> Option<Box<dyn BufRead>> {
+        if list.as_os_str() == "-" {
+            return Some(Box::new(BufReader::new(io::stdin())));
+        }
+        match File::open(list) {
+            Ok(file) => Some(Box::new(BufReader::new(file))),
+            Err(err) => {
+                self.cannot_read(list, &err);
+                None
             }
         }
-        mismatched == 0
-            && unreadable == 0
-            && (!self.args.strict || misformatted == 0)
-            && (!self.args.ignore_missing || matched > 0)
+    }
+
+    fn cannot_read(&self, path: &Path, err: &io::Error) {
+        complain(
+            self.name,
+            format!("{}: {}", display_name(path), strerror(err)),
+        );
+    }
+
+    /// One line of a list: skipped (a comment), counted as misformatted, or its file checked
+    /// and the verdict printed.
+    fn check_line(&mut self, list: &Path, number: usize, mut line: Vec<u8>, tally: &mut Tally) {
+        if line.first() == Some(&b'#') {
+            return;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let Some(entry) = parse_line(&line, self.algorithm) else {
+            tally.misformatted += 1;
+            if self.args.warn {
+                complain(
+                    self.name,
+                    format!(
+                        "{}: {number}: improperly formatted {} checksum line",
+                        display_name(list),
+                        self.algorithm.tag()
+                    ),
+                );
+            }
+            return;
+        };
+        tally.formatted += 1;
+        let path = PathBuf::from(OsString::from_vec(entry.file.clone()));
+        let matched = match digest_file(self.algorithm, &path) {
+            Ok(hex) => Some(hex == entry.hex),
+            Err(err) if self.args.ignore_missing && err.kind() == io::ErrorKind::NotFound => {
+                return;
+            }
+            Err(err) => {
+                let _ = self.out.flush();
+                self.cannot_read(&path, &err);
+                None
+            }
+        };
+        let verdict: &[u8] = match matched {
+            Some(true) => {
+                tally.matched += 1;
+                b"OK"
+            }
+            Some(false) => {
+                tally.mismatched += 1;
+                b"FAILED"
+            }
+            None => {
+                tally.unreadable += 1;
+                b"FAILED open or read"
+            }
+        };
+        let quiet_ok = matched == Some(true) && self.args.quiet;
+        if !self.args.status && !quiet_ok {
+            self.print_verdict(&entry.file, verdict);
+        }
+    }
+
+    /// `NAME: VERDICT`; coreutils 9.1 escapes names in check output only for a newline.
+    fn print_verdict(&mut self, file: &[u8], verdict: &[u8]) {
+        let escape = file.contains(&b'\n');
+        let mut text = Vec::new();
+        if escape {
+            text.push(b'\\');
+        }
+        push_name(&mut text, file, escape);
+        text.extend_from_slice(b": ");
+        text.extend_from_slice(verdict);
+        text.push(b'\n');
+        let _ = self.out.write_all(&text);
+    }
+
+    /// GNU's summary warnings on stderr after a list.
+    fn warn(&self, list: &Path, tally: &Tally) {
+        let plural =
+            |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+        if tally.misformatted > 0 {
+            let what = plural(tally.misformatted, "line is", "lines are");
+            complain(
+                self.name,
+                format!(
+                    "WARNING: {} {what} improperly formatted",
+                    tally.misformatted
+                ),
+            );
+        }
+        if tally.unreadable > 0 {
+            let what = plural(tally.unreadable, "listed file", "listed files");
+            complain(
+                self.name,
+                format!("WARNING: {} {what} could not be read", tally.unreadable),
+            );
+        }
+        if tally.mismatched > 0 {
+            let what = plural(tally.mismatched, "computed checksum", "computed checksums");
+            complain(
+                self.name,
+                format!("WARNING: {} {what} did NOT match", tally.mismatched),
+            );
+        }
+        if self.args.ignore_missing && tally.matched == 0 {
+            complain(
+                self.name,
+                format!("{}: no file was verified", display_name(list)),
+            );
+        }
     }
 }
 

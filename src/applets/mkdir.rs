@@ -17,11 +17,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 
 #[derive(Parser)]
 #[command(about = "Make directories", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// no error if existing, make parent directories as needed
     #[arg(short = 'p', long = "parents")]
     parents: bool,
@@ -141,25 +143,22 @@ impl Run {
     }
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let mode = match &args.mode {
         None => None,
         Some(text) => match u32::from_str_radix(text, 8) {
             Ok(mode) if mode <= 0o7777 && !text.is_empty() => Some(mode),
             _ => {
-                complain(name, format!("invalid mode {}", quote(Path::new(text))));
-                return 1;
+                return Err(Exit::failed(
+                    1,
+                    format!("invalid mode {}", quote(Path::new(text))),
+                ))
             }
         },
     };
     if args.dirs.is_empty() {
-        complain(name, "missing operand");
-        eprintln!("Try 'rescue {name} --help' for more information.");
-        return 1;
+        return Err(Exit::usage("missing operand"));
     }
     let run = Run {
         name,
@@ -172,7 +171,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             status = 1;
         }
     }
-    status
+    Ok(status)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The commands a person types. Each applet is one file: a doc comment that reads like its help
-//! text, a clap definition, and a `main` that calls the library and decides messages and exit
-//! codes. This file holds the applet table, the multi-call dispatch, and the few conventions
-//! every applet shares (how arguments are parsed, how errors are printed).
+//! The commands a person types. Each applet is one file: a doc comment that is its help text
+//! (`--help` ends with it; see build.rs), a clap definition, and a `run` that calls the library
+//! and decides messages and exit statuses. This file holds the applet table, the multi-call
+//! dispatch, and how arguments are parsed; `messages` holds how applets speak and stop.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -15,6 +15,7 @@ mod install;
 mod ln;
 mod ls;
 mod md5sum;
+mod messages;
 mod mkdir;
 mod mv;
 mod readlink;
@@ -30,112 +31,83 @@ mod verify;
 /// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
 /// are in [`crate::sys::quoting`].
 pub use crate::sys::quoting::quote;
+pub use messages::{ask, complain, describe_io, strerror, Exit, Yes};
 
 /// One command of the multi-call binary.
 pub struct Applet {
     pub name: &'static str,
     pub summary: &'static str,
-    /// Runs the applet with its arguments (without the applet name); returns the exit code.
-    pub main: fn(&'static str, Vec<OsString>) -> i32,
+    /// The exit status of a usage error: 1 where the GNU peer uses 1, else 2.
+    pub usage_status: i32,
+    /// The long help `--help` ends with: the `//!` block its file starts with (see build.rs).
+    pub help: &'static str,
+    /// Its clap definition, as written (`parse` names it after the applet and adds `help`).
+    pub command: fn() -> clap::Command,
+    /// Runs the applet with its arguments (without the applet name): `Ok` with the exit status
+    /// when it ran to the end, an [`Exit`] when it stopped early.
+    pub run: fn(&'static str, Vec<OsString>) -> Result<i32, Exit>,
+}
+
+/// An [`Applet`] from its module: `applet!("name", module, "summary", usage status)`.
+macro_rules! applet {
+    ($name:literal, $module:ident, $summary:literal, $usage_status:literal) => {
+        Applet {
+            name: $name,
+            summary: $summary,
+            usage_status: $usage_status,
+            help: include_str!(concat!(
+                env!("OUT_DIR"),
+                "/applets/",
+                stringify!($module),
+                ".txt"
+            )),
+            command: <$module::Args as clap::CommandFactory>::command,
+            run: $module::run,
+        }
+    };
 }
 
 /// Every applet, in the order `--list` prints them.
 pub const APPLETS: &[Applet] = &[
-    Applet {
-        name: "cat",
-        summary: "concatenate files to standard output",
-        main: cat::main,
-    },
-    Applet {
-        name: "chmod",
-        summary: "change file mode bits",
-        main: chmod::main,
-    },
-    Applet {
-        name: "chown",
-        summary: "change owner and group (names from ROOT's files)",
-        main: chown::main,
-    },
-    Applet {
-        name: "cp",
-        summary: "copy files and trees",
-        main: cp::main,
-    },
-    Applet {
-        name: "ln",
-        summary: "make links",
-        main: ln::main,
-    },
-    Applet {
-        name: "ls",
-        summary: "list directory contents",
-        main: ls::main,
-    },
-    Applet {
-        name: "md5sum",
-        summary: "compute or check MD5 digests",
-        main: md5sum::main,
-    },
-    Applet {
-        name: "mkdir",
-        summary: "make directories",
-        main: mkdir::main,
-    },
-    Applet {
-        name: "mv",
-        summary: "move or rename files",
-        main: mv::main,
-    },
-    Applet {
-        name: "restore",
-        summary: "put back broken package files from .deb archives",
-        main: restore::main,
-    },
-    Applet {
-        name: "readlink",
-        summary: "print symlink targets or canonical paths",
-        main: readlink::main,
-    },
-    Applet {
-        name: "rm",
-        summary: "remove files; never follows a symlink",
-        main: rm::main,
-    },
-    Applet {
-        name: "rmdir",
-        summary: "remove empty directories",
-        main: rmdir::main,
-    },
-    Applet {
-        name: "sha256sum",
-        summary: "compute or check SHA256 digests",
-        main: md5sum::main,
-    },
-    Applet {
-        name: "stat",
-        summary: "display file status",
-        main: stat::main,
-    },
-    Applet {
-        name: "sync",
-        summary: "flush file system buffers",
-        main: sync::main,
-    },
-    Applet {
-        name: "touch",
-        summary: "change file timestamps",
-        main: touch::main,
-    },
-    Applet {
-        name: "undo",
-        summary: "reverse a restore run from its journal",
-        main: undo::main,
-    },
-    Applet {
-        name: "verify",
-        summary: "check package-owned files against the dpkg database",
-        main: verify::main,
-    },
+    applet!("cat", cat, "concatenate files to standard output", 1),
+    applet!("chmod", chmod, "change file mode bits", 1),
+    applet!(
+        "chown",
+        chown,
+        "change owner and group (names from ROOT's files)",
+        1
+    ),
+    applet!("cp", cp, "copy files and trees", 1),
+    applet!("ln", ln, "make links", 1),
+    applet!("ls", ls, "list directory contents", 2),
+    applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
+    applet!("mkdir", mkdir, "make directories", 1),
+    applet!("mv", mv, "move or rename files", 1),
+    applet!(
+        "restore",
+        restore,
+        "put back broken package files from .deb archives",
+        2
+    ),
+    applet!(
+        "readlink",
+        readlink,
+        "print symlink targets or canonical paths",
+        1
+    ),
+    applet!("rm", rm, "remove files; never follows a symlink", 1),
+    applet!("rmdir", rmdir, "remove empty directories", 1),
+    applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
+    applet!("stat", stat, "display file status", 1),
+    applet!("sync", sync, "flush file system buffers", 2),
+    applet!("touch", touch, "change file timestamps", 1),
+    applet!("undo", undo, "reverse a restore run from its journal", 2),
+    applet!(
+        "verify",
+        verify,
+        "check package-owned files against the dpkg database",
+        2
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Applet> {
@@ -153,7 +125,7 @@ pub fn dispatch(mut args: Vec<OsString>) -> i32 {
         .file_name()
         .unwrap_or(OsStr::new("rescue"));
     if let Some(applet) = invoked_as.to_str().and_then(find) {
-        return (applet.main)(applet.name, args);
+        return applet.main(args);
     }
     let Some(first) = args.first().cloned() else {
         print_usage();
@@ -179,7 +151,7 @@ pub fn dispatch(mut args: Vec<OsString>) -> i32 {
         Some(name) if find(name).is_some() => {
             let applet = find(name).expect("checked above");
             args.remove(0);
-            (applet.main)(applet.name, args)
+            applet.main(args)
         }
         _ => {
             eprintln!(
@@ -207,41 +179,23 @@ fn print_usage() {
     }
 }
 
-/// Parses an applet's arguments with clap; on `--help` or a usage error prints what clap says
-/// and returns the exit code to leave with (0 for help, 2 for a usage error, as GNU does for
-/// most tools; applets whose GNU peer uses 1 pass `usage_exit`).
-pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, i32> {
-    parse_with_exit::<T>(name, args, 2)
+impl Applet {
+    /// Runs the applet and says what its [`Exit`] left to say; returns the exit status.
+    pub fn main(&self, args: Vec<OsString>) -> i32 {
+        (self.run)(self.name, args).unwrap_or_else(|exit| exit.finish(self.name, self.usage_status))
+    }
 }
 
-pub fn parse_with_exit<T: clap::Parser>(
-    name: &'static str,
-    args: Vec<OsString>,
-    usage_exit: i32,
-) -> Result<T, i32> {
-    let command = T::command().name(name).bin_name(format!("rescue {name}"));
+/// Parses an applet's arguments with clap, under the applet's name and with its `//!` block as
+/// the long help. On `--help` or a usage error the `Exit` carries clap's words.
+pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, Exit> {
+    let mut command = T::command().name(name).bin_name(format!("rescue {name}"));
+    if let Some(applet) = find(name) {
+        command = command.after_long_help(applet.help);
+    }
     let argv = std::iter::once(OsString::from(name)).chain(args);
-    let parsed = command
-        .try_get_matches_from(argv)
-        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches));
-    parsed.map_err(|err| {
-        let _ = err.print();
-        if err.use_stderr() {
-            usage_exit
-        } else {
-            0
-        }
-    })
-}
-
-/// Prints `rescue APPLET: MESSAGE` on stderr, the shape GNU tools use.
-pub fn complain(applet: &str, message: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr().lock(), "rescue {applet}: {message}");
-}
-
-/// The error text of an I/O error, without Rust's "(os error N)" suffix.
-pub fn strerror(err: &std::io::Error) -> String {
-    crate::sys::errno::describe(err)
+    let mut matches = command.try_get_matches_from(argv)?;
+    Ok(T::from_arg_matches_mut(&mut matches)?)
 }
 
 /// Turns an OsString argument into a path.
@@ -249,44 +203,37 @@ pub fn path_of(arg: &OsStr) -> PathBuf {
     PathBuf::from(arg)
 }
 
-/// The metadata of a `--reference=FILE`, or GNU's message and exit code 1 (chmod, chown,
+/// The metadata of a `--reference=FILE`, or GNU's message and exit status 1 (chmod, chown,
 /// touch).
-pub fn reference_metadata(
-    applet: &str,
-    reference: &Path,
-    follow: bool,
-) -> Result<std::fs::Metadata, i32> {
+pub fn reference_metadata(reference: &Path, follow: bool) -> Result<std::fs::Metadata, Exit> {
     let meta = if follow {
         std::fs::metadata(reference)
     } else {
         std::fs::symlink_metadata(reference)
     };
     meta.map_err(|err| {
-        complain(
-            applet,
+        Exit::failed(
+            1,
             format!(
                 "failed to get attributes of {}: {}",
                 quote(reference),
                 strerror(&err)
             ),
-        );
-        1
+        )
     })
 }
 
 /// ROOT (which must be a directory) and its dpkg database (`--admindir` or
-/// ROOT/var/lib/dpkg), or the message and exit code 2 (verify, restore).
+/// ROOT/var/lib/dpkg), or the message and exit status 2 (verify, restore).
 pub fn open_root_database(
-    applet: &str,
     root_dir: &Path,
     admindir: Option<&Path>,
-) -> Result<(crate::sys::root::Root, crate::dpkg::Database), i32> {
+) -> Result<(crate::sys::root::Root, crate::dpkg::Database), Exit> {
     if !root_dir.is_dir() {
-        complain(
-            applet,
+        return Err(Exit::failed(
+            2,
             format!("cannot use root {}: not a directory", quote(root_dir)),
-        );
-        return Err(2);
+        ));
     }
     let root = crate::sys::root::Root::new(root_dir);
     // ROOT's database is read inside ROOT; `--admindir` is a host path by contract.
@@ -294,11 +241,74 @@ pub fn open_root_database(
         Some(admindir) => crate::dpkg::Database::open(admindir),
         None => crate::dpkg::Database::open_in(&root),
     };
-    match opened {
-        Ok(db) => Ok((root, db)),
-        Err(err) => {
-            complain(applet, format!("cannot read the dpkg database: {err}"));
-            Err(2)
+    let db =
+        opened.map_err(|err| Exit::failed(2, format!("cannot read the dpkg database: {err}")))?;
+    Ok((root, db))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `usage:` lines of a doc block: from the line starting `usage:` to the first blank
+    /// line.
+    fn usage_lines(help: &str) -> String {
+        let lines: Vec<&str> = help
+            .lines()
+            .skip_while(|line| !line.starts_with("usage:"))
+            .take_while(|line| !line.trim().is_empty())
+            .collect();
+        lines.join("\n")
+    }
+
+    /// Whether `-X` is in usage text: on its own (`[-X]`, `-X|-Y`, `-X DIR`) or in a cluster
+    /// (`[-abX]`).
+    fn mentions_short(usage: &str, short: char) -> bool {
+        usage
+            .split(|c: char| c.is_whitespace() || "[]|()".contains(c))
+            .filter_map(|word| word.strip_prefix('-'))
+            .filter(|flags| !flags.starts_with('-'))
+            .any(|flags| flags.split(['=', ',']).next().unwrap_or("").contains(short))
+    }
+
+    /// Whether `--NAME` is in usage text as a whole option name (`--NAME`, `--NAME=X`,
+    /// `--NAME[=X]`), not as the start of a longer one.
+    fn mentions_long(usage: &str, long: &str) -> bool {
+        let option = format!("--{long}");
+        usage.match_indices(&option).any(|(at, _)| {
+            let next = usage[at + option.len()..].chars().next();
+            !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+    }
+
+    /// Every option an applet accepts is in the `usage:` lines its doc block starts with, as
+    /// toybox writes them: each short option (aliases too), and each option without one by its
+    /// long name.
+    #[test]
+    fn usage_lines_name_every_option() {
+        let mut missing = Vec::new();
+        for applet in APPLETS {
+            let usage = usage_lines(applet.help);
+            assert!(!usage.is_empty(), "{}: no `usage:` line", applet.name);
+            let command = (applet.command)();
+            for arg in command.get_arguments() {
+                if arg.is_positional() || arg.get_id() == "help" {
+                    continue;
+                }
+                let shorts = arg.get_all_short_aliases().unwrap_or_default();
+                let shorts: Vec<char> = arg.get_short().into_iter().chain(shorts).collect();
+                for short in &shorts {
+                    if !mentions_short(&usage, *short) {
+                        missing.push(format!("{}: -{short}", applet.name));
+                    }
+                }
+                if let (true, Some(long)) = (shorts.is_empty(), arg.get_long()) {
+                    if !mentions_long(&usage, long) {
+                        missing.push(format!("{}: --{long}", applet.name));
+                    }
+                }
+            }
         }
+        assert!(missing.is_empty(), "not in the usage lines: {missing:#?}");
     }
 }

@@ -22,13 +22,15 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::{Exit, Yes};
+
 use super::{complain, quote, strerror};
 use crate::sys::copy::{self, Copier, Deref, Existing, Options, Preserve, Problem};
 use crate::sys::remove;
 
 #[derive(Parser)]
 #[command(about = "Move (rename) files", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// do not prompt before overwriting
     #[arg(short = 'f', long = "force", overrides_with_all = ["interactive", "no_clobber"])]
     force: bool,
@@ -107,39 +109,8 @@ fn move_one(name: &'static str, args: &Args, src: &Path, dest: &Path) -> bool {
     };
     let dest_meta = fs::symlink_metadata(dest).ok();
     if let Some(existing) = &dest_meta {
-        if (existing.dev(), existing.ino()) == (src_meta.dev(), src_meta.ino()) {
-            complain(
-                name,
-                format!("{} and {} are the same file", quote(src), quote(dest)),
-            );
-            return false;
-        }
-        if src_meta.is_dir() && !existing.is_dir() {
-            complain(
-                name,
-                format!(
-                    "cannot overwrite non-directory {} with directory {}",
-                    quote(dest),
-                    quote(src)
-                ),
-            );
-            return false;
-        }
-        if !src_meta.is_dir() && existing.is_dir() {
-            complain(
-                name,
-                format!(
-                    "cannot overwrite directory {} with non-directory",
-                    quote(dest)
-                ),
-            );
-            return false;
-        }
-        if args.no_clobber {
-            return true;
-        }
-        if args.interactive && !super::rm::ask(name, &format!("overwrite {}? ", quote(dest))) {
-            return true;
+        if let Some(done) = over_existing(name, args, (src, &src_meta), (dest, existing)) {
+            return done;
         }
     }
     if src_meta.is_dir() {
@@ -184,6 +155,56 @@ fn move_one(name: &'static str, args: &Args, src: &Path, dest: &Path) -> bool {
             false
         }
     }
+}
+
+/// GNU's checks before SRC replaces DEST, which exists: `Some(ok)` to stop here (a refusal,
+/// or `-n`, or a no to `-i`), `None` to go on.
+fn over_existing(
+    name: &str,
+    args: &Args,
+    (src, src_meta): (&Path, &fs::Metadata),
+    (dest, existing): (&Path, &fs::Metadata),
+) -> Option<bool> {
+    if (existing.dev(), existing.ino()) == (src_meta.dev(), src_meta.ino()) {
+        complain(
+            name,
+            format!("{} and {} are the same file", quote(src), quote(dest)),
+        );
+        return Some(false);
+    }
+    if src_meta.is_dir() && !existing.is_dir() {
+        complain(
+            name,
+            format!(
+                "cannot overwrite non-directory {} with directory {}",
+                quote(dest),
+                quote(src)
+            ),
+        );
+        return Some(false);
+    }
+    if !src_meta.is_dir() && existing.is_dir() {
+        complain(
+            name,
+            format!(
+                "cannot overwrite directory {} with non-directory",
+                quote(dest)
+            ),
+        );
+        return Some(false);
+    }
+    if args.no_clobber {
+        return Some(true);
+    }
+    if args.interactive
+        && !super::ask(
+            &format!("rescue {name}: overwrite {}? ", quote(dest)),
+            Yes::Initial,
+        )
+    {
+        return Some(true);
+    }
+    None
 }
 
 /// `cp -a` then remove: the source goes only when every part of it arrived.
@@ -236,25 +257,18 @@ fn across_file_systems(
     remove::remove(src, remove_opts, &mut report)
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let pairs = match super::cp::plan(
-        name,
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
+    let pairs = super::cp::plan(
         &args.files,
         args.target_directory.as_deref(),
         args.no_target_directory,
-    ) {
-        Ok(pairs) => pairs,
-        Err(code) => return code,
-    };
+    )?;
     let mut status = 0;
     for (src, dest) in &pairs {
         if !move_one(name, &args, src, dest) {
             status = 1;
         }
     }
-    status
+    Ok(status)
 }

@@ -1,4 +1,4 @@
-//! usage: rescue readlink [-f|-e|-m] [-n] [-z] [-q|-v] FILE...
+//! usage: rescue readlink [-f|-e|-m] [-n] [-z] [-q|-s|-v] FILE...
 //!
 //! Print the target of each symbolic link FILE, or with a mode flag its canonical absolute path,
 //! as GNU `readlink`:
@@ -21,12 +21,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{complain, strerror};
+use super::{complain, strerror, Exit};
 use crate::sys::canonical::{canonicalize, Missing};
 
 #[derive(Parser)]
 #[command(about = "Print resolved symbolic links or canonical file names")]
-struct Args {
+pub(super) struct Args {
     /// canonicalize by following every symlink; all but the last component must exist
     #[arg(short = 'f', long = "canonicalize", overrides_with_all = ["existing", "missing"])]
     canonicalize: bool,
@@ -58,11 +58,8 @@ struct Args {
     files: Vec<OsString>,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let mode = if args.canonicalize {
         Some(Missing::LastComponent)
     } else if args.existing {
@@ -95,13 +92,9 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         };
         match result {
             Ok(text) => {
-                let written = out
-                    .write_all(text.as_bytes())
-                    .and_then(|()| out.write_all(delimiter));
-                if let Err(err) = written {
-                    complain(name, format!("write error: {}", strerror(&err)));
-                    return 1;
-                }
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.write_all(delimiter))
+                    .map_err(|err| Exit::write_error(1, &err))?;
             }
             Err(err) => {
                 if verbose {
@@ -119,7 +112,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         }
     }
     if out.flush().is_err() {
-        return 1;
+        return Ok(1);
     }
-    status
+    Ok(status)
 }

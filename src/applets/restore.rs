@@ -1,5 +1,5 @@
 //! usage: rescue restore [--root DIR] [--admindir DIR] [--from SRC]... [--conffiles]
-//!                       [--dry-run] [--yes] [--no-cache] [--ignore-lock] [PKG...]
+//!                       [--dry-run] [-y|--yes] [--no-cache] [--ignore-lock] [PKG...]
 //!
 //! Put back exactly what is broken among the package-owned files under ROOT (default `/`), from
 //! the installed versions' `.deb` archives: missing or changed files, symlinks, directories,
@@ -30,10 +30,12 @@
 //! apply (the reason is printed).
 
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
+
+use super::{Exit, Yes};
 
 use super::complain;
 use crate::restore::execute;
@@ -43,7 +45,7 @@ use crate::sys::quoting::{escape, shell_word};
 
 #[derive(Parser)]
 #[command(about = "Put back broken package files from the installed versions' .deb archives")]
-struct Args {
+pub(super) struct Args {
     /// the root to restore, as if chrooted into it
     #[arg(long, default_value = "/")]
     root: PathBuf,
@@ -72,23 +74,14 @@ struct Args {
     packages: Vec<String>,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse(name, args) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
-        Ok(opened) => opened,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
+    let (root, db) = super::open_root_database(&args.root, args.admindir.as_deref())?;
     let mut sources = Vec::new();
     for from in &args.from {
         match Source::parse(from) {
             Ok(source) => sources.push(source),
-            Err(err) => {
-                complain(name, format!("--from {err}"));
-                return 2;
-            }
+            Err(err) => return Err(Exit::failed(2, format!("--from {err}"))),
         }
     }
     // Held from the plan to the end of the run: what was planned is what is changed. A run
@@ -100,10 +93,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     } else {
         match crate::restore::lock::acquire(&root, &db.admindir, args.ignore_lock) {
             Ok(locks) => Some(locks),
-            Err(err) => {
-                complain(name, format!("cannot lock: {err}"));
-                return 2;
-            }
+            Err(err) => return Err(Exit::failed(2, format!("cannot lock: {err}"))),
         }
     };
     for ignored in locks.iter().flat_map(|l| &l.ignored) {
@@ -115,10 +105,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
     };
     let plan = match plan::plan(&root, &db, &args.packages, sources, &options) {
         Ok(plan) => plan,
-        Err(err) => {
-            complain(name, format!("cannot plan: {err}"));
-            return 2;
-        }
+        Err(err) => return Err(Exit::failed(2, format!("cannot plan: {err}"))),
     };
     print_plan(&plan);
     if plan.is_empty() {
@@ -132,15 +119,13 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             "every package-owned path is intact"
         };
         println!("nothing to restore: {why}");
-        return if plan.unrestorable.is_empty() && plan.refused.is_empty() {
-            0
-        } else {
-            1
-        };
+        return Ok(i32::from(
+            !plan.unrestorable.is_empty() || !plan.refused.is_empty(),
+        ));
     }
     if args.dry_run {
         println!("--dry-run: nothing changed");
-        return 1;
+        return Ok(1);
     }
     if !args.yes && !confirm(plan.action_count()) {
         println!(
@@ -151,25 +136,47 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
                 "no terminal to ask; run with --yes"
             }
         );
-        return 1;
+        return Ok(1);
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let root_flag = if root.is_host_root() {
-        String::new()
-    } else {
-        format!(" --root {}", shell_word(&args.root))
-    };
     let outcome = match execute::execute(&root, &db, &plan, now) {
         Ok(outcome) => outcome,
         Err(err) => {
             complain(name, format!("stopped: {err}"));
-            complain(name, format!("every change so far is in the journal: run restore again to finish, or `rescue undo{root_flag}` to reverse it"));
-            return 2;
+            return Err(Exit::failed(
+                2,
+                format!(
+                    "every change so far is in the journal: run restore again to finish, or \
+                     `rescue undo{}` to reverse it",
+                    root_flag(&root, &args)
+                ),
+            ));
         }
     };
+    Ok(report_outcome(name, &root, &args, &plan, &outcome))
+}
+
+/// ` --root DIR` as a shell word for the commands we print, or nothing for the host's root.
+fn root_flag(root: &crate::sys::root::Root, args: &Args) -> String {
+    if root.is_host_root() {
+        String::new()
+    } else {
+        format!(" --root {}", shell_word(&args.root))
+    }
+}
+
+/// What the run did, what is still broken, and how to reverse it; the exit status.
+fn report_outcome(
+    name: &str,
+    root: &crate::sys::root::Root,
+    args: &Args,
+    plan: &Plan,
+    outcome: &execute::Outcome,
+) -> i32 {
+    let root_flag = root_flag(root, args);
     println!(
         "restored: {} actions; backups and journal in {}{}",
         outcome.applied,
@@ -321,11 +328,5 @@ fn confirm(actions: usize) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("apply these {actions} actions? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    super::ask(&format!("apply these {actions} actions? [y/N] "), Yes::Word)
 }

@@ -1,4 +1,5 @@
-//! usage: rescue rm [-f] [-i] [-r|-R] [-d] [-v] [--one-file-system] FILE...
+//! usage: rescue rm [-f] [-i] [-r|-R] [-d] [-v] [--one-file-system]
+//!                 [--preserve-root|--no-preserve-root] FILE...
 //!
 //! Remove files and, with -r, directory trees. Learned from the day this project exists for
 //! (`rm -rf something/` went through a symlink to `/lib`), it never follows a symlink:
@@ -20,17 +21,19 @@
 //! for write-protected files, `-I`, `--interactive=WHEN`.
 
 use std::ffi::OsString;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+
+use super::{Exit, Yes};
 
 use super::{complain, quote};
 use crate::sys::remove::{self, Options, Problem, Question};
 
 #[derive(Parser)]
 #[command(about = "Remove files or directories", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// ignore nonexistent files, never prompt
     #[arg(short = 'f', long = "force", overrides_with = "interactive")]
     force: bool,
@@ -61,21 +64,6 @@ struct Args {
     files: Vec<PathBuf>,
 }
 
-/// Prints `rescue APPLET: QUESTION` on stderr without a newline and reads one line of stdin;
-/// yes is an answer starting with `y` or `Y` (GNU's rule in the C locale). End of input is no.
-pub(super) fn ask(applet: &str, question: &str) -> bool {
-    {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "rescue {applet}: {question}");
-        let _ = err.flush();
-    }
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(n) if n > 0 => matches!(line.trim_start().as_bytes().first(), Some(b'y' | b'Y')),
-        _ => false,
-    }
-}
-
 struct Report {
     name: &'static str,
     verbose: bool,
@@ -104,7 +92,7 @@ impl remove::Reporter for Report {
             Question::Descend(path) => format!("descend into directory {}? ", quote(path)),
             Question::Remove { path, kind } => format!("remove {kind} {}? ", quote(path)),
         };
-        ask(self.name, &text)
+        super::ask(&format!("rescue {}: {text}", self.name), Yes::Initial)
     }
 }
 
@@ -125,7 +113,7 @@ pub(super) fn describe(problem: &Problem, no_preserve_root: bool) -> Vec<String>
         Problem::Io(crate::Error::Refused { path, why }) => {
             vec![format!("cannot remove {}: {why}", quote(path))]
         }
-        Problem::Io(err) => vec![super::cp::describe_io(err)],
+        Problem::Io(err) => vec![super::describe_io(err)],
         Problem::IsDirectory(path) => vec![format!("cannot remove {}: Is a directory", quote(path))],
         Problem::DotOrDotDot(path) => vec![format!(
             "refusing to remove '.' or '..' directory: skipping {}",
@@ -166,19 +154,14 @@ fn strip_trailing_slashes(path: &Path) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[..end]))
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let _ = args.preserve_root;
     if args.files.is_empty() {
         if args.force {
-            return 0;
+            return Ok(0);
         }
-        complain(name, "missing operand");
-        eprintln!("Try 'rescue {name} --help' for more information.");
-        return 1;
+        return Err(Exit::usage("missing operand"));
     }
     let opts = Options {
         recursive: args.recursive,
@@ -198,5 +181,5 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             status = 1;
         }
     }
-    status
+    Ok(status)
 }

@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 
 #[derive(Parser)]
 #[command(about = "Remove empty directories", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// remove DIRECTORY and its ancestors
     #[arg(short = 'p', long = "parents")]
     parents: bool,
@@ -45,15 +47,10 @@ fn strip_last(path: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(OsStr::from_bytes(&bytes[..=keep])))
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     if args.dirs.is_empty() {
-        complain(name, "missing operand");
-        eprintln!("Try 'rescue {name} --help' for more information.");
-        return 1;
+        return Err(Exit::usage("missing operand"));
     }
     let mut status = 0;
     for dir in &args.dirs {
@@ -93,7 +90,7 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             }
         }
     }
-    status
+    Ok(status)
 }
 
 #[cfg(test)]

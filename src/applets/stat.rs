@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, strerror};
 use crate::sys::accounts::Accounts;
 use crate::sys::birth::birth_time;
@@ -36,7 +38,7 @@ use crate::sys::quoting::quote_c_locale;
 
 #[derive(Parser)]
 #[command(about = "Display file status")]
-struct Args {
+pub(super) struct Args {
     /// follow links
     #[arg(short = 'L', long = "dereference")]
     dereference: bool,
@@ -67,11 +69,8 @@ fn default_format(device: bool) -> String {
     format
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
     let mut out = std::io::stdout().lock();
     let mut status = 0;
@@ -110,16 +109,11 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             let device = FileType::of(meta.mode()).is_device();
             file.render(default_format(device).as_bytes(), false)
         };
-        if let Err(err) = out.write_all(&text) {
-            complain(name, format!("write error: {}", strerror(&err)));
-            return 1;
-        }
+        out.write_all(&text)
+            .map_err(|err| Exit::write_error(1, &err))?;
     }
-    if let Err(err) = out.flush() {
-        complain(name, format!("write error: {}", strerror(&err)));
-        return 1;
-    }
-    status
+    out.flush().map_err(|err| Exit::write_error(1, &err))?;
+    Ok(status)
 }
 
 /// `--printf`'s backslash escapes: `\n \t \\ \"`, `\NNN` octal and `\xHH` hex.

@@ -11,11 +11,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 
 #[derive(Parser)]
 #[command(about = "Flush file system buffers")]
-struct Args {
+pub(super) struct Args {
     /// sync only file data, no unneeded metadata
     #[arg(short = 'd', long = "data", conflicts_with = "file_system")]
     data: bool,
@@ -25,14 +27,11 @@ struct Args {
     files: Vec<PathBuf>,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse(name, args) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     if args.files.is_empty() {
         nix::unistd::sync();
-        return 0;
+        return Ok(0);
     }
     let mut status = 0;
     for path in &args.files {
@@ -62,5 +61,5 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             status = 1;
         }
     }
-    status
+    Ok(status)
 }

@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::{complain, quote, strerror};
 use crate::sys::date_spec::{parse_date, parse_stamp, Instant};
 
 #[derive(Parser)]
 #[command(about = "Change file timestamps", disable_help_flag = true)]
-struct Args {
+pub(super) struct Args {
     /// change only the access time
     #[arg(short = 'a')]
     access: bool,
@@ -92,68 +94,11 @@ fn now() -> Instant {
     }
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse_with_exit(name, args, 1) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let _ = args.force;
-    let (mut access, mut modify) = (args.access, args.modify);
-    match args.time.as_deref() {
-        None => {}
-        Some("atime" | "access" | "use") => access = true,
-        Some("mtime" | "modify") => modify = true,
-        Some(word) => {
-            complain(
-                name,
-                format!("invalid argument {} for '--time'", quote(Path::new(word))),
-            );
-            return 1;
-        }
-    }
-    if !access && !modify {
-        access = true;
-        modify = true;
-    }
-    // Times to set, `None` meaning "now" (UTIME_NOW, which also works on files we may only
-    // write, not own).
-    let (mut atime, mut mtime): (Option<Instant>, Option<Instant>) = (None, None);
-    if let Some(reference) = &args.reference {
-        match super::reference_metadata(name, reference, !args.no_dereference) {
-            Ok(meta) => {
-                atime = Some(Instant {
-                    secs: meta.atime(),
-                    nanos: meta.atime_nsec() as u32,
-                });
-                mtime = Some(Instant {
-                    secs: meta.mtime(),
-                    nanos: meta.mtime_nsec() as u32,
-                });
-            }
-            Err(code) => return code,
-        }
-    }
-    let parsed = if let Some(date) = &args.date {
-        Some(parse_date(date, now()).map_err(|_| date))
-    } else {
-        args.stamp
-            .as_ref()
-            .map(|stamp| parse_stamp(stamp, now()).map_err(|_| stamp))
-    };
-    match parsed {
-        None => {}
-        Some(Ok(time)) => {
-            atime = Some(time);
-            mtime = Some(time);
-        }
-        Some(Err(text)) => {
-            complain(
-                name,
-                format!("invalid date format {}", quote(Path::new(text))),
-            );
-            return 1;
-        }
-    }
+    let (access, modify) = which_times(&args)?;
+    let (atime, mtime) = given_times(&args)?;
     let times = [
         if access { timespec(atime) } else { OMIT },
         if modify { timespec(mtime) } else { OMIT },
@@ -165,7 +110,61 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             status = 1;
         }
     }
-    status
+    Ok(status)
+}
+
+/// Whether to set the access time and the modification time (`-a`, `-m`, `--time`; both when
+/// none says).
+fn which_times(args: &Args) -> Result<(bool, bool), Exit> {
+    let (mut access, mut modify) = (args.access, args.modify);
+    match args.time.as_deref() {
+        None => {}
+        Some("atime" | "access" | "use") => access = true,
+        Some("mtime" | "modify") => modify = true,
+        Some(word) => {
+            let word = quote(Path::new(word));
+            return Err(Exit::failed(
+                1,
+                format!("invalid argument {word} for '--time'"),
+            ));
+        }
+    }
+    if !access && !modify {
+        return Ok((true, true));
+    }
+    Ok((access, modify))
+}
+
+/// The access and modification times to set, `None` meaning "now" (UTIME_NOW, which also
+/// works on files we may only write, not own): `-r`'s, then `-d`'s or `-t`'s.
+fn given_times(args: &Args) -> Result<(Option<Instant>, Option<Instant>), Exit> {
+    let (mut atime, mut mtime) = (None, None);
+    if let Some(reference) = &args.reference {
+        let meta = super::reference_metadata(reference, !args.no_dereference)?;
+        atime = Some(Instant {
+            secs: meta.atime(),
+            nanos: meta.atime_nsec() as u32,
+        });
+        mtime = Some(Instant {
+            secs: meta.mtime(),
+            nanos: meta.mtime_nsec() as u32,
+        });
+    }
+    let parsed = if let Some(date) = &args.date {
+        Some(parse_date(date, now()).map_err(|_| date))
+    } else {
+        args.stamp
+            .as_ref()
+            .map(|stamp| parse_stamp(stamp, now()).map_err(|_| stamp))
+    };
+    match parsed {
+        None => Ok((atime, mtime)),
+        Some(Ok(time)) => Ok((Some(time), Some(time))),
+        Some(Err(text)) => Err(Exit::failed(
+            1,
+            format!("invalid date format {}", quote(Path::new(text))),
+        )),
+    }
 }
 
 fn touch(file: &Path, times: &[libc::timespec; 2], args: &Args) -> Result<(), String> {

@@ -23,6 +23,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::Exit;
+
 use super::complain;
 use crate::restore::undo;
 use crate::sys::quoting::{escape, shell_word};
@@ -30,7 +32,7 @@ use crate::sys::root::Root;
 
 #[derive(Parser)]
 #[command(about = "Reverse a restore run from its journal")]
-struct Args {
+pub(super) struct Args {
     /// the root the run changed
     #[arg(long, default_value = "/")]
     root: PathBuf,
@@ -44,33 +46,19 @@ struct Args {
     run: Option<String>,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse(name, args) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
     let root = Root::new(&args.root);
     if args.list {
         return list(name, &root);
     }
     let admindir = crate::dpkg::Database::default_admindir(&root);
-    let locks = match crate::restore::lock::acquire(&root, &admindir, args.ignore_lock) {
-        Ok(locks) => locks,
-        Err(err) => {
-            complain(name, err);
-            return 2;
-        }
-    };
+    let locks = crate::restore::lock::acquire(&root, &admindir, args.ignore_lock)
+        .map_err(|err| Exit::failed(2, err))?;
     for ignored in &locks.ignored {
         complain(name, format!("warning: {ignored}"));
     }
-    let report = match undo::undo(&root, args.run.as_deref()) {
-        Ok(report) => report,
-        Err(err) => {
-            complain(name, err);
-            return 2;
-        }
-    };
+    let report = undo::undo(&root, args.run.as_deref()).map_err(|err| Exit::failed(2, err))?;
     for ignored in &report.ignored {
         complain(name, format!("warning: ignored: {ignored}"));
     }
@@ -108,14 +96,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             if problems == 1 { "" } else { "s" },
             shell_word(&report.run)
         );
-        return 1;
+        return Ok(1);
     }
     if report.kept.is_empty() {
         println!(
             "undone run {}: {} steps reversed",
             report.run, report.reversed
         );
-        0
+        Ok(0)
     } else {
         println!(
             "undone run {}: {} steps reversed; {} path{} changed after the run kept (listed)",
@@ -124,20 +112,14 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
             report.kept.len(),
             if report.kept.len() == 1 { "" } else { "s" }
         );
-        1
+        Ok(1)
     }
 }
 
 /// One line per run; damaged journals and names that are no run are warnings, not failures:
 /// the listing is how the operator finds out about them.
-fn list(name: &str, root: &Root) -> i32 {
-    let found = match undo::runs(root) {
-        Ok(found) => found,
-        Err(err) => {
-            complain(name, err);
-            return 2;
-        }
-    };
+fn list(name: &str, root: &Root) -> Result<i32, Exit> {
+    let found = undo::runs(root).map_err(|err| Exit::failed(2, err))?;
     for run in &found.runs {
         let state = if run.undone {
             "undone"
@@ -154,5 +136,5 @@ fn list(name: &str, root: &Root) -> i32 {
     for (id, err) in &found.refused {
         complain(name, format!("warning: {id} ignored: {err}"));
     }
-    0
+    Ok(0)
 }

@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, ValueEnum};
 
-use super::complain;
+use super::{complain, Exit};
 use crate::dpkg::{Database, Severity};
 use crate::sources::{Archives, Source};
 use crate::sys::quoting::{escape, shell_word};
@@ -60,7 +60,7 @@ enum Format {
 
 #[derive(Parser)]
 #[command(about = "Check package-owned files against the dpkg database")]
-struct Args {
+pub(super) struct Args {
     /// the root to verify, as if chrooted into it
     #[arg(long, default_value = "/")]
     root: PathBuf,
@@ -86,15 +86,9 @@ struct Args {
     packages: Vec<String>,
 }
 
-pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
-    let args: Args = match super::parse(name, args) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let (root, db) = match super::open_root_database(name, &args.root, args.admindir.as_deref()) {
-        Ok(opened) => opened,
-        Err(code) => return code,
-    };
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
+    let (root, db) = super::open_root_database(&args.root, args.admindir.as_deref())?;
     let (packages, unknown) = db.select(&args.packages);
     for wanted in &unknown {
         complain(name, format!("package '{wanted}' is not installed"));
@@ -115,21 +109,15 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         done.store(true, Ordering::Relaxed);
         result
     });
-    let mut report = match result {
-        Ok(report) => report,
-        Err(err) => {
-            complain(name, err);
-            return 2;
-        }
-    };
+    let mut report = result.map_err(|err| Exit::failed(2, err))?;
     let coverage = if args.db_only || args.missing_only {
         None
     } else {
         match deep_checks(&root, &db, &packages, &args.from, &mut report) {
             Ok(coverage) => Some(coverage),
             Err(err) => {
-                complain(name, format!("cannot check against archives: {err}"));
-                return 2;
+                let message = format!("cannot check against archives: {err}");
+                return Err(Exit::failed(2, message));
             }
         }
     };
@@ -154,14 +142,13 @@ pub fn main(name: &'static str, args: Vec<OsString>) -> i32 {
         Format::Json => write_json(&mut out, &report),
         Format::Text => write_text(&mut out, &report, &args, coverage.as_ref()),
     };
-    if let Err(err) = written.and_then(|()| out.flush()) {
-        complain(name, format!("write error: {}", super::strerror(&err)));
-        return 2;
-    }
+    written
+        .and_then(|()| out.flush())
+        .map_err(|err| Exit::write_error(2, &err))?;
     if !unknown.is_empty() {
-        return 2;
+        return Ok(2);
     }
-    report.exit_code()
+    Ok(report.exit_code())
 }
 
 fn draw_progress(name: &str, progress: &Progress, done: &AtomicBool) {
