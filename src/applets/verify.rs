@@ -45,7 +45,7 @@ use clap::{Parser, ValueEnum};
 
 use super::{complain, Exit};
 use crate::dpkg::{Database, Severity};
-use crate::sources::{Archives, Source};
+use crate::sources::Source;
 use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::Root;
 use crate::verify::deep::{self, Coverage};
@@ -113,7 +113,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let coverage = if args.db_only || args.missing_only {
         None
     } else {
-        match deep_checks(&root, &db, &packages, &args.from, &mut report) {
+        match deep_checks(&root, &db, &packages, &args.from, &options, &mut report) {
             Ok(coverage) => Some(coverage),
             Err(err) => {
                 let message = format!("cannot check against archives: {err}");
@@ -338,30 +338,23 @@ fn describe(finding: &Finding) -> String {
     }
 }
 
-/// The archive pass: sources from `--from`, or ROOT's apt cache.
+/// The archive pass: sources from `--from`, or ROOT's apt cache. The archives are found
+/// (and fetched) here, then compared by the library.
 fn deep_checks(
     root: &Root,
     db: &Database,
     packages: &[&crate::dpkg::Package],
     from: &[OsString],
+    options: &Options,
     report: &mut Report,
 ) -> crate::Result<Coverage> {
     let mut sources = Vec::new();
     for arg in from {
         sources.push(Source::parse(&arg.to_string_lossy())?);
     }
-    let mut archives = Archives::for_installed(root, sources, packages)?;
-    let coverage = deep::check_all(root, db, packages, &mut archives, report);
-    // An apt list or archive that could not be read at all: a check that could not be made.
-    for error in archives.take_problems() {
-        report.notes.push(verify::Note {
-            package: None,
-            issue: crate::dpkg::Issue {
-                severity: Severity::Error,
-                error,
-            },
-        });
-    }
+    // `verify --from http://...` asks for the archive checks of every package.
+    let resolved = crate::sources::resolve(root, db, sources, packages, |_| true)?;
+    let coverage = deep::check_all(root, db, packages, resolved, options.threads, report);
     Ok(coverage)
 }
 

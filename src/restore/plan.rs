@@ -5,12 +5,13 @@
 //! 1. `verify` (database checks, cached digests) finds missing, changed and mistyped paths and
 //!    broken merged-/usr aliases;
 //! 2. for every selected package whose installed version is found in the sources (and
-//!    trusted), its archive is streamed once: each entry is compared with what stands on disk
-//!    (type, content where verify found it wrong, mode, owner, group, symlink target, mtime,
-//!    statoverride applied) and every difference becomes an action. That pass also proves the
-//!    archive readable to its end and hashes the content of every file to be written against
-//!    the md5 ROOT's database records, so a truncated or mismatched archive is refused here,
-//!    before anything is touched;
+//!    trusted: [`sources::resolve()`], which downloads only for packages with findings or
+//!    named by the operator), its archive is streamed once: each entry is compared with
+//!    what stands on disk (type, content where verify found it wrong, mode, owner, group,
+//!    symlink target, mtime, statoverride applied) and every difference becomes an action.
+//!    That pass also proves the archive readable to its end and hashes the content of every
+//!    file to be written against the md5 ROOT's database records, so a truncated or
+//!    mismatched archive is refused here, before anything is touched;
 //! 3. packages with findings but no usable archive are listed as unrestorable, with the
 //!    `--from` command naming ROOT's apt mirrors.
 //!
@@ -26,7 +27,7 @@ use std::path::{Component, Path, PathBuf};
 use super::apply::Metadata;
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::{digest_hex, ConffileHash, Database, Package, PackageFiles};
-use crate::sources::{self, ArchiveTrust, Archives, Source, Wanted};
+use crate::sources::{self, ArchiveTrust, NoArchive, PackageArchive, Source};
 use crate::sys::capability::{self, FileCaps};
 use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::{Last, Root};
@@ -46,7 +47,7 @@ pub struct Options {
     pub use_cache: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Plan {
     pub aliases: Vec<AliasRepair>,
     pub packages: Vec<PackagePlan>,
@@ -151,6 +152,17 @@ pub struct Unrestorable {
     pub why: String,
 }
 
+impl Unrestorable {
+    fn new(package: &Package, findings: &[&Finding], why: String) -> Unrestorable {
+        Unrestorable {
+            package: package.display_name(),
+            version: package.version.clone(),
+            broken: findings.iter().map(|f| f.path.clone()).collect(),
+            why,
+        }
+    }
+}
+
 /// Plans the restore of `names` (every installed package when empty).
 pub fn plan(
     root: &Root,
@@ -171,8 +183,6 @@ pub fn plan(
         ..verify::Options::default()
     };
     let report = verify::verify(root, db, &packages, &verify_options, None)?;
-    let aliases: Vec<AliasRepair> = report.aliases.iter().map(alias_repair).collect();
-
     let mut findings: HashMap<&str, Vec<&Finding>> = HashMap::new();
     for finding in &report.findings {
         findings
@@ -180,47 +190,39 @@ pub fn plan(
             .or_default()
             .push(finding);
     }
-
-    let mut archives = Archives::for_installed(root, from, &packages)?;
+    // Download for what is known broken, or for what the operator named.
+    let may_download = |package: &Package| {
+        !names.is_empty() || findings.contains_key(package.display_name().as_str())
+    };
+    let resolved = sources::resolve(root, db, from, &packages, may_download)?;
 
     let mut plan = Plan {
-        aliases,
-        packages: Vec::new(),
-        unrestorable: Vec::new(),
-        notes: Vec::new(),
-        script_notes: Vec::new(),
-        refused: Vec::new(),
-        suggestion: None,
+        aliases: report.aliases.iter().map(alias_repair).collect(),
         findings_before: report.findings.len() + report.aliases.len(),
+        ..Plan::default()
     };
-
-    // Find archives one by one (directory scans are cached), then stream them on every core.
-    let mut found = Vec::new();
-    for package in &packages {
-        let name = package.display_name();
-        let package_findings = findings.remove(name.as_str()).unwrap_or_default();
-        let files = db.files(package)?;
-        let wanted = Wanted {
-            package: &package.name,
-            version: &package.version,
-            architecture: &package.architecture,
-            recorded_md5sums: files.md5sums.as_ref(),
-            // Download for what is known broken, or for what the operator named.
-            may_download: !package_findings.is_empty() || !names.is_empty(),
-        };
-        match archives.find(&wanted) {
-            Ok(archive) => found.push((*package, archive, package_findings, files)),
-            Err(unavailable) if !package_findings.is_empty() => {
-                plan.unrestorable.push(Unrestorable {
-                    package: name,
-                    version: package.version.clone(),
-                    broken: package_findings.iter().map(|f| f.path.clone()).collect(),
-                    why: unavailable.to_string(),
-                })
-            }
-            Err(_) => {}
+    for (package, why) in resolved.missing {
+        let package_findings = findings
+            .remove(package.display_name().as_str())
+            .unwrap_or_default();
+        match why {
+            NoArchive::Database(err) => return Err(err),
+            NoArchive::Unavailable(_) if package_findings.is_empty() => {}
+            NoArchive::Unavailable(unavailable) => plan.unrestorable.push(Unrestorable::new(
+                package,
+                &package_findings,
+                unavailable.to_string(),
+            )),
         }
     }
+    let jobs: Vec<_> = resolved
+        .found
+        .into_iter()
+        .map(|found| {
+            let name = found.package.display_name();
+            (found, findings.remove(name.as_str()).unwrap_or_default())
+        })
+        .collect();
 
     let mut deep = Deep::new(root, db, &report.aliases)?;
     plan.notes.extend(
@@ -234,43 +236,10 @@ pub fn plan(
         deep,
         options,
     };
-    let results =
-        crate::sys::parallel::map(found, |(package, archive, package_findings, files)| {
-            let outcome = context.plan_package(package, &archive.deb, &package_findings, &files);
-            (package, archive, package_findings, outcome)
-        });
-    for (package, archive, package_findings, outcome) in results {
-        match outcome {
-            Ok(Planned {
-                actions,
-                notes,
-                script_notes,
-                refused,
-            }) => {
-                plan.notes.extend(notes);
-                plan.script_notes.extend(script_notes);
-                plan.refused.extend(refused);
-                if !actions.is_empty() {
-                    plan.packages.push(PackagePlan {
-                        package: package.display_name(),
-                        version: package.version.clone(),
-                        deb: archive.deb,
-                        trust: archive.trust,
-                        actions,
-                    });
-                }
-            }
-            Err(err) => plan.unrestorable.push(Unrestorable {
-                package: package.display_name(),
-                version: package.version.clone(),
-                broken: package_findings.iter().map(|f| f.path.clone()).collect(),
-                why: err.to_string(),
-            }),
-        }
-    }
+    context.plan_all(jobs, &mut plan);
     drop_repeated_directories(root, &mut plan.packages);
     if !plan.unrestorable.is_empty() {
-        plan.suggestion = suggestion(root, archives.sources());
+        plan.suggestion = suggestion(root, resolved.sources.iter());
     }
     Ok(plan)
 }
@@ -298,6 +267,50 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// Streams every package's archive against the disk, on every core (restore has no
+    /// `--threads`), and adds what each plans, or why it cannot, to `plan`.
+    fn plan_all(&self, jobs: Vec<(PackageArchive, Vec<&Finding>)>, plan: &mut Plan) {
+        let results = crate::sys::parallel::map(jobs, 0, |(found, package_findings)| {
+            let PackageArchive {
+                package,
+                files,
+                archive,
+            } = found;
+            let outcome = self.plan_package(package, &archive.deb, &package_findings, &files);
+            (package, archive, package_findings, outcome)
+        });
+        for (package, archive, package_findings, outcome) in results {
+            match outcome {
+                Ok(Planned {
+                    actions,
+                    notes,
+                    script_notes,
+                    refused,
+                }) => {
+                    plan.notes.extend(notes);
+                    plan.script_notes.extend(script_notes);
+                    plan.refused.extend(refused);
+                    if !actions.is_empty() {
+                        plan.packages.push(PackagePlan {
+                            package: package.display_name(),
+                            version: package.version.clone(),
+                            deb: archive.deb,
+                            trust: archive.trust,
+                            actions,
+                        });
+                    }
+                }
+                Err(err) => plan.unrestorable.push(Unrestorable::new(
+                    package,
+                    &package_findings,
+                    err.to_string(),
+                )),
+            }
+        }
+    }
+
+    /// One package's actions: its archive streamed once, each entry compared with what
+    /// stands at its destination.
     fn plan_package(
         &self,
         package: &Package,
@@ -305,189 +318,9 @@ impl Context<'_> {
         findings: &[&Finding],
         files: &PackageFiles,
     ) -> Result<Planned> {
-        let empty = HashMap::new();
-        let md5sums = files.md5sums.as_ref().unwrap_or(&empty);
-        let owned = owned_paths(files);
-        // No `.list`: the archive's entries are what the package owns, and the list is
-        // written again from them, the way dpkg writes it at unpack (`/.` first).
-        let list_missing = files.list.is_none() && package.state.has_files();
-        let mut list_text: Vec<u8> = b"/.\n".to_vec();
-        let mut actions = Vec::new();
-        let mut notes = Vec::new();
-        let mut script_notes = Vec::new();
-        let mut refused = Vec::new();
-        let by_listed: HashMap<&Path, &Finding> =
-            findings.iter().map(|f| (f.listed.as_path(), *f)).collect();
-        let conffiles: HashMap<&Path, &ConffileHash> = package
-            .conffiles
-            .iter()
-            .filter(|c| !c.obsolete)
-            .map(|c| (c.path.as_path(), &c.hash))
-            .collect();
-        let mut symlink_entries: HashSet<PathBuf> = HashSet::new();
-        let mut seen: HashSet<PathBuf> = HashSet::new();
-        let mut covered: HashSet<PathBuf> = HashSet::new();
-
-        deb.for_each_entry(|entry, content| {
-            refuse_hostile(deb, entry, &symlink_entries, &seen)?;
-            seen.insert(entry.path.clone());
-            if list_missing {
-                let bytes = crate::dpkg::path_bytes(&entry.path);
-                if bytes != b"/" {
-                    list_text.extend_from_slice(bytes);
-                    list_text.push(b'\n');
-                }
-            }
-            if entry.kind == EntryKind::Symlink {
-                symlink_entries.insert(entry.path.clone());
-            }
-            // dpkg's lists, not the archive, say what the package owns now: a path another
-            // package took over (Replaces:) is not this package's to put back.
-            if !list_missing && !owned.contains(entry.path.as_path()) {
-                return Ok(());
-            }
-            covered.insert(entry.path.clone());
-            if self.deep.is_broken_alias(&entry.path) {
-                return Ok(());
-            }
-            let dest = self.deep.destination(&package.name, &entry.path);
-            let host = self.root.resolve(&dest, Last::NoFollow).ok();
-            let disk = host.as_ref().and_then(|h| std::fs::symlink_metadata(h).ok());
-            let wanted = Target::new(self, package, entry, &dest, host.as_deref(), disk.as_ref());
-            let finding = by_listed.get(entry.path.as_path()).copied();
-            let mut push = |kind: ActionKind, reason: String| {
-                actions.push(Action {
-                    path: dest.clone(),
-                    entry: entry.path.clone(),
-                    kind,
-                    reason,
-                })
-            };
-            match entry.kind {
-                EntryKind::Directory => match &disk {
-                    None => push(ActionKind::MakeDirectory { meta: wanted.rewrite(&mut script_notes), replace: false }, "missing".into()),
-                    Some(d) if d.is_dir() => {
-                        let meta = wanted.keep_script_values(&mut script_notes);
-                        if let Some(why) = attribute_drift(d, None, &meta, false) {
-                            push(ActionKind::SetAttributes { meta }, why);
-                        }
-                    }
-                    // A symlink to a directory stands in for it (dpkg's rule: never replaced).
-                    Some(d) if d.file_type().is_symlink() => {}
-                    Some(d) => push(
-                        ActionKind::MakeDirectory { meta: wanted.rewrite(&mut script_notes), replace: true },
-                        format!("a {} stands where a directory belongs", kind_name(d)),
-                    ),
-                },
-                EntryKind::File | EntryKind::HardLink => {
-                    let expected_md5 = md5sums
-                        .get(&entry.path)
-                        .map(|digest| digest_hex(digest))
-                        .or_else(|| match conffiles.get(entry.path.as_path()) {
-                            Some(ConffileHash::Md5(digest)) => Some(digest_hex(digest)),
-                            _ => None,
-                        });
-                    let is_conffile = conffiles.contains_key(entry.path.as_path());
-                    let content_problem = self.content_problem(finding, &dest, disk.as_ref(), expected_md5.as_deref(), entry);
-                    match content_problem {
-                        Some(why) => {
-                            if is_conffile && disk.is_some() && !self.options.conffiles {
-                                notes.push(format!(
-                                    "{}: conffile {} was modified ({why}); kept (use --conffiles to restore it)",
-                                    package.display_name(),
-                                    dest.display()
-                                ));
-                                return Ok(());
-                            }
-                            if entry.kind == EntryKind::HardLink {
-                                let to = entry.link_target.clone().unwrap_or_default();
-                                push(ActionKind::HardLink { to: self.deep.destination(&package.name, &to) }, why);
-                                return Ok(());
-                            }
-                            // Prove the archive's content is what the database recorded
-                            // before planning to write it.
-                            if let Some(expected) = &expected_md5 {
-                                let actual = md5_of(content).map_err(|err| {
-                                    crate::Error::parse(deb.path(), None, format!("{}: {err}", entry.path.display()))
-                                })?;
-                                if &actual != expected {
-                                    notes.push(format!(
-                                        "{}: {} refused: the archive's content has md5 {actual}, ROOT's database records {expected}",
-                                        package.display_name(),
-                                        dest.display()
-                                    ));
-                                    return Ok(());
-                                }
-                            }
-                            push(ActionKind::WriteFile { meta: wanted.rewrite(&mut script_notes), md5: expected_md5 }, why);
-                        }
-                        None => {
-                            if entry.kind == EntryKind::File {
-                                if let Some(d) = &disk {
-                                    let meta = wanted.keep_script_values(&mut script_notes);
-                                    if let Some(why) = attribute_drift(d, wanted.capability(), &meta, true) {
-                                        push(ActionKind::SetAttributes { meta }, why);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                EntryKind::Symlink => {
-                    let meta = wanted.rewrite(&mut script_notes);
-                    let target = entry.link_target.clone().unwrap_or_default();
-                    match &disk {
-                        Some(d) if d.file_type().is_symlink() => {
-                            let current = host.as_ref().and_then(|h| std::fs::read_link(h).ok());
-                            if current.as_deref() != Some(target.as_path()) {
-                                let was = current.map(|c| c.display().to_string()).unwrap_or_default();
-                                push(ActionKind::Symlink { target, meta }, format!("points to {was}"));
-                            } else if d.uid() != meta.uid || d.gid() != meta.gid {
-                                push(ActionKind::SetAttributes { meta }, format!("owner {}:{}", d.uid(), d.gid()));
-                            }
-                        }
-                        // dpkg never puts a symlink where a directory with contents stands
-                        // (packages move such a directory themselves, dir_to_symlink): the
-                        // whole tree, other packages' files too, would go.
-                        Some(d) if d.is_dir() && !directory_is_empty(host.as_deref()) => {
-                            refused.push(format!(
-                                "{}: {}: the archive has a symlink to {} where a directory with contents stands; refused (dpkg never replaces such a directory)",
-                                package.display_name(),
-                                escape(&dest),
-                                escape(&target)
-                            ));
-                        }
-                        Some(d) => push(ActionKind::Symlink { target, meta }, format!("a {} stands where a symlink belongs", kind_name(d))),
-                        None => push(ActionKind::Symlink { target, meta }, "missing".into()),
-                    }
-                }
-                // Refused by refuse_hostile before we get here.
-                EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {}
-            }
-            Ok(())
-        })?;
-
-        if list_missing {
-            if let Some(action) = self.list_action(package, list_text) {
-                covered.insert(action.path.clone());
-                actions.push(action);
-            }
-        }
-        for finding in findings {
-            if !covered.contains(&finding.listed) && finding.kind != Kind::Attributes {
-                notes.push(format!(
-                    "{}: {} is listed by dpkg but not in the archive (created by a maintainer script?): not restored",
-                    package.display_name(),
-                    finding.path.display()
-                ));
-            }
-        }
-        Ok(Planned {
-            actions,
-            notes,
-            script_notes,
-            refused,
-        })
+        let mut planning = Planning::new(self, package, deb, findings, files);
+        deb.for_each_entry(|entry, content| planning.entry(entry, content))?;
+        Ok(planning.finish(findings))
     }
 
     /// The action that writes a missing `.list` back, when ROOT's database is the one in use
@@ -552,6 +385,287 @@ impl Context<'_> {
                 _ => None,
             },
         }
+    }
+}
+
+/// One package's planning, as its archive streams by: each entry against what stands at its
+/// destination.
+struct Planning<'p> {
+    context: &'p Context<'p>,
+    package: &'p Package,
+    deb: &'p Deb,
+    md5sums: Option<&'p HashMap<PathBuf, [u8; 16]>>,
+    owned: HashSet<&'p Path>,
+    /// No `.list`: the archive's entries are what the package owns, and the list is written
+    /// again from them, the way dpkg writes it at unpack (`/.` first).
+    list_missing: bool,
+    list_text: Vec<u8>,
+    by_listed: HashMap<&'p Path, &'p Finding>,
+    conffiles: HashMap<&'p Path, &'p ConffileHash>,
+    symlink_entries: HashSet<PathBuf>,
+    seen: HashSet<PathBuf>,
+    /// The listed paths the archive has an entry for.
+    covered: HashSet<PathBuf>,
+    planned: Planned,
+}
+
+impl<'p> Planning<'p> {
+    fn new(
+        context: &'p Context<'p>,
+        package: &'p Package,
+        deb: &'p Deb,
+        findings: &'p [&'p Finding],
+        files: &'p PackageFiles,
+    ) -> Planning<'p> {
+        let conffiles = package
+            .conffiles
+            .iter()
+            .filter(|c| !c.obsolete)
+            .map(|c| (c.path.as_path(), &c.hash))
+            .collect();
+        Planning {
+            context,
+            package,
+            deb,
+            md5sums: files.md5sums.as_ref(),
+            owned: owned_paths(files),
+            list_missing: files.list.is_none() && package.state.has_files(),
+            list_text: b"/.\n".to_vec(),
+            by_listed: findings.iter().map(|f| (f.listed.as_path(), *f)).collect(),
+            conffiles,
+            symlink_entries: HashSet::new(),
+            seen: HashSet::new(),
+            covered: HashSet::new(),
+            planned: Planned {
+                actions: Vec::new(),
+                notes: Vec::new(),
+                script_notes: Vec::new(),
+                refused: Vec::new(),
+            },
+        }
+    }
+
+    /// One archive entry: refused if hostile, recorded for the list, then compared.
+    fn entry(&mut self, entry: &DataEntry, content: &mut dyn Read) -> Result<()> {
+        refuse_hostile(self.deb, entry, &self.symlink_entries, &self.seen)?;
+        self.seen.insert(entry.path.clone());
+        if self.list_missing {
+            let bytes = crate::dpkg::path_bytes(&entry.path);
+            if bytes != b"/" {
+                self.list_text.extend_from_slice(bytes);
+                self.list_text.push(b'\n');
+            }
+        }
+        if entry.kind == EntryKind::Symlink {
+            self.symlink_entries.insert(entry.path.clone());
+        }
+        // dpkg's lists, not the archive, say what the package owns now: a path another
+        // package took over (Replaces:) is not this package's to put back.
+        if !self.list_missing && !self.owned.contains(entry.path.as_path()) {
+            return Ok(());
+        }
+        self.covered.insert(entry.path.clone());
+        let context = self.context;
+        if context.deep.is_broken_alias(&entry.path) {
+            return Ok(());
+        }
+        let dest = context.deep.destination(&self.package.name, &entry.path);
+        let host = context.root.resolve(&dest, Last::NoFollow).ok();
+        let disk = host
+            .as_ref()
+            .and_then(|h| std::fs::symlink_metadata(h).ok());
+        let (host, disk) = (host.as_deref(), disk.as_ref());
+        let wanted = Target::new(context, self.package, entry, &dest, host, disk);
+        match entry.kind {
+            EntryKind::Directory => self.directory(&wanted, disk),
+            EntryKind::File | EntryKind::HardLink => self.file(&wanted, disk, content)?,
+            EntryKind::Symlink => self.symlink(&wanted, host, disk),
+            // Refused by refuse_hostile before we get here.
+            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {}
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, wanted: &Target, kind: ActionKind, reason: String) {
+        self.planned.actions.push(Action {
+            path: wanted.dest.to_path_buf(),
+            entry: wanted.entry.path.clone(),
+            kind,
+            reason,
+        });
+    }
+
+    fn directory(&mut self, wanted: &Target, disk: Option<&std::fs::Metadata>) {
+        let script_notes = &mut self.planned.script_notes;
+        match disk {
+            None => {
+                let meta = wanted.rewrite(script_notes);
+                let kind = ActionKind::MakeDirectory {
+                    meta,
+                    replace: false,
+                };
+                self.push(wanted, kind, "missing".into());
+            }
+            Some(d) if d.is_dir() => {
+                let meta = wanted.keep_script_values(script_notes);
+                if let Some(why) = attribute_drift(d, None, &meta, false) {
+                    self.push(wanted, ActionKind::SetAttributes { meta }, why);
+                }
+            }
+            // A symlink to a directory stands in for it (dpkg's rule: never replaced).
+            Some(d) if d.file_type().is_symlink() => {}
+            Some(d) => {
+                let meta = wanted.rewrite(script_notes);
+                let kind = ActionKind::MakeDirectory {
+                    meta,
+                    replace: true,
+                };
+                let why = format!("a {} stands where a directory belongs", kind_name(d));
+                self.push(wanted, kind, why);
+            }
+        }
+    }
+
+    /// A file or hard link entry: written again when its content is wrong (a modified
+    /// conffile only with `--conffiles`), else its attributes set.
+    fn file(
+        &mut self,
+        wanted: &Target,
+        disk: Option<&std::fs::Metadata>,
+        content: &mut dyn Read,
+    ) -> Result<()> {
+        let (entry, dest) = (wanted.entry, wanted.dest);
+        let expected_md5 = self.expected_md5(&entry.path);
+        let finding = self.by_listed.get(entry.path.as_path()).copied();
+        let context = self.context;
+        let problem = context.content_problem(finding, dest, disk, expected_md5.as_deref(), entry);
+        let Some(why) = problem else {
+            if let (EntryKind::File, Some(d)) = (entry.kind, disk) {
+                self.file_attributes(wanted, d);
+            }
+            return Ok(());
+        };
+        let is_conffile = self.conffiles.contains_key(entry.path.as_path());
+        if is_conffile && disk.is_some() && !self.context.options.conffiles {
+            self.planned.notes.push(format!(
+                "{}: conffile {} was modified ({why}); kept (use --conffiles to restore it)",
+                self.package.display_name(),
+                dest.display()
+            ));
+            return Ok(());
+        }
+        if entry.kind == EntryKind::HardLink {
+            let to = entry.link_target.clone().unwrap_or_default();
+            let to = self.context.deep.destination(&self.package.name, &to);
+            self.push(wanted, ActionKind::HardLink { to }, why);
+            return Ok(());
+        }
+        // Prove the archive's content is what the database recorded before planning to
+        // write it.
+        if let Some(expected) = &expected_md5 {
+            let actual = md5_of(content).map_err(|err| {
+                let what = format!("{}: {err}", entry.path.display());
+                crate::Error::parse(self.deb.path(), None, what)
+            })?;
+            if &actual != expected {
+                self.planned.notes.push(format!(
+                    "{}: {} refused: the archive's content has md5 {actual}, \
+                     ROOT's database records {expected}",
+                    self.package.display_name(),
+                    dest.display()
+                ));
+                return Ok(());
+            }
+        }
+        let meta = wanted.rewrite(&mut self.planned.script_notes);
+        let kind = ActionKind::WriteFile {
+            meta,
+            md5: expected_md5,
+        };
+        self.push(wanted, kind, why);
+        Ok(())
+    }
+
+    /// A file whose content stays: its mode, owner, group, mtime and capabilities.
+    fn file_attributes(&mut self, wanted: &Target, disk: &std::fs::Metadata) {
+        let meta = wanted.keep_script_values(&mut self.planned.script_notes);
+        if let Some(why) = attribute_drift(disk, wanted.capability(), &meta, true) {
+            self.push(wanted, ActionKind::SetAttributes { meta }, why);
+        }
+    }
+
+    /// The md5 ROOT's database records for `path`: its md5sums, else its conffile hash.
+    fn expected_md5(&self, path: &Path) -> Option<String> {
+        self.md5sums
+            .and_then(|md5sums| md5sums.get(path))
+            .map(|digest| digest_hex(digest))
+            .or_else(|| match self.conffiles.get(path) {
+                Some(ConffileHash::Md5(digest)) => Some(digest_hex(digest)),
+                _ => None,
+            })
+    }
+
+    fn symlink(&mut self, wanted: &Target, host: Option<&Path>, disk: Option<&std::fs::Metadata>) {
+        let (entry, dest) = (wanted.entry, wanted.dest);
+        let meta = wanted.rewrite(&mut self.planned.script_notes);
+        let target = entry.link_target.clone().unwrap_or_default();
+        match disk {
+            Some(d) if d.file_type().is_symlink() => {
+                let current = host.and_then(|h| std::fs::read_link(h).ok());
+                if current.as_deref() != Some(target.as_path()) {
+                    let was = current.map(|c| c.display().to_string()).unwrap_or_default();
+                    let why = format!("points to {was}");
+                    self.push(wanted, ActionKind::Symlink { target, meta }, why);
+                } else if d.uid() != meta.uid || d.gid() != meta.gid {
+                    let why = format!("owner {}:{}", d.uid(), d.gid());
+                    self.push(wanted, ActionKind::SetAttributes { meta }, why);
+                }
+            }
+            // dpkg never puts a symlink where a directory with contents stands (packages
+            // move such a directory themselves, dir_to_symlink): the whole tree, other
+            // packages' files too, would go.
+            Some(d) if d.is_dir() && !directory_is_empty(host) => {
+                self.planned.refused.push(format!(
+                    "{}: {}: the archive has a symlink to {} where a directory with contents \
+                     stands; refused (dpkg never replaces such a directory)",
+                    self.package.display_name(),
+                    escape(dest),
+                    escape(&target)
+                ));
+            }
+            Some(d) => {
+                let why = format!("a {} stands where a symlink belongs", kind_name(d));
+                self.push(wanted, ActionKind::Symlink { target, meta }, why);
+            }
+            None => self.push(
+                wanted,
+                ActionKind::Symlink { target, meta },
+                "missing".into(),
+            ),
+        }
+    }
+
+    /// The package's part of the plan, with its `.list` written again when it was missing,
+    /// and a note for each broken listed path the archive does not ship.
+    fn finish(mut self, findings: &[&Finding]) -> Planned {
+        if self.list_missing {
+            let text = std::mem::take(&mut self.list_text);
+            if let Some(action) = self.context.list_action(self.package, text) {
+                self.covered.insert(action.path.clone());
+                self.planned.actions.push(action);
+            }
+        }
+        for finding in findings {
+            if !self.covered.contains(&finding.listed) && finding.kind != Kind::Attributes {
+                self.planned.notes.push(format!(
+                    "{}: {} is listed by dpkg but not in the archive (created by a maintainer \
+                     script?): not restored",
+                    self.package.display_name(),
+                    finding.path.display()
+                ));
+            }
+        }
+        self.planned
     }
 }
 

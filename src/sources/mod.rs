@@ -14,10 +14,13 @@
 //! An archive an index knows whose SHA256 differs is refused outright (no fallback): it is not
 //! what was published. The restorer adds a last check per file: each file's md5 must equal
 //! ROOT's recorded md5 for that path, whatever the archive's trust.
+//!
+//! [`resolve()`] pairs a run's packages with their archives once, for verify and restore alike.
 
 pub mod apt_sources;
 pub mod http;
 pub mod index;
+pub mod resolve;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -32,6 +35,7 @@ use crate::sys::quoting::escape;
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 pub use index::{Index, IndexEntry};
+pub use resolve::{resolve, NoArchive, PackageArchive, Resolved};
 
 /// One `--from` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,8 +231,9 @@ impl Archives {
     }
 
     /// The archives for `packages` of ROOT: from `sources`, or ROOT's apt cache when none is
-    /// given; HTTP downloads land in ROOT's apt cache, as apt's would.
-    pub fn for_installed(
+    /// given; HTTP downloads land in ROOT's apt cache, as apt's would. Callers go through
+    /// [`resolve()`], which walks the packages once.
+    fn for_installed(
         root: &crate::sys::root::Root,
         sources: Vec<Source>,
         packages: &[&crate::dpkg::Package],

@@ -1,19 +1,33 @@
-//! Work spread over every core with nothing but `std::thread::scope`: the archive passes of
-//! verify and restore are one independent job per package, decompression-bound.
+//! Work spread over the cores with nothing but `std::thread::scope`: the passes of verify
+//! and restore are independent jobs per path or per package, disk- or decompression-bound.
+//! How many threads a pass uses is decided here, once, by [`threads`].
 
 use std::sync::Mutex;
 
-/// Runs `work` on every item on all cores and returns the results in the input order.
-pub fn map<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+/// The threads a pass over `items` jobs runs on: `asked` (`--threads`, 0 = one per available
+/// core), never more than there are items, and at least one.
+pub fn threads(asked: usize, items: usize) -> usize {
+    let wanted = match asked {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    wanted.min(items).max(1)
+}
+
+/// Runs `work` on every item on [`threads`]`(threads, items.len())` threads and returns the
+/// results in the input order.
+pub fn map<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     let total = items.len();
+    let threads = self::threads(threads, total);
     // Popped from the back: reverse so the first items start first.
     let queue = Mutex::new(items.into_iter().enumerate().rev().collect::<Vec<_>>());
     let results = Mutex::new(Vec::with_capacity(total));
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(total.max(1)) {
+        for _ in 0..threads {
             scope.spawn(|| loop {
                 let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
                 let Some((index, item)) = next else { break };
@@ -31,9 +45,30 @@ pub fn map<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn order_is_kept() {
-        let out = super::map((0..100).collect(), |n: i32| n * 2);
-        assert_eq!(out, (0..100).map(|n| n * 2).collect::<Vec<_>>());
+        for asked in [0, 1, 3, 500] {
+            let out = map((0..100).collect(), asked, |n: i32| n * 2);
+            assert_eq!(out, (0..100).map(|n| n * 2).collect::<Vec<_>>());
+        }
+        assert!(map(Vec::<i32>::new(), 0, |n| n).is_empty());
+    }
+
+    #[test]
+    fn threads_are_the_number_asked_or_one_per_core_never_more_than_the_items() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(threads(0, 10_000), cores);
+        assert_eq!(threads(0, 1), 1);
+        assert_eq!(threads(3, 10_000), 3);
+        assert_eq!(
+            threads(64, 10_000),
+            64,
+            "the number asked, even above the cores"
+        );
+        assert_eq!(threads(8, 5), 5, "never more threads than items");
+        assert_eq!(threads(0, 0), 1, "one thread even for no items");
+        assert_eq!(threads(4, 0), 1);
     }
 }

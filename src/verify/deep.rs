@@ -20,7 +20,8 @@ use super::expect::{Expectation, Outcome};
 use super::{AliasProblem, Difference, Finding, Kind, ScriptSet};
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::maintscript::{MaintainerScripts, RootWorld, ScriptKind};
-use crate::dpkg::{Database, Package, PackageFiles};
+use crate::dpkg::{Database, Issue, Package, PackageFiles, Severity};
+use crate::sources::{NoArchive, PackageArchive, Resolved};
 use crate::sys::accounts::Accounts;
 use crate::sys::capability;
 use crate::sys::root::{Last, Root};
@@ -225,111 +226,74 @@ impl<'a> Deep<'a> {
                 return Ok(());
             }
             let dest = self.destination(&package.name, &entry.path);
-            let Ok(host) = self.root.resolve(&dest, Last::NoFollow) else {
+            let Some(disk) = Standing::read(self.root, &dest) else {
                 return Ok(());
             };
-            let Ok(disk) = std::fs::symlink_metadata(&host) else {
+            if entry.kind == EntryKind::Directory && disk.is_symlink_to_directory() {
                 return Ok(());
-            };
+            }
             let expectation = self.expectation(entry, &dest);
-            let capability = disk
-                .is_file()
-                .then(|| {
-                    crate::sys::xattr::get(&host, capability::XATTR_NAME)
-                        .ok()
-                        .flatten()
-                })
-                .flatten();
-            let link = disk
-                .file_type()
-                .is_symlink()
-                .then(|| std::fs::read_link(&host).ok())
-                .flatten();
-            let on_disk = OnDisk {
-                meta: &disk,
-                link_target: link.as_deref(),
-                capability: capability.as_deref(),
-            };
-            if entry.kind == EntryKind::Directory
-                && disk.file_type().is_symlink()
-                && std::fs::metadata(&host).is_ok_and(|m| m.is_dir())
-            {
-                return Ok(());
-            }
-            let (outcome, mut attrs) = self.judge(&expectation, &on_disk);
+            let on_disk = disk.on_disk();
             let unresolved = self.unresolved(entry, &dest);
-            if !unresolved.is_empty() {
-                // Which special bits are right cannot be told without the account.
-                attrs.set(Attr::Mode, Check::Unchecked);
-                for (attr, _) in &unresolved {
-                    attrs.set(*attr, Check::Failed);
-                }
-            }
-            let name_unresolved = |differences: &mut Vec<Difference>| {
-                for difference in differences.iter_mut() {
-                    if let Some((_, name)) = unresolved.iter().find(|(a, _)| *a == difference.attr)
-                    {
-                        difference.expected =
-                            format!("{name} (statoverride; not in ROOT's accounts)");
-                    }
-                }
-            };
+            let (outcome, attrs) = self.judge_entry(entry, &expectation, &on_disk, &unresolved);
             if let Some(set) = self.script_set(package, &dest, &expectation, outcome, &on_disk) {
                 script_set.push(set);
             }
-            let expected = &outcome.expected;
-            if entry.kind == EntryKind::Directory {
-                if attrs.any_failed() && !index.contains_key(&entry.path) {
-                    let mut differences =
-                        self.differences(&expectation, expected, &on_disk, &attrs);
-                    name_unresolved(&mut differences);
-                    findings.push(self.finding(package, entry, dest, attrs, differences, false));
-                    index.insert(entry.path.clone(), findings.len() - 1);
-                }
-                return Ok(());
-            }
-            if entry.kind == EntryKind::HardLink {
-                attrs.set(Attr::Size, Check::Unchecked);
-                attrs.set(Attr::Mtime, Check::Unchecked);
-            }
+            let differences = |attrs: &super::Attrs| {
+                let mut differences =
+                    self.differences(&expectation, &outcome.expected, &on_disk, attrs);
+                name_unresolved(&unresolved, &mut differences);
+                differences
+            };
             match index.get(&entry.path) {
-                Some(&at) => {
-                    let finding = &mut findings[at];
-                    if matches!(finding.kind, Kind::Missing { .. }) {
-                        return Ok(());
-                    }
-                    for attr in Attr::ALL {
-                        if attr != Attr::Md5 && finding.attrs.get(attr) == Check::Unchecked {
-                            finding.attrs.set(attr, attrs.get(attr));
-                        }
-                    }
-                    let mut merged = attrs;
-                    merged.set(Attr::Md5, Check::Unchecked);
-                    let mut differences =
-                        self.differences(&expectation, expected, &on_disk, &merged);
-                    name_unresolved(&mut differences);
-                    finding.differences.extend(differences);
+                Some(&at) if entry.kind != EntryKind::Directory => {
+                    merge_attributes(&mut findings[at], attrs, differences);
                 }
-                None if attrs.any_failed() => {
+                Some(_) => {}
+                None => {
                     // A conffile's content is the admin's; its mtime moves with every edit.
-                    let conffile = conffiles.contains(&entry.path.as_path());
+                    let conffile = entry.kind != EntryKind::Directory
+                        && conffiles.contains(&entry.path.as_path());
+                    let mut attrs = attrs;
                     if conffile {
                         attrs.set(Attr::Mtime, Check::Unchecked);
                         attrs.set(Attr::Size, Check::Unchecked);
-                        if !attrs.any_failed() {
-                            return Ok(());
-                        }
                     }
-                    let mut differences =
-                        self.differences(&expectation, expected, &on_disk, &attrs);
-                    name_unresolved(&mut differences);
-                    findings.push(self.finding(package, entry, dest, attrs, differences, conffile));
-                    index.insert(entry.path.clone(), findings.len() - 1);
+                    if attrs.any_failed() {
+                        let differences = differences(&attrs);
+                        let finding =
+                            self.finding(package, entry, dest, attrs, differences, conffile);
+                        findings.push(finding);
+                        index.insert(entry.path.clone(), findings.len() - 1);
+                    }
                 }
-                None => {}
             }
             Ok(())
         })
+    }
+
+    /// [`Deep::judge`] for one archive entry, with the statoverride names ROOT lacks
+    /// (`unresolved`) and what a hard link cannot be compared on taken into account.
+    fn judge_entry<'e>(
+        &self,
+        entry: &DataEntry,
+        expectation: &'e Expectation,
+        on_disk: &OnDisk,
+        unresolved: &[(Attr, String)],
+    ) -> (&'e Outcome, super::Attrs) {
+        let (outcome, mut attrs) = self.judge(expectation, on_disk);
+        if !unresolved.is_empty() {
+            // Which special bits are right cannot be told without the account.
+            attrs.set(Attr::Mode, Check::Unchecked);
+            for (attr, _) in unresolved {
+                attrs.set(*attr, Check::Failed);
+            }
+        }
+        if entry.kind == EntryKind::HardLink {
+            attrs.set(Attr::Size, Check::Unchecked);
+            attrs.set(Attr::Mtime, Check::Unchecked);
+        }
+        (outcome, attrs)
     }
 
     fn finding(
@@ -496,6 +460,85 @@ fn caps_text(text: Option<String>) -> String {
     text.unwrap_or_else(|| "none".into())
 }
 
+/// Says which expected owner or group is a statoverride name ROOT's accounts lack.
+fn name_unresolved(unresolved: &[(Attr, String)], differences: &mut [Difference]) {
+    for difference in differences.iter_mut() {
+        if let Some((_, name)) = unresolved.iter().find(|(a, _)| *a == difference.attr) {
+            difference.expected = format!("{name} (statoverride; not in ROOT's accounts)");
+        }
+    }
+}
+
+/// Fills the columns of a path verify already flagged with the archive's results (its `5`
+/// stays verify's), and adds the differences; a missing path has nothing to compare.
+fn merge_attributes(
+    finding: &mut Finding,
+    attrs: super::Attrs,
+    differences: impl Fn(&super::Attrs) -> Vec<Difference>,
+) {
+    if matches!(finding.kind, Kind::Missing { .. }) {
+        return;
+    }
+    for attr in Attr::ALL {
+        if attr != Attr::Md5 && finding.attrs.get(attr) == Check::Unchecked {
+            finding.attrs.set(attr, attrs.get(attr));
+        }
+    }
+    let mut merged = attrs;
+    merged.set(Attr::Md5, Check::Unchecked);
+    finding.differences.extend(differences(&merged));
+}
+
+/// What stands at an entry's destination: its `lstat`, and the capability or link target
+/// the comparison needs.
+struct Standing {
+    host: PathBuf,
+    meta: std::fs::Metadata,
+    capability: Option<Vec<u8>>,
+    link: Option<PathBuf>,
+}
+
+impl Standing {
+    /// `None` when nothing stands there (verify reports missing paths) or it cannot be told.
+    fn read(root: &Root, dest: &Path) -> Option<Standing> {
+        let host = root.resolve(dest, Last::NoFollow).ok()?;
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        let capability = meta
+            .is_file()
+            .then(|| {
+                crate::sys::xattr::get(&host, capability::XATTR_NAME)
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let link = meta
+            .file_type()
+            .is_symlink()
+            .then(|| std::fs::read_link(&host).ok())
+            .flatten();
+        Some(Standing {
+            host,
+            meta,
+            capability,
+            link,
+        })
+    }
+
+    fn on_disk(&self) -> OnDisk<'_> {
+        OnDisk {
+            meta: &self.meta,
+            link_target: self.link.as_deref(),
+            capability: self.capability.as_deref(),
+        }
+    }
+
+    /// A symlink to a directory stands in for a directory entry (dpkg's rule).
+    fn is_symlink_to_directory(&self) -> bool {
+        self.meta.file_type().is_symlink()
+            && std::fs::metadata(&self.host).is_ok_and(|m| m.is_dir())
+    }
+}
+
 /// The paths dpkg's list says the package owns now (an archive may ship more: paths another
 /// package has since taken over).
 pub fn owned_paths(files: &crate::dpkg::PackageFiles) -> std::collections::HashSet<&Path> {
@@ -517,55 +560,60 @@ pub struct Coverage {
     pub failed: Vec<(String, String)>,
 }
 
-/// Runs the deep checks of every package whose installed version is found in `archives`,
-/// on all cores, and merges the results into `report` (findings stay grouped by package, in
-/// `packages` order).
+/// Compares every archive `resolved` found with the disk, on `threads` threads (0: one per
+/// core), and merges the results into `report` (findings stay grouped by package, in
+/// `packages` order). The archives come opened and trusted: nothing is looked up or fetched
+/// here.
 pub fn check_all(
     root: &Root,
     db: &Database,
     packages: &[&Package],
-    archives: &mut crate::sources::Archives,
+    resolved: Resolved,
+    threads: usize,
     report: &mut super::Report,
 ) -> Coverage {
     let mut coverage = Coverage::default();
-    let mut deep = match Deep::new(root, db, &report.aliases) {
-        Ok(deep) => deep,
-        Err(error) => {
-            report.notes.push(super::Note {
-                package: None,
-                issue: crate::dpkg::Issue {
-                    severity: crate::dpkg::Severity::Error,
-                    error,
-                },
-            });
-            return coverage;
-        }
-    };
-    let mut jobs = Vec::new();
-    for package in packages {
-        // Read once: the md5sums decide trust, the list decides what the package owns.
-        let files = match db.files(package) {
-            Ok(files) => files,
-            Err(err) => {
-                coverage
-                    .failed
-                    .push((package.display_name(), err.to_string()));
-                continue;
+    // A copy: the report's findings change while the checks read the aliases.
+    let aliases = report.aliases.clone();
+    match Deep::new(root, db, &aliases) {
+        Ok(mut deep) => {
+            for (package, why) in &resolved.missing {
+                match why {
+                    NoArchive::Database(err) => coverage
+                        .failed
+                        .push((package.display_name(), err.to_string())),
+                    NoArchive::Unavailable(_) => coverage.unavailable += 1,
+                }
             }
-        };
-        let wanted = crate::sources::Wanted {
-            package: &package.name,
-            version: &package.version,
-            architecture: &package.architecture,
-            recorded_md5sums: files.md5sums.as_ref(),
-            // `verify --from http://...` asks for the archive checks of every package.
-            may_download: true,
-        };
-        match archives.find(&wanted) {
-            Ok(found) => jobs.push((*package, files, found.deb)),
-            Err(_) => coverage.unavailable += 1,
+            let script_issues = deep.take_script_issues();
+            compare_all(
+                &deep,
+                packages,
+                resolved.found,
+                threads,
+                report,
+                &mut coverage,
+            );
+            report.notes.extend(script_issues.into_iter().map(note));
         }
+        Err(error) => report.notes.push(note(error_issue(error))),
     }
+    // An apt list or archive that could not be read at all: a check that could not be made.
+    let problems = resolved.problems.into_iter().map(error_issue);
+    report.notes.extend(problems.map(note));
+    coverage
+}
+
+/// The archive pass proper: each package's archive streamed against the disk, on all cores;
+/// counted in `coverage`.
+fn compare_all(
+    deep: &Deep,
+    packages: &[&Package],
+    found: Vec<PackageArchive>,
+    threads: usize,
+    report: &mut super::Report,
+    coverage: &mut Coverage,
+) {
     let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
     for finding in report.findings.drain(..) {
         by_package
@@ -573,31 +621,27 @@ pub fn check_all(
             .or_default()
             .push(finding);
     }
-    let mut notes: Vec<super::Note> = deep
-        .take_script_issues()
+    let jobs: Vec<_> = found
         .into_iter()
-        .map(|issue| super::Note {
-            package: None,
-            issue,
+        .map(|found| {
+            let name = found.package.display_name();
+            let findings = by_package.remove(&name).unwrap_or_default();
+            (found, findings)
         })
         .collect();
-    let jobs: Vec<_> = jobs
-        .into_iter()
-        .map(|(package, files, deb)| {
-            let findings = by_package
-                .remove(&package.display_name())
-                .unwrap_or_default();
-            (package, files, deb, findings)
-        })
-        .collect();
-    let results = crate::sys::parallel::map(jobs, |(package, files, deb, mut findings)| {
+    let results = crate::sys::parallel::map(jobs, threads, |(found, mut findings)| {
+        let PackageArchive {
+            package,
+            files,
+            archive,
+        } = found;
         let mut script_set = Vec::new();
-        let outcome = deep.check_package(package, &files, &deb, &mut findings, &mut script_set);
+        let deb = &archive.deb;
+        let outcome = deep.check_package(package, &files, deb, &mut findings, &mut script_set);
         (package, findings, script_set, outcome)
     });
-    let mut script_set = Vec::new();
-    for (package, findings, mut set, outcome) in results {
-        script_set.append(&mut set);
+    for (package, findings, mut script_set, outcome) in results {
+        report.script_set.append(&mut script_set);
         match outcome {
             Ok(()) => coverage.checked += 1,
             Err(err) => coverage
@@ -615,7 +659,19 @@ pub fn check_all(
     for (_, mut rest) in by_package {
         report.findings.append(&mut rest);
     }
-    report.script_set.append(&mut script_set);
-    report.notes.append(&mut notes);
-    coverage
+}
+
+fn error_issue(error: crate::Error) -> Issue {
+    Issue {
+        severity: Severity::Error,
+        error,
+    }
+}
+
+/// A note about the run as a whole.
+fn note(issue: Issue) -> super::Note {
+    super::Note {
+        package: None,
+        issue,
+    }
 }

@@ -241,7 +241,8 @@ pub struct Options {
     pub missing_only: bool,
     /// Read and write the digest cache under ROOT (`--no-cache` turns it off).
     pub use_cache: bool,
-    /// Hashing threads; 0 means one per core.
+    /// Threads of every pass (reading the lists, `lstat`, hashing, the archive checks); 0
+    /// means one per core. [`crate::sys::parallel::threads`] decides.
     pub threads: usize,
 }
 
@@ -377,29 +378,13 @@ pub fn verify(
         packages_checked: packages.len(),
         ..Report::default()
     };
-    // Reading ~1400 info files is worth both cores too.
-    let collected =
-        crate::sys::parallel::map(packages.iter().enumerate().collect(), |(index, package)| {
-            let mut items = Vec::new();
-            let mut notes = Vec::new();
-            collect(root, db, package, index, &mut items, &mut notes).map(|()| (items, notes))
-        });
-    let mut items = Vec::new();
-    for result in collected {
-        let (mut package_items, mut notes) = result?;
-        items.append(&mut package_items);
-        report.notes.append(&mut notes);
-    }
+    let items = collect_all(root, db, packages, options.threads, &mut report)?;
     report.paths_checked = items.len();
     if let Some(progress) = progress {
         progress
             .files_total
             .store(items.len() as u64, Ordering::Relaxed);
     }
-
-    // Pass 1: resolve and lstat every path, on every core: each thread takes a contiguous
-    // share (neighbours share parents, which is what each thread's resolver memo is for). The
-    // digest cache is read meanwhile.
     let cache_dir = if options.use_cache && !options.missing_only {
         CacheDir::open(root).unwrap_or_else(|error| {
             report.notes.push(warning(error));
@@ -408,55 +393,8 @@ pub fn verify(
     } else {
         None
     };
-    let cache_limit = cache::max_size(items.len());
-    let threads = if options.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        options.threads
-    };
-    let share = items.len().div_ceil(threads.max(1)).max(1);
-    let (mut outcomes, mut to_hash, cache) = std::thread::scope(|scope| {
-        let cache = scope.spawn(|| {
-            cache_dir
-                .as_ref()
-                .map(|dir| dir.load(cache_limit))
-                .unwrap_or_else(|| Ok(Cache::default()))
-        });
-        let workers: Vec<_> = items
-            .chunks(share)
-            .enumerate()
-            .map(|(chunk, slice)| {
-                scope.spawn(move || {
-                    let mut resolver = Resolver {
-                        root,
-                        parents: HashMap::new(),
-                    };
-                    // Outcomes for every path, jobs only for the files to hash: a job is
-                    // four times an outcome's size.
-                    let mut outcomes = Vec::with_capacity(slice.len());
-                    let mut jobs = Vec::new();
-                    for (offset, item) in slice.iter().enumerate() {
-                        let index = chunk * share + offset;
-                        let (outcome, job) = examine(root, &mut resolver, item, index, options);
-                        outcomes.push(outcome);
-                        jobs.extend(job);
-                    }
-                    (outcomes, jobs)
-                })
-            })
-            .collect();
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
-        let mut to_hash: Vec<Job> = Vec::new();
-        for worker in workers {
-            let (mut done, mut jobs) = worker.join().unwrap_or_default();
-            outcomes.append(&mut done);
-            to_hash.append(&mut jobs);
-        }
-        let cache = cache.join().unwrap_or_else(|_| Ok(Cache::default()));
-        (outcomes, to_hash, cache)
-    });
+
+    let (mut outcomes, mut to_hash, cache) = examine_all(root, &items, options, cache_dir.as_ref());
     // A cache we cannot use is started afresh; the save below replaces the file.
     let cache = cache.unwrap_or_else(|error| {
         report.notes.push(warning(error));
@@ -471,14 +409,8 @@ pub fn verify(
         let done = (items.len() - to_hash.len()) as u64;
         progress.files_done.store(done, Ordering::Relaxed);
     }
-    let hashed = hash_all(
-        &to_hash,
-        &items,
-        &cache,
-        cache_dir.is_some(),
-        options.threads,
-        progress,
-    );
+    let keyed = cache_dir.is_some();
+    let hashed = hash_all(&to_hash, &items, &cache, keyed, options.threads, progress);
     // Checking a few packages keeps the others' entries; checking all of them drops the
     // entries of paths nobody owns any more.
     let mut new_cache = cache;
@@ -491,63 +423,170 @@ pub fn verify(
         let Expect::Md5(expected) = item.expect else {
             continue;
         };
-        let mut attrs = Attrs::default();
-        if job.followed {
-            attrs.set(Attr::Mode, Check::Failed);
+        if let Hashed::Digest {
+            digest,
+            key: Some(key),
+            ..
+        } = &result
+        {
+            new_cache.insert(item.path().to_path_buf(), *key, *digest);
         }
-        let outcome = match result {
-            Hashed::Digest {
-                digest,
-                key,
-                from_cache,
-            } => {
-                if from_cache {
-                    report.cache_hits += 1;
-                } else {
-                    report.files_hashed += 1;
-                    report.bytes_hashed += job.key.size;
-                }
-                if let Some(key) = key {
-                    new_cache.insert(item.path().to_path_buf(), key, digest);
-                }
-                attrs.ok_or_failed(Attr::Md5, digest == expected);
-                if digest != expected {
-                    Outcome::Problem(
-                        Kind::Md5Mismatch {
-                            expected,
-                            actual: digest,
-                        },
-                        attrs,
-                    )
-                } else if attrs.any_failed() {
-                    Outcome::Problem(
-                        Kind::WrongType {
-                            expected: FileKind::Regular,
-                            actual: FileKind::Symlink,
-                        },
-                        attrs,
-                    )
-                } else {
-                    Outcome::Ok
-                }
-            }
-            Hashed::Failed(errno) => Outcome::Problem(Kind::Unreadable { errno }, attrs),
-        };
-        outcomes[job.item] = Some(outcome);
+        outcomes[job.item] = Some(judge_hashed(job, expected, result, &mut report));
     }
     if let Some(dir) = cache_dir {
-        let saved = dir.save(&new_cache);
-        // A read-only root, or a run without root's rights, simply goes without a cache.
-        let quiet = matches!(
-            saved.as_ref().err().and_then(crate::Error::raw_os_error),
-            Some(libc::EROFS | libc::EACCES | libc::EPERM)
-        );
-        if let (Err(error), false) = (saved, quiet) {
-            report.notes.push(warning(error));
+        save_cache(&dir, &new_cache, &mut report);
+    }
+    add_findings(packages, items, outcomes, &mut report);
+    find_alias_problems(root, db, &mut report);
+    Ok(report)
+}
+
+/// Every listed path of `packages`, in package order, with the notes their database files
+/// gave. Reading ~1400 info files is worth every core too.
+fn collect_all(
+    root: &Root,
+    db: &Database,
+    packages: &[&Package],
+    threads: usize,
+    report: &mut Report,
+) -> Result<Vec<Item>> {
+    let indexed = packages.iter().enumerate().collect();
+    let collected = crate::sys::parallel::map(indexed, threads, |(index, package)| {
+        let mut items = Vec::new();
+        let mut notes = Vec::new();
+        collect(root, db, package, index, &mut items, &mut notes).map(|()| (items, notes))
+    });
+    let mut items = Vec::new();
+    for result in collected {
+        let (mut package_items, mut notes) = result?;
+        items.append(&mut package_items);
+        report.notes.append(&mut notes);
+    }
+    Ok(items)
+}
+
+/// Pass 1: resolve and `lstat` every path: each thread takes a contiguous share (neighbours
+/// share parents, which is what each thread's resolver memo is for), while the digest cache
+/// is read. An outcome for every item that one settles (`None` for the rest), the files to
+/// hash, and the cache.
+fn examine_all(
+    root: &Root,
+    items: &[Item],
+    options: &Options,
+    cache_dir: Option<&CacheDir>,
+) -> (Vec<Option<Outcome>>, Vec<Job>, Result<Cache>) {
+    let cache_limit = cache::max_size(items.len());
+    let threads = crate::sys::parallel::threads(options.threads, items.len());
+    let share = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let cache = scope.spawn(|| {
+            cache_dir
+                .map(|dir| dir.load(cache_limit))
+                .unwrap_or_else(|| Ok(Cache::default()))
+        });
+        let workers: Vec<_> = items
+            .chunks(share)
+            .enumerate()
+            .map(|(chunk, slice)| {
+                scope.spawn(move || examine_share(root, slice, chunk * share, options))
+            })
+            .collect();
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+        let mut to_hash: Vec<Job> = Vec::new();
+        for worker in workers {
+            let (mut done, mut jobs) = worker.join().unwrap_or_default();
+            outcomes.append(&mut done);
+            to_hash.append(&mut jobs);
+        }
+        let cache = cache.join().unwrap_or_else(|_| Ok(Cache::default()));
+        (outcomes, to_hash, cache)
+    })
+}
+
+/// Pass 1 for one thread's share of the items, the first of which is item `first`.
+fn examine_share(
+    root: &Root,
+    slice: &[Item],
+    first: usize,
+    options: &Options,
+) -> (Vec<Option<Outcome>>, Vec<Job>) {
+    let mut resolver = Resolver {
+        root,
+        parents: HashMap::new(),
+    };
+    // Outcomes for every path, jobs only for the files to hash: a job is four times an
+    // outcome's size.
+    let mut outcomes = Vec::with_capacity(slice.len());
+    let mut jobs = Vec::new();
+    for (offset, item) in slice.iter().enumerate() {
+        match examine(root, &mut resolver, item, first + offset, options) {
+            Examined::Settled(outcome) => outcomes.push(Some(outcome)),
+            Examined::Hash(job) => {
+                outcomes.push(None);
+                jobs.push(job);
+            }
         }
     }
+    (outcomes, jobs)
+}
 
-    // Items are consumed: each finding takes its item's paths instead of a copy.
+/// What a hashed file's digest (or the failure to read it) means, counted in `report`.
+fn judge_hashed(job: &Job, expected: [u8; 16], result: Hashed, report: &mut Report) -> Outcome {
+    let mut attrs = Attrs::default();
+    if job.followed {
+        attrs.set(Attr::Mode, Check::Failed);
+    }
+    let (digest, from_cache) = match result {
+        Hashed::Digest {
+            digest, from_cache, ..
+        } => (digest, from_cache),
+        Hashed::Failed(errno) => return Outcome::Problem(Kind::Unreadable { errno }, attrs),
+    };
+    if from_cache {
+        report.cache_hits += 1;
+    } else {
+        report.files_hashed += 1;
+        report.bytes_hashed += job.key.size;
+    }
+    attrs.ok_or_failed(Attr::Md5, digest == expected);
+    if digest != expected {
+        let kind = Kind::Md5Mismatch {
+            expected,
+            actual: digest,
+        };
+        Outcome::Problem(kind, attrs)
+    } else if attrs.any_failed() {
+        let kind = Kind::WrongType {
+            expected: FileKind::Regular,
+            actual: FileKind::Symlink,
+        };
+        Outcome::Problem(kind, attrs)
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// Writes the digest cache back; a read-only root, or a run without root's rights, simply
+/// goes without one.
+fn save_cache(dir: &CacheDir, cache: &Cache, report: &mut Report) {
+    let saved = dir.save(cache);
+    let quiet = matches!(
+        saved.as_ref().err().and_then(crate::Error::raw_os_error),
+        Some(libc::EROFS | libc::EACCES | libc::EPERM)
+    );
+    if let (Err(error), false) = (saved, quiet) {
+        report.notes.push(warning(error));
+    }
+}
+
+/// Turns every problem outcome into a finding. Items are consumed: each finding takes its
+/// item's paths instead of a copy.
+fn add_findings(
+    packages: &[&Package],
+    items: Vec<Item>,
+    outcomes: Vec<Option<Outcome>>,
+    report: &mut Report,
+) {
     for (item, outcome) in items.into_iter().zip(outcomes) {
         if let Some(Outcome::Problem(kind, attrs)) = outcome {
             let package = packages[item.package];
@@ -565,8 +604,6 @@ pub fn verify(
             });
         }
     }
-    find_alias_problems(root, db, &mut report);
-    Ok(report)
 }
 
 /// A note about the run as a whole that changes no result (the digest cache).
@@ -664,15 +701,22 @@ enum Hashed {
     Failed(i32),
 }
 
-/// Pass 1 for one path: `lstat` it inside ROOT and decide. `(Some(outcome), None)` when that
-/// settles it, `(None, Some(job))` when its content must be hashed.
+/// What pass 1 made of one path.
+enum Examined {
+    /// `lstat` settled it.
+    Settled(Outcome),
+    /// Its content must be hashed.
+    Hash(Job),
+}
+
+/// Pass 1 for one path: `lstat` it inside ROOT and decide.
 fn examine(
     root: &Root,
     resolver: &mut Resolver,
     item: &Item,
     index: usize,
     options: &Options,
-) -> (Option<Outcome>, Option<Job>) {
+) -> Examined {
     let meta = resolver
         .host(item.path())
         .and_then(|host| std::fs::symlink_metadata(&host).map(|meta| (host, meta)));
@@ -680,14 +724,11 @@ fn examine(
         Ok(found) => found,
         Err(err) => {
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
-            return (
-                Some(Outcome::Problem(Kind::Missing { errno }, Attrs::default())),
-                None,
-            );
+            return Examined::Settled(Outcome::Problem(Kind::Missing { errno }, Attrs::default()));
         }
     };
     let Expect::Md5(_) = item.expect else {
-        return (Some(Outcome::Ok), None);
+        return Examined::Settled(Outcome::Ok);
     };
     let kind = FileKind::of(meta.file_type());
     let mut attrs = Attrs::default();
@@ -695,15 +736,14 @@ fn examine(
         // dpkg never marks `M` as passed: a regular file only proves the type, not the
         // mode bits. Deep checks fill it.
         if options.missing_only {
-            return (Some(Outcome::Ok), None);
+            return Examined::Settled(Outcome::Ok);
         }
-        let job = Job {
+        return Examined::Hash(Job {
             item: index,
             host,
             key: cache::Key::of(&meta),
             followed: false,
-        };
-        return (None, Some(job));
+        });
     }
     attrs.set(Attr::Mode, Check::Failed);
     // dpkg opens a symlink that stands where a file belongs and hashes its target; so do
@@ -712,27 +752,23 @@ fn examine(
         if let Ok(target) = root.resolve(item.path(), Last::Follow) {
             if let Ok(meta) = std::fs::symlink_metadata(&target) {
                 if meta.file_type().is_file() {
-                    let job = Job {
+                    return Examined::Hash(Job {
                         item: index,
                         host: target,
                         key: cache::Key::of(&meta),
                         followed: true,
-                    };
-                    return (None, Some(job));
+                    });
                 }
             }
         }
     }
-    (
-        Some(Outcome::Problem(
-            Kind::WrongType {
-                expected: FileKind::Regular,
-                actual: kind,
-            },
-            attrs,
-        )),
-        None,
-    )
+    Examined::Settled(Outcome::Problem(
+        Kind::WrongType {
+            expected: FileKind::Regular,
+            actual: kind,
+        },
+        attrs,
+    ))
 }
 
 /// A regular file to hash: `host` is where it is read, `key` its `lstat` (size and cache
@@ -752,11 +788,7 @@ fn hash_all(
     threads: usize,
     progress: Option<&Progress>,
 ) -> Vec<Hashed> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(4, |n| n.get()),
-        n => n,
-    }
-    .clamp(1, jobs.len().max(1));
+    let threads = crate::sys::parallel::threads(threads, jobs.len());
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Hashed>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|scope| {

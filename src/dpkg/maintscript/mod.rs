@@ -87,7 +87,8 @@ impl MaintainerScripts {
                 jobs.push((package, kind));
             }
         }
-        let results = crate::sys::parallel::map(jobs, |(package, kind)| {
+        // No `--threads` reaches here: one thread per core.
+        let results = crate::sys::parallel::map(jobs, 0, |(package, kind)| {
             let (file, opened) = match db.open_info(package, kind.name()) {
                 Ok(Some(found)) => found,
                 Ok(None) => return None,
