@@ -482,24 +482,26 @@ impl<'a> Interp<'a> {
             return vec![(state, Tri::Unknown)];
         };
         let args = &fields[1..];
-        let line = simple.line;
-        let status = match name.as_str() {
-            "exit" => {
-                state.flow = Flow::Exit;
-                Tri::Unknown
-            }
-            "return" => {
-                state.flow = Flow::Return;
-                Tri::Unknown
-            }
-            "break" => {
-                state.flow = Flow::Break;
-                Tri::True
-            }
-            "continue" => {
-                state.flow = Flow::Continue;
-                Tri::True
-            }
+        if let Some(status) = self.builtin(&name, simple, args, &mut state) {
+            return vec![(state, status)];
+        }
+        match self.functions.get(name.as_str()).copied() {
+            Some(body) if self.depth < MAX_DEPTH => self.call(body, args, state),
+            _ => vec![(state, Tri::Unknown)],
+        }
+    }
+
+    /// A command the walk knows (shell builtins, debconf, the commands that set metadata):
+    /// its status, its effects recorded in `state`. `None` for any other command.
+    fn builtin(
+        &mut self,
+        name: &str,
+        simple: &'a Simple,
+        args: &[Option<String>],
+        state: &mut State,
+    ) -> Option<Tri> {
+        let status = match name {
+            "exit" | "return" | "break" | "continue" => flow(name, state),
             "true" | ":" => Tri::True,
             "false" => Tri::False,
             "[" | "test" => {
@@ -513,31 +515,13 @@ impl<'a> Interp<'a> {
             "local" | "export" | "readonly" | "declare" | "typeset" => {
                 for word in &simple.words[1..] {
                     if let Some((var, value)) = word_assignment(word) {
-                        let value = self.expand_joined(&value, &state);
+                        let value = self.expand_joined(&value, state);
                         state.vars.insert(var, to_val(value));
                     }
                 }
                 Tri::True
             }
-            "read" => {
-                for arg in args.iter().flatten().filter(|a| !a.starts_with('-')) {
-                    state.vars.insert(arg.clone(), Val::Unknown);
-                }
-                Tri::Unknown
-            }
-            "db_get" => {
-                let answer = args
-                    .first()
-                    .cloned()
-                    .flatten()
-                    .and_then(|q| self.world.debconf(&q));
-                state.vars.insert("RET".into(), to_val(answer));
-                Tri::True
-            }
-            "db_metaget" | "db_fget" => {
-                state.vars.insert("RET".into(), Val::Unknown);
-                Tri::Unknown
-            }
+            "read" | "db_get" | "db_metaget" | "db_fget" => self.read(name, args, state),
             "." | "source" => {
                 let debconf = args
                     .first()
@@ -567,10 +551,12 @@ impl<'a> Interp<'a> {
                 command_status(self.world, args.get(1))
             }
             "which" | "type" => command_status(self.world, args.first()),
-            "dpkg-statoverride" => statoverride(self.world, args, line, &mut state),
+            "dpkg-statoverride" => statoverride(self.world, args, simple.line, state),
             "chmod" | "chown" | "chgrp" | "setcap" | "install" => {
                 let umask = state.umask;
-                state.effects.extend(effects_of(&name, args, line, umask));
+                state
+                    .effects
+                    .extend(effects_of(name, args, simple.line, umask));
                 // setcap fails on file systems without xattrs, and scripts plan for it.
                 if name == "setcap" {
                     Tri::Unknown
@@ -578,14 +564,34 @@ impl<'a> Interp<'a> {
                     Tri::True
                 }
             }
-            _ => match self.functions.get(name.as_str()).copied() {
-                Some(body) if self.depth < MAX_DEPTH => {
-                    return self.call(body, args, state);
-                }
-                _ => Tri::Unknown,
-            },
+            _ => return None,
         };
-        vec![(state, status)]
+        Some(status)
+    }
+
+    /// `read` and debconf's `db_get` family: the variables they set.
+    fn read(&self, name: &str, args: &[Option<String>], state: &mut State) -> Tri {
+        match name {
+            "read" => {
+                for arg in args.iter().flatten().filter(|a| !a.starts_with('-')) {
+                    state.vars.insert(arg.clone(), Val::Unknown);
+                }
+                Tri::Unknown
+            }
+            "db_get" => {
+                let answer = args
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .and_then(|q| self.world.debconf(&q));
+                state.vars.insert("RET".into(), to_val(answer));
+                Tri::True
+            }
+            _ => {
+                state.vars.insert("RET".into(), Val::Unknown);
+                Tri::Unknown
+            }
+        }
     }
 
     fn call(&mut self, body: &'a Command, args: &[Option<String>], mut state: State) -> Ends {
@@ -893,6 +899,18 @@ impl<'a> Interp<'a> {
             _ => None,
         }
     }
+}
+
+/// `exit`, `return`, `break`, `continue`: how the walk goes on, and the status.
+fn flow(name: &str, state: &mut State) -> Tri {
+    let (flow, status) = match name {
+        "exit" => (Flow::Exit, Tri::Unknown),
+        "return" => (Flow::Return, Tri::Unknown),
+        "break" => (Flow::Break, Tri::True),
+        _ => (Flow::Continue, Tri::True),
+    };
+    state.flow = flow;
+    status
 }
 
 fn to_val(value: Option<String>) -> Val {
@@ -1249,124 +1267,20 @@ fn split_owner(spec: &str) -> (Option<Value<Owner>>, Option<Value<Owner>>) {
 /// `install [-d] [-m MODE] [-o USER] [-g GROUP] ...`: the created directories, or the
 /// destination file, get the owner (when given) and the mode (0755 unless given).
 fn install_effects(args: &[Option<String>], line: usize) -> Vec<Effect> {
-    let mut directory = false;
-    let mut mode = Value::Known("0755".to_string());
-    let mut user = None;
-    let mut group = None;
-    let mut target_dir: Option<Option<String>> = None;
-    let mut operands = Vec::new();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let Some(text) = arg.as_deref() else {
-            operands.push(None);
-            continue;
-        };
-        let mut take = |inline: &str| -> Option<String> {
-            if inline.is_empty() {
-                rest.next().cloned().flatten()
-            } else {
-                Some(inline.to_string())
-            }
-        };
-        if let Some(value) = text.strip_prefix("--mode=") {
-            mode = to_value(Some(value.to_string()));
-        } else if let Some(value) = text.strip_prefix("--owner=") {
-            user = Some(parse_owner(value));
-        } else if let Some(value) = text.strip_prefix("--group=") {
-            group = Some(parse_owner(value));
-        } else if let Some(value) = text.strip_prefix("--target-directory=") {
-            target_dir = Some(Some(value.to_string()));
-        } else if text == "--directory" {
-            directory = true;
-        } else if text == "--mode" {
-            mode = to_value(rest.next().cloned().flatten());
-        } else if text == "--owner" || text == "--group" {
-            let value = rest
-                .next()
-                .cloned()
-                .flatten()
-                .map_or(Value::Unknown, |v| parse_owner(&v));
-            if text == "--owner" {
-                user = Some(value);
-            } else {
-                group = Some(value);
-            }
-        } else if text.starts_with("--") {
-        } else if text.starts_with('-') && text.len() > 1 {
-            // Clustered short options; -m, -o, -g, -t take the rest of the word or the next.
-            let flags = &text[1..];
-            for (i, c) in flags.char_indices() {
-                let inline = &flags[i + 1..];
-                match c {
-                    'd' => directory = true,
-                    'm' => {
-                        mode = to_value(take(inline));
-                        break;
-                    }
-                    'o' => {
-                        user = Some(take(inline).map_or(Value::Unknown, |v| parse_owner(&v)));
-                        break;
-                    }
-                    'g' => {
-                        group = Some(take(inline).map_or(Value::Unknown, |v| parse_owner(&v)));
-                        break;
-                    }
-                    't' => {
-                        target_dir = Some(take(inline));
-                        break;
-                    }
-                    'S' => {
-                        take(inline);
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            operands.push(arg.clone());
-        }
-    }
-    let destinations: Vec<Option<String>> = if directory {
-        operands
-    } else if let Some(dir) = target_dir {
-        operands
-            .iter()
-            .map(|src| match (&dir, src) {
-                (Some(dir), Some(src)) => Some(format!(
-                    "{dir}/{}",
-                    Path::new(src).file_name()?.to_string_lossy()
-                )),
-                _ => None,
-            })
-            .collect()
-    } else if operands.len() == 2 {
-        vec![operands[1].clone()]
-    } else if let Some((Some(dir), sources)) = operands.split_last() {
-        sources
-            .iter()
-            .map(|src| {
-                let src = src.as_deref()?;
-                Some(format!(
-                    "{dir}/{}",
-                    Path::new(src).file_name()?.to_string_lossy()
-                ))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let install = InstallArgs::parse(args);
     let mut out = Vec::new();
-    for path in destinations
+    for path in install
+        .destinations()
         .iter()
         .filter_map(|d| d.as_deref().and_then(normalize))
     {
-        if user.is_some() || group.is_some() {
+        if install.user.is_some() || install.group.is_some() {
             out.push(Effect {
                 path: path.clone(),
                 recursive: false,
                 op: Op::Owner {
-                    user: user.clone(),
-                    group: group.clone(),
+                    user: install.user.clone(),
+                    group: install.group.clone(),
                 },
                 line,
             });
@@ -1375,13 +1289,142 @@ fn install_effects(args: &[Option<String>], line: usize) -> Vec<Effect> {
             path,
             recursive: false,
             op: Op::Mode {
-                spec: mode.clone(),
+                spec: install.mode.clone(),
                 umask: 0,
             },
             line,
         });
     }
     out
+}
+
+/// What `install`'s arguments say about the metadata it sets, and where.
+struct InstallArgs {
+    directory: bool,
+    mode: Value<String>,
+    user: Option<Value<Owner>>,
+    group: Option<Value<Owner>>,
+    /// `-t DIR`; `Some(None)` when DIR is not known.
+    target_dir: Option<Option<String>>,
+    operands: Vec<Option<String>>,
+}
+
+type ArgIter<'a> = std::slice::Iter<'a, Option<String>>;
+
+impl InstallArgs {
+    fn parse(args: &[Option<String>]) -> InstallArgs {
+        let mut install = InstallArgs {
+            directory: false,
+            mode: Value::Known("0755".to_string()),
+            user: None,
+            group: None,
+            target_dir: None,
+            operands: Vec::new(),
+        };
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            match arg.as_deref() {
+                None => install.operands.push(None),
+                Some(text) if text.starts_with("--") => install.long_option(text, &mut rest),
+                Some(text) if text.starts_with('-') && text.len() > 1 => {
+                    install.short_options(&text[1..], &mut rest)
+                }
+                Some(_) => install.operands.push(arg.clone()),
+            }
+        }
+        install
+    }
+
+    /// `--mode=MODE`, `--mode MODE`, ...; options that change no metadata are skipped.
+    fn long_option(&mut self, text: &str, rest: &mut ArgIter) {
+        if let Some(value) = text.strip_prefix("--mode=") {
+            self.mode = to_value(Some(value.to_string()));
+        } else if let Some(value) = text.strip_prefix("--owner=") {
+            self.user = Some(parse_owner(value));
+        } else if let Some(value) = text.strip_prefix("--group=") {
+            self.group = Some(parse_owner(value));
+        } else if let Some(value) = text.strip_prefix("--target-directory=") {
+            self.target_dir = Some(Some(value.to_string()));
+        } else if text == "--directory" {
+            self.directory = true;
+        } else if text == "--mode" {
+            self.mode = to_value(rest.next().cloned().flatten());
+        } else if text == "--owner" || text == "--group" {
+            let value = rest
+                .next()
+                .cloned()
+                .flatten()
+                .map_or(Value::Unknown, |v| parse_owner(&v));
+            if text == "--owner" {
+                self.user = Some(value);
+            } else {
+                self.group = Some(value);
+            }
+        }
+    }
+
+    /// Clustered short options; -m, -o, -g, -t take the rest of the word or the next.
+    fn short_options(&mut self, flags: &str, rest: &mut ArgIter) {
+        let mut take = |inline: &str| -> Option<String> {
+            if inline.is_empty() {
+                rest.next().cloned().flatten()
+            } else {
+                Some(inline.to_string())
+            }
+        };
+        let owner = |value: Option<String>| value.map_or(Value::Unknown, |v| parse_owner(&v));
+        for (i, c) in flags.char_indices() {
+            let inline = &flags[i + 1..];
+            match c {
+                'm' => self.mode = to_value(take(inline)),
+                'o' => self.user = Some(owner(take(inline))),
+                'g' => self.group = Some(owner(take(inline))),
+                't' => self.target_dir = Some(take(inline)),
+                'S' => {
+                    take(inline);
+                }
+                'd' => {
+                    self.directory = true;
+                    continue;
+                }
+                _ => continue,
+            }
+            // An option with a value took the rest of the word: the cluster ends.
+            break;
+        }
+    }
+
+    /// The paths whose metadata is set: the directories of `-d`, else each file's
+    /// destination (`None` where it is not known).
+    fn destinations(&self) -> Vec<Option<String>> {
+        let into = |dir: &str, src: &str| {
+            Some(format!(
+                "{dir}/{}",
+                Path::new(src).file_name()?.to_string_lossy()
+            ))
+        };
+        let operands = &self.operands;
+        if self.directory {
+            operands.clone()
+        } else if let Some(dir) = &self.target_dir {
+            operands
+                .iter()
+                .map(|src| match (dir, src) {
+                    (Some(dir), Some(src)) => into(dir, src),
+                    _ => None,
+                })
+                .collect()
+        } else if operands.len() == 2 {
+            vec![operands[1].clone()]
+        } else if let Some((Some(dir), sources)) = operands.split_last() {
+            sources
+                .iter()
+                .map(|src| into(dir, src.as_deref()?))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// Shell pattern matching for `case`: `*`, `?`, `[...]` (with `!`/`^`), `\x`.
@@ -1720,6 +1763,37 @@ chmod 644 relative/path
             "/etc/apparmor.d/local/x mode Known(\"644\")",
         ];
         assert_eq!(scenarios[0], expected);
+    }
+
+    #[test]
+    fn install_sets_the_metadata_of_each_destination() {
+        let script = r#"
+install -m 4755 -o root -g shadow /tmp/build/tool /usr/bin/tool
+install -t /usr/lib/x -m0640 a/one /tmp/two
+install --target-directory=/etc/y --group=adm -S .bak three
+install -Dm755 --owner daemon src1 src2 /srv/dir
+install -dgstaff /var/a /var/b
+install -- /tmp/z /opt/z
+"#;
+        let scenarios = run(script);
+        let expected = [
+            "/usr/bin/tool owner Some(Known(Name(\"root\"))) Some(Known(Name(\"shadow\")))",
+            "/usr/bin/tool mode Known(\"4755\")",
+            "/usr/lib/x/one mode Known(\"0640\")",
+            "/usr/lib/x/two mode Known(\"0640\")",
+            "/etc/y/three owner None Some(Known(Name(\"adm\")))",
+            "/etc/y/three mode Known(\"0755\")",
+            "/srv/dir/src1 owner Some(Known(Name(\"daemon\"))) None",
+            "/srv/dir/src1 mode Known(\"755\")",
+            "/srv/dir/src2 owner Some(Known(Name(\"daemon\"))) None",
+            "/srv/dir/src2 mode Known(\"755\")",
+            "/var/a owner None Some(Known(Name(\"staff\")))",
+            "/var/a mode Known(\"0755\")",
+            "/var/b owner None Some(Known(Name(\"staff\")))",
+            "/var/b mode Known(\"0755\")",
+            "/opt/z mode Known(\"0755\")",
+        ];
+        assert_eq!(scenarios, vec![expected.to_vec()]);
     }
 
     #[test]
