@@ -62,38 +62,12 @@ impl ModeSpec {
     pub fn parse(spec: &str) -> Result<ModeSpec, InvalidMode> {
         let s = spec.as_bytes();
         if s.first().is_some_and(|b| (b'0'..b'8').contains(b)) {
-            let mut octal: u32 = 0;
-            for &b in s {
-                if !(b'0'..b'8').contains(&b) {
-                    return Err(InvalidMode);
-                }
-                octal = octal * 8 + u32::from(b - b'0');
-                if octal > MODE_BITS {
-                    return Err(InvalidMode);
-                }
-            }
-            let mentioned = if s.len() < 5 {
-                (octal & (SUID | SGID)) | SVTX | USR | GRP | OTH
-            } else {
-                MODE_BITS
-            };
-            return Ok(ModeSpec::equals(octal, mentioned));
+            return parse_octal(s);
         }
         let mut changes = Vec::new();
         let mut i = 0;
         loop {
-            let mut affected = 0;
-            loop {
-                match s.get(i) {
-                    Some(b'u') => affected |= SUID | USR,
-                    Some(b'g') => affected |= SGID | GRP,
-                    Some(b'o') => affected |= SVTX | OTH,
-                    Some(b'a') => affected |= MODE_BITS,
-                    Some(b'=' | b'+' | b'-') => break,
-                    _ => return Err(InvalidMode),
-                }
-                i += 1;
-            }
+            let mut affected = parse_who(s, &mut i)?;
             while let Some(&op_byte) = s.get(i).filter(|b| matches!(b, b'=' | b'+' | b'-')) {
                 i += 1;
                 let op = match op_byte {
@@ -101,57 +75,7 @@ impl ModeSpec {
                     b'+' => Op::Add,
                     _ => Op::Remove,
                 };
-                let mut flag = Flag::CopyExisting;
-                let mut mentioned = 0;
-                let value;
-                match s.get(i) {
-                    Some(b) if (b'0'..b'8').contains(b) => {
-                        let mut octal: u32 = 0;
-                        while let Some(&d) = s.get(i).filter(|b| (b'0'..b'8').contains(*b)) {
-                            octal = octal * 8 + u32::from(d - b'0');
-                            if octal > MODE_BITS {
-                                return Err(InvalidMode);
-                            }
-                            i += 1;
-                        }
-                        if affected != 0 || s.get(i).is_some_and(|&b| b != b',') {
-                            return Err(InvalidMode);
-                        }
-                        affected = MODE_BITS;
-                        mentioned = MODE_BITS;
-                        value = octal;
-                        flag = Flag::Ordinary;
-                    }
-                    Some(b'u') => {
-                        value = USR;
-                        i += 1;
-                    }
-                    Some(b'g') => {
-                        value = GRP;
-                        i += 1;
-                    }
-                    Some(b'o') => {
-                        value = OTH;
-                        i += 1;
-                    }
-                    _ => {
-                        let mut bits = 0;
-                        flag = Flag::Ordinary;
-                        loop {
-                            match s.get(i) {
-                                Some(b'r') => bits |= READ,
-                                Some(b'w') => bits |= WRITE,
-                                Some(b'x') => bits |= EXEC,
-                                Some(b'X') => flag = Flag::ExecIfAnyExec,
-                                Some(b's') => bits |= SUID | SGID,
-                                Some(b't') => bits |= SVTX,
-                                _ => break,
-                            }
-                            i += 1;
-                        }
-                        value = bits;
-                    }
-                }
+                let (flag, value, mentioned) = parse_perms(s, &mut i, &mut affected)?;
                 let mentioned = if mentioned != 0 {
                     mentioned
                 } else if affected != 0 {
@@ -229,6 +153,96 @@ impl ModeSpec {
             }
         }
         mode & MODE_BITS
+    }
+}
+
+/// An octal mode (`755`, `02750`): fewer than five digits spare a directory's setuid and
+/// setgid bits unless they are set.
+fn parse_octal(s: &[u8]) -> Result<ModeSpec, InvalidMode> {
+    let mut octal: u32 = 0;
+    for &b in s {
+        if !(b'0'..b'8').contains(&b) {
+            return Err(InvalidMode);
+        }
+        octal = octal * 8 + u32::from(b - b'0');
+        if octal > MODE_BITS {
+            return Err(InvalidMode);
+        }
+    }
+    let mentioned = if s.len() < 5 {
+        (octal & (SUID | SGID)) | SVTX | USR | GRP | OTH
+    } else {
+        MODE_BITS
+    };
+    Ok(ModeSpec::equals(octal, mentioned))
+}
+
+/// A clause's `ugoa` letters, up to its first operator: the bits they name (0 for none).
+fn parse_who(s: &[u8], i: &mut usize) -> Result<u32, InvalidMode> {
+    let mut affected = 0;
+    loop {
+        match s.get(*i) {
+            Some(b'u') => affected |= SUID | USR,
+            Some(b'g') => affected |= SGID | GRP,
+            Some(b'o') => affected |= SVTX | OTH,
+            Some(b'a') => affected |= MODE_BITS,
+            Some(b'=' | b'+' | b'-') => return Ok(affected),
+            _ => return Err(InvalidMode),
+        }
+        *i += 1;
+    }
+}
+
+/// What follows an operator: octal digits (which must end the clause and name no `ugoa`),
+/// a permission to copy (`u`, `g`, `o`), or `rwxXst` letters. The flag, the value, and the
+/// bits the octal form mentions (0 for the others).
+fn parse_perms(
+    s: &[u8],
+    i: &mut usize,
+    affected: &mut u32,
+) -> Result<(Flag, u32, u32), InvalidMode> {
+    match s.get(*i) {
+        Some(b) if (b'0'..b'8').contains(b) => {
+            let mut octal: u32 = 0;
+            while let Some(&d) = s.get(*i).filter(|b| (b'0'..b'8').contains(*b)) {
+                octal = octal * 8 + u32::from(d - b'0');
+                if octal > MODE_BITS {
+                    return Err(InvalidMode);
+                }
+                *i += 1;
+            }
+            if *affected != 0 || s.get(*i).is_some_and(|&b| b != b',') {
+                return Err(InvalidMode);
+            }
+            *affected = MODE_BITS;
+            Ok((Flag::Ordinary, octal, MODE_BITS))
+        }
+        Some(&who @ (b'u' | b'g' | b'o')) => {
+            *i += 1;
+            let value = match who {
+                b'u' => USR,
+                b'g' => GRP,
+                _ => OTH,
+            };
+            Ok((Flag::CopyExisting, value, 0))
+        }
+        _ => {
+            let mut bits = 0;
+            let mut flag = Flag::Ordinary;
+            loop {
+                match s.get(*i) {
+                    Some(b'r') => bits |= READ,
+                    Some(b'w') => bits |= WRITE,
+                    Some(b'x') => bits |= EXEC,
+                    Some(b'X') => flag = Flag::ExecIfAnyExec,
+                    Some(b's') => bits |= SUID | SGID,
+                    Some(b't') => bits |= SVTX,
+                    _ => break,
+                }
+                *i += 1;
+            }
+            Ok((flag, bits, 0))
+        }
     }
 }
 
