@@ -112,80 +112,15 @@ struct Walk<'r> {
 /// place.
 pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
     let (bare, trailing_slash) = strip_slashes(path);
-    let base = crate::sys::copy::base_name(bare);
-    if base == "." || base == ".." {
-        reporter.problem(Problem::DotOrDotDot(path.to_path_buf()));
+    if let Err(problem) = refuse_operand(path, bare, trailing_slash, opts) {
+        reporter.problem(problem);
         return false;
     }
-    if opts.recursive {
-        if let (Ok(st), Ok(root)) = (stat_path(path, true), stat_path(Path::new("/"), true)) {
-            if (st.st_dev, st.st_ino) == (root.st_dev, root.st_ino) {
-                reporter.problem(Problem::Root(path.to_path_buf()));
-                return false;
-            }
-        }
-    }
-    if trailing_slash {
-        if let Ok(st) = stat_path(bare, false) {
-            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-                let to_dir = stat_path(bare, true)
-                    .map(|t| at::is_dir(&t))
-                    .unwrap_or(false);
-                if to_dir {
-                    reporter.problem(Problem::SymlinkToDirWithSlash(path.to_path_buf()));
-                    return false;
-                }
-                // `file-link/`: the kernel says ENOTDIR, as it does for GNU.
-                let err = io::Error::from_raw_os_error(libc::ENOTDIR);
-                reporter.problem(Problem::Io(Error::io("remove", path, err)));
-                return false;
-            }
-        }
-    }
-    let parent = crate::sys::copy::parent_dir(bare);
-    let name = match CString::new(base.as_bytes()) {
-        Ok(name) => name,
-        Err(_) => {
-            let err = io::Error::from_raw_os_error(libc::EINVAL);
-            reporter.problem(Problem::Io(Error::io("remove", path, err)));
-            return false;
-        }
-    };
-    let parent_fd = match CString::new(parent.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-    {
-        Ok(c) => {
-            // SAFETY: NUL-terminated path; the descriptor is owned below.
-            let fd = unsafe {
-                libc::open(
-                    c.as_ptr(),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-            }
-        }
-        Err(err) => Err(err),
-    };
-    let missing =
-        |err: &io::Error| matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
-    let parent_fd = match parent_fd {
-        Ok(fd) => fd,
+    let (parent_fd, name, st) = match open_operand(bare) {
+        Ok(opened) => opened,
         Err(err) => {
-            if opts.ignore_missing && missing(&err) {
-                return true;
-            }
-            reporter.problem(Problem::Io(Error::io("remove", path, err)));
-            return false;
-        }
-    };
-    let st = match at::stat(parent_fd.as_raw_fd(), &name, false) {
-        Ok(st) => st,
-        Err(err) => {
-            if opts.ignore_missing && missing(&err) {
+            let missing = matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
+            if opts.ignore_missing && missing {
                 return true;
             }
             reporter.problem(Problem::Io(Error::io("remove", path, err)));
@@ -212,6 +147,68 @@ pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
     }
     // A "no" to a prompt leaves the file but is not a failure (GNU exits 0).
     !walk.failed
+}
+
+/// The operands refused before anything is touched: `.` and `..`, the root directory (with
+/// `-r`), and `link/` where `link` is a symlink (to a directory, or else ENOTDIR as GNU says).
+/// `bare` is `path` without its trailing slashes.
+fn refuse_operand(
+    path: &Path,
+    bare: &Path,
+    trailing_slash: bool,
+    opts: Options,
+) -> Result<(), Problem> {
+    let base = crate::sys::copy::base_name(bare);
+    if base == "." || base == ".." {
+        return Err(Problem::DotOrDotDot(path.to_path_buf()));
+    }
+    if opts.recursive {
+        if let (Ok(st), Ok(root)) = (stat_path(path, true), stat_path(Path::new("/"), true)) {
+            if (st.st_dev, st.st_ino) == (root.st_dev, root.st_ino) {
+                return Err(Problem::Root(path.to_path_buf()));
+            }
+        }
+    }
+    if !trailing_slash {
+        return Ok(());
+    }
+    match stat_path(bare, false) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            let to_dir = stat_path(bare, true)
+                .map(|t| at::is_dir(&t))
+                .unwrap_or(false);
+            if to_dir {
+                return Err(Problem::SymlinkToDirWithSlash(path.to_path_buf()));
+            }
+            // `file-link/`: the kernel says ENOTDIR, as it does for GNU.
+            let err = io::Error::from_raw_os_error(libc::ENOTDIR);
+            Err(Problem::Io(Error::io("remove", path, err)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The operand's parent directory opened, its name there, and its `lstat` through that
+/// descriptor: what the walk starts from.
+fn open_operand(bare: &Path) -> io::Result<(OwnedFd, CString, libc::stat)> {
+    let invalid = |_| io::Error::from_raw_os_error(libc::EINVAL);
+    let name = CString::new(crate::sys::copy::base_name(bare).as_bytes()).map_err(invalid)?;
+    let parent = crate::sys::copy::parent_dir(bare);
+    let parent = CString::new(parent.as_os_str().as_bytes()).map_err(invalid)?;
+    // SAFETY: NUL-terminated path; the descriptor is owned below.
+    let fd = unsafe {
+        libc::open(
+            parent.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor just opened and owned by nothing else.
+    let parent_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = at::stat(parent_fd.as_raw_fd(), &name, false)?;
+    Ok((parent_fd, name, st))
 }
 
 impl Walk<'_> {
