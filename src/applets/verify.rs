@@ -364,11 +364,33 @@ fn write_text(
     args: &Args,
     coverage: Option<&Coverage>,
 ) -> std::io::Result<()> {
-    let root_arg = if Root::new(&args.root).is_host_root() {
-        String::new()
-    } else {
-        format!(" --root {}", shell_word(&args.root))
-    };
+    write_alias_lines(out, report)?;
+    let listed = write_findings(out, report)?;
+    write_script_set(out, report)?;
+    let checked = checked_summary(report, coverage);
+    if report.findings.is_empty() && report.aliases.is_empty() {
+        writeln!(out, "no problems found: {checked}")?;
+        return Ok(());
+    }
+    let problems = report.findings.len() + report.aliases.len();
+    writeln!(
+        out,
+        "{problems} problem{} in {} package{}: {checked}",
+        if problems == 1 { "" } else { "s" },
+        listed.packages.len(),
+        if listed.packages.len() == 1 { "" } else { "s" },
+    )?;
+    write_next_steps(out, report, args, &listed)
+}
+
+/// What the finding lines named, for the summary and the next steps.
+struct Listed<'a> {
+    /// Packages with findings, in the order they were printed.
+    packages: Vec<&'a str>,
+    conffiles_modified: usize,
+}
+
+fn write_alias_lines(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     for alias in &report.aliases {
         writeln!(
             out,
@@ -380,14 +402,21 @@ fn write_text(
             if alias.hidden == 1 { "" } else { "s" }
         )?;
     }
-    let mut packages: Vec<&str> = Vec::new();
-    let mut conffiles_modified = 0;
+    Ok(())
+}
+
+/// One header line per package, then one line per finding.
+fn write_findings<'a>(out: &mut impl Write, report: &'a Report) -> std::io::Result<Listed<'a>> {
+    let mut listed = Listed {
+        packages: Vec::new(),
+        conffiles_modified: 0,
+    };
     let mut current: Option<&str> = None;
     for finding in &report.findings {
         if current != Some(finding.package.as_str()) {
             current = Some(finding.package.as_str());
-            if !packages.contains(&finding.package.as_str()) {
-                packages.push(&finding.package);
+            if !listed.packages.contains(&finding.package.as_str()) {
+                listed.packages.push(&finding.package);
             }
             writeln!(
                 out,
@@ -397,7 +426,7 @@ fn write_text(
             )?;
         }
         if finding.conffile && matches!(finding.kind, Kind::Md5Mismatch { .. }) {
-            conffiles_modified += 1;
+            listed.conffiles_modified += 1;
         }
         let mut line = format!("  {}  {}", escape(&finding.path), describe(finding));
         if finding.listed != finding.path {
@@ -405,27 +434,37 @@ fn write_text(
         }
         writeln!(out, "{line}")?;
     }
-    if !report.script_set.is_empty() {
+    Ok(listed)
+}
+
+fn write_script_set(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    if report.script_set.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "set by maintainer scripts to values not known here (not problems):"
+    )?;
+    for set in &report.script_set {
+        let each: Vec<String> = set
+            .differences
+            .iter()
+            .map(|d| format!("{} {} (archive: {})", d.attr.name(), d.actual, d.expected))
+            .collect();
         writeln!(
             out,
-            "set by maintainer scripts to values not known here (not problems):"
+            "  {}  {}; by {}",
+            escape(&set.path),
+            each.join(", "),
+            set.by
         )?;
-        for set in &report.script_set {
-            let each: Vec<String> = set
-                .differences
-                .iter()
-                .map(|d| format!("{} {} (archive: {})", d.attr.name(), d.actual, d.expected))
-                .collect();
-            writeln!(
-                out,
-                "  {}  {}; by {}",
-                escape(&set.path),
-                each.join(", "),
-                set.by
-            )?;
-        }
     }
-    let checked = format!(
+    Ok(())
+}
+
+/// What was checked, for the last line.
+fn checked_summary(report: &Report, coverage: Option<&Coverage>) -> String {
+    format!(
         "{} paths in {} packages checked, {} files hashed ({}), {} digests from cache{}",
         report.paths_checked,
         report.packages_checked,
@@ -439,23 +478,21 @@ fn write_text(
                 c.checked, c.unavailable
             ),
         }
-    );
-    if report.findings.is_empty() && report.aliases.is_empty() {
-        writeln!(out, "no problems found: {checked}")?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{} problem{} in {} package{}: {checked}",
-        report.findings.len() + report.aliases.len(),
-        if report.findings.len() + report.aliases.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
-        packages.len(),
-        if packages.len() == 1 { "" } else { "s" },
-    )?;
+    )
+}
+
+/// The commands that fix what was found, every word quoted for pasting into a shell.
+fn write_next_steps(
+    out: &mut impl Write,
+    report: &Report,
+    args: &Args,
+    listed: &Listed,
+) -> std::io::Result<()> {
+    let root_arg = if Root::new(&args.root).is_host_root() {
+        String::new()
+    } else {
+        format!(" --root {}", shell_word(&args.root))
+    };
     for alias in &report.aliases {
         writeln!(
             out,
@@ -464,20 +501,18 @@ fn write_text(
             shell_word(Root::new(&args.root).host_lexical(&alias.alias))
         )?;
     }
-    if !packages.is_empty() {
-        let words: Vec<String> = packages.iter().map(shell_word).collect();
-        writeln!(out, "next: rescue restore{root_arg} {}", words.join(" "))?;
-        if conffiles_modified > 0 {
-            writeln!(
-                out,
-                "      ({conffiles_modified} modified conffile{} kept unless you add --conffiles)",
-                if conffiles_modified == 1 {
-                    " is"
-                } else {
-                    "s are"
-                }
-            )?;
-        }
+    if listed.packages.is_empty() {
+        return Ok(());
+    }
+    let words: Vec<String> = listed.packages.iter().map(shell_word).collect();
+    writeln!(out, "next: rescue restore{root_arg} {}", words.join(" "))?;
+    let modified = listed.conffiles_modified;
+    if modified > 0 {
+        writeln!(
+            out,
+            "      ({modified} modified conffile{} kept unless you add --conffiles)",
+            if modified == 1 { " is" } else { "s are" }
+        )?;
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub use compression::Compression;
 pub use control::Control;
 
+use crate::sys::quoting::escape;
 use crate::{Error, Result};
 
 /// The largest control.tar we read into memory; real ones are a few KiB, a few MiB at most.
@@ -230,7 +231,7 @@ impl Deb {
                 std::io::copy(&mut entry, &mut std::io::sink()).map_err(|err| {
                     bad(
                         &self.path,
-                        format!("{name}: {}: {err}", data_entry.path.display()),
+                        format!("{name}: {}: {err}", escape(&data_entry.path)),
                     )
                 })?;
             }
@@ -277,16 +278,16 @@ fn describe<R: Read>(entry: &tar::Entry<R>) -> std::result::Result<Option<DataEn
     let link_target = match (kind, link_bytes) {
         (EntryKind::HardLink, Some(target)) => Some(
             archive_path(&target)?
-                .ok_or_else(|| format!("{}: hard link to the archive root", path.display()))?,
+                .ok_or_else(|| format!("{}: hard link to the archive root", escape(&path)))?,
         ),
         (EntryKind::Symlink, Some(target)) => Some(PathBuf::from(OsStr::from_bytes(&target))),
         (EntryKind::HardLink | EntryKind::Symlink, None) => {
-            return Err(format!("{}: link without a target", path.display()))
+            return Err(format!("{}: link without a target", escape(&path)))
         }
         _ => None,
     };
     let number = |value: std::io::Result<u64>, what: &str| {
-        value.map_err(|err| format!("{}: bad {what} field: {err}", path.display()))
+        value.map_err(|err| format!("{}: bad {what} field: {err}", escape(&path)))
     };
     let device = match kind {
         EntryKind::CharDevice | EntryKind::BlockDevice => {
@@ -305,7 +306,7 @@ fn describe<R: Read>(entry: &tar::Entry<R>) -> std::result::Result<Option<DataEn
         kind,
         mode: (header
             .mode()
-            .map_err(|err| format!("{}: bad mode field: {err}", path.display()))?)
+            .map_err(|err| format!("{}: bad mode field: {err}", escape(&path)))?)
             & 0o7777,
         uid: number(header.uid(), "uid")? as u32,
         gid: number(header.gid(), "gid")? as u32,

@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::sys::quoting::escape;
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 
@@ -66,7 +67,7 @@ pub fn acquire(root: &Root, admindir: &Path, ignore_dpkg_lock: bool) -> Result<L
             Ok(Some(holder)) if ignore_dpkg_lock && !holder.is_visible() => {
                 ignored.push(format!(
                     "{}: held by {}; ignored (--ignore-lock)",
-                    path.display(),
+                    escape(&path),
                     holder.describe()
                 ));
             }

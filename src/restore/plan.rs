@@ -550,7 +550,7 @@ impl<'p> Planning<'p> {
             self.planned.notes.push(format!(
                 "{}: conffile {} was modified ({why}); kept (use --conffiles to restore it)",
                 self.package.display_name(),
-                dest.display()
+                escape(dest)
             ));
             return Ok(());
         }
@@ -564,7 +564,7 @@ impl<'p> Planning<'p> {
         // write it.
         if let Some(expected) = &expected_md5 {
             let actual = md5_of(content).map_err(|err| {
-                let what = format!("{}: {err}", entry.path.display());
+                let what = format!("{}: {err}", escape(&entry.path));
                 crate::Error::parse(self.deb.path(), None, what)
             })?;
             if &actual != expected {
@@ -572,7 +572,7 @@ impl<'p> Planning<'p> {
                     "{}: {} refused: the archive's content has md5 {actual}, \
                      ROOT's database records {expected}",
                     self.package.display_name(),
-                    dest.display()
+                    escape(dest)
                 ));
                 return Ok(());
             }
@@ -613,7 +613,7 @@ impl<'p> Planning<'p> {
             Some(d) if d.file_type().is_symlink() => {
                 let current = host.and_then(|h| std::fs::read_link(h).ok());
                 if current.as_deref() != Some(target.as_path()) {
-                    let was = current.map(|c| c.display().to_string()).unwrap_or_default();
+                    let was = current.map(escape).unwrap_or_default();
                     let why = format!("points to {was}");
                     self.push(wanted, ActionKind::Symlink { target, meta }, why);
                 } else if d.uid() != meta.uid || d.gid() != meta.gid {
@@ -661,7 +661,7 @@ impl<'p> Planning<'p> {
                     "{}: {} is listed by dpkg but not in the archive (created by a maintainer \
                      script?): not restored",
                     self.package.display_name(),
-                    finding.path.display()
+                    escape(&finding.path)
                 ));
             }
         }
@@ -928,7 +928,7 @@ fn refuse_hostile(
             deb.path(),
             format!(
                 "{}: device and fifo entries are refused (no Debian package ships one)",
-                entry.path.display()
+                escape(&entry.path)
             ),
         ));
     }
@@ -941,8 +941,8 @@ fn refuse_hostile(
                 deb.path(),
                 format!(
                     "{} would be written through the archive's own symlink {}: refused",
-                    entry.path.display(),
-                    prefix.display()
+                    escape(&entry.path),
+                    escape(&prefix)
                 ),
             ));
         }
@@ -954,8 +954,8 @@ fn refuse_hostile(
                 deb.path(),
                 format!(
                     "{} is a hard link to {}, which the archive does not ship before it: refused",
-                    entry.path.display(),
-                    target.display()
+                    escape(&entry.path),
+                    escape(target)
                 ),
             ));
         }

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{restore_attributes, temp_prefix, BACKUP_ROOT};
 use super::journal::{self, Attributes, Contents, RunDir, Step, Written};
+use crate::sys::quoting::escape;
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
 
@@ -343,7 +344,7 @@ impl Undo<'_> {
                 format!(
                     "resolves to {} inside ROOT, not to itself (a `..`, or a symlink in the \
                      path that the run did not write through): not touched",
-                    now.display()
+                    escape(&now)
                 ),
             ));
         }
@@ -363,8 +364,8 @@ impl Undo<'_> {
                 backup,
                 format!(
                     "not where this run backs {} up ({}): not used",
-                    path.display(),
-                    expected.display()
+                    escape(path),
+                    escape(&expected)
                 ),
             ));
         }
@@ -443,7 +444,7 @@ impl Undo<'_> {
                 backup,
                 format!(
                     "the backup of {} is gone: it keeps what the run put there",
-                    path.display()
+                    escape(path)
                 ),
             ));
         };
@@ -466,7 +467,7 @@ impl Undo<'_> {
                     path,
                     format!(
                         "a directory now stands here; the old file is kept at {}",
-                        backup.display()
+                        escape(backup)
                     ),
                 ))
             }
@@ -529,7 +530,7 @@ impl Undo<'_> {
                 backup,
                 format!(
                     "what stood at {} was moved here, and it is gone",
-                    path.display()
+                    escape(path)
                 ),
             ));
         }
@@ -538,7 +539,7 @@ impl Undo<'_> {
                 path,
                 format!(
                     "something stands here again; what was here is kept at {}",
-                    backup.display()
+                    escape(backup)
                 ),
             ));
         }

@@ -662,8 +662,7 @@ fn download(
         .file_name()
         .ok_or_else(|| format!("index names no file for {}", entry.package))?;
     let target = dir.join(name);
-    std::fs::create_dir_all(dir)
-        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", escape(dir)))?;
     let partial = dir.join(format!(".{}.rescue-partial", name.to_string_lossy()));
     let mut body =
         http::get(&format!("{url}/{}", entry.filename)).map_err(|err| err.to_string())?;
@@ -674,7 +673,7 @@ fn download(
         .write(true)
         .create_new(true)
         .open(&partial)
-        .map_err(|err| format!("cannot create {}: {err}", partial.display()))?;
+        .map_err(|err| format!("cannot create {}: {err}", escape(&partial)))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 17];
     let result = (|| -> std::io::Result<()> {
@@ -701,6 +700,6 @@ fn download(
         ));
     }
     std::fs::rename(&partial, &target)
-        .map_err(|err| format!("cannot rename to {}: {err}", target.display()))?;
+        .map_err(|err| format!("cannot rename to {}: {err}", escape(&target)))?;
     Ok(target)
 }

@@ -24,6 +24,7 @@ use crate::dpkg::{Database, Issue, Package, PackageFiles, Severity};
 use crate::sources::{NoArchive, PackageArchive, Resolved};
 use crate::sys::accounts::Accounts;
 use crate::sys::capability;
+use crate::sys::quoting::escape;
 use crate::sys::root::{Last, Root};
 use crate::Result;
 
@@ -408,13 +409,8 @@ impl<'a> Deep<'a> {
                         format!("{},{}", libc::major(disk.rdev()), libc::minor(disk.rdev())),
                     ),
                     Attr::Link => (
-                        optional(
-                            expected
-                                .link_target
-                                .as_ref()
-                                .map(|t| t.display().to_string()),
-                        ),
-                        optional(link.map(|t| t.display().to_string())),
+                        optional(expected.link_target.as_ref().map(escape)),
+                        optional(link.map(escape)),
                     ),
                     Attr::User => (
                         optional(
