@@ -25,6 +25,7 @@ use nix::sys::time::TimeSpec;
 
 use super::journal::{self, Attributes, Content, Journal, RunDir, Step, Written};
 use crate::sys::capability::{self, FileCaps};
+use crate::sys::civil::Civil;
 use crate::sys::root::{Last, Root};
 use crate::sys::xattr;
 use crate::{Error, Result};
@@ -566,23 +567,10 @@ fn same_filesystem(a: &Path, b: &Path) -> Option<bool> {
 
 /// `20261124T213005Z`, the run id: sortable, and readable in `ls /var/backups/rescue`.
 pub fn utc_stamp(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let seconds = unix.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = Civil::from_secs(unix);
     format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        seconds / 3600,
-        seconds % 3600 / 60,
-        seconds % 60
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 

@@ -14,6 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::civil::{days_from_civil, days_in_month, Civil};
+
 /// Seconds since the epoch and nanoseconds, as `struct timespec`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Instant {
@@ -48,8 +50,8 @@ fn parse_date_in(text: &str, now: Instant, zone: &LocalZone) -> Result<Instant, 
         at: 0,
     };
     let (year, month, day) = if cursor.looks_like_time() {
-        let (y, m, d, ..) = civil_from_secs(now.secs + zone.offset_at(now.secs));
-        (y, m, d)
+        let today = Civil::from_secs(now.secs + zone.offset_at(now.secs));
+        (today.year, today.month, today.day)
     } else {
         let year = cursor.number(1, 4).ok_or(InvalidDate)?;
         cursor.expect(b'-')?;
@@ -140,7 +142,10 @@ fn parse_stamp_in(text: &str, now: Instant, zone: &LocalZone) -> Result<Instant,
             .fold(0, |n, b| n * 10 + i64::from(b - b'0'))
     };
     let (year, rest) = match digits.len() {
-        8 => (civil_from_secs(now.secs + zone.offset_at(now.secs)).0, 0),
+        8 => (
+            Civil::from_secs(now.secs + zone.offset_at(now.secs)).year,
+            0,
+        ),
         10 => {
             let yy = field(0);
             (if yy >= 69 { 1900 + yy } else { 2000 + yy }, 2)
@@ -267,46 +272,6 @@ impl Cursor<'_> {
         }
         Ok(Some(sign * (hours * 3600 + minutes * 60)))
     }
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Year, month, day, hour, minute, second of seconds since the epoch.
-fn civil_from_secs(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The wall-clock fields as seconds, as if they were UTC; refuses impossible dates.
@@ -492,8 +457,9 @@ mod tests {
     #[test]
     fn civil_round_trip() {
         for secs in [-86_401, 0, 951_782_400, 4_102_444_799] {
-            let (y, mo, d, h, mi, s) = civil_from_secs(secs);
-            assert_eq!(naive_secs(y, mo, d, h, mi, s), Ok(secs));
+            let t = Civil::from_secs(secs);
+            let back = naive_secs(t.year, t.month, t.day, t.hour, t.minute, t.second);
+            assert_eq!(back, Ok(secs));
         }
     }
 }

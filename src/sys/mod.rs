@@ -12,6 +12,7 @@ pub mod at;
 pub mod birth;
 pub mod canonical;
 pub mod capability;
+pub mod civil;
 pub mod copy;
 pub mod date_spec;
 pub mod errno;
