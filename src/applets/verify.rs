@@ -46,6 +46,7 @@ use clap::{Parser, ValueEnum};
 use super::{complain, Exit};
 use crate::dpkg::{Database, Severity};
 use crate::sources::Source;
+use crate::sys::human::decimal_size;
 use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::Root;
 use crate::verify::deep::{self, Coverage};
@@ -165,28 +166,13 @@ fn draw_progress(name: &str, progress: &Progress, done: &AtomicBool) {
         let _ = write!(
             std::io::stderr().lock(),
             "\r\x1b[Krescue {name}: {files}/{total} paths, {} of {} hashed",
-            human(bytes),
-            human(bytes_total)
+            decimal_size(bytes),
+            decimal_size(bytes_total)
         );
         drawn = true;
     }
     if drawn {
         let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
-    }
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -469,7 +455,7 @@ fn checked_summary(report: &Report, coverage: Option<&Coverage>) -> String {
         report.paths_checked,
         report.packages_checked,
         report.files_hashed,
-        human(report.bytes_hashed),
+        decimal_size(report.bytes_hashed),
         report.cache_hits,
         match coverage {
             None => "; database checks only".to_string(),

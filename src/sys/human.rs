@@ -1,7 +1,9 @@
-//! Sizes for people: GNU's `-h` (`ls -lh`, `du -h`): powers of 1024 with a one-letter suffix,
-//! one decimal below 10, always rounded up, so `1025` bytes is `1.1K` and never `1.0K`.
-//! This is gnulib's `human_readable` with `human_autoscale | human_SI | human_base_1024` and
-//! ceiling rounding, the options `ls -h` uses.
+//! Sizes for people. [`human_size`] is GNU's `-h` (`ls -lh`, `du -h`): powers of 1024 with a
+//! one-letter suffix, one decimal below 10, always rounded up, so `1025` bytes is `1.1K` and
+//! never `1.0K`. This is gnulib's `human_readable` with `human_autoscale | human_SI |
+//! human_base_1024` and ceiling rounding, the options `ls -h` uses.
+//! [`decimal_size`] is for the tool's own reports (verify's progress and summary): powers of
+//! 1000 as GNU's `--si` scales, but spelled with the unit (`12.3 MB`) and rounded to nearest.
 
 const SUFFIXES: &[u8] = b"KMGTPEZYRQ";
 
@@ -41,6 +43,22 @@ pub fn human_size(bytes: u64) -> String {
     format!("{amount}{}", SUFFIXES[exponent - 1] as char)
 }
 
+/// `bytes` in powers of 1000 with one decimal (`999 B`, `1.5 KB`, `12.3 MB`), up to TB.
+pub fn decimal_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// A count of 512-byte blocks in units of `block_size` bytes, rounded up (`ls`'s `total`,
 /// `du`'s default 1K blocks).
 pub fn blocks_in_units(blocks_512: u64, block_size: u64) -> u64 {
@@ -65,6 +83,16 @@ mod tests {
         assert_eq!(human_size(1024 * 1024 - 1), "1.0M");
         assert_eq!(human_size(5 * 1024 * 1024), "5.0M");
         assert_eq!(human_size(u64::MAX), "16E");
+    }
+
+    #[test]
+    fn decimal_sizes_for_reports() {
+        assert_eq!(decimal_size(0), "0 B");
+        assert_eq!(decimal_size(999), "999 B");
+        assert_eq!(decimal_size(1000), "1.0 KB");
+        assert_eq!(decimal_size(1_540), "1.5 KB");
+        assert_eq!(decimal_size(12_345_678), "12.3 MB");
+        assert_eq!(decimal_size(5_000_000_000_000_000), "5000.0 TB");
     }
 
     #[test]
