@@ -18,6 +18,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::xattr::sized_read;
+use super::{c_path, check};
 use crate::Error;
 
 /// When a symlink met as a source is followed (GNU `-P`, `-H`, `-L`).
@@ -126,19 +127,6 @@ fn io_err(op: &'static str, path: &Path, err: io::Error) -> Problem {
     Problem::Io(Error::io(op, path, err))
 }
 
-fn cstring(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// The process umask, read without changing it for longer than two system calls.
 pub fn current_umask() -> u32 {
     // SAFETY: umask cannot fail; the old value is put back at once.
@@ -152,7 +140,7 @@ pub fn current_umask() -> u32 {
 /// Whether the directory identified by `dir` (dev, ino) is `path` or one of its ancestors:
 /// walks `..` upwards by descriptor, so it needs neither /proc nor a canonical path.
 pub fn is_within(dir: (u64, u64), path: &Path) -> io::Result<bool> {
-    let start = cstring(path)?;
+    let start = c_path(path)?;
     // SAFETY: plain syscalls on a NUL-terminated path and descriptors we own.
     let mut fd = unsafe {
         libc::open(
@@ -245,6 +233,18 @@ impl<'r> Copier<'r> {
     fn problem(&mut self, problem: Problem) {
         self.failed = true;
         self.reporter.problem(problem);
+    }
+
+    /// Removes what stands at `dest` before a new node takes its place; false, reported,
+    /// when it cannot be removed.
+    fn remove_existing(&mut self, dest: &Path) -> bool {
+        match fs::remove_file(dest) {
+            Ok(()) => true,
+            Err(err) => {
+                self.problem(io_err("remove", dest, err));
+                false
+            }
+        }
     }
 
     /// Copies the command-line operand `src` to exactly `dest` (the caller has already decided
@@ -375,11 +375,8 @@ impl<'r> Copier<'r> {
     }
 
     fn link_to(&mut self, first: &Path, dest: &Path, exists: bool) {
-        if exists {
-            if let Err(err) = fs::remove_file(dest) {
-                self.problem(io_err("remove", dest, err));
-                return;
-            }
+        if exists && !self.remove_existing(dest) {
+            return;
         }
         if let Err(err) = fs::hard_link(first, dest) {
             self.problem(io_err("create hard link", dest, err));
@@ -415,7 +412,7 @@ impl<'r> Copier<'r> {
             }
         }
         // Directory times last: creating the entries above changed them.
-        let target = match cstring(dest) {
+        let target = match c_path(dest) {
             Ok(c) => Target::Path(c),
             Err(err) => {
                 self.problem(io_err("create directory", dest, err));
@@ -439,17 +436,14 @@ impl<'r> Copier<'r> {
                 return false;
             }
         };
-        if dest_meta.is_some() {
-            if let Err(err) = fs::remove_file(dest) {
-                self.problem(io_err("remove", dest, err));
-                return false;
-            }
+        if dest_meta.is_some() && !self.remove_existing(dest) {
+            return false;
         }
         if let Err(err) = std::os::unix::fs::symlink(&target, dest) {
             self.problem(io_err("create symbolic link", dest, err));
             return false;
         }
-        match cstring(dest) {
+        match c_path(dest) {
             Ok(c) => self.apply_metadata(src, dest, meta, &Target::Path(c), true, true),
             Err(err) => self.problem(io_err("create symbolic link", dest, err)),
         }
@@ -463,13 +457,10 @@ impl<'r> Copier<'r> {
         meta: &Metadata,
         dest_meta: Option<&Metadata>,
     ) -> bool {
-        if dest_meta.is_some() {
-            if let Err(err) = fs::remove_file(dest) {
-                self.problem(io_err("remove", dest, err));
-                return false;
-            }
+        if dest_meta.is_some() && !self.remove_existing(dest) {
+            return false;
         }
-        let made = cstring(dest).and_then(|c| {
+        let made = c_path(dest).and_then(|c| {
             let mode = (meta.mode() & libc::S_IFMT) | (meta.mode() & 0o777);
             // SAFETY: NUL-terminated path; mknod does not keep the pointer.
             check(unsafe { libc::mknod(c.as_ptr(), mode, meta.rdev() as libc::dev_t) }).map(|()| c)
@@ -518,8 +509,7 @@ impl<'r> Copier<'r> {
         if let Some(existing) = dest_meta {
             if existing.file_type().is_symlink() && fs::metadata(dest).is_err() {
                 if self.opts.remove_destination || self.opts.force {
-                    if let Err(err) = fs::remove_file(dest) {
-                        self.problem(io_err("remove", dest, err));
+                    if !self.remove_existing(dest) {
                         return false;
                     }
                     exists = false;
@@ -528,8 +518,7 @@ impl<'r> Copier<'r> {
                     return false;
                 }
             } else if self.opts.remove_destination {
-                if let Err(err) = fs::remove_file(dest) {
-                    self.problem(io_err("remove", dest, err));
+                if !self.remove_existing(dest) {
                     return false;
                 }
                 exists = false;
@@ -709,7 +698,7 @@ impl Target {
 
 /// Copies every extended attribute of `src` (not following a symlink unless `follow`).
 fn copy_xattrs(src: &Path, follow: bool, target: &Target) -> io::Result<()> {
-    let path = cstring(src)?;
+    let path = c_path(src)?;
     // SAFETY: path is NUL-terminated; the buffer pointer and size come from `sized_read`.
     let list = sized_read(|buf, len| unsafe {
         if follow {

@@ -28,3 +28,23 @@ pub mod remove;
 pub mod root;
 pub mod tree;
 pub mod xattr;
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// A path for a C call. A NUL byte inside it is EINVAL, the kernel's word for a bad name.
+pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// A C call's return code: negative means the call failed with the errno it left behind.
+pub(crate) fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -18,8 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::at;
 use crate::sys::tree::{self, Entry, NotEntered, Step};
+use crate::sys::{at, c_path};
 use crate::Error;
 
 #[derive(Clone, Copy, Default, Debug)]
@@ -84,9 +84,7 @@ pub fn kind_name(st: &libc::stat) -> &'static str {
 }
 
 fn stat_path(path: &Path, follow: bool) -> io::Result<libc::stat> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    at::stat(libc::AT_FDCWD, &c, follow)
+    at::stat(libc::AT_FDCWD, &c_path(path)?, follow)
 }
 
 /// Splits an operand into (what it names without trailing slashes, whether it had any).
@@ -191,10 +189,8 @@ fn refuse_operand(
 /// The operand's parent directory opened, its name there, and its `lstat` through that
 /// descriptor: what the walk starts from.
 fn open_operand(bare: &Path) -> io::Result<(OwnedFd, CString, libc::stat)> {
-    let invalid = |_| io::Error::from_raw_os_error(libc::EINVAL);
-    let name = CString::new(crate::sys::copy::base_name(bare).as_bytes()).map_err(invalid)?;
-    let parent = crate::sys::copy::parent_dir(bare);
-    let parent = CString::new(parent.as_os_str().as_bytes()).map_err(invalid)?;
+    let name = c_path(Path::new(crate::sys::copy::base_name(bare)))?;
+    let parent = c_path(&crate::sys::copy::parent_dir(bare))?;
     // SAFETY: NUL-terminated path; the descriptor is owned below.
     let fd = unsafe {
         libc::open(
@@ -217,37 +213,23 @@ impl Walk<'_> {
         self.reporter.problem(problem);
     }
 
-    fn remove_file(&mut self, entry: &Entry) -> bool {
+    /// Unlinks one entry (`dir`: with AT_REMOVEDIR) once the reporter agrees.
+    fn unlink(&mut self, entry: &Entry, dir: bool) -> bool {
+        let kind = if dir {
+            "directory"
+        } else {
+            kind_name(entry.stat)
+        };
         let question = Question::Remove {
             path: entry.path,
-            kind: kind_name(entry.stat),
+            kind,
         };
         if !self.reporter.confirm(question) {
             return false;
         }
-        match at::unlink(entry.dir, entry.name, false) {
+        match at::unlink(entry.dir, entry.name, dir) {
             Ok(()) => {
-                self.reporter.removed(entry.path, false);
-                true
-            }
-            Err(err) => {
-                self.problem(Problem::Io(Error::io("remove", entry.path, err)));
-                false
-            }
-        }
-    }
-
-    fn remove_dir(&mut self, entry: &Entry) -> bool {
-        let question = Question::Remove {
-            path: entry.path,
-            kind: "directory",
-        };
-        if !self.reporter.confirm(question) {
-            return false;
-        }
-        match at::unlink(entry.dir, entry.name, true) {
-            Ok(()) => {
-                self.reporter.removed(entry.path, true);
+                self.reporter.removed(entry.path, dir);
                 true
             }
             Err(err) => {
@@ -262,14 +244,14 @@ impl Walk<'_> {
 impl tree::Visitor for Walk<'_> {
     fn visit(&mut self, entry: &Entry) -> Step {
         if !entry.is_dir() {
-            return Step::Done(self.remove_file(entry));
+            return Step::Done(self.unlink(entry, false));
         }
         if !self.opts.recursive {
             if !self.opts.empty_dirs {
                 self.problem(Problem::IsDirectory(entry.path.to_path_buf()));
                 return Step::Done(false);
             }
-            return Step::Done(self.remove_dir(entry));
+            return Step::Done(self.unlink(entry, true));
         }
         if self.opts.one_file_system && entry.stat.st_dev != self.top_dev {
             self.problem(Problem::OtherDevice(entry.path.to_path_buf()));
@@ -285,7 +267,7 @@ impl tree::Visitor for Walk<'_> {
     fn left(&mut self, entry: &Entry, children_ok: bool) -> bool {
         // If a child stayed, the reason was reported (or the user said no); "Directory not
         // empty" would add nothing.
-        children_ok && self.remove_dir(entry)
+        children_ok && self.unlink(entry, true)
     }
 
     fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {

@@ -10,6 +10,8 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
+use super::{c_path, check};
+
 /// Reads the value of `name` on `path`; `None` when it has no such attribute or its file
 /// system has no extended attributes at all.
 pub fn get(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
@@ -131,21 +133,8 @@ fn is_unsupported(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::ENOTSUP)
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
 fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
