@@ -13,3 +13,8 @@ pub mod sys;
 pub mod verify;
 
 pub use error::{Error, Result};
+
+/// When a unit test may skip: one policy for unit and integration tests (see the file).
+#[cfg(test)]
+#[path = "../tests/common/skip.rs"]
+mod testing;

@@ -69,11 +69,7 @@ fn every_flag_matches_gnu() {
 fn missing_file_is_reported_and_the_rest_copied() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("second"), SECOND).unwrap();
-    let out = common::rescue()
-        .args(["cat", "nope", "second", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["cat", "nope", "second", "."]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(out.stdout, SECOND);
     assert_eq!(
@@ -87,11 +83,7 @@ fn large_file_copies_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(dir.path().join("big"), &data).unwrap();
-    let out = common::rescue()
-        .args(["cat", "big", "big"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["cat", "big", "big"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout.len(), data.len() * 2);
     assert!(out.stdout[..data.len()] == data[..] && out.stdout[data.len()..] == data[..]);

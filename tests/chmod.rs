@@ -97,8 +97,7 @@ fn fresh(dir: &Path, is_dir: bool, mode: u32) {
 
 #[test]
 fn spec_table_matches_gnu() {
-    if !common::have("chmod") {
-        eprintln!("GNU chmod not found; skipping");
+    if !common::have_or_skip("chmod") {
         return;
     }
     let mut compared = 0;
@@ -174,25 +173,11 @@ fn build_tree(root: &Path) {
 }
 
 fn modes_below(root: &Path) -> Vec<(String, u32)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push((rel, meta.mode() & 0o7777));
-            if meta.is_dir() {
-                stack.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::lstat_tree(root)
+        .into_iter()
+        .skip(1)
+        .map(|(rel, meta)| (rel.to_string_lossy().into_owned(), meta.mode() & 0o7777))
+        .collect()
 }
 
 #[test]
@@ -239,11 +224,7 @@ fn errors_name_the_file_and_continue() {
     let dir = tempfile::tempdir().unwrap();
     fresh(dir.path(), false, 0o600);
     std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
-    let out = common::rescue()
-        .args(["chmod", "644", "missing", "dangling", "t"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["chmod", "644", "missing", "dangling", "t"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         common::stderr(&out),
@@ -251,11 +232,7 @@ fn errors_name_the_file_and_continue() {
          rescue chmod: cannot operate on dangling symlink 'dangling'\n"
     );
     assert_eq!(mode_of(&dir.path().join("t")), 0o644);
-    let reference = common::rescue()
-        .args(["chmod", "--reference=/", "t"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let reference = common::run_in(dir.path(), &["chmod", "--reference=/", "t"]);
     assert_eq!(reference.status.code(), Some(0));
     assert_eq!(
         mode_of(&dir.path().join("t")),

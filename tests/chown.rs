@@ -21,25 +21,11 @@ fn build(dir: &Path) {
 
 /// (path, uid, gid) of everything under `dir`, symlinks themselves included.
 fn owners(dir: &Path) -> Vec<(String, u32, u32)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push((rel, meta.uid(), meta.gid()));
-            if meta.is_dir() {
-                stack.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::lstat_tree(dir)
+        .into_iter()
+        .skip(1)
+        .map(|(rel, meta)| (rel.to_string_lossy().into_owned(), meta.uid(), meta.gid()))
+        .collect()
 }
 
 fn run(program: &[&str], args: &[&str], dir: &Path) -> Output {
@@ -73,8 +59,7 @@ fn compare(args: &[&str]) {
 
 #[test]
 fn owners_match_gnu() {
-    if !common::is_root() {
-        eprintln!("not root; skipping");
+    if !common::root_or_skip("chown to other owners needs root") {
         return;
     }
     let cases: &[&[&str]] = &[
@@ -114,11 +99,7 @@ fn owners_match_gnu() {
 #[test]
 fn invalid_user_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::rescue()
-        .args(["chown", "x-no-such-user", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["chown", "x-no-such-user", "."]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         common::stderr(&out),

@@ -5,11 +5,13 @@
 
 mod common;
 
+use common::Unsupported;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -184,15 +186,9 @@ struct Snapshot {
 fn snapshot(root: &Path, with_mtimes: bool) -> Snapshot {
     let mut entries = BTreeMap::new();
     let mut inodes: BTreeMap<(u64, u64), Vec<Vec<u8>>> = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = fs::symlink_metadata(&path).expect("lstat");
-        let rel = path
-            .strip_prefix(root)
-            .expect("under root")
-            .as_os_str()
-            .as_bytes()
-            .to_vec();
+    for (rel, meta) in common::lstat_tree(root) {
+        let path = root.join(&rel);
+        let rel = rel.into_os_string().into_vec();
         let kind = meta.mode() & libc::S_IFMT;
         let content = if meta.is_file() && meta.size() < (16 << 20) {
             Some(fs::read(&path).expect("read"))
@@ -206,11 +202,7 @@ fn snapshot(root: &Path, with_mtimes: bool) -> Snapshot {
                 .as_bytes()
                 .to_vec()
         });
-        if meta.is_dir() {
-            for entry in fs::read_dir(&path).expect("readdir") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else {
+        if !meta.is_dir() {
             inodes
                 .entry((meta.dev(), meta.ino()))
                 .or_default()
@@ -301,8 +293,7 @@ fn read_sparse_data(path: &Path) -> Vec<u8> {
 
 #[test]
 fn archive_copy_matches_gnu_attribute_for_attribute() {
-    if !common::have("cp") {
-        eprintln!("GNU cp not installed; skipping");
+    if !common::have_or_skip("cp") {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -360,14 +351,16 @@ fn archive_copy_matches_gnu_attribute_for_attribute() {
             Some(&b"value"[..])
         );
     } else {
-        eprintln!("user xattrs unsupported on this file system; part skipped");
+        common::unsupported(Unsupported::UserXattrs, "the user xattr part");
     }
     if fixture.capability {
         assert!(xattrs(&b.join("ping")).contains_key(&b"security.capability"[..]));
-    } else {
-        eprintln!("setcap unavailable or not root; capability part skipped");
+    } else if common::root_or_skip("the capability part needs root")
+        && common::have_or_skip("setcap")
+    {
+        common::unsupported(Unsupported::FileCapabilities, "the capability part");
     }
-    if common::is_root() {
+    if common::root_or_skip("the owner and device part needs root") {
         let orphan = fs::metadata(b.join("orphan")).expect("stat");
         assert_eq!((orphan.uid(), orphan.gid()), (4242, 4343));
         let null = fs::symlink_metadata(b.join("null")).expect("stat");
@@ -377,7 +370,7 @@ fn archive_copy_matches_gnu_attribute_for_attribute() {
 
 #[test]
 fn recursive_copy_without_preserve_matches_gnu() {
-    if !common::have("cp") {
+    if !common::have_or_skip("cp") {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -417,7 +410,7 @@ fn preserve_p_keeps_mode_times_and_owner_like_gnu() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let src = tmp.path().join("src");
     fs::write(&src, b"data").expect("write");
-    if common::is_root() {
+    if common::root_or_skip("the owner part needs root") {
         std::os::unix::fs::chown(&src, Some(4242), Some(4343)).expect("chown");
     }
     // After chown, which clears set-id bits.
@@ -473,22 +466,14 @@ fn file_into_directory_and_verbose_output_match_gnu() {
     let d = tmp.path();
     fs::write(d.join("f"), b"x").expect("write");
     fs::create_dir(d.join("dir")).expect("mkdir");
-    let out = common::rescue()
-        .current_dir(d)
-        .args(["cp", "-v", "f", "dir/"])
-        .output()
-        .expect("run");
+    let out = common::run_in(d, &["cp", "-v", "f", "dir/"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(common::stdout(&out), "'f' -> 'dir/f'\n");
     assert_eq!(fs::read(d.join("dir/f")).expect("read"), b"x");
     // Directory semantics: a new name is the copy, an existing directory receives it.
     fs::create_dir_all(d.join("tree/x")).expect("mkdir");
     for _ in 0..2 {
-        let out = common::rescue()
-            .current_dir(d)
-            .args(["cp", "-r", "tree", "copy"])
-            .output()
-            .expect("run");
+        let out = common::run_in(d, &["cp", "-r", "tree", "copy"]);
         assert!(out.status.success(), "{}", common::stderr(&out));
     }
     assert!(d.join("copy/x").is_dir());

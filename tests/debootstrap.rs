@@ -16,8 +16,8 @@
 //!   change on a script-managed path is left alone and reported.
 //! - With the backups on another file system, undo brings back ping byte and capability exact.
 //!
-//! Needs root (skips without it). The chroot test also needs the dist binary (skips without
-//! it, unless RESCUE_REQUIRE_DIST is set, which makes a missing binary a failure).
+//! Needs root (skips without it, fails in CI: see `common::skip`). The chroot test also needs
+//! the dist binary (likewise, and a failure whenever RESCUE_REQUIRE_DIST is set).
 //!
 //! Also printed (not asserted): the chroot restore's wall time against
 //! `dpkg-deb --fsys-tarfile` over the archives it had to read, the floor any restore that
@@ -54,17 +54,6 @@ const EXPECTED_MANAGED: &[&str] = &[
     "/usr/bin/crontab",
 ];
 
-fn dist() -> Option<PathBuf> {
-    let binary = common::dist_binary();
-    if binary.is_none() {
-        if std::env::var_os("RESCUE_REQUIRE_DIST").is_some() {
-            panic!("RESCUE_REQUIRE_DIST is set but target/dist/rescue is missing");
-        }
-        eprintln!("skipped: no target/dist/rescue (run cargo xtask dist)");
-    }
-    binary
-}
-
 fn run(command: &mut Command) -> Output {
     let what = format!("{command:?}");
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -72,20 +61,9 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-/// `rescue APPLET --root ROOT ARGS` with the debug build, no terminal.
-fn rescue_at(root: &Path, applet: &str, args: &[&str]) -> Output {
-    debroot::output_without_terminal(
-        common::rescue()
-            .arg(applet)
-            .arg("--root")
-            .arg(root)
-            .args(args),
-    )
-}
-
 /// `chroot ROOT CMD ARGS` with a clean environment and no terminal.
 fn chroot(root: &Path, args: &[&str]) -> Output {
-    debroot::output_without_terminal(
+    common::output_without_terminal(
         Command::new("chroot")
             .arg(root)
             .args(args)
@@ -95,12 +73,7 @@ fn chroot(root: &Path, args: &[&str]) -> Output {
 }
 
 fn shown(what: &str, output: &Output) -> String {
-    format!(
-        "{what}: {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        common::stdout(output),
-        common::stderr(output)
-    )
+    format!("{what}: {}", common::show(output))
 }
 
 /// The paths of verify's text report (`  /path  what is wrong` under each package).
@@ -189,7 +162,7 @@ fn pristine_root_verifies_clean_and_restore_plans_nothing() {
         return;
     };
     let mut checks = Checks::default();
-    let verify = rescue_at(&root.root, "verify", &[]);
+    let verify = common::rescue_in(&root.root, "verify", &[]);
     let stdout = common::stdout(&verify);
     let findings = finding_paths(&stdout);
     checks.check(
@@ -214,7 +187,7 @@ fn pristine_root_verifies_clean_and_restore_plans_nothing() {
     );
 
     let before = root.snapshot(TOOL_OWN);
-    let plan = rescue_at(&root.root, "restore", &["--dry-run"]);
+    let plan = common::rescue_in(&root.root, "restore", &["--dry-run"]);
     let stdout = common::stdout(&plan);
     // Actions are printed indented under their package; anything else that would be done or
     // could not be is a line of its own.
@@ -310,11 +283,12 @@ fn archives_owning(root: &Path, hosts: &[PathBuf]) -> Vec<PathBuf> {
 
 #[test]
 fn static_rescue_restores_every_managed_path_and_the_libdir_in_chroot() {
-    if !common::is_root() {
-        eprintln!("skipped: debootstrap and chroot need root");
+    if !common::root_or_skip("debootstrap and chroot need root") {
         return;
     }
-    let Some(binary) = dist() else { return };
+    let Some(binary) = common::dist_binary() else {
+        return;
+    };
     let Some(root) = BookwormRoot::extract() else {
         return;
     };
@@ -462,7 +436,7 @@ fn restore_puts_back_overwritten_setuid_and_statoverride() {
         );
     }
 
-    let restore = rescue_at(&root.root, "restore", &["--yes"]);
+    let restore = common::rescue_in(&root.root, "restore", &["--yes"]);
     let mut checks = Checks::default();
     for (path, node) in paths.iter().zip(&pristine) {
         let now = debroot::node_at(&root.path(path));
@@ -488,7 +462,7 @@ fn restore_leaves_a_metadata_change_on_a_script_managed_path_alone() {
     assert_eq!((changed.mode, changed.gid), (0o755, 0), "{changed:?}");
 
     let mut checks = Checks::default();
-    let restore = rescue_at(&root.root, "restore", &["--yes"]);
+    let restore = common::rescue_in(&root.root, "restore", &["--yes"]);
     let after = debroot::node_at(&agent);
     // Whoever made it 0755 root:root may have meant it (openssh-client.postinst does not
     // touch it again once a statoverride exists); only its package's script can say.
@@ -508,7 +482,7 @@ fn restore_leaves_a_metadata_change_on_a_script_managed_path_alone() {
         },
     );
     // verify reports it, and nothing else: the rest of the root is pristine.
-    let verify = rescue_at(&root.root, "verify", &[]);
+    let verify = common::rescue_in(&root.root, "verify", &[]);
     let findings = finding_paths(&common::stdout(&verify));
     checks.check(
         verify.status.code() == Some(1) && findings == ["/usr/bin/ssh-agent"],
@@ -552,8 +526,7 @@ fn undo_with_backups_on_another_file_system_keeps_the_capability() {
     let Some(root) = BookwormRoot::extract() else {
         return;
     };
-    if !common::have("setcap") {
-        eprintln!("skipped: setcap is not installed (libcap2-bin)");
+    if !common::have_or_skip("setcap") {
         return;
     }
     let ping = root.path("usr/bin/ping");
@@ -580,7 +553,7 @@ fn undo_with_backups_on_another_file_system_keeps_the_capability() {
     );
 
     let mut checks = Checks::default();
-    let restore = rescue_at(&root.root, "restore", &["--yes"]);
+    let restore = common::rescue_in(&root.root, "restore", &["--yes"]);
     checks.check(restore.status.code() == Some(0), || {
         shown("rescue restore --yes", &restore)
     });
@@ -590,7 +563,7 @@ fn undo_with_backups_on_another_file_system_keeps_the_capability() {
         format!("restored ping {restored:?}, pristine {pristine:?}")
     });
 
-    let undo = rescue_at(&root.root, "undo", &[]);
+    let undo = common::rescue_in(&root.root, "undo", &[]);
     checks.check(undo.status.code() == Some(0), || {
         shown("rescue undo", &undo)
     });

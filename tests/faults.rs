@@ -18,29 +18,14 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::debroot::{self, DebRoot, Snapshot};
+use common::show;
 
 fn rescue_in(root: &Path, args: &[&str], kill_after: Option<usize>) -> Output {
-    let mut command = common::rescue();
-    command
-        .arg(args[0])
-        .arg("--root")
-        .arg(root)
-        .args(&args[1..]);
+    let mut command = common::rescue_at(root, args[0], &args[1..]);
     if let Some(n) = kill_after {
         command.env("RESCUE_FAULT_KILL_AFTER", n.to_string());
-    } else {
-        command.env_remove("RESCUE_FAULT_KILL_AFTER");
     }
-    debroot::output_without_terminal(&mut command)
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        common::stdout(output),
-        common::stderr(output)
-    )
+    common::output_without_terminal(&mut command)
 }
 
 fn snap(root: &Path) -> Snapshot {

@@ -25,23 +25,14 @@ fn world(dir: &Path) {
 /// Names, types, modes, link targets and contents under `dir`.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = fs::symlink_metadata(&path).expect("lstat");
-        let rel = path
-            .strip_prefix(dir)
-            .expect("under dir")
-            .to_string_lossy()
-            .into_owned();
+    for (rel, meta) in common::lstat_tree(dir) {
+        let path = dir.join(&rel);
         let what = if meta.file_type().is_symlink() {
             format!(
                 "link -> {}",
                 fs::read_link(&path).expect("readlink").display()
             )
         } else if meta.is_dir() {
-            for entry in fs::read_dir(&path).expect("readdir") {
-                stack.push(entry.expect("entry").path());
-            }
             format!("dir {:o}", meta.mode() & 0o7777)
         } else {
             let body = fs::read(&path).expect("read");
@@ -52,7 +43,7 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
                 meta.nlink()
             )
         };
-        out.insert(rel, what);
+        out.insert(rel.to_string_lossy().into_owned(), what);
     }
     out
 }
@@ -100,8 +91,7 @@ fn run_both(
 }
 
 fn same_as_gnu(tool: &str, args: &[&str]) {
-    if !common::have(tool) {
-        eprintln!("GNU {tool} not installed; skipping");
+    if !common::have_or_skip(tool) {
         return;
     }
     let (gnu, ours, gnu_tree, our_tree) = run_both(tool, args);
@@ -196,13 +186,13 @@ fn mv_across_file_systems_copies_like_cp_a_then_removes() {
     let shm = Path::new("/dev/shm");
     let tmp = tempfile::tempdir().expect("tempdir");
     let Ok(other) = tempfile::tempdir_in(shm) else {
-        eprintln!("no /dev/shm; skipping");
+        common::skip("no /dev/shm");
         return;
     };
     let same_device = fs::metadata(tmp.path()).expect("stat").dev()
         == fs::metadata(other.path()).expect("stat").dev();
     if same_device {
-        eprintln!("/dev/shm is on the same file system; skipping");
+        common::skip("/dev/shm is on the same file system");
         return;
     }
     let src = tmp.path().join("tree");

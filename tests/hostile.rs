@@ -15,7 +15,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::debroot::{self, DebRoot, Snapshot};
 
@@ -63,7 +63,7 @@ open(dst, "wb").write(raw)
 "#;
 
 fn available() -> bool {
-    debroot::available() && common::have("python3")
+    debroot::available() && common::have_or_skip("python3")
 }
 
 fn run(command: &mut Command) {
@@ -171,12 +171,8 @@ impl Scene {
     /// `reasons` said (case-insensitive; none asked for when empty), DIR unchanged, the
     /// sentinel empty. Returns everything the tool said.
     fn refused(&self, archive_name: &str, reasons: &[&str]) -> String {
-        let mut command = common::rescue();
-        command
-            .args(["restore", "--yes", "--root"])
-            .arg(&self.fixture.root);
-        let output: Output = debroot::output_without_terminal(&mut command);
-        let said = format!("{}{}", common::stdout(&output), common::stderr(&output));
+        let output = common::rescue_in(&self.fixture.root, "restore", &["--yes"]);
+        let said = common::said(&output);
         eprintln!("{said}");
         assert!(
             matches!(output.status.code(), Some(1 | 2)),

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::debroot::{self, DebRoot};
 use common::dpkgroot::{DpkgRoot, Pkg};
+use common::Unsupported;
 
 /// What `verify` may use for `paths` listed paths: a base for the binary, the threads and
 /// their buffers, plus a share per path (its list entry, its check, its cached digest, and a
@@ -128,7 +129,9 @@ fn rescue_measured(
     deadline: Duration,
 ) -> Option<(Run, u64)> {
     if !Path::new(GNU_TIME).is_file() {
-        eprintln!("skipped: {GNU_TIME} (Debian package time) is not installed");
+        common::skip(&format!(
+            "{GNU_TIME} (Debian package time) is not installed"
+        ));
         return None;
     }
     let report = tempfile::NamedTempFile::new().expect("time report");
@@ -187,7 +190,10 @@ impl Marker {
         let atime_observable = fs::metadata(&probe).expect("probe").atime() != before;
         fs::remove_file(&probe).expect("remove probe");
         if !atime_observable {
-            eprintln!("access times are not kept here: 'not read' is checked by outcome only");
+            common::unsupported(
+                Unsupported::AccessTimes,
+                "'not read' is checked by outcome only",
+            );
         }
         Marker {
             dir,
@@ -584,8 +590,7 @@ fn a_socket_at_status_is_refused() {
 
 #[test]
 fn a_device_at_status_is_refused_without_opening_it() {
-    if !common::is_root() {
-        eprintln!("skipped: mknod needs root");
+    if !common::root_or_skip("mknod needs root") {
         return;
     }
     let root = small_root();
@@ -768,7 +773,7 @@ fn two_million_paths_stay_within_the_budget() {
 fn this_hosts_database_stays_within_the_budget() {
     let info = Path::new("/var/lib/dpkg/info");
     if !Path::new("/var/lib/dpkg/status").is_file() {
-        eprintln!("skipped: this host has no dpkg database");
+        common::skip("this host has no dpkg database");
         return;
     }
     let paths: u64 = fs::read_dir(info)
@@ -833,8 +838,7 @@ fn the_rss_probe_sees_memory_and_only_the_childs() {
     assert_eq!(run.code, Some(0), "{}", run.show());
     assert!(small < 64 << 20, "a small run measured at {small} bytes");
     assert_eq!(held.iter().map(|&b| b as usize).sum::<usize>(), 256 << 20);
-    if !common::have("python3") {
-        eprintln!("skipped: python3 is not installed");
+    if !common::have_or_skip("python3") {
         return;
     }
     let report = tempfile::NamedTempFile::new().expect("time report");

@@ -24,41 +24,8 @@ use std::process::Output;
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
-use common::debroot::{self, DebRoot};
-
-fn rescue_in(root: &Path, applet: &str, args: &[&str]) -> Output {
-    let mut command = common::rescue();
-    command
-        .arg(applet)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("RESCUE_FAULT_KILL_AFTER");
-    debroot::output_without_terminal(&mut command)
-}
-
-fn restore(fixture: &DebRoot, args: &[&str]) -> Output {
-    let mut all = vec!["--yes"];
-    all.extend_from_slice(args);
-    rescue_in(&fixture.root, "restore", &all)
-}
-
-fn undo(fixture: &DebRoot, args: &[&str]) -> Output {
-    rescue_in(&fixture.root, "undo", args)
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        common::stdout(output),
-        common::stderr(output)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32, what: &str) {
-    assert_eq!(output.status.code(), Some(code), "{what}: {}", show(output));
-}
+use common::debroot::{self, restore, undo, DebRoot};
+use common::{assert_exit, rescue_in, show, Unsupported};
 
 fn assert_says(output: &Output, stream: &str, needle: &str, what: &str) {
     let text = match stream {
@@ -143,7 +110,7 @@ impl Marker {
             dir,
         };
         if !marker.atime_kept {
-            eprintln!("note: this file system does not record reads; atimes are not checked");
+            common::unsupported(Unsupported::AccessTimes, "atimes are not checked");
         }
         for path in marker.paths() {
             set_atime(&path, OLD_ATIME);
@@ -633,13 +600,9 @@ fn a_cut_journal_is_told_from_a_torn_last_line() {
     assert!(!run.join("undone").exists());
 
     // The crash case: killed after 3 durable steps, then a line torn as a crash tears it.
-    let mut command = common::rescue();
-    command
-        .args(["restore", "--root"])
-        .arg(&killed_root)
-        .arg("--yes")
-        .env("RESCUE_FAULT_KILL_AFTER", "3");
-    let killed = debroot::output_without_terminal(&mut command);
+    let mut command = common::rescue_at(&killed_root, "restore", &["--yes"]);
+    command.env("RESCUE_FAULT_KILL_AFTER", "3");
+    let killed = common::output_without_terminal(&mut command);
     assert_eq!(killed.status.code(), None, "killed: {}", show(&killed));
     let killed_run = debroot::runs(&killed_root).pop().unwrap();
     append(&killed_run.join("journal"), "replace\t/usr/share/demo-d");

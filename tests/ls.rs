@@ -9,14 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn gnu_ls_available() -> bool {
-    Command::new("ls")
-        .arg("--version")
-        .output()
-        .map(|out| common::stdout(&out).contains("GNU coreutils"))
-        .unwrap_or(false)
-}
-
 fn touch(path: &Path, when: &str) {
     let status = Command::new("touch")
         .arg("-h")
@@ -63,7 +55,7 @@ fn build_tree(root: &Path) {
     .unwrap();
     std::fs::write(dir.join(OsStr::from_bytes(b"bad\xffname")), b"").unwrap();
     std::fs::write(dir.join(OsStr::from_bytes(b"new\nline")), b"").unwrap();
-    if common::is_root() {
+    if common::root_or_skip("device nodes and other owners need root") {
         use nix::sys::stat::{makedev, mknod, Mode, SFlag};
         let mode = Mode::from_bits_truncate(0o660);
         mknod(&dir.join("chardev"), SFlag::S_IFCHR, mode, makedev(1, 3)).unwrap();
@@ -87,26 +79,21 @@ fn build_tree(root: &Path) {
 }
 
 fn run_both(cwd: &Path, args: &[&str]) -> (Output, Output) {
-    let gnu = Command::new("ls")
-        .args(args)
-        .current_dir(cwd)
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .env_remove("LS_COLORS")
-        .env_remove("COLUMNS")
-        .output()
-        .expect("run GNU ls");
-    let ours = common::rescue()
-        .arg("ls")
-        .args(args)
-        .current_dir(cwd)
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .env_remove("LS_COLORS")
-        .env_remove("COLUMNS")
-        .output()
-        .expect("run rescue ls");
-    (gnu, ours)
+    // The same C locale, zone and width for both, whatever the caller's environment says.
+    let run = |mut command: Command| {
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .env_remove("LS_COLORS")
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap_or_else(|err| panic!("run {command:?}: {err}"))
+    };
+    let mut ours = common::rescue();
+    ours.arg("ls");
+    (run(Command::new("ls")), run(ours))
 }
 
 /// A line diff good enough to see which column went wrong.
@@ -150,8 +137,7 @@ fn assert_same(cwd: &Path, args: &[&str]) {
 
 #[test]
 fn matches_gnu_on_every_kind_of_file() {
-    if !gnu_ls_available() {
-        eprintln!("skipped: GNU ls not installed");
+    if !common::gnu_or_skip("ls") {
         return;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -234,7 +220,7 @@ fn a_missing_operand_is_serious_trouble() {
         )
     );
     assert!(common::stdout(&out).ends_with("here\n"));
-    if gnu_ls_available() {
+    if common::gnu_or_skip("ls") {
         assert_same(temp.path(), &["not-there", "here"]);
         assert_same(temp.path(), &["-l", "not-there", "."]);
     }
@@ -242,8 +228,7 @@ fn a_missing_operand_is_serious_trouble() {
 
 #[test]
 fn owners_without_a_passwd_entry_print_as_numbers() {
-    if !common::is_root() {
-        eprintln!("skipped: chown needs root");
+    if !common::root_or_skip("chown needs root") {
         return;
     }
     let temp = tempfile::tempdir().unwrap();

@@ -2,6 +2,8 @@
 //! dpkg database holds (hundreds of packages, written by hundreds of hands) parses, and the
 //! effects it finds on the best-known cases are the ones the scripts apply.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
@@ -13,7 +15,7 @@ use rescue::sys::root::Root;
 fn every_installed_preinst_and_postinst_parses() {
     let info = Path::new("/var/lib/dpkg/info");
     let Ok(entries) = fs::read_dir(info) else {
-        eprintln!("skipped: no {}", info.display());
+        common::skip(&format!("no {}", info.display()));
         return;
     };
     let mut parsed = 0;
@@ -41,7 +43,7 @@ fn every_installed_preinst_and_postinst_parses() {
 fn loading_this_machines_scripts_reports_no_issues() {
     let root = Root::new("/");
     let Ok(db) = Database::open_in(&root) else {
-        eprintln!("skipped: no dpkg database");
+        common::skip("no dpkg database");
         return;
     };
     let world = RootWorld::new(&root, &db);

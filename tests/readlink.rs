@@ -5,14 +5,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-fn gnu_readlink_available() -> bool {
-    Command::new("readlink")
-        .arg("--version")
-        .output()
-        .map(|out| common::stdout(&out).contains("GNU coreutils"))
-        .unwrap_or(false)
-}
-
 fn assert_same(cwd: &Path, args: &[&str]) {
     let gnu = Command::new("readlink")
         .args(args)
@@ -39,8 +31,7 @@ fn assert_same(cwd: &Path, args: &[&str]) {
 
 #[test]
 fn resolution_matches_gnu() {
-    if !gnu_readlink_available() {
-        eprintln!("skipped: GNU readlink not installed");
+    if !common::gnu_or_skip("readlink") {
         return;
     }
     let temp = tempfile::tempdir().unwrap();

@@ -13,38 +13,10 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use common::debroot::{self, DebRoot, Kind, Snapshot, ARCHIVE_MTIME};
-
-fn rescue_in(root: &Path, applet: &str, args: &[&str]) -> Output {
-    let mut command = common::rescue();
-    command.arg(applet).arg("--root").arg(root).args(args);
-    debroot::output_without_terminal(&mut command)
-}
-
-fn restore(fixture: &DebRoot, args: &[&str]) -> Output {
-    let mut all = vec!["--yes"];
-    all.extend_from_slice(args);
-    rescue_in(&fixture.root, "restore", &all)
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        common::stdout(output),
-        common::stderr(output)
-    )
-}
-
-fn said(output: &Output) -> String {
-    format!("{}{}", common::stdout(output), common::stderr(output))
-}
-
-fn assert_exit(output: &Output, code: i32, what: &str) {
-    assert_eq!(output.status.code(), Some(code), "{what}: {}", show(output));
-}
+use common::debroot::{self, restore, DebRoot, Kind, Snapshot, ARCHIVE_MTIME};
+use common::{assert_exit, rescue_in, said, show};
 
 /// The undamaged root must already satisfy both checkers, or the comparisons prove nothing.
 fn assert_clean(fixture: &DebRoot, when: &str) {
@@ -54,8 +26,15 @@ fn assert_clean(fixture: &DebRoot, when: &str) {
 }
 
 /// Pristine snapshot, `damage`, restore with `args`, compare with pristine, undo, compare with
-/// the damaged snapshot. Returns the fixture and both snapshots for further checks.
-fn restore_and_undo(damage: impl FnOnce(&DebRoot), args: &[&str]) -> (DebRoot, Snapshot, Snapshot) {
+/// the damaged snapshot. Returns the fixture and both snapshots for further checks, or None
+/// when the fixture cannot be built here (see `debroot::available`).
+fn restore_and_undo(
+    damage: impl FnOnce(&DebRoot),
+    args: &[&str],
+) -> Option<(DebRoot, Snapshot, Snapshot)> {
+    if !debroot::available() {
+        return None;
+    }
     let fixture = DebRoot::new();
     let pristine = fixture.snapshot();
     assert_eq!(
@@ -84,7 +63,7 @@ fn restore_and_undo(damage: impl FnOnce(&DebRoot), args: &[&str]) -> (DebRoot, S
     let undone = rescue_in(&fixture.root, "undo", &[]);
     assert_exit(&undone, 0, "rescue undo");
     damaged.assert_same(&fixture.snapshot(), "after undo (damaged => undone)");
-    (fixture, pristine, damaged)
+    Some((fixture, pristine, damaged))
 }
 
 fn rm(fixture: &DebRoot, path: &str) {
@@ -228,10 +207,9 @@ fn pristine_fixture_passes_dpkg_verify() {
 
 #[test]
 fn deleted_files_are_restored() {
-    if !debroot::available() {
+    let Some((_fixture, pristine, _)) = restore_and_undo(delete_files, &[]) else {
         return;
-    }
-    let (_fixture, pristine, _) = restore_and_undo(delete_files, &[]);
+    };
     // Explicitly: the statoverride beat the archive's root:root 0755.
     let tool = pristine
         .get("usr/bin/demo-tool")
@@ -241,17 +219,11 @@ fn deleted_files_are_restored() {
 
 #[test]
 fn deleted_multiarch_directory_behind_lib_alias_is_restored() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(delete_multiarch_dir, &[]);
 }
 
 #[test]
 fn deleted_lib_alias_is_recreated_as_symlink() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(|f| rm(f, "lib"), &[]);
 }
 
@@ -281,7 +253,7 @@ fn real_directory_in_place_of_lib_alias_goes_to_backup() {
     // The stray directory was moved into the run's backup, not deleted.
     let run = fixture.runs().pop().expect("a run");
     let backups = debroot::snapshot(&run, &[]);
-    let stray_hash = debroot::sha256_hex(&stray);
+    let stray_hash = common::sha256_hex(&stray);
     assert!(
         backups.0.iter().any(
             |(path, node)| path.ends_with("x86_64-linux-gnu/libdemo.so.1")
@@ -297,9 +269,6 @@ fn real_directory_in_place_of_lib_alias_goes_to_backup() {
 
 #[test]
 fn real_directory_in_place_of_lib_alias_round_trip() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(stray_lib_directory, &[]);
 }
 
@@ -332,49 +301,31 @@ fn overwritten_files_get_archive_content_and_mtime() {
 
 #[test]
 fn overwritten_files_round_trip() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(overwrite, &[]);
 }
 
 #[test]
 fn dropped_setuid_and_setgid_are_restored() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(drop_setuid, &[]);
 }
 
 #[test]
 fn changed_owners_are_restored() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(change_owner, &[]);
 }
 
 #[test]
 fn retargeted_symlinks_are_restored() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(retarget_symlinks, &[]);
 }
 
 #[test]
 fn directory_in_place_of_a_file_is_replaced() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(file_to_directory, &[]);
 }
 
 #[test]
 fn deleted_conffile_is_restored_by_default() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(delete_conffile, &[]);
 }
 
@@ -417,10 +368,9 @@ fn modified_conffile_is_left_alone_without_conffiles_flag() {
 
 #[test]
 fn modified_conffile_is_restored_with_conffiles_flag_and_backed_up() {
-    if !debroot::available() {
+    let Some((fixture, _, damaged)) = restore_and_undo(modify_conffile, &["--conffiles"]) else {
         return;
-    }
-    let (fixture, _, damaged) = restore_and_undo(modify_conffile, &["--conffiles"]);
+    };
     let run = fixture.runs().pop().expect("a run");
     let backup = run.join("files/etc/demo.conf");
     let Some(Kind::File { sha256, .. }) = damaged.get("etc/demo.conf").map(|n| n.kind.clone())
@@ -429,7 +379,7 @@ fn modified_conffile_is_restored_with_conffiles_flag_and_backed_up() {
     };
     let body = fs::read(&backup).expect("backup of the modified conffile");
     assert_eq!(
-        debroot::sha256_hex(&body),
+        common::sha256_hex(&body),
         sha256,
         "backup holds the admin's version"
     );
@@ -437,9 +387,6 @@ fn modified_conffile_is_restored_with_conffiles_flag_and_backed_up() {
 
 #[test]
 fn combined_damage_is_restored_and_undone() {
-    if !debroot::available() {
-        return;
-    }
     restore_and_undo(
         |f| {
             overwrite(f);
@@ -672,7 +619,7 @@ impl Drop for HttpServer {
 
 #[test]
 fn from_http_mirror() {
-    if !debroot::available() || !common::have("python3") {
+    if !debroot::available() || !common::have_or_skip("python3") {
         return;
     }
     let fixture = DebRoot::new();
@@ -682,7 +629,7 @@ fn from_http_mirror() {
     let archives: Vec<PathBuf> = fixture.packages.iter().map(|p| p.deb.clone()).collect();
     debroot::make_mirror(&mirror, &archives);
     let Some(server) = HttpServer::start(&mirror) else {
-        eprintln!("skipped: could not start python3 -m http.server");
+        common::skip("could not start python3 -m http.server");
         return;
     };
     let url = server.url();
@@ -708,7 +655,7 @@ fn from_http_mirror() {
 /// every intact package is not worth downloading the whole distribution.
 #[test]
 fn http_downloads_only_what_is_broken() {
-    if !debroot::available() || !common::have("python3") {
+    if !debroot::available() || !common::have_or_skip("python3") {
         return;
     }
     let fixture = DebRoot::new();
@@ -717,7 +664,7 @@ fn http_downloads_only_what_is_broken() {
     let archives: Vec<PathBuf> = fixture.packages.iter().map(|p| p.deb.clone()).collect();
     debroot::make_mirror(&mirror, &archives);
     let Some(server) = HttpServer::start(&mirror) else {
-        eprintln!("skipped: could not start python3 -m http.server");
+        common::skip("could not start python3 -m http.server");
         return;
     };
     rm(&fixture, "usr/bin/demo-tool");
@@ -856,18 +803,12 @@ fn a_result_other_than_planned_is_reported_by_the_recheck() {
     assert!(!said(&clean).contains("not as planned"), "{}", show(&clean));
 }
 
-/// Reads a file's raw `security.capability` (None when it has none).
-fn capability_of(path: &Path) -> Option<Vec<u8>> {
-    rescue::sys::xattr::get(path, rescue::sys::capability::XATTR_NAME).expect("getxattr")
-}
-
 /// A package whose postinst sets metadata the archive does not carry, the way Debian's do:
 /// a mode, a capability, and a group computed at run time. The script is put into the
 /// fixture's database by hand (the tool reads it from there, as it reads a real one) and its
 /// effects applied as dpkg would have run it.
 fn fixture_with_postinst() -> Option<DebRoot> {
-    if !debroot::available() || !common::have("setcap") {
-        eprintln!("skipped: needs root, dpkg and setcap");
+    if !debroot::available() || !common::have_or_skip("setcap") {
         return None;
     }
     let fixture = DebRoot::new();
@@ -904,7 +845,7 @@ fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
     };
     let pristine = fixture.snapshot();
     let run_sh = fixture.path("usr/share/demo-data/run.sh");
-    let capability = capability_of(&run_sh).expect("setcap wrote a capability");
+    let capability = debroot::capability_of(&run_sh).expect("setcap wrote a capability");
 
     // Pristine: no problem; the group the script computes is information, not a problem.
     let verify = rescue_in(&fixture.root, "verify", &[]);
@@ -938,7 +879,7 @@ fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
         fixture.snapshot().get("usr/share/demo-data/run.sh"),
         "run.sh after restore"
     );
-    assert_eq!(capability_of(&run_sh), Some(capability.clone()));
+    assert_eq!(debroot::capability_of(&run_sh), Some(capability.clone()));
     let words = fs::symlink_metadata(fixture.path("usr/share/demo-data/words.txt")).unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!(
@@ -956,7 +897,7 @@ fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
     // (no proof the admin did not mean it) and names the command that re-applies it.
     chmod(&fixture, "usr/share/demo-data/run.sh", 0o755);
     assert_eq!(
-        capability_of(&run_sh),
+        debroot::capability_of(&run_sh),
         Some(capability.clone()),
         "chmod keeps it"
     );
@@ -990,7 +931,7 @@ fn metadata_set_by_a_postinst_verifies_clean_and_is_restored_with_the_file() {
     );
     let fixed = restore(&fixture, &[]);
     assert_exit(&fixed, 0, "restore removes it");
-    assert_eq!(capability_of(&other), None);
+    assert_eq!(debroot::capability_of(&other), None);
 }
 
 /// The ping case on the fixture: a file whose postinst gave it a capability is damaged,
@@ -1013,7 +954,7 @@ fn undo_across_file_systems_keeps_the_capability() {
     body.extend_from_slice(b"# tampered\n");
     fs::write(&run_sh, body).unwrap();
     assert_eq!(
-        capability_of(&run_sh),
+        debroot::capability_of(&run_sh),
         None,
         "a write drops file capabilities"
     );
@@ -1024,12 +965,12 @@ fn undo_across_file_systems_keeps_the_capability() {
         .expect("setcap");
     assert!(status.success());
     let damaged = debroot::node_at(&run_sh);
-    let damaged_caps = capability_of(&run_sh);
+    let damaged_caps = debroot::capability_of(&run_sh);
 
     let restored = restore(&fixture, &[]);
     assert_exit(&restored, 0, "restore");
     assert_ne!(
-        capability_of(&run_sh),
+        debroot::capability_of(&run_sh),
         damaged_caps,
         "restore wrote the script's"
     );
@@ -1040,7 +981,11 @@ fn undo_across_file_systems_keeps_the_capability() {
         damaged,
         "content, mode, owner, mtime"
     );
-    assert_eq!(capability_of(&run_sh), damaged_caps, "capability bytes");
+    assert_eq!(
+        debroot::capability_of(&run_sh),
+        damaged_caps,
+        "capability bytes"
+    );
 }
 
 /// A package whose `.list` is gone: dpkg assumes it has no files and `--verify` says nothing;
@@ -1218,7 +1163,7 @@ fn hold_lock(path: &Path) -> Child {
 /// as `dpkg --root` does; with another run's lock held, so do they; once released, they go on.
 #[test]
 fn restore_and_undo_refuse_while_dpkg_or_another_run_holds_the_root() {
-    if !debroot::available() || !common::have("python3") {
+    if !debroot::available() || !common::have_or_skip("python3") {
         return;
     }
     let fixture = DebRoot::new();

@@ -8,14 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn gnu_stat_available() -> bool {
-    Command::new("stat")
-        .arg("--version")
-        .output()
-        .map(|out| common::stdout(&out).contains("GNU coreutils"))
-        .unwrap_or(false)
-}
-
 fn run_both(cwd: &Path, args: &[&OsStr]) -> (Output, Output) {
     let run = |mut command: Command| {
         command
@@ -68,15 +60,14 @@ fn build(dir: &Path) {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    if common::is_root() {
+    if common::root_or_skip("other owners need root") {
         std::os::unix::fs::chown(dir.join("empty"), Some(4242), Some(4242)).unwrap();
     }
 }
 
 #[test]
 fn formats_match_gnu() {
-    if !gnu_stat_available() {
-        eprintln!("skipped: GNU stat not installed");
+    if !common::gnu_or_skip("stat") {
         return;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -129,11 +120,7 @@ fn formats_match_gnu() {
 fn a_missing_file_is_reported_and_exits_1() {
     let temp = tempfile::tempdir().unwrap();
     std::fs::write(temp.path().join("here"), b"").unwrap();
-    let out = common::rescue()
-        .args(["stat", "-c", "%n", "missing", "here"])
-        .current_dir(temp.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(temp.path(), &["stat", "-c", "%n", "missing", "here"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(common::stdout(&out), "here\n");
     assert_eq!(
@@ -144,8 +131,7 @@ fn a_missing_file_is_reported_and_exits_1() {
 
 #[test]
 fn unknown_owners_say_unknown() {
-    if !common::is_root() {
-        eprintln!("skipped: chown needs root");
+    if !common::root_or_skip("chown needs root") {
         return;
     }
     let temp = tempfile::tempdir().unwrap();

@@ -12,19 +12,10 @@ use std::process::{Command, Output};
 /// By absolute path: the child runs with an empty environment (no PATH), as on the bad day.
 const CHROOT: &str = "/usr/sbin/chroot";
 
-fn dist() -> Option<PathBuf> {
-    let binary = common::dist_binary();
-    if binary.is_none() && std::env::var_os("RESCUE_REQUIRE_DIST").is_some() {
-        panic!("RESCUE_REQUIRE_DIST is set but target/dist/rescue is missing");
-    }
-    binary
-}
-
 /// An empty root with only `/rescue` in it, or None when this test cannot run here.
 fn empty_root() -> Option<(tempfile::TempDir, PathBuf)> {
-    let binary = dist()?;
-    if !common::is_root() {
-        eprintln!("skipped: chroot needs root");
+    let binary = common::dist_binary()?;
+    if !common::root_or_skip("chroot needs root") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -56,7 +47,9 @@ fn ok(output: &Output) -> String {
 
 #[test]
 fn the_dist_binary_is_static_and_small() {
-    let Some(binary) = dist() else { return };
+    let Some(binary) = common::dist_binary() else {
+        return;
+    };
     let data = std::fs::read(&binary).unwrap();
     assert!(data.len() < 3 * 1024 * 1024, "{} bytes", data.len());
     // `cargo xtask ci` installs file(1); by hand it may be missing.
@@ -207,7 +200,9 @@ fn unknown_applets_and_help() {
 /// The pipeline here is the one the runbook prints.
 #[test]
 fn the_runbook_printf_transfer_rebuilds_the_binary() {
-    let Some(binary) = dist() else { return };
+    let Some(binary) = common::dist_binary() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let spare = dir.path().join("yes");
     std::fs::copy("/usr/bin/yes", &spare).unwrap();

@@ -27,20 +27,13 @@ fn rescue_bin() -> &'static str {
 
 /// (name, mode, uid, gid) of the outside directory and everything in it.
 fn snapshot(dir: &Path) -> Vec<(String, u32, u32, u32)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&at).unwrap();
-        let rel = at.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-        out.push((rel, meta.mode(), meta.uid(), meta.gid()));
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&at).unwrap() {
-                stack.push(entry.unwrap().path());
-            }
-        }
-    }
-    out.sort();
-    out
+    common::lstat_tree(dir)
+        .into_iter()
+        .map(|(rel, meta)| {
+            let rel = rel.to_string_lossy().into_owned();
+            (rel, meta.mode(), meta.uid(), meta.gid())
+        })
+        .collect()
 }
 
 /// `tree/` with a subdirectory `sub` (files and a nested directory) and `swap`, a symlink to
@@ -130,8 +123,7 @@ fn changed(before: &[(String, u32, u32, u32)], now: &[(String, u32, u32, u32)]) 
 
 #[test]
 fn chmod_recursive_never_follows_a_directory_swapped_for_a_symlink() {
-    if !common::is_root() {
-        eprintln!("not root (the outside markers are owned by root); skipping");
+    if !common::root_or_skip("the outside markers are owned by root") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -153,8 +145,7 @@ fn chmod_recursive_never_follows_a_directory_swapped_for_a_symlink() {
 
 #[test]
 fn chown_recursive_never_follows_a_directory_swapped_for_a_symlink() {
-    if !common::is_root() {
-        eprintln!("not root; skipping");
+    if !common::root_or_skip("chown to other owners needs root") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -310,8 +301,7 @@ fn chmod_recursive_handles_a_tree_deeper_than_path_max_like_gnu() {
         .all(|&(mode, _, _)| mode == libc::S_IFDIR | 0o700));
     assert_eq!(modes[DEPTH + 1].0, libc::S_IFREG | 0o700);
 
-    if !common::have("chmod") {
-        eprintln!("GNU chmod not found; not compared");
+    if !common::have_or_skip("chmod") {
         return;
     }
     let gnu = deep_tree();
@@ -322,8 +312,7 @@ fn chmod_recursive_handles_a_tree_deeper_than_path_max_like_gnu() {
 
 #[test]
 fn chown_recursive_handles_a_tree_deeper_than_path_max_like_gnu() {
-    if !common::is_root() {
-        eprintln!("not root; skipping");
+    if !common::root_or_skip("chown to other owners needs root") {
         return;
     }
     let ours = deep_tree();
@@ -338,8 +327,7 @@ fn chown_recursive_handles_a_tree_deeper_than_path_max_like_gnu() {
         .iter()
         .all(|&(_, uid, gid)| (uid, gid) == (1234, 4321)));
 
-    if !common::have("chown") {
-        eprintln!("GNU chown not found; not compared");
+    if !common::have_or_skip("chown") {
         return;
     }
     let gnu = deep_tree();
@@ -355,8 +343,7 @@ fn rm_recursive_removes_a_tree_deeper_than_path_max_like_gnu() {
     assert_succeeds(&out, "rescue rm -rf");
     assert!(std::fs::symlink_metadata(ours.0.path().join("deep")).is_err());
 
-    if !common::have("rm") {
-        eprintln!("GNU rm not found; not compared");
+    if !common::have_or_skip("rm") {
         return;
     }
     let gnu = deep_tree();

@@ -577,6 +577,7 @@ pub fn utc_stamp(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Unsupported;
 
     #[test]
     fn stamps_are_utc_civil_time() {
@@ -591,8 +592,7 @@ mod tests {
     fn copies_keep_capabilities_and_extended_attributes() {
         use crate::sys::capability::{self, FileCaps};
 
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: owners and file capabilities need root");
+        if !crate::testing::root_or_skip("owners and file capabilities need root") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -602,10 +602,8 @@ mod tests {
         std::fs::set_permissions(&from, std::fs::Permissions::from_mode(0o750)).unwrap();
         let caps = FileCaps::parse_text("cap_net_raw+ep").unwrap();
         if let Err(err) = capability::write(&from, Some(&caps)) {
-            eprintln!(
-                "skipped: {} keeps no capabilities: {err}",
-                dir.path().display()
-            );
+            let detail = format!("{}: {err}", dir.path().display());
+            crate::testing::unsupported(Unsupported::FileCapabilities, &detail);
             return;
         }
         xattr::set(&from, "user.test", b"kept \0 byte for byte").unwrap();

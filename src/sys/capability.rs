@@ -588,6 +588,7 @@ pub fn write(path: &Path, caps: Option<&FileCaps>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{self, Unsupported};
     use std::path::PathBuf;
     use std::process::Command;
 
@@ -834,18 +835,18 @@ mod tests {
     /// `setcap` and `getcap`, when this test may use them (root, both installed, a file
     /// system that keeps `security.capability`).
     fn tools(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: setting file capabilities needs root");
+        if !testing::root_or_skip("setting file capabilities needs root") {
             return None;
         }
         let (Some(setcap), Some(getcap)) = (tool("setcap"), tool("getcap")) else {
-            eprintln!("skipped: setcap or getcap is not installed");
+            testing::skip("setcap or getcap is not installed");
             return None;
         };
         let probe = dir.join("probe");
         std::fs::write(&probe, b"").unwrap();
         if let Err(err) = write(&probe, Some(&caps(NET_RAW, 0, true))) {
-            eprintln!("skipped: {} keeps no capabilities: {err}", dir.display());
+            let detail = format!("{}: {err}", dir.display());
+            testing::unsupported(Unsupported::FileCapabilities, &detail);
             return None;
         }
         Some((setcap, getcap))

@@ -140,6 +140,7 @@ fn c_name(name: &str) -> io::Result<CString> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Unsupported;
 
     /// A temp directory whose file system takes `user.*` attributes, or None (with a message)
     /// where it does not, as on some overlay and network mounts.
@@ -150,7 +151,8 @@ mod tests {
         match set(&probe, "user.probe", b"1") {
             Ok(()) => Some(dir),
             Err(err) if is_unsupported(&err) => {
-                eprintln!("skipped: {} has no user xattrs", dir.path().display());
+                let at = dir.path().display();
+                crate::testing::unsupported(Unsupported::UserXattrs, &format!("{at}: {err}"));
                 None
             }
             Err(err) => panic!("probe user xattr: {err}"),

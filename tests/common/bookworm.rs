@@ -60,7 +60,7 @@ pub fn key() -> String {
 
 /// `/var/cache/rescue-tests/bookworm-managed-<first 12 hex digits of sha256(key())>.tar`.
 pub fn tarball_path() -> PathBuf {
-    let digest = debroot::sha256_hex(key().as_bytes());
+    let digest = super::sha256_hex(key().as_bytes());
     PathBuf::from(format!("{CACHE}/bookworm-managed-{}.tar", &digest[..12]))
 }
 
@@ -71,18 +71,11 @@ pub fn tarball() -> Option<PathBuf> {
     if tarball.is_file() {
         return Some(tarball);
     }
-    if !super::is_root() {
-        eprintln!(
-            "skipped: no {} and building it needs root",
-            tarball.display()
-        );
-        return None;
-    }
-    if !super::have("debootstrap") {
-        eprintln!(
-            "skipped: no {} and debootstrap is not installed",
-            tarball.display()
-        );
+    if !super::root_or_skip(&format!(
+        "no {} and building it needs root",
+        tarball.display()
+    )) || !super::have_or_skip("debootstrap")
+    {
         return None;
     }
     fs::create_dir_all(DEB_CACHE).expect("mkdir deb cache");
@@ -169,8 +162,7 @@ impl BookwormRoot {
     /// directory, and fills ROOT's apt cache with every archive debootstrap downloaded (what
     /// restore and the deep verify read). None, saying why, when not root or no tarball.
     pub fn extract() -> Option<BookwormRoot> {
-        if !super::is_root() {
-            eprintln!("skipped: a debootstrap root needs root (owners, chroot)");
+        if !super::root_or_skip("a debootstrap root needs root (owners, chroot)") {
             return None;
         }
         let tarball = tarball()?;
@@ -430,7 +422,7 @@ pub fn managed_paths(root: &Path) -> Vec<Managed> {
         add(
             &host,
             "",
-            format!("security.capability {}", hex(&capability)),
+            format!("security.capability {}", super::hex(&capability)),
         );
     }
 
@@ -487,10 +479,6 @@ pub fn owned_host_paths(root: &Path) -> BTreeSet<PathBuf> {
         .iter()
         .map(|p| debroot::resolve_in_root(root, p))
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Several independent checks in one test: each failure is kept, and all of them are reported

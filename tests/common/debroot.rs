@@ -28,9 +28,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-use sha2::{Digest, Sha256};
+use std::process::{Command, Output};
 
 /// The mtime of every file in the fixture archives (2023-11-14).
 pub const ARCHIVE_MTIME: i64 = 1_700_000_000;
@@ -92,18 +90,12 @@ pub struct DebRoot {
 
 /// Whether this machine can build the fixture: root (owners in archives, dpkg --root) and the
 /// dpkg tools. Tests return early, saying why, when it cannot.
+#[track_caller]
 pub fn available() -> bool {
-    if !super::is_root() {
-        eprintln!("skipped: the dpkg fixture needs root");
-        return false;
-    }
-    for tool in ["dpkg", "dpkg-deb", "ar", "xz"] {
-        if !super::have(tool) {
-            eprintln!("skipped: {tool} is not installed");
-            return false;
-        }
-    }
-    true
+    super::root_or_skip("the dpkg fixture needs root")
+        && ["dpkg", "dpkg-deb", "ar", "xz"]
+            .into_iter()
+            .all(super::have_or_skip)
 }
 
 impl DebRoot {
@@ -307,10 +299,8 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> PathBuf {
 pub fn assert_success(what: &str, output: &Output) {
     assert!(
         output.status.success(),
-        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        super::stdout(output),
-        super::stderr(output)
+        "{what} failed: {}",
+        super::show(output)
     );
 }
 
@@ -389,7 +379,8 @@ impl Staging {
         std::os::unix::fs::chown(&host, Some(owner.0), Some(owner.1)).expect("chown");
         // chown clears setuid/setgid, so the mode comes last.
         fs::set_permissions(&host, fs::Permissions::from_mode(mode)).expect("chmod");
-        self.md5sums.push((path.to_string(), md5_hex(content)));
+        self.md5sums
+            .push((path.to_string(), super::md5_hex(content)));
     }
 
     fn symlink(&mut self, path: &str, target: &str) {
@@ -537,19 +528,6 @@ fn build_demo_doc(dir: &Path, debs: &Path) -> Built {
     finish_package(s, "demo-doc", "all", &[], "gzip", false, debs)
 }
 
-pub fn md5_hex(data: &[u8]) -> String {
-    use md5::Md5;
-    hex(&Md5::digest(data))
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A Packages index (deb822) for `archives`, each under `pool/main/<initial>/<pkg>/<file>`.
 pub fn packages_index(archives: &[PathBuf]) -> String {
     let mut out = String::new();
@@ -578,8 +556,8 @@ pub fn packages_index(archives: &[PathBuf]) -> String {
             "\nFilename: {}\nSize: {}\nMD5sum: {}\nSHA256: {}\n\n",
             pool_path(&package, &file_name),
             body.len(),
-            md5_hex(&body),
-            sha256_hex(&body)
+            super::md5_hex(&body),
+            super::sha256_hex(&body)
         ));
         out.push_str(&paragraph);
     }
@@ -663,7 +641,7 @@ impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut owner = format!("{:o} {}:{}", self.mode, self.uid, self.gid);
         if let Some(capability) = &self.capability {
-            owner.push_str(&format!(" capability={}", hex(capability)));
+            owner.push_str(&format!(" capability={}", super::hex(capability)));
         }
         match &self.kind {
             Kind::File {
@@ -750,7 +728,7 @@ pub fn node_at(host: &Path) -> Option<Node> {
         let body = fs::read(host).expect("read file");
         Kind::File {
             size: meta.len(),
-            sha256: sha256_hex(&body),
+            sha256: super::sha256_hex(&body),
             mtime: (meta.mtime(), meta.mtime_nsec()),
         }
     } else {
@@ -823,9 +801,16 @@ pub fn snapshot(dir: &Path, exclude: &[&str]) -> Snapshot {
     Snapshot(out)
 }
 
-/// Runs `command` with stdin from /dev/null (never a terminal) and returns its output.
-pub fn output_without_terminal(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().expect("run command")
+/// `rescue restore --yes ARGS` on the fixture's root.
+pub fn restore(fixture: &DebRoot, args: &[&str]) -> Output {
+    let mut all = vec!["--yes"];
+    all.extend_from_slice(args);
+    super::rescue_in(&fixture.root, "restore", &all)
+}
+
+/// `rescue undo ARGS` on the fixture's root.
+pub fn undo(fixture: &DebRoot, args: &[&str]) -> Output {
+    super::rescue_in(&fixture.root, "undo", args)
 }
 
 /// The steps of a journal as fields: `stage PATH`, `replace PATH BACKUP`, ... with `%XX`

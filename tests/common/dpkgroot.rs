@@ -7,14 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use md5::{Digest, Md5};
-
-pub fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use super::md5_hex;
 
 /// One package to write into the root.
 pub struct Pkg {
@@ -231,8 +224,7 @@ impl DpkgRoot {
 
     /// `dpkg --root=ROOT --verify`, or `None` when dpkg is not installed.
     pub fn dpkg_verify(&self) -> Option<Output> {
-        if !super::have("dpkg") {
-            eprintln!("dpkg not installed: parity not checked");
+        if !super::have_or_skip("dpkg") {
             return None;
         }
         let mut root = OsStr::new("--root=").to_os_string();

@@ -1,12 +1,16 @@
-//! Helpers shared by the integration tests: where the binaries are, and whether we are root.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: where the binaries are, running them, showing
+//! what they said, digests for fixtures, and when a test may skip (`skip.rs`).
+#![allow(dead_code, unused_imports)]
 
 pub mod bookworm;
 pub mod debroot;
 pub mod dpkgroot;
+mod skip;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+pub use skip::{have, have_or_skip, in_ci, is_root, root_or_skip, skip, unsupported, Unsupported};
 
 /// The debug build of `rescue` that cargo built for these tests.
 pub fn rescue() -> Command {
@@ -18,24 +22,63 @@ pub fn run(args: &[&str]) -> Output {
     rescue().args(args).output().expect("run rescue")
 }
 
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// Runs `rescue ARGS...` in the directory `dir` and returns its output.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    rescue()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run rescue")
 }
 
-/// The static binary from `cargo xtask dist`, if it has been built.
+/// `rescue APPLET --root ROOT ARGS...`, never killed by a fault point left in the environment.
+pub fn rescue_at(root: &Path, applet: &str, args: &[&str]) -> Command {
+    let mut command = rescue();
+    command
+        .arg(applet)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("RESCUE_FAULT_KILL_AFTER");
+    command
+}
+
+/// Runs `rescue APPLET --root ROOT ARGS...` without a terminal and returns its output.
+pub fn rescue_in(root: &Path, applet: &str, args: &[&str]) -> Output {
+    output_without_terminal(&mut rescue_at(root, applet, args))
+}
+
+/// Runs `command` with stdin from /dev/null (never a terminal) and returns its output.
+pub fn output_without_terminal(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().expect("run command")
+}
+
+/// The static binary from `cargo xtask dist`. Missing, the test is skipped (see [`skip`]),
+/// and fails when RESCUE_REQUIRE_DIST says the binary must be there.
 pub fn dist_binary() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist/rescue");
-    path.is_file().then_some(path)
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var_os("RESCUE_REQUIRE_DIST").is_some() {
+        panic!("RESCUE_REQUIRE_DIST is set but target/dist/rescue is missing");
+    }
+    skip("no target/dist/rescue (run cargo xtask dist)");
+    None
 }
 
-/// Whether a program is on PATH (GNU peers, dpkg), so comparisons can say why they skipped.
-pub fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null"))
-        .status()
-        .map(|status| status.success())
-        .unwrap_or(false)
+/// Whether `program` on PATH is GNU coreutils' own, which comparisons byte for byte need; when
+/// not, the test is skipped (see [`skip`]).
+#[track_caller]
+pub fn gnu_or_skip(program: &str) -> bool {
+    let gnu = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| stdout(&out).contains("GNU coreutils"));
+    if !gnu {
+        skip(&format!("no GNU {program} to compare with"));
+    }
+    gnu
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -44,6 +87,63 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Both streams, stdout first: for "it says X somewhere".
+pub fn said(output: &Output) -> String {
+    format!("{}{}", stdout(output), stderr(output))
+}
+
+/// The exit status and both streams, for an assertion's message.
+pub fn show(output: &Output) -> String {
+    format!(
+        "{:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    )
+}
+
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(output.status.code(), Some(code), "{what}: {}", show(output));
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex(&Md5::digest(data))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(data))
+}
+
+/// Lowercase hex, as md5sums files and Packages indexes write digests.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `dir` and everything below it, symlinks not followed: each path relative to `dir` (empty
+/// for `dir` itself) with its lstat, sorted by path.
+pub fn lstat_tree(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)
+            .unwrap_or_else(|err| panic!("lstat {}: {err}", path.display()));
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)
+                .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+            {
+                stack.push(entry.expect("directory entry").path());
+            }
+        }
+        let rel = path.strip_prefix(dir).expect("below dir").to_path_buf();
+        out.push((rel, meta));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// A tmpfs mounted on `dir` (created if missing) for the life of the value: backups on
@@ -66,7 +166,7 @@ impl Tmpfs {
             .map(|status| status.success())
             .unwrap_or(false);
         if !mounted {
-            eprintln!("skipped: cannot mount a tmpfs here");
+            skip("cannot mount a tmpfs here");
             return None;
         }
         Some(Tmpfs(dir.to_path_buf()))

@@ -60,6 +60,7 @@ pub fn run() -> crate::Result {
         Command::new(&cargo)
             .current_dir(&root)
             .env("RESCUE_REQUIRE_DIST", &binary)
+            .env("RESCUE_CI", "1")
             .args(["test", "--workspace"]),
     )?;
     crate::fuzz::run(&["--seconds".into(), "60".into()])?;
