@@ -4,7 +4,7 @@
 //! `/etc/resolv.conf` and `/etc/hosts` itself: no NSS module is needed.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 const MAX_REDIRECTS: usize = 5;
@@ -41,21 +41,20 @@ impl From<io::Error> for HttpError {
 pub fn get(url: &str) -> Result<Box<dyn Read + Send>, HttpError> {
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let (host, port, path) = split_url(&url)?;
-        let address = (host.as_str(), port)
+        let target = Url::parse(&url)?;
+        let addresses: Vec<SocketAddr> = (target.host.as_str(), target.port)
             .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| HttpError::Protocol(format!("no address for {host}")))?;
-        let mut stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
+            .collect();
+        let mut stream = connect_any(&addresses, CONNECT_TIMEOUT).map_err(|err| match err {
+            Some(err) => HttpError::Io(err),
+            None => HttpError::Protocol(format!("no address for {}", target.host)),
+        })?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        let host_header = if port == 80 {
-            host.clone()
-        } else {
-            format!("{host}:{port}")
-        };
+        let authority = target.authority();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: rescue/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+            "GET {} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: rescue/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+            target.path,
             env!("CARGO_PKG_VERSION")
         )?;
         let mut reader = BufReader::new(stream);
@@ -71,7 +70,7 @@ pub fn get(url: &str) -> Result<Box<dyn Read + Send>, HttpError> {
             let location = header("Location")
                 .ok_or_else(|| HttpError::Protocol("redirect without Location".into()))?;
             url = if location.starts_with('/') {
-                format!("http://{host_header}{location}")
+                format!("http://{authority}{location}")
             } else {
                 location.to_string()
             };
@@ -103,30 +102,86 @@ pub fn get(url: &str) -> Result<Box<dyn Read + Send>, HttpError> {
     )))
 }
 
-fn split_url(url: &str) -> Result<(String, u16, String), HttpError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| HttpError::BadUrl(url.to_string()))?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (
-            host,
-            port.parse()
-                .map_err(|_| HttpError::BadUrl(url.to_string()))?,
-        ),
-        _ => (authority, 80),
-    };
-    if host.is_empty() {
-        return Err(HttpError::BadUrl(url.to_string()));
+/// Connects to each address in turn, as a resolver's answer is meant to be used: `localhost`
+/// or a mirror's name often resolves to an IPv6 address first that does not answer, and the
+/// next one does. Each attempt has its own timeout. `Err(None)` when there was no address,
+/// else the last attempt's error.
+fn connect_any(
+    addresses: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, Option<io::Error>> {
+    let mut last = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(address, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = Some(err),
+        }
     }
-    Ok((
-        host.trim_matches(['[', ']']).to_string(),
-        port,
-        path.to_string(),
-    ))
+    Err(last)
+}
+
+/// The parts of an `http://` URL a GET needs.
+#[derive(Debug, PartialEq)]
+struct Url {
+    /// A name or an address; an IPv6 literal without its brackets, as the resolver takes it.
+    host: String,
+    port: u16,
+    /// From the first `/` on (`/` when the URL has none).
+    path: String,
+}
+
+impl Url {
+    fn parse(url: &str) -> Result<Url, HttpError> {
+        let bad = || HttpError::BadUrl(url.to_string());
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        // `[::1]:8080`: the port follows the closing bracket, never a colon inside it.
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
+                match after {
+                    "" => (host, None),
+                    _ => (host, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+                }
+            }
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            None => 80,
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits.parse().map_err(|_| bad())?
+            }
+            Some(_) => return Err(bad()),
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Url {
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The `Host` header's value (RFC 9110 7.2): an IPv6 literal back in its brackets, and the
+    /// port unless it is 80.
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            80 => host,
+            port => format!("{host}:{port}"),
+        }
+    }
 }
 
 fn read_line(reader: &mut impl BufRead) -> Result<String, HttpError> {
@@ -233,19 +288,122 @@ impl<R: BufRead> Read for Chunked<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Unsupported;
+    use std::net::TcpListener;
+
+    fn url(host: &str, port: u16, path: &str) -> Url {
+        Url {
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
+    }
 
     #[test]
     fn urls_split_into_host_port_path() {
+        let parsed = |text: &str| Url::parse(text).unwrap();
         assert_eq!(
-            split_url("http://deb.debian.org/debian").unwrap(),
-            ("deb.debian.org".into(), 80, "/debian".into())
+            parsed("http://deb.debian.org/debian"),
+            url("deb.debian.org", 80, "/debian")
         );
+        assert_eq!(parsed("http://mirror"), url("mirror", 80, "/"));
         assert_eq!(
-            split_url("http://127.0.0.1:8080/").unwrap(),
-            ("127.0.0.1".into(), 8080, "/".into())
+            parsed("http://127.0.0.1:8080/"),
+            url("127.0.0.1", 8080, "/")
         );
-        assert!(split_url("https://x/").is_err());
-        assert!(split_url("http:///x").is_err());
+        assert_eq!(parsed("http://[::1]:8080/path"), url("::1", 8080, "/path"));
+        assert_eq!(parsed("http://[fe80::1]/x"), url("fe80::1", 80, "/x"));
+        for bad in [
+            "https://x/",
+            "http:///x",
+            "http://[::1/x",
+            "http://[::1]x/",
+            "http://[::1]:/",
+            "http://host:/",
+            "http://host:http/",
+            "http://host:99999/",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_host_header_keeps_an_ipv6_literal_in_brackets() {
+        assert_eq!(url("::1", 8080, "/").authority(), "[::1]:8080");
+        assert_eq!(url("fe80::1", 80, "/").authority(), "[fe80::1]");
+        assert_eq!(url("deb.debian.org", 80, "/").authority(), "deb.debian.org");
+        assert_eq!(url("127.0.0.1", 3142, "/").authority(), "127.0.0.1:3142");
+    }
+
+    /// Answers one GET with `ok` and returns the request's head as it came.
+    fn serve_once(listener: &TcpListener) -> String {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            request.push_str(&line);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        request
+    }
+
+    #[test]
+    fn a_server_on_ipv6_loopback_is_reached_by_its_literal() {
+        let listener = match TcpListener::bind("[::1]:0") {
+            Ok(listener) => listener,
+            Err(err) => {
+                return crate::testing::unsupported(
+                    Unsupported::Ipv6Loopback,
+                    &format!("cannot listen on [::1]: {err}"),
+                )
+            }
+        };
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || serve_once(&listener));
+        let mut body = String::new();
+        get(&format!("http://[::1]:{port}/dists/stable/Release"))
+            .unwrap()
+            .read_to_string(&mut body)
+            .unwrap();
+        let request = server.join().unwrap();
+        assert_eq!(body, "ok");
+        assert!(
+            request.starts_with("GET /dists/stable/Release HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+            "{request}"
+        );
+    }
+
+    /// A name that resolves to an address that refuses and then to one that serves (how
+    /// `localhost` often resolves, `::1` first): the second is used. Which addresses a name
+    /// resolves to depends on the machine's /etc/hosts, so the list is given directly.
+    #[test]
+    fn the_next_address_is_tried_when_one_refuses() {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let open = TcpListener::bind("127.0.0.1:0").unwrap();
+        let serving = open.local_addr().unwrap();
+        let timeout = Duration::from_secs(5);
+        let stream = connect_any(&[closed, serving], timeout).unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), serving);
+
+        let last = connect_any(&[closed], timeout).unwrap_err();
+        assert_eq!(
+            last.map(|err| err.kind()),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
+        assert!(connect_any(&[], timeout).unwrap_err().is_none());
     }
 
     #[test]
