@@ -174,7 +174,7 @@ fn bench_verify(binary: &Path) -> crate::Result {
     ];
     // musl's malloc is slow under threads: the same code linked with glibc's says whether
     // that matters here (it would show as a gap between these two lines).
-    let glibc = shell::workspace_root().join("target/release/rescue");
+    let glibc = shell::cargo_target_dir().join("release/rescue");
     shell::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(shell::workspace_root())

@@ -28,7 +28,9 @@ pub fn run() -> crate::Result<PathBuf> {
                 "musl-target.toml",
             ]),
     )?;
-    let built = root.join("target").join(TARGET).join("release/rescue");
+    let built = shell::cargo_target_dir()
+        .join(TARGET)
+        .join("release/rescue");
     crate::elf::check_static(&built)?;
 
     let dist = root.join("target/dist");
