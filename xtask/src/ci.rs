@@ -1,6 +1,8 @@
 //! `cargo xtask ci`: the one test command. It installs what a fresh Debian machine lacks, then
-//! runs the checks in the order that fails fastest: format, lints, the static build, tests,
-//! and last the fuzz targets for a minute each.
+//! runs the checks in the order that fails fastest: format, lints, the static build, function
+//! length, tests, and last the fuzz targets for a minute each. The tests run with RESCUE_CI=1,
+//! which turns every skip into a failure (tests/common/skip.rs): what a test needs is
+//! installed here, so a test that would skip has stopped testing.
 
 use std::process::Command;
 
@@ -55,6 +57,7 @@ pub fn run() -> crate::Result {
         "warnings",
     ]))?;
     let binary = crate::dist::run()?;
+    crate::fn_length::run()?;
     // The static-binary tests must run, not skip, in CI: tell them the binary is required.
     shell::run(
         Command::new(&cargo)

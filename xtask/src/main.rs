@@ -1,16 +1,19 @@
 //! Build automation for `rescue`, run as `cargo xtask TASK` (the alias is in .cargo/config.toml):
 //!
 //!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS}
-//!   ci                 everything CI checks: fmt, clippy, dist, tests (installs what it needs)
+//!   ci                 everything CI checks: fmt, clippy, dist, function length, tests
+//!                      (installs what it needs; the tests run with RESCUE_CI=1: no skips)
 //!   bench              rescue against its peers on this machine's own files, printed as ratios
 //!   fuzz [--seconds N] [--jobs N] [TARGET...]
 //!                      the libFuzzer targets in fuzz/, N seconds each (60), on stable Rust
 //!   check-static FILE  the ELF proof alone: exit 1 if FILE has an interpreter or DT_NEEDED
+//!   fn-length          every function in src/ at most 100 lines: prints each one longer
 
 mod bench;
 mod ci;
 mod dist;
 mod elf;
+mod fn_length;
 mod fuzz;
 mod shell;
 
@@ -23,12 +26,13 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("fn-length") => fn_length::run(),
         Some("check-static") if args.len() == 2 => {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
             "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... \
-             | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE"
+             | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length"
                 .into(),
         ),
     };
