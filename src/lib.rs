@@ -18,3 +18,31 @@ pub use error::{Error, Result};
 #[cfg(test)]
 #[path = "../tests/common/skip.rs"]
 mod testing;
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::ci_says;
+
+    /// The skip policy's one decision: what counts as a CI run.
+    #[test]
+    fn ci_is_either_variable_set_to_something_true() {
+        let with = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            ci_says(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        assert!(!with(&[]));
+        assert!(with(&[("CI", "true")]));
+        assert!(with(&[("RESCUE_CI", "1")]));
+        assert!(!with(&[("CI", ""), ("RESCUE_CI", "0")]));
+        assert!(!with(&[("CI", "false")]));
+        assert!(with(&[("CI", "false"), ("RESCUE_CI", "1")]));
+    }
+}

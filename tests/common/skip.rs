@@ -23,9 +23,14 @@ use std::process::Command;
 
 /// Whether this is a CI run, where [`skip`] fails the test.
 pub fn in_ci() -> bool {
-    ["RESCUE_CI", "CI"].iter().any(|name| {
-        std::env::var(name).is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
-    })
+    ci_says(|name| std::env::var(name).ok())
+}
+
+/// [`in_ci`] for any environment: `RESCUE_CI` or `CI`, non-empty and not `0` or `false`.
+pub fn ci_says(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["RESCUE_CI", "CI"]
+        .iter()
+        .any(|name| var(name).is_some_and(|value| !matches!(value.as_str(), "" | "0" | "false")))
 }
 
 /// Says why this test (or the rest of it) does not run here; the caller then returns. Panics

@@ -11,7 +11,9 @@ use crate::shell::{self, workspace_root};
 /// Debian packages the tests compare against or build fixtures with. The debootstrap tests
 /// need `debootstrap` (the shared bookworm root), `libcap2-bin` (setcap/getcap: ping's
 /// capability), `attr` (setfattr/getfattr), `mount` (a tmpfs for backups on another file
-/// system) and `time` (GNU time: the memory budget tests measure a child's peak RSS with it).
+/// system), `time` (GNU time: the memory budget tests measure a child's peak RSS with it) and
+/// `tzdata` (touch's local-time tests read /usr/share/zoneinfo). A test that finds one missing
+/// fails in CI rather than skipping (tests/common/skip.rs).
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
     "debootstrap",
@@ -26,6 +28,7 @@ const TEST_PACKAGES: &[&str] = &[
     "python3",
     "binutils",
     "time",
+    "tzdata",
 ];
 
 pub fn run() -> crate::Result {
