@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::debroot::{self, DebRoot};
+use common::show;
 
 /// Two path components that between them hold every byte but NUL and `/`, each within the
 /// 255-byte limit of a name.
@@ -133,21 +134,10 @@ fn between<'a>(line: &'a [u8], open: &str, close: &str) -> Option<&'a [u8]> {
     Some(&rest[..end])
 }
 
-fn show(output: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// Runs `rescue APPLET --root ROOT ARGS` and checks that nothing of ROOT's name reached the
 /// output raw: UTF-8 throughout, and no control character but the newlines between lines.
 fn rescue_in(root: &Path, applet: &str, args: &[&str]) -> Output {
-    let mut command = common::rescue();
-    command.arg(applet).arg("--root").arg(root).args(args);
-    let output = debroot::output_without_terminal(&mut command);
+    let output = common::rescue_in(root, applet, args);
     for stream in [&output.stdout, &output.stderr] {
         let text = std::str::from_utf8(stream).unwrap_or_else(|_| panic!("{}", show(&output)));
         assert!(
