@@ -79,21 +79,7 @@ fn build_tree(root: &Path) {
 }
 
 fn run_both(cwd: &Path, args: &[&str]) -> (Output, Output) {
-    // The same C locale, zone and width for both, whatever the caller's environment says.
-    let run = |mut command: Command| {
-        command
-            .args(args)
-            .current_dir(cwd)
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
-            .env_remove("LS_COLORS")
-            .env_remove("COLUMNS")
-            .output()
-            .unwrap_or_else(|err| panic!("run {command:?}: {err}"))
-    };
-    let mut ours = common::rescue();
-    ours.arg("ls");
-    (run(Command::new("ls")), run(ours))
+    common::gnu_and_ours("ls", cwd, args, &["LS_COLORS", "COLUMNS"])
 }
 
 /// A line diff good enough to see which column went wrong.

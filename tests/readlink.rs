@@ -3,20 +3,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 fn assert_same(cwd: &Path, args: &[&str]) {
-    let gnu = Command::new("readlink")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
-    let ours = common::rescue()
-        .arg("readlink")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+    let (gnu, ours) = common::gnu_and_ours("readlink", cwd, args, &[]);
     assert_eq!(
         common::stdout(&ours),
         common::stdout(&gnu),

@@ -6,23 +6,10 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn run_both(cwd: &Path, args: &[&OsStr]) -> (Output, Output) {
-    let run = |mut command: Command| {
-        command
-            .args(args)
-            .current_dir(cwd)
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
-            .env_remove("QUOTING_STYLE")
-            .output()
-            .expect("run stat")
-    };
-    let gnu = run(Command::new("stat"));
-    let mut ours = common::rescue();
-    ours.arg("stat");
-    (gnu, run(ours))
+    common::gnu_and_ours("stat", cwd, args, &["QUOTING_STYLE"])
 }
 
 fn assert_same(cwd: &Path, args: &[&str]) {

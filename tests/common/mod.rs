@@ -67,6 +67,32 @@ pub fn dist_binary() -> Option<PathBuf> {
     None
 }
 
+/// GNU `tool` and `rescue tool` run on the same `args` in `cwd`, both in the C locale and UTC
+/// and with the variables `unset` removed, whatever the caller's environment says.
+pub fn gnu_and_ours<S: AsRef<std::ffi::OsStr>>(
+    tool: &str,
+    cwd: &Path,
+    args: &[S],
+    unset: &[&str],
+) -> (Output, Output) {
+    let run = |mut command: Command| {
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC");
+        for name in unset {
+            command.env_remove(name);
+        }
+        command
+            .output()
+            .unwrap_or_else(|err| panic!("run {command:?}: {err}"))
+    };
+    let mut ours = rescue();
+    ours.arg(tool);
+    (run(Command::new(tool)), run(ours))
+}
+
 /// Whether `program` on PATH is GNU coreutils' own, which comparisons byte for byte need; when
 /// not, the test is skipped (see [`skip`]).
 #[track_caller]
