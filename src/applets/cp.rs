@@ -142,7 +142,7 @@ impl copy::Reporter for Report {
 
     fn overwrite(&mut self, dest: &Path) -> bool {
         super::ask(
-            &format!("rescue {}: overwrite {}? ", self.name, quote(dest)),
+            &format!("{}: overwrite {}? ", super::program(), quote(dest)),
             Yes::Initial,
         )
     }

@@ -1,10 +1,12 @@
-//! How an applet speaks and how it ends: messages in GNU's shape (`rescue APPLET: MESSAGE`),
+//! How an applet speaks and how it ends: messages in GNU's shape (`PROGRAM: MESSAGE`, where
+//! PROGRAM is the applet as it was called: `ls` through a link, `rescue ls` otherwise),
 //! GNU's words for a failed system call, the one yes/no question, and [`Exit`], the error an
 //! applet's `run` returns so that `?` works. The dispatcher says what an `Exit` has left to say
 //! and turns it into the exit status; no applet repeats that.
 
 use std::fmt::Display;
 use std::io::{BufRead, Write};
+use std::sync::OnceLock;
 
 use super::quote;
 use crate::Error;
@@ -14,12 +16,13 @@ use crate::Error;
 /// carries, in the applet's name, and leaves with its status.
 #[derive(Debug)]
 pub enum Exit {
-    /// `rescue APPLET: MESSAGE`, then this status.
+    /// `PROGRAM: MESSAGE`, then this status.
     Failed { status: i32, message: String },
-    /// `rescue APPLET: MESSAGE` and GNU's `Try 'rescue APPLET --help'` line, then the applet's
-    /// usage status.
+    /// `PROGRAM: MESSAGE` and GNU's `Try 'PROGRAM --help'` line, then the applet's usage
+    /// status.
     Usage(String),
-    /// What clap says: `--help` (status 0), or a usage error (the applet's usage status).
+    /// What clap says: `--help` and `--version` (status 0), or a usage error, put in GNU's
+    /// words (the applet's usage status).
     Clap(clap::Error),
 }
 
@@ -51,22 +54,100 @@ impl Exit {
             }
             Exit::Usage(message) => {
                 complain(applet, message);
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "Try 'rescue {applet} --help' for more information."
-                );
+                try_help();
+                usage_status
+            }
+            Exit::Clap(err) if err.use_stderr() => {
+                complain(applet, gnu_usage_error(&err));
+                try_help();
                 usage_status
             }
             Exit::Clap(err) => {
                 let _ = err.print();
-                if err.use_stderr() {
-                    usage_status
-                } else {
-                    0
-                }
+                0
             }
         }
     }
+}
+
+fn try_help() {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "Try '{} --help' for more information.",
+        program()
+    );
+}
+
+/// A clap usage error in the words of GNU's getopt, which scripts and GNU's own tests match.
+fn gnu_usage_error(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(texts)) => texts.first().cloned(),
+        _ => None,
+    };
+    let arg = context(ContextKind::InvalidArg).map(|arg| {
+        // clap names an option with its value placeholder: `--sort <WORD>`, `-w <COLS>`.
+        let name = arg.split([' ', '=']).next().unwrap_or(&arg).to_string();
+        name.trim_end_matches("...").to_string()
+    });
+    match (err.kind(), arg) {
+        (ErrorKind::UnknownArgument, Some(arg)) => match arg.strip_prefix("--") {
+            Some(long) => {
+                let long = long.split('=').next().unwrap_or(long);
+                format!("unrecognized option '--{long}'")
+            }
+            None => {
+                let letter = arg.trim_start_matches('-').chars().next().unwrap_or('?');
+                format!("invalid option -- '{letter}'")
+            }
+        },
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(arg))
+            if context(ContextKind::InvalidValue).is_some_and(|value| !value.is_empty()) =>
+        {
+            let value = context(ContextKind::InvalidValue).unwrap_or_default();
+            format!(
+                "invalid argument {} for {}",
+                quote_text(&value),
+                quote_text(&arg)
+            )
+        }
+        (
+            ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues,
+            Some(arg),
+        ) => match arg.strip_prefix("--") {
+            Some(_) => format!("option {} requires an argument", quote_text(&arg)),
+            None => format!(
+                "option requires an argument -- '{}'",
+                arg.trim_start_matches('-')
+            ),
+        },
+        (ErrorKind::TooManyValues, Some(arg)) if arg.starts_with("--") => {
+            format!("option {} doesn't allow an argument", quote_text(&arg))
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid usage");
+            first.trim_start_matches("error: ").to_string()
+        }
+    }
+}
+
+fn quote_text(text: &str) -> String {
+    super::quote(std::path::Path::new(text))
+}
+
+static PROGRAM: OnceLock<String> = OnceLock::new();
+
+/// Records how the applet was called, once, before it runs: `ls` through a link named `ls`,
+/// `rescue ls` when named as an argument. Messages and usage lines use it.
+pub fn set_program(program: String) {
+    let _ = PROGRAM.set(program);
+}
+
+/// The applet as it was called (see [`set_program`]); `rescue` before dispatch.
+pub fn program() -> &'static str {
+    PROGRAM.get().map(String::as_str).unwrap_or("rescue")
 }
 
 impl From<clap::Error> for Exit {
@@ -75,9 +156,14 @@ impl From<clap::Error> for Exit {
     }
 }
 
-/// Prints `rescue APPLET: MESSAGE` on stderr, the shape GNU tools use.
+/// Prints `PROGRAM: MESSAGE` on stderr, the shape GNU tools use. PROGRAM is the applet as
+/// it was called ([`program`]); `applet` names it when nothing was recorded (unit tests).
 pub fn complain(applet: &str, message: impl Display) {
-    let _ = writeln!(std::io::stderr().lock(), "rescue {applet}: {message}");
+    let program = match PROGRAM.get() {
+        Some(program) => program.clone(),
+        None => format!("rescue {applet}"),
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{program}: {message}");
 }
 
 /// The error text of an I/O error, without Rust's "(os error N)" suffix.

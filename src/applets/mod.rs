@@ -31,7 +31,7 @@ mod verify;
 /// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
 /// are in [`crate::sys::quoting`].
 pub use crate::sys::quoting::quote;
-pub use messages::{ask, complain, describe_io, strerror, Exit, Yes};
+pub use messages::{ask, complain, describe_io, program, strerror, Exit, Yes};
 
 /// One command of the multi-call binary.
 pub struct Applet {
@@ -125,6 +125,7 @@ pub fn dispatch(mut args: Vec<OsString>) -> i32 {
         .file_name()
         .unwrap_or(OsStr::new("rescue"));
     if let Some(applet) = invoked_as.to_str().and_then(find) {
+        messages::set_program(applet.name.to_string());
         return applet.main(args);
     }
     let Some(first) = args.first().cloned() else {
@@ -151,6 +152,7 @@ pub fn dispatch(mut args: Vec<OsString>) -> i32 {
         Some(name) if find(name).is_some() => {
             let applet = find(name).expect("checked above");
             args.remove(0);
+            messages::set_program(format!("rescue {}", applet.name));
             applet.main(args)
         }
         _ => {
@@ -186,10 +188,23 @@ impl Applet {
     }
 }
 
-/// Parses an applet's arguments with clap, under the applet's name and with its `//!` block as
-/// the long help. On `--help` or a usage error the `Exit` carries clap's words.
+/// Parses an applet's arguments with clap, under the applet's name as it was called and with
+/// its `//!` block as the long help. Long options may be abbreviated as GNU's getopt allows
+/// (`--rem` for `--remove-destination`), and every applet answers `--version`. On `--help`,
+/// `--version` or a usage error the `Exit` carries clap's words.
 pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, Exit> {
-    let mut command = T::command().name(name).bin_name(format!("rescue {name}"));
+    let mut command = T::command()
+        .name(name)
+        .bin_name(program())
+        .infer_long_args(true)
+        .version(concat!("(rescue) ", env!("CARGO_PKG_VERSION")))
+        .disable_version_flag(true)
+        .arg(
+            clap::Arg::new("rescue-version")
+                .long("version")
+                .help("output version information and exit")
+                .action(clap::ArgAction::Version),
+        );
     if let Some(applet) = find(name) {
         command = command.after_long_help(applet.help);
     }

@@ -198,7 +198,7 @@ fn over_existing(
     }
     if args.interactive
         && !super::ask(
-            &format!("rescue {name}: overwrite {}? ", quote(dest)),
+            &format!("{}: overwrite {}? ", super::program(), quote(dest)),
             Yes::Initial,
         )
     {

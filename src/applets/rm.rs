@@ -92,7 +92,7 @@ impl remove::Reporter for Report {
             Question::Descend(path) => format!("descend into directory {}? ", quote(path)),
             Question::Remove { path, kind } => format!("remove {kind} {}? ", quote(path)),
         };
-        super::ask(&format!("rescue {}: {text}", self.name), Yes::Initial)
+        super::ask(&format!("{}: {text}", super::program()), Yes::Initial)
     }
 }
 

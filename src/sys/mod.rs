@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod at;
+pub mod backup;
 pub mod birth;
 pub mod canonical;
 pub mod capability;

@@ -8,6 +8,9 @@
 //!                      the libFuzzer targets in fuzz/, N seconds each (60), on stable Rust
 //!   check-static FILE  the ELF proof alone: exit 1 if FILE has an interpreter or DT_NEEDED
 //!   fn-length          every function in src/ at most 100 lines: prints each one longer
+//!   gnu-tests [--check] [UTIL|TEST...]
+//!                      GNU coreutils 9.1's own tests against the file applets, as root and
+//!                      as nobody; writes tests/gnu/results.txt (--check: fail on a lost pass)
 
 mod bench;
 mod ci;
@@ -15,6 +18,7 @@ mod dist;
 mod elf;
 mod fn_length;
 mod fuzz;
+mod gnu_tests;
 mod shell;
 
 use std::process::ExitCode;
@@ -27,12 +31,14 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("fn-length") => fn_length::run(),
+        Some("gnu-tests") => gnu_tests::run(&args[1..]),
         Some("check-static") if args.len() == 2 => {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
             "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... \
-             | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length"
+             | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length \
+             | gnu-tests [--check] [UTIL|TEST]..."
                 .into(),
         ),
     };
