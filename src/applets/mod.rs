@@ -197,7 +197,7 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
         .name(name)
         .bin_name(program())
         .infer_long_args(true)
-        .version(concat!("(rescue) ", env!("CARGO_PKG_VERSION")))
+        .version(version_line(name))
         .disable_version_flag(true)
         .arg(
             clap::Arg::new("rescue-version")
@@ -211,6 +211,36 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
     let argv = std::iter::once(OsString::from(name)).chain(args);
     let mut matches = command.try_get_matches_from(argv)?;
     Ok(T::from_arg_matches_mut(&mut matches)?)
+}
+
+/// What `--version` prints after the applet's name. The applets that stand in for GNU
+/// coreutils end with the coreutils version they behave like, in GNU's shape (`ls (GNU
+/// coreutils) 9.1`), since scripts and GNU's own tests read the last word to check which
+/// version they run.
+fn version_line(name: &str) -> &'static str {
+    const COREUTILS: &[&str] = &[
+        "cat",
+        "chmod",
+        "chown",
+        "cp",
+        "ln",
+        "ls",
+        "md5sum",
+        "mkdir",
+        "mv",
+        "readlink",
+        "rm",
+        "rmdir",
+        "sha256sum",
+        "stat",
+        "sync",
+        "touch",
+    ];
+    if COREUTILS.contains(&name) {
+        concat!("(rescue ", env!("CARGO_PKG_VERSION"), ") 9.1")
+    } else {
+        concat!("(rescue) ", env!("CARGO_PKG_VERSION"))
+    }
 }
 
 /// Turns an OsString argument into a path.
