@@ -58,7 +58,7 @@ impl Exit {
                 usage_status
             }
             Exit::Clap(err) if err.use_stderr() => {
-                complain(applet, gnu_usage_error(&err));
+                complain(applet, gnu_usage_error(&err, |_| None));
                 try_help();
                 usage_status
             }
@@ -78,8 +78,18 @@ fn try_help() {
     );
 }
 
+/// A clap error from parsing: `--help` and `--version` as they are, a usage error in GNU's
+/// words. `typed_short` gives the short option the user typed for a long name, if any.
+pub fn usage_error(err: clap::Error, typed_short: impl Fn(&str) -> Option<char>) -> Exit {
+    if err.use_stderr() {
+        Exit::Usage(gnu_usage_error(&err, typed_short))
+    } else {
+        Exit::Clap(err)
+    }
+}
+
 /// A clap usage error in the words of GNU's getopt, which scripts and GNU's own tests match.
-fn gnu_usage_error(err: &clap::Error) -> String {
+fn gnu_usage_error(err: &clap::Error, typed_short: impl Fn(&str) -> Option<char>) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let context = |kind| match err.get(kind) {
         Some(ContextValue::String(text)) => Some(text.clone()),
@@ -116,7 +126,10 @@ fn gnu_usage_error(err: &clap::Error) -> String {
             ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues,
             Some(arg),
         ) => match arg.strip_prefix("--") {
-            Some(_) => format!("option {} requires an argument", quote_text(&arg)),
+            Some(long) => match typed_short(long) {
+                Some(short) => format!("option requires an argument -- '{short}'"),
+                None => format!("option {} requires an argument", quote_text(&arg)),
+            },
             None => format!(
                 "option requires an argument -- '{}'",
                 arg.trim_start_matches('-')

@@ -208,8 +208,27 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
     if let Some(applet) = find(name) {
         command = command.after_long_help(applet.help);
     }
+    // A missing value is named the way its option was typed: `-r` or `--reference`. It can
+    // only be missing from the last argument.
+    let last_short = args
+        .last()
+        .and_then(|arg| arg.to_str())
+        .filter(|arg| arg.starts_with('-') && !arg.starts_with("--"))
+        .and_then(|arg| arg.chars().last());
+    let shorts: Vec<(String, char)> = command
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_long()?.to_string(), arg.get_short()?)))
+        .collect();
     let argv = std::iter::once(OsString::from(name)).chain(args);
-    let mut matches = command.try_get_matches_from(argv)?;
+    let mut matches = command.try_get_matches_from(argv).map_err(|err| {
+        let typed_short = |long: &str| {
+            shorts
+                .iter()
+                .find(|(name, short)| name == long && Some(*short) == last_short)
+                .map(|(_, short)| *short)
+        };
+        messages::usage_error(err, typed_short)
+    })?;
     Ok(T::from_arg_matches_mut(&mut matches)?)
 }
 
