@@ -362,6 +362,9 @@ impl Chown<'_> {
             Ok(stat) => stat,
             Err(err) => {
                 self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+                if self.verbosity == Verbosity::All {
+                    self.describe_unknown(path);
+                }
                 return false;
             }
         };
@@ -435,6 +438,22 @@ impl Chown<'_> {
             }
         }
         outcome
+    }
+
+    /// GNU's `describe_change` line for a file whose owner could not be read.
+    fn describe_unknown(&self, path: &Path) {
+        let user = self.owner.user_name.as_deref();
+        let group = self.owner.group_name.as_deref();
+        let file = quote(path);
+        let line = match (user, group) {
+            (Some(user), Some(group)) => {
+                format!("failed to change ownership of {file} to {user}:{group}")
+            }
+            (Some(user), None) => format!("failed to change ownership of {file} to {user}"),
+            (None, Some(group)) => format!("failed to change group of {file} to {group}"),
+            (None, None) => format!("failed to change ownership of {file}"),
+        };
+        println!("{line}");
     }
 
     /// GNU's `describe_change` lines.

@@ -150,6 +150,7 @@ fn check(
         algorithm,
         args,
         out: io::stdout().lock(),
+        reversed: None,
     };
     let mut ok = true;
     for list in lists {
@@ -290,8 +291,10 @@ struct Entry {
 }
 
 /// Parses `DIGEST  NAME`, `DIGEST *NAME` or `TAG (NAME) = DIGEST`, each optionally behind a `\`
-/// that says NAME is escaped (GNU `split_3`).
-fn parse_line(line: &[u8], algorithm: Algorithm) -> Option<Entry> {
+/// that says NAME is escaped (GNU `split_3`). `DIGEST NAME` with one space is BSD's reversed
+/// form; `reversed` remembers which of the two forms the first such line used, since GNU
+/// refuses to mix them (a name could start with a space or `*`).
+fn parse_line(line: &[u8], algorithm: Algorithm, reversed: &mut Option<bool>) -> Option<Entry> {
     let mut i = line
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
@@ -312,13 +315,29 @@ fn parse_line(line: &[u8], algorithm: Algorithm) -> Option<Entry> {
         if rest.len() < len + 2 || !matches!(rest[len], b' ' | b'\t') {
             return None;
         }
+        let hex = &rest[..len];
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
         let after = &rest[len + 1..];
-        // `DIGEST NAME` (one space) is BSD's reversed form; otherwise a mode character.
         let name = match after.first() {
-            Some(b' ' | b'*') if after.len() > 1 => &after[1..],
-            _ => after,
+            Some(b' ' | b'*') if after.len() > 1 => {
+                if *reversed == Some(true) {
+                    after
+                } else {
+                    *reversed = Some(false);
+                    &after[1..]
+                }
+            }
+            _ => {
+                if *reversed == Some(false) {
+                    return None;
+                }
+                *reversed = Some(true);
+                after
+            }
         };
-        (&rest[..len], name)
+        (hex, name)
     };
     if hex.len() != algorithm.hex_len() || !hex.iter().all(u8::is_ascii_hexdigit) {
         return None;
@@ -342,6 +361,9 @@ struct Checker<'a> {
     algorithm: Algorithm,
     args: &'a Args,
     out: io::StdoutLock<'static>,
+    /// Whether lines without a mode character are BSD's reversed form, once known; kept
+    /// across lists, as GNU does.
+    reversed: Option<bool>,
 }
 
 /// What the lines of one list came to, counted as GNU counts them.
@@ -419,7 +441,7 @@ impl Checker<'_> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let Some(entry) = parse_line(&line, self.algorithm) else {
+        let Some(entry) = parse_line(&line, self.algorithm, &mut self.reversed) else {
             tally.misformatted += 1;
             if self.args.warn {
                 complain(
@@ -532,22 +554,44 @@ mod tests {
         };
         let md5 = Algorithm::Md5;
         assert_eq!(
-            parse_line(format!("{hex}  a b").as_bytes(), md5),
+            parse_line(format!("{hex}  a b").as_bytes(), md5, &mut None),
             entry(b"a b")
         );
         assert_eq!(
-            parse_line(format!("{hex} *bin").as_bytes(), md5),
+            parse_line(format!("{hex} *bin").as_bytes(), md5, &mut None),
             entry(b"bin")
         );
         assert_eq!(
-            parse_line(format!("\\{hex}  a\\nb").as_bytes(), md5),
+            parse_line(format!("\\{hex}  a\\nb").as_bytes(), md5, &mut None),
             entry(b"a\nb")
         );
         assert_eq!(
-            parse_line(format!("MD5 (x) = {hex}").as_bytes(), md5),
+            parse_line(format!("MD5 (x) = {hex}").as_bytes(), md5, &mut None),
             entry(b"x")
         );
-        assert_eq!(parse_line(b"garbage", md5), None);
-        assert_eq!(parse_line(format!("\\{hex}  a\\qb").as_bytes(), md5), None);
+        assert_eq!(parse_line(b"garbage", md5, &mut None), None);
+        // Once a list used BSD's one-space form, a second space belongs to the name.
+        let mut reversed = None;
+        assert_eq!(
+            parse_line(format!("{hex} a").as_bytes(), md5, &mut reversed),
+            entry(b"a")
+        );
+        assert_eq!(
+            parse_line(format!("{hex}  b").as_bytes(), md5, &mut reversed),
+            entry(b" b")
+        );
+        let mut reversed = None;
+        assert_eq!(
+            parse_line(format!("{hex}  b").as_bytes(), md5, &mut reversed),
+            entry(b"b")
+        );
+        assert_eq!(
+            parse_line(format!("{hex} a").as_bytes(), md5, &mut reversed),
+            None
+        );
+        assert_eq!(
+            parse_line(format!("\\{hex}  a\\qb").as_bytes(), md5, &mut None),
+            None
+        );
     }
 }
