@@ -109,8 +109,40 @@ fn digest_with<D: Digest>(mut hasher: D, input: &mut dyn Read) -> io::Result<Str
     Ok(hex)
 }
 
+/// Whether the last of `--text`, `--binary` and `--tag` given was `--text`: GNU keeps one
+/// mode that each of them sets in turn (`--tag` means binary), and `--tag` refuses text mode.
+fn text_mode_last(args: &[OsString]) -> bool {
+    let mut text = false;
+    for arg in args {
+        let arg = arg.as_bytes();
+        if arg == b"--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix(b"--") {
+            if long.len() >= 2 && b"text".starts_with(long) {
+                text = true;
+            } else if long.len() >= 2 && (b"tag".starts_with(long) || b"binary".starts_with(long)) {
+                text = false;
+            }
+        } else if let Some(short) = arg.strip_prefix(b"-") {
+            for &flag in short {
+                match flag {
+                    b't' => text = true,
+                    b'b' => text = false,
+                    _ => {}
+                }
+            }
+        }
+    }
+    text
+}
+
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let text_last = text_mode_last(&args);
     let args: Args = super::parse(name, args)?;
+    if args.tag && text_last {
+        return Err(Exit::usage("--tag does not support --text mode"));
+    }
     let algorithm = if name == "sha256sum" {
         Algorithm::Sha256
     } else {

@@ -13,6 +13,7 @@
 //!   %m mount point  %n name          %N quoted name (with `-> target` for symlinks)
 //!   %o I/O block    %s size          %t major    %T minor (of a device file, hex)
 //!   %u uid          %U user name     %Hd %Ld major/minor of the device  %Hr %Lr of a device file
+//!   %r %R device number of a device file (decimal, hex)
 //!   %w %x %y %z birth/access/modify/change time; %W %X %Y %Z as seconds since the epoch
 //! With -f:
 //!   %a free blocks for users  %b total blocks  %c total inodes  %d free inodes  %f free
@@ -517,6 +518,8 @@ impl File<'_> {
             b'N' => spec.string(&self.quoted_name(quote_names)),
             b'o' => spec.unsigned(meta.blksize(), 10),
             b's' => spec.unsigned(meta.size(), 10),
+            b'r' => spec.unsigned(meta.rdev(), 10),
+            b'R' => spec.unsigned(meta.rdev(), 16),
             b't' => spec.unsigned(u64::from(libc::major(meta.rdev())), 16),
             b'T' => spec.unsigned(u64::from(libc::minor(meta.rdev())), 16),
             b'H' | b'L' => {

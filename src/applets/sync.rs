@@ -21,7 +21,7 @@ use super::{complain, quote, strerror};
 #[command(about = "Flush file system buffers")]
 pub(super) struct Args {
     /// sync only file data, no unneeded metadata
-    #[arg(short = 'd', long = "data", conflicts_with = "file_system")]
+    #[arg(short = 'd', long = "data")]
     data: bool,
     /// sync the file systems that contain the files
     #[arg(short = 'f', long = "file-system")]
@@ -31,6 +31,12 @@ pub(super) struct Args {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
+    if args.data && args.file_system {
+        return Err(Exit::failed(
+            1,
+            "cannot specify both --data and --file-system",
+        ));
+    }
     if args.data && args.files.is_empty() {
         return Err(Exit::failed(1, "--data needs at least one argument"));
     }
