@@ -104,14 +104,13 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     Ok(status)
 }
 
-/// The format asked for: `--printf` unescaped, `-c` with a newline, else `terse` or `long`.
+/// The format asked for: `--printf` unescaped, `-c`'s (see [`with_newline`]), else `terse` or
+/// `long`.
 fn chosen_format(args: &Args, terse: &str, long: &str) -> (Vec<u8>, bool) {
     if let Some(format) = &args.printf {
         (unescape(format.as_bytes()), true)
     } else if let Some(format) = &args.format {
-        let mut format = format.as_bytes().to_vec();
-        format.push(b'\n');
-        (format, true)
+        (format.as_bytes().to_vec(), true)
     } else if args.terse {
         (terse.as_bytes().to_vec(), true)
     } else {
@@ -163,7 +162,15 @@ fn file_report(
     let (format, quote_names) = chosen_format(args, TERSE, &default_format(device));
     let mut directive =
         |conversion, selector, spec: &Spec| file.directive(conversion, selector, spec, quote_names);
-    Some(render(&format, true, &mut directive))
+    Some(with_newline(args, render(&format, true, &mut directive)))
+}
+
+/// `-c` ends each report with a newline, printed after the format (a trailing `%` stays).
+fn with_newline(args: &Args, mut text: Vec<u8>) -> Vec<u8> {
+    if args.printf.is_none() && args.format.is_some() {
+        text.push(b'\n');
+    }
+    text
 }
 
 const TERSE_FS: &str = "%n %i %l %t %s %S %b %f %a %c %d\n";
@@ -214,7 +221,7 @@ fn fs_report(name: &str, args: &Args, path: &Path) -> Option<Vec<u8>> {
             _ => return None,
         })
     };
-    Some(render(&format, false, &mut directive))
+    Some(with_newline(args, render(&format, false, &mut directive)))
 }
 
 /// How `%N` quotes, from `QUOTING_STYLE` as GNU stat reads it.
