@@ -241,6 +241,10 @@ pub(super) trait Change {
     fn program(&self) -> &'static str;
     /// `/`'s device and inode when `--preserve-root` applies.
     fn root(&self) -> Option<(u64, u64)>;
+    /// A directory is changed after its contents (chown) rather than before (chmod).
+    fn directories_last(&self) -> bool {
+        false
+    }
 }
 
 /// `chmod -R`, `chown -R`: every entry changed before it is entered; failures reported and
@@ -275,6 +279,9 @@ impl<C: Change> tree::Visitor for ChangeWalk<'_, C> {
             self.ok = false;
             return Step::Done(false);
         }
+        if entry.is_dir() && self.changer.directories_last() {
+            return Step::Enter;
+        }
         let outcome = self.changer.change_entry(entry);
         self.ok &= outcome == Outcome::Done;
         // GNU enters a directory it could not change; it may still be readable.
@@ -283,6 +290,15 @@ impl<C: Change> tree::Visitor for ChangeWalk<'_, C> {
         } else {
             Step::Done(true)
         }
+    }
+
+    fn left(&mut self, entry: &Entry, children_ok: bool) -> bool {
+        if !self.changer.directories_last() {
+            return children_ok;
+        }
+        let outcome = self.changer.change_entry(entry);
+        self.ok &= outcome == Outcome::Done;
+        children_ok && outcome == Outcome::Done
     }
 
     fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
@@ -353,6 +369,9 @@ impl Chmod<'_> {
                     ));
                 } else {
                     self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+                }
+                if self.verbosity == Verbosity::All {
+                    println!("{} could not be accessed", quote(path));
                 }
                 return false;
             }

@@ -14,7 +14,7 @@
 //!   --dereference  follow symlink operands (the default without -R; with -R it needs -H
 //!       or -L)
 //!   -R  recurse, never following symlinks (GNU's -P default): a symlink in the tree, and a
-//!       symlink operand, is changed itself. The walk goes by directory descriptor: a
+//!       symlink operand, is changed itself. A directory is changed after its contents. The walk goes by directory descriptor: a
 //!       directory replaced by a symlink while it runs is reported, never entered.
 //!   -H  with -R, follow symlink operands;  -L  with -R, follow every symlink met (a
 //!       directory met again below itself is not entered twice);  -P  follow none (default)
@@ -342,6 +342,11 @@ impl Change for Chown<'_> {
 
     fn root(&self) -> Option<(u64, u64)> {
         self.root
+    }
+
+    /// GNU's chown changes a directory when fts leaves it (FTS_DP).
+    fn directories_last(&self) -> bool {
+        true
     }
 }
 

@@ -1,4 +1,4 @@
-//! usage: rescue md5sum    [-b|-t] [--tag] [FILE|-]...
+//! usage: rescue md5sum    [-b|-t] [--tag] [-z] [FILE|-]...
 //!        rescue md5sum    -c [--ignore-missing] [--quiet] [--status] [--strict] [-w] [LIST|-]...
 //!        rescue sha256sum (the same options)
 //!
@@ -8,6 +8,7 @@
 //! Output is `DIGEST  NAME` (`DIGEST *NAME` with `-b`; `--tag` gives BSD's
 //! `MD5 (NAME) = DIGEST`). A name with a backslash, newline or carriage return is printed
 //! escaped (`\\`, `\n`, `\r`) and the line starts with `\`, so every line stays one line.
+//! `-z` (`--zero`) ends lines with NUL instead and escapes nothing.
 //!
 //! `-c` reads lists in either format and prints `NAME: OK`, `NAME: FAILED` or
 //! `NAME: FAILED open or read`, then on stderr GNU's summary (`WARNING: 1 computed checksum did
@@ -15,7 +16,7 @@
 //! `--quiet` drops the OK lines, `--status` all output but errors, `--strict` fails on
 //! improperly formatted lines, `-w` names them, `--ignore-missing` skips missing files.
 //!
-//! Exit 0 when every file was read (and, with -c, matched), else 1. Not done: `-z`.
+//! Exit 0 when every file was read (and, with -c, matched), else 1.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -59,6 +60,12 @@ pub(super) struct Args {
     /// warn about improperly formatted checksum lines
     #[arg(short = 'w', long = "warn")]
     warn: bool,
+    /// end each output line with NUL, not newline, and disable file name escaping
+    #[arg(short = 'z', long = "zero")]
+    zero: bool,
+    /// `-t` came after the last `-b`/`--tag` (see `text_mode_last`).
+    #[arg(skip)]
+    text_last: bool,
     files: Vec<OsString>,
 }
 
@@ -139,7 +146,8 @@ fn text_mode_last(args: &[OsString]) -> bool {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let text_last = text_mode_last(&args);
-    let args: Args = super::parse(name, args)?;
+    let mut args: Args = super::parse(name, args)?;
+    args.text_last = text_last;
     if args.tag && text_last {
         return Err(Exit::usage("--tag does not support --text mode"));
     }
@@ -170,6 +178,11 @@ fn check(
     if args.binary || args.text {
         return Err(Exit::usage(
             "the --binary and --text options are meaningless when verifying checksums",
+        ));
+    }
+    if args.zero {
+        return Err(Exit::usage(
+            "the --zero option is not supported when verifying checksums",
         ));
     }
     if args.tag {
@@ -238,8 +251,9 @@ fn print_digests(
 
 /// `DIGEST  NAME`, `DIGEST *NAME` (`-b`) or `TAG (NAME) = DIGEST` (`--tag`), with a newline;
 /// behind a `\` when the name had to be escaped.
+/// With `--zero`, a NUL ends it and the name is never escaped.
 fn digest_line(algorithm: Algorithm, args: &Args, hex: &str, raw: &[u8]) -> Vec<u8> {
-    let escaped = needs_escape(raw);
+    let escaped = !args.zero && needs_escape(raw);
     let mut line = Vec::with_capacity(hex.len() + raw.len() + 4);
     if escaped {
         line.push(b'\\');
@@ -252,10 +266,11 @@ fn digest_line(algorithm: Algorithm, args: &Args, hex: &str, raw: &[u8]) -> Vec<
         line.extend_from_slice(hex.as_bytes());
     } else {
         line.extend_from_slice(hex.as_bytes());
-        line.extend_from_slice(if args.binary { b" *" } else { b"  " });
+        let binary = args.binary && !args.text_last;
+        line.extend_from_slice(if binary { b" *" } else { b"  " });
         push_name(&mut line, raw, escaped);
     }
-    line.push(b'\n');
+    line.push(if args.zero { 0 } else { b'\n' });
     line
 }
 

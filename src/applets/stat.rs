@@ -63,7 +63,7 @@ pub(super) struct Args {
     /// display file system status instead of file status
     #[arg(short = 'f', long = "file-system")]
     file_system: bool,
-    #[arg(required = true)]
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
@@ -83,6 +83,9 @@ fn default_format(device: bool) -> String {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
+    if args.files.is_empty() {
+        return Err(Exit::usage("missing operand"));
+    }
     let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
     let style = quoting_style(name);
     let mut out = std::io::stdout().lock();

@@ -68,7 +68,7 @@ pub(super) struct Args {
     /// print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
@@ -103,6 +103,9 @@ fn now() -> Instant {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut args: Args = super::parse(name, args)?;
+    if args.files.is_empty() {
+        return Err(Exit::usage("missing file operand"));
+    }
     let _ = args.force;
     let (access, modify) = which_times(&args)?;
     let (atime, mtime) = match obsolete_stamp(name, &mut args) {

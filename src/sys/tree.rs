@@ -117,6 +117,8 @@ struct Frame {
     /// The length of this directory's path in the walk's path buffer.
     path_len: usize,
     children_ok: bool,
+    /// It was reached through a symlink (a logical walk): acting on it follows its name.
+    follow: bool,
 }
 
 /// Walks `top` and, if the visitor enters it, everything below. Returns `top`'s result, or an
@@ -171,6 +173,7 @@ fn walk_as(
             names: names.into_iter(),
             path_len: path.len(),
             children_ok: true,
+            follow: top.follow,
         }],
         path,
     };
@@ -290,7 +293,7 @@ impl Walk {
             name: &done.name,
             path: Path::new(OsStr::from_bytes(&self.path[..done.path_len])),
             stat: &done.stat,
-            follow: false,
+            follow: done.follow,
         };
         let ok = visitor.left(&entry, done.children_ok);
         parent.children_ok &= ok;
@@ -359,6 +362,7 @@ fn visit_child(
                 names: names.into_iter(),
                 path_len: path.len(),
                 children_ok: true,
+                follow,
             })),
         },
     }
