@@ -31,7 +31,12 @@ pub(super) struct Args {
     #[arg(short = 'p', long = "parents")]
     parents: bool,
     /// set file mode (as in chmod), not a=rwx - umask
-    #[arg(short = 'm', long = "mode", value_name = "MODE")]
+    #[arg(
+        short = 'm',
+        long = "mode",
+        value_name = "MODE",
+        allow_hyphen_values = true
+    )]
     mode: Option<String>,
     /// print a message for each created directory
     #[arg(short = 'v', long = "verbose")]

@@ -60,7 +60,7 @@ pub(super) struct Args {
     #[arg(short = 'r', long = "reference", value_name = "FILE")]
     reference: Option<PathBuf>,
     /// use [[CC]YY]MMDDhhmm[.ss] instead of current time
-    #[arg(short = 't', value_name = "STAMP", conflicts_with_all = ["date", "reference"])]
+    #[arg(short = 't', value_name = "STAMP")]
     stamp: Option<String>,
     /// change the specified time: access, atime, use, modify, mtime
     #[arg(long = "time", value_name = "WORD")]
@@ -107,6 +107,11 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         return Err(Exit::usage("missing file operand"));
     }
     let _ = args.force;
+    if args.stamp.is_some() && (args.date.is_some() || args.reference.is_some()) {
+        return Err(Exit::usage(
+            "cannot specify times from more than one source",
+        ));
+    }
     let (access, modify) = which_times(&args)?;
     let (atime, mtime) = match obsolete_stamp(name, &mut args) {
         Some(time) => (Some(time), Some(time)),
@@ -136,10 +141,10 @@ fn which_times(args: &Args) -> Result<(bool, bool), Exit> {
         Some("mtime" | "modify") => modify = true,
         Some(word) => {
             let word = quote(Path::new(word));
-            return Err(Exit::failed(
-                1,
-                format!("invalid argument {word} for '--time'"),
-            ));
+            return Err(Exit::usage(format!(
+                "invalid argument {word} for '--time'\nValid arguments are:\n  \
+                 - 'atime', 'access', 'use'\n  - 'mtime', 'modify'"
+            )));
         }
     }
     if !access && !modify {

@@ -85,8 +85,9 @@ struct Items {
     relative: [i64; 6],
     /// The last relative item, which `ago` negates.
     last_relative: Option<(usize, i64)>,
-    /// A day of the week to move forward to (0 = Sunday).
-    weekday: Option<i64>,
+    /// A day of the week (0 = Sunday) and its ordinal (`last` -1, none or `this` 0, `next`
+    /// 1, ...), used only when no date is given, as GNU.
+    weekday: Option<(i64, i64)>,
 }
 
 const MONTHS: [&str; 12] = [
@@ -380,8 +381,7 @@ impl Items {
                 return Ok(());
             }
             let day = weekday(next).ok_or(InvalidDate)?;
-            self.weekday = Some(day);
-            self.add_relative((2, 7), count.max(1) - 1);
+            self.weekday = Some((day, count));
             return Ok(());
         }
         if let Some(month) = month(word) {
@@ -403,7 +403,7 @@ impl Items {
             return self.set_month_day(year, month, day);
         }
         if let Some(day) = weekday(word) {
-            self.weekday = Some(day);
+            self.weekday = Some((day, 0));
             return Ok(());
         }
         if let Some(offset) = zone_name(word) {
@@ -436,10 +436,11 @@ impl Items {
         let months_total = year * 12 + (month - 1) + years * 12 + months;
         let (year, month) = (months_total.div_euclid(12), months_total.rem_euclid(12) + 1);
         let mut day_number = days_from_civil(year, month, 1) + day - 1 + days;
-        if let Some(weekday) = self.weekday {
-            // 1970-01-01 was a Thursday (4).
+        if let (Some((weekday, ordinal)), None) = (self.weekday, self.date) {
+            // 1970-01-01 was a Thursday (4). `next friday` on a Friday is a week on.
             let today = (day_number + 4).rem_euclid(7);
-            day_number += (weekday - today).rem_euclid(7);
+            let this_week = i64::from(ordinal > 0 && today != weekday);
+            day_number += (weekday - today).rem_euclid(7) + 7 * (ordinal - this_week);
         }
         let naive = day_number * 86_400 + hour * 3600 + minute * 60 + second;
         let utc = match self.zone {
