@@ -551,11 +551,11 @@ impl File<'_> {
                     .unwrap_or("UNKNOWN")
                     .as_bytes(),
             ),
-            b'w' => match birth_time(self.path, self.follow) {
+            b'w' => match self.birth() {
                 Some((seconds, nanoseconds)) => time(seconds, i64::from(nanoseconds)),
                 None => spec.string(b"-"),
             },
-            b'W' => match birth_time(self.path, self.follow) {
+            b'W' => match self.birth() {
                 Some((seconds, nanoseconds)) => spec.epoch(seconds, nanoseconds),
                 None => spec.epoch(0, 0),
             },
@@ -568,6 +568,15 @@ impl File<'_> {
             _ => return None,
         };
         Some(text)
+    }
+
+    /// The birth time, from `statx`; `-` is standard input, reached through /proc.
+    fn birth(&self) -> Option<(i64, u32)> {
+        if self.path.as_os_str() == "-" {
+            birth_time(Path::new("/proc/self/fd/0"), true)
+        } else {
+            birth_time(self.path, self.follow)
+        }
     }
 
     fn quoted_name(&self, quote: bool) -> Vec<u8> {
