@@ -213,6 +213,8 @@ struct Chown<'a> {
     recursive: bool,
     /// `-L`: symlinks inside the tree are followed too.
     logical: bool,
+    /// `-RH`, `-RL` without `-h`: a symlink met in the tree is changed through (its referent).
+    symlinks_referent: bool,
     /// `--preserve-root` with `-R`: the device and inode of `/`.
     root: Option<(u64, u64)>,
 }
@@ -271,6 +273,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         },
         recursive: args.recursive,
         logical: args.recursive && args.logical,
+        symlinks_referent: args.recursive && follows && !args.no_dereference,
         root: super::chmod::root_to_preserve(args.recursive && args.preserve_root)?,
     };
     let mut ok = true;
@@ -329,7 +332,25 @@ fn group_text(accounts: &Accounts, gid: u32) -> String {
 
 impl Change for Chown<'_> {
     fn change_entry(&self, entry: &Entry) -> Outcome {
-        self.change(entry)
+        if !(self.symlinks_referent && entry.is_symlink()) {
+            return self.change(entry);
+        }
+        // -RH, -RL: a symlink in the tree stands for its referent, as GNU's chown.
+        match at::stat(entry.dir, entry.name, true) {
+            Ok(target) => self.change(&Entry {
+                stat: &target,
+                follow: true,
+                ..*entry
+            }),
+            Err(err) => {
+                let shown = quote(entry.path);
+                self.error(format!("cannot dereference {shown}: {}", strerror(&err)));
+                if self.verbosity == Verbosity::All {
+                    self.describe_unknown(entry.path);
+                }
+                Outcome::Failed
+            }
+        }
     }
 
     fn report(&self, message: String) {
