@@ -96,6 +96,8 @@ fn owners_match_gnu() {
         &["-RH", "-v", "daemon", "dirlink"],
         &["-RL", "-c", "daemon", "tree"],
         &["-RP", "-c", "daemon", "dirlink"],
+        &["-RLh", "daemon", "tree"],
+        &["-RHh", "daemon", "dirlink"],
         &["-R", "--dereference", "daemon", "tree"],
         &["-v", "daemon", "missing"],
         &["-R", "--preserve-root", "-v", "daemon", "tree"],

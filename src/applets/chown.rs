@@ -332,6 +332,18 @@ fn group_text(accounts: &Accounts, gid: u32) -> String {
 
 impl Change for Chown<'_> {
     fn change_entry(&self, entry: &Entry) -> Outcome {
+        if self.recursive && !self.symlinks_referent && entry.follow {
+            // -RHh, -RLh: walked through, but the symlink itself is what changes.
+            if let Ok(link) = at::stat(entry.dir, entry.name, false) {
+                if at::is_symlink(&link) {
+                    return self.change(&Entry {
+                        stat: &link,
+                        follow: false,
+                        ..*entry
+                    });
+                }
+            }
+        }
         if !(self.symlinks_referent && entry.is_symlink()) {
             return self.change(entry);
         }
