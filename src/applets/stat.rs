@@ -13,7 +13,7 @@
 //!   %m mount point  %n name          %N quoted name (with `-> target` for symlinks)
 //!   %o I/O block    %s size          %t major    %T minor (of a device file, hex)
 //!   %u uid          %U user name     %Hd %Ld major/minor of the device  %Hr %Lr of a device file
-//!   %r %R device number of a device file (decimal, hex)
+//!   %r %R device number of a device file (decimal, hex)   %C SELinux context
 //!   %w %x %y %z birth/access/modify/change time; %W %X %Y %Z as seconds since the epoch
 //! With -f:
 //!   %a free blocks for users  %b total blocks  %c total inodes  %d free inodes  %f free
@@ -24,8 +24,10 @@
 //!
 //! Names come from `/etc/passwd` and `/etc/group` read directly (no NSS); an id without an entry
 //! shows as `UNKNOWN`, as GNU does. Birth times come from `statx(2)` and print as `-` where the
-//! file system has none. Not supported: `%C` (SELinux contexts).
+//! file system has none. `%C` is the SELinux context (`security.selinux`); without one it is
+//! `?`, said on stderr, and the exit status is 1, as GNU.
 
+use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Write;
@@ -90,11 +92,18 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let style = quoting_style(name);
     let mut out = std::io::stdout().lock();
     let mut status = 0;
+    let failed = Cell::new(false);
     for path in &args.files {
         let text = if args.file_system {
             fs_report(name, &args, path)
         } else {
-            file_report(name, &args, path, &accounts, style)
+            let setting = Setting {
+                name,
+                accounts: &accounts,
+                style,
+                failed: &failed,
+            };
+            file_report(&args, path, &setting)
         };
         match text {
             Some(text) => out
@@ -104,7 +113,19 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         }
     }
     out.flush().map_err(|err| Exit::write_error(1, &err))?;
+    if failed.get() {
+        status = 1;
+    }
     Ok(status)
+}
+
+/// What every file's report shares.
+struct Setting<'a> {
+    name: &'static str,
+    accounts: &'a Accounts,
+    style: Style,
+    /// A directive could not be expanded (`%C` without SELinux): the exit status is 1.
+    failed: &'a Cell<bool>,
 }
 
 /// The format asked for: `--printf` unescaped, `-c`'s (see [`with_newline`]), else `terse` or
@@ -122,13 +143,7 @@ fn chosen_format(args: &Args, terse: &str, long: &str) -> (Vec<u8>, bool) {
 }
 
 /// One file's report, or None after saying why there is none.
-fn file_report(
-    name: &str,
-    args: &Args,
-    path: &Path,
-    accounts: &Accounts,
-    style: Style,
-) -> Option<Vec<u8>> {
+fn file_report(args: &Args, path: &Path, setting: &Setting) -> Option<Vec<u8>> {
     let meta = if path.as_os_str() == "-" {
         // GNU stats standard input itself for `-`.
         let stdin = std::mem::ManuallyDrop::new(unsafe {
@@ -150,7 +165,7 @@ fn file_report(
                 "cannot statx"
             };
             let shown = quote_c_locale(path);
-            complain(name, format!("{what} {shown}: {}", strerror(&err)));
+            complain(setting.name, format!("{what} {shown}: {}", strerror(&err)));
             return None;
         }
     };
@@ -158,8 +173,7 @@ fn file_report(
         path,
         meta: &meta,
         follow: args.dereference,
-        accounts,
-        style,
+        setting,
     };
     let device = FileType::of(meta.mode()).is_device();
     let (format, quote_names) = chosen_format(args, TERSE, &default_format(device));
@@ -408,8 +422,7 @@ struct File<'a> {
     path: &'a Path,
     meta: &'a Metadata,
     follow: bool,
-    accounts: &'a Accounts,
-    style: Style,
+    setting: &'a Setting<'a>,
 }
 
 /// What one `%` directive (its conversion, `d`/`r` after `%H`/`%L`, its flags) expands to;
@@ -507,13 +520,15 @@ impl File<'_> {
             b'A' => spec.string(mode_string(mode).as_bytes()),
             b'b' => spec.unsigned(meta.blocks(), 10),
             b'B' => spec.unsigned(512, 10),
+            b'C' => spec.string(&self.context()),
             b'd' => spec.unsigned(meta.dev(), 10),
             b'D' => spec.unsigned(meta.dev(), 16),
             b'f' => spec.unsigned(u64::from(mode), 16),
             b'F' => spec.string(kind.describe(meta.size()).as_bytes()),
             b'g' => spec.unsigned(u64::from(meta.gid()), 10),
             b'G' => spec.string(
-                self.accounts
+                self.setting
+                    .accounts
                     .group_name(meta.gid())
                     .unwrap_or("UNKNOWN")
                     .as_bytes(),
@@ -546,7 +561,8 @@ impl File<'_> {
             }
             b'u' => spec.unsigned(u64::from(meta.uid()), 10),
             b'U' => spec.string(
-                self.accounts
+                self.setting
+                    .accounts
                     .user_name(meta.uid())
                     .unwrap_or("UNKNOWN")
                     .as_bytes(),
@@ -570,6 +586,29 @@ impl File<'_> {
         Some(text)
     }
 
+    /// The SELinux context; without one, GNU's complaint and `?`.
+    fn context(&self) -> Vec<u8> {
+        let found = crate::sys::xattr::get(self.path, "security.selinux");
+        if let Ok(Some(mut context)) = found {
+            if context.last() == Some(&0) {
+                context.pop();
+            }
+            return context;
+        }
+        let err = match found {
+            Err(err) => err,
+            _ => std::io::Error::from_raw_os_error(libc::ENODATA),
+        };
+        let shown = quote_c_locale(self.path);
+        let message = format!(
+            "failed to get security context of {shown}: {}",
+            strerror(&err)
+        );
+        complain(self.setting.name, message);
+        self.setting.failed.set(true);
+        b"?".to_vec()
+    }
+
     /// The birth time, from `statx`; `-` is standard input, reached through /proc.
     fn birth(&self) -> Option<(i64, u32)> {
         if self.path.as_os_str() == "-" {
@@ -582,7 +621,7 @@ impl File<'_> {
     fn quoted_name(&self, quote: bool) -> Vec<u8> {
         let show = |bytes: &[u8]| {
             let name = OsStr::from_bytes(bytes);
-            match self.style {
+            match self.setting.style {
                 _ if !quote => bytes.to_vec(),
                 Style::Literal => bytes.to_vec(),
                 Style::ShellAlways => quote_c_locale(name).into_bytes(),
