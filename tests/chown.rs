@@ -1,6 +1,7 @@
 //! chown compared with GNU chown (root only): names from /etc/passwd and /etc/group, numeric
 //! ids, `:group`, `user:` (login group), `user.group`, `--from`, `-h` on a symlink, `-R` (which
-//! changes symlinks themselves and never their targets), and GNU's messages.
+//! changes symlinks themselves and never their targets; -H and -L follow them), and GNU's
+//! messages.
 
 mod common;
 
@@ -90,6 +91,16 @@ fn owners_match_gnu() {
         &["4242:", "tree/file"],
         &["daemon", "missing", "tree/file"],
         &["-f", "daemon", "missing"],
+        // A directory is changed after its contents; -H and -L follow symlinks.
+        &["-R", "-v", "daemon:bin", "tree"],
+        &["-RH", "-v", "daemon", "dirlink"],
+        &["-RL", "-c", "daemon", "tree"],
+        &["-RP", "-c", "daemon", "dirlink"],
+        &["-RLh", "daemon", "tree"],
+        &["-RHh", "daemon", "dirlink"],
+        &["-R", "--dereference", "daemon", "tree"],
+        &["-v", "daemon", "missing"],
+        &["-R", "--preserve-root", "-v", "daemon", "tree"],
     ];
     for args in cases {
         compare(args);

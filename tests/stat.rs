@@ -103,6 +103,40 @@ fn formats_match_gnu() {
     );
 }
 
+/// `stat -f` with the default, terse and custom formats; the counts of free blocks may
+/// move between the two runs, so those formats leave them out.
+#[test]
+fn file_systems_match_gnu() {
+    if !common::gnu_or_skip("stat") {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    for file in [".", "/", "/proc", "/dev"] {
+        assert_same(
+            temp.path(),
+            &["-f", "-c", "%n %i %l %t %T %s %S %b %c", file],
+        );
+        assert_same(temp.path(), &["-f", "--printf", "[%-10T] %#x\\n", file]);
+    }
+    assert_same(temp.path(), &["-f", "no-such-file"]);
+    assert_same(temp.path(), &["-f", "-"]);
+    assert_same(temp.path(), &["-c", "%r %R", "/dev/null", "."]);
+    assert_same(temp.path(), &["--format", "%", "."]);
+}
+
+/// `stat -` is standard input, whatever it is.
+#[test]
+fn standard_input_is_stated() {
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), b"12345").unwrap();
+    let out = common::rescue()
+        .args(["stat", "-c", "%n %s %F", "-"])
+        .stdin(std::fs::File::open(data.path()).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "- 5 regular file\n");
+}
+
 #[test]
 fn a_missing_file_is_reported_and_exits_1() {
     let temp = tempfile::tempdir().unwrap();

@@ -106,6 +106,31 @@ fn check_lists_match_gnu() {
     }
 }
 
+/// BSD's reversed `DIGEST NAME` lines (one space): the first line decides which form the
+/// list is in, so a name starting with a space or `*` is read as GNU reads it.
+#[test]
+fn reversed_lists_and_zero_match_gnu() {
+    let dir = fixture();
+    for name in [" b", "*c", " "] {
+        std::fs::write(dir.path().join(name), name).unwrap();
+    }
+    let listed = gnu("md5sum", dir.path(), &["plain", " b", "*c", " "]);
+    let reversed: String = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| line.replacen("  ", " ", 1) + "\n")
+        .collect();
+    std::fs::write(dir.path().join("reversed"), &reversed).unwrap();
+    let tail: String = reversed.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("tail"), tail).unwrap();
+    assert_same("md5sum", dir.path(), &["-c", "--strict", "reversed"]);
+    assert_same("md5sum", dir.path(), &["-c", "--strict", "tail"]);
+    assert_same("md5sum", dir.path(), &["--zero", "plain", "back\\slash"]);
+    assert_same("md5sum", dir.path(), &["--tag", "-z", "plain"]);
+    assert_same("md5sum", dir.path(), &["-c", "-z", "reversed"]);
+    assert_same("md5sum", dir.path(), &["--tag", "--text", "plain"]);
+    assert_same("md5sum", dir.path(), &["--text", "--tag", "plain"]);
+}
+
 #[test]
 fn check_exit_codes() {
     let dir = fixture();

@@ -15,8 +15,9 @@
 //!       while it runs is reported and left alone, never followed; any depth is walked.
 //!   -c  report only the changes made;  -v  report every file;  -f  no error messages
 //!   --reference=RFILE  use RFILE's mode
-//!   --preserve-root, --no-preserve-root   accepted for GNU compatibility; `/` is never
-//!                      treated specially
+//!   --preserve-root    with -R, refuse an operand that is `/` or resolves to it (`/.`, a
+//!                      symlink to `/`) before changing anything, as GNU
+//!   --no-preserve-root do not treat `/` specially (the default); the last of the two wins
 //!
 //! Exit 0 on success, 1 if any file could not be changed or on a usage error.
 
@@ -52,11 +53,11 @@ pub(super) struct Args {
     /// use RFILE's mode instead of MODE values
     #[arg(long = "reference", value_name = "RFILE")]
     reference: Option<PathBuf>,
-    /// accepted for GNU compatibility; `/` is never treated specially
-    #[arg(long = "preserve-root")]
+    /// fail to operate recursively on '/'
+    #[arg(long = "preserve-root", overrides_with = "no_preserve_root")]
     preserve_root: bool,
-    /// accepted for GNU compatibility
-    #[arg(long = "no-preserve-root")]
+    /// do not treat '/' specially (the default)
+    #[arg(long = "no-preserve-root", overrides_with = "preserve_root")]
     no_preserve_root: bool,
     #[arg(value_name = "MODE|FILE")]
     operands: Vec<OsString>,
@@ -76,6 +77,8 @@ struct Chmod<'a> {
     verbosity: Verbosity,
     silent: bool,
     recursive: bool,
+    /// `--preserve-root` with `-R`: the device and inode of `/`, refused wherever met.
+    root: Option<(u64, u64)>,
     /// The mode came from options like `-w`: say when the umask made the result differ.
     diagnose_surprises: bool,
 }
@@ -165,6 +168,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         },
         silent: args.silent,
         recursive: args.recursive,
+        root: root_to_preserve(args.recursive && args.preserve_root)?,
         diagnose_surprises: !option_modes.is_empty(),
     };
     let mut ok = true;
@@ -172,6 +176,37 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         ok &= chmod.operand(file);
     }
     Ok(i32::from(!ok))
+}
+
+/// `/`'s device and inode when `--preserve-root` applies (shared with chown).
+pub(super) fn root_to_preserve(wanted: bool) -> Result<Option<(u64, u64)>, Exit> {
+    if !wanted {
+        return Ok(None);
+    }
+    match std::fs::metadata("/") {
+        Ok(meta) => Ok(Some((meta.dev(), meta.ino()))),
+        Err(err) => Err(Exit::failed(
+            1,
+            format!("failed to get attributes of '/': {}", strerror(&err)),
+        )),
+    }
+}
+
+/// GNU's refusal of `/` under `--preserve-root`; said even with `-f`.
+fn refuse_root(program: &str, path: &Path) {
+    let same = if path.as_os_str() == "/" {
+        String::new()
+    } else {
+        format!(" (same as {})", quote(Path::new("/")))
+    };
+    complain(
+        program,
+        format!(
+            "it is dangerous to operate recursively on {}{same}",
+            quote(path)
+        ),
+    );
+    complain(program, "use --no-preserve-root to override this failsafe");
 }
 
 /// What became of one file (shared with chown).
@@ -202,13 +237,29 @@ pub(super) fn walk_error(err: &crate::Error) -> String {
 pub(super) trait Change {
     fn change_entry(&self, entry: &Entry) -> Outcome;
     fn report(&self, message: String);
+    /// The applet as called, for messages that `-f` does not silence.
+    fn program(&self) -> &'static str;
+    /// `/`'s device and inode when `--preserve-root` applies.
+    fn root(&self) -> Option<(u64, u64)>;
+    /// A directory is changed after its contents (chown) rather than before (chmod).
+    fn directories_last(&self) -> bool {
+        false
+    }
 }
 
 /// `chmod -R`, `chown -R`: every entry changed before it is entered; failures reported and
-/// walked past. Returns whether everything was changed.
-pub(super) fn change_tree(changer: &impl Change, top: &Entry) -> bool {
+/// walked past. A directory that is `/` under `--preserve-root` is refused, neither changed
+/// nor entered. Returns whether everything was changed.
+/// With `logical`, symlinks inside the tree are followed (chown's `-L`).
+pub(super) fn change_tree(changer: &impl Change, top: &Entry, logical: bool) -> bool {
     let mut walk = ChangeWalk { changer, ok: true };
-    if let Err(err) = tree::walk(top, tree::Options::default(), &mut walk) {
+    let options = tree::Options::default();
+    let walked = if logical {
+        tree::walk_logical(top, options, &mut walk)
+    } else {
+        tree::walk(top, options, &mut walk)
+    };
+    if let Err(err) = walked {
         walk.ok = false;
         changer.report(walk_error(&err));
     }
@@ -222,6 +273,15 @@ struct ChangeWalk<'c, C> {
 
 impl<C: Change> tree::Visitor for ChangeWalk<'_, C> {
     fn visit(&mut self, entry: &Entry) -> Step {
+        let is_root = |root| (entry.stat.st_dev, entry.stat.st_ino) == root;
+        if entry.is_dir() && self.changer.root().is_some_and(is_root) {
+            refuse_root(self.changer.program(), entry.path);
+            self.ok = false;
+            return Step::Done(false);
+        }
+        if entry.is_dir() && self.changer.directories_last() {
+            return Step::Enter;
+        }
         let outcome = self.changer.change_entry(entry);
         self.ok &= outcome == Outcome::Done;
         // GNU enters a directory it could not change; it may still be readable.
@@ -230,6 +290,15 @@ impl<C: Change> tree::Visitor for ChangeWalk<'_, C> {
         } else {
             Step::Done(true)
         }
+    }
+
+    fn left(&mut self, entry: &Entry, children_ok: bool) -> bool {
+        if !self.changer.directories_last() {
+            return children_ok;
+        }
+        let outcome = self.changer.change_entry(entry);
+        self.ok &= outcome == Outcome::Done;
+        children_ok && outcome == Outcome::Done
     }
 
     fn not_entered(&mut self, entry: &Entry, why: NotEntered) -> bool {
@@ -253,6 +322,14 @@ impl Change for Chmod<'_> {
 
     fn report(&self, message: String) {
         self.error(message);
+    }
+
+    fn program(&self) -> &'static str {
+        self.name
+    }
+
+    fn root(&self) -> Option<(u64, u64)> {
+        self.root
     }
 }
 
@@ -293,6 +370,9 @@ impl Chmod<'_> {
                 } else {
                     self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
                 }
+                if self.verbosity == Verbosity::All {
+                    println!("{} could not be accessed", quote(path));
+                }
                 return false;
             }
         };
@@ -306,7 +386,7 @@ impl Chmod<'_> {
         if !self.recursive {
             return self.change(&top) == Outcome::Done;
         }
-        change_tree(self, &top)
+        change_tree(self, &top, false)
     }
 
     fn change(&self, entry: &Entry) -> Outcome {

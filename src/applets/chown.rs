@@ -1,4 +1,5 @@
-//! usage: rescue chown [-R] [-h|--dereference] [-c|-v] [-f] [--from=CUR_OWNER:CUR_GROUP]
+//! usage: rescue chown [-R [-H|-L|-P]] [-h|--dereference] [-c|-v] [-f]
+//!                     [--from=CUR_OWNER:CUR_GROUP]
 //!                     [--preserve-root|--no-preserve-root] OWNER[:[GROUP]] FILE...
 //!        rescue chown [OPTION]... --reference=RFILE FILE...
 //!
@@ -10,15 +11,19 @@
 //! `invalid user: 'SPEC'` / `invalid group: 'SPEC'` and exit 1.
 //!
 //!   -h  change symlinks themselves (lchown); operands are otherwise followed
-//!   --dereference  follow symlink operands (the default without -R; with -R it would need
-//!       GNU's -H or -L, which are not done here)
+//!   --dereference  follow symlink operands (the default without -R; with -R it needs -H
+//!       or -L)
 //!   -R  recurse, never following symlinks (GNU's -P default): a symlink in the tree, and a
-//!       symlink operand, is changed itself. The walk goes by directory descriptor: a
+//!       symlink operand, is changed itself. A directory is changed after its contents. The walk goes by directory descriptor: a
 //!       directory replaced by a symlink while it runs is reported, never entered.
+//!   -H  with -R, follow symlink operands;  -L  with -R, follow every symlink met (a
+//!       directory met again below itself is not entered twice);  -P  follow none (default)
 //!   -c  report only changes;  -v  report every file;  -f  no error messages
 //!   --from=CUR_OWNER:CUR_GROUP  change only files owned so
 //!   --reference=RFILE           use RFILE's owner and group
-//!   --preserve-root, --no-preserve-root   accepted; `/` is never treated specially
+//!   --preserve-root    with -R, refuse `/` and whatever resolves to it (`/.`, a symlink to
+//!                      `/` followed by -H or -L) before changing it, as GNU
+//!   --no-preserve-root do not treat `/` specially (the default); the last of the two wins
 //!
 //! The kernel clears setuid/setgid bits on a chown of an executable: that is expected.
 
@@ -59,17 +64,26 @@ pub(super) struct Args {
     /// operate on files and directories recursively
     #[arg(short = 'R', long = "recursive")]
     recursive: bool,
+    /// with -R, follow symlinks given as operands
+    #[arg(short = 'H', overrides_with_all = ["logical", "physical"])]
+    command_line: bool,
+    /// with -R, follow every symlink met
+    #[arg(short = 'L', overrides_with_all = ["command_line", "physical"])]
+    logical: bool,
+    /// with -R, follow no symlink (the default)
+    #[arg(short = 'P', overrides_with_all = ["command_line", "logical"])]
+    physical: bool,
     /// change only files whose current owner and/or group match
     #[arg(long = "from", value_name = "CURRENT_OWNER:CURRENT_GROUP")]
     from: Option<String>,
     /// use RFILE's owner and group
     #[arg(long = "reference", value_name = "RFILE")]
     reference: Option<PathBuf>,
-    /// accepted for GNU compatibility
-    #[arg(long = "preserve-root")]
+    /// fail to operate recursively on '/'
+    #[arg(long = "preserve-root", overrides_with = "no_preserve_root")]
     preserve_root: bool,
-    /// accepted for GNU compatibility
-    #[arg(long = "no-preserve-root")]
+    /// do not treat '/' specially (the default)
+    #[arg(long = "no-preserve-root", overrides_with = "preserve_root")]
     no_preserve_root: bool,
     /// print help
     #[arg(long, action = clap::ArgAction::Help)]
@@ -197,14 +211,19 @@ struct Chown<'a> {
     /// Operands are followed (stat + chown) rather than changed themselves (lstat + lchown).
     follow_operands: bool,
     recursive: bool,
+    /// `-L`: symlinks inside the tree are followed too.
+    logical: bool,
+    /// `-RH`, `-RL` without `-h`: a symlink met in the tree is changed through (its referent).
+    symlinks_referent: bool,
+    /// `--preserve-root` with `-R`: the device and inode of `/`.
+    root: Option<(u64, u64)>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut args: Args = super::parse(name, args)?;
-    if args.recursive && args.dereference {
-        return Err(Exit::usage(
-            "-R --dereference requires either -H or -L (not supported here)",
-        ));
+    let follows = args.command_line || args.logical;
+    if args.recursive && args.dereference && !follows {
+        return Err(Exit::failed(1, "-R --dereference requires either -H or -L"));
     }
     let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
     let mut operands = std::mem::take(&mut args.operands).into_iter();
@@ -247,8 +266,15 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             Verbosity::Off
         },
         silent: args.silent,
-        follow_operands: !args.no_dereference && !args.recursive,
+        follow_operands: if args.recursive {
+            follows
+        } else {
+            !args.no_dereference
+        },
         recursive: args.recursive,
+        logical: args.recursive && args.logical,
+        symlinks_referent: args.recursive && follows && !args.no_dereference,
+        root: super::chmod::root_to_preserve(args.recursive && args.preserve_root)?,
     };
     let mut ok = true;
     for file in &files {
@@ -306,11 +332,54 @@ fn group_text(accounts: &Accounts, gid: u32) -> String {
 
 impl Change for Chown<'_> {
     fn change_entry(&self, entry: &Entry) -> Outcome {
-        self.change(entry)
+        if self.recursive && !self.symlinks_referent && entry.follow {
+            // -RHh, -RLh: walked through, but the symlink itself is what changes.
+            if let Ok(link) = at::stat(entry.dir, entry.name, false) {
+                if at::is_symlink(&link) {
+                    return self.change(&Entry {
+                        stat: &link,
+                        follow: false,
+                        ..*entry
+                    });
+                }
+            }
+        }
+        if !(self.symlinks_referent && entry.is_symlink()) {
+            return self.change(entry);
+        }
+        // -RH, -RL: a symlink in the tree stands for its referent, as GNU's chown.
+        match at::stat(entry.dir, entry.name, true) {
+            Ok(target) => self.change(&Entry {
+                stat: &target,
+                follow: true,
+                ..*entry
+            }),
+            Err(err) => {
+                let shown = quote(entry.path);
+                self.error(format!("cannot dereference {shown}: {}", strerror(&err)));
+                if self.verbosity == Verbosity::All {
+                    self.describe_unknown(entry.path);
+                }
+                Outcome::Failed
+            }
+        }
     }
 
     fn report(&self, message: String) {
         self.error(message);
+    }
+
+    fn program(&self) -> &'static str {
+        self.name
+    }
+
+    fn root(&self) -> Option<(u64, u64)> {
+        self.root
+    }
+
+    /// GNU's chown changes a directory when fts leaves it (FTS_DP).
+    fn directories_last(&self) -> bool {
+        true
     }
 }
 
@@ -331,6 +400,9 @@ impl Chown<'_> {
             Ok(stat) => stat,
             Err(err) => {
                 self.error(format!("cannot access {}: {}", quote(path), strerror(&err)));
+                if self.verbosity == Verbosity::All {
+                    self.describe_unknown(path);
+                }
                 return false;
             }
         };
@@ -341,9 +413,6 @@ impl Chown<'_> {
             stat: &lstat,
             follow: false,
         };
-        if self.recursive {
-            return change_tree(self, &top);
-        }
         let target;
         if self.follow_operands && top.is_symlink() {
             match at::stat(libc::AT_FDCWD, &name, true) {
@@ -364,6 +433,9 @@ impl Chown<'_> {
                     return false;
                 }
             }
+        }
+        if self.recursive {
+            return change_tree(self, &top, self.logical);
         }
         self.change(&top) == Outcome::Done
     }
@@ -404,6 +476,22 @@ impl Chown<'_> {
             }
         }
         outcome
+    }
+
+    /// GNU's `describe_change` line for a file whose owner could not be read.
+    fn describe_unknown(&self, path: &Path) {
+        let user = self.owner.user_name.as_deref();
+        let group = self.owner.group_name.as_deref();
+        let file = quote(path);
+        let line = match (user, group) {
+            (Some(user), Some(group)) => {
+                format!("failed to change ownership of {file} to {user}:{group}")
+            }
+            (Some(user), None) => format!("failed to change ownership of {file} to {user}"),
+            (None, Some(group)) => format!("failed to change group of {file} to {group}"),
+            (None, None) => format!("failed to change ownership of {file}"),
+        };
+        println!("{line}");
     }
 
     /// GNU's `describe_change` lines.

@@ -1,4 +1,4 @@
-//! usage: rescue md5sum    [-b|-t] [--tag] [FILE|-]...
+//! usage: rescue md5sum    [-b|-t] [--tag] [-z] [FILE|-]...
 //!        rescue md5sum    -c [--ignore-missing] [--quiet] [--status] [--strict] [-w] [LIST|-]...
 //!        rescue sha256sum (the same options)
 //!
@@ -8,6 +8,7 @@
 //! Output is `DIGEST  NAME` (`DIGEST *NAME` with `-b`; `--tag` gives BSD's
 //! `MD5 (NAME) = DIGEST`). A name with a backslash, newline or carriage return is printed
 //! escaped (`\\`, `\n`, `\r`) and the line starts with `\`, so every line stays one line.
+//! `-z` (`--zero`) ends lines with NUL instead and escapes nothing.
 //!
 //! `-c` reads lists in either format and prints `NAME: OK`, `NAME: FAILED` or
 //! `NAME: FAILED open or read`, then on stderr GNU's summary (`WARNING: 1 computed checksum did
@@ -15,7 +16,7 @@
 //! `--quiet` drops the OK lines, `--status` all output but errors, `--strict` fails on
 //! improperly formatted lines, `-w` names them, `--ignore-missing` skips missing files.
 //!
-//! Exit 0 when every file was read (and, with -c, matched), else 1. Not done: `-z`.
+//! Exit 0 when every file was read (and, with -c, matched), else 1.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -59,6 +60,12 @@ pub(super) struct Args {
     /// warn about improperly formatted checksum lines
     #[arg(short = 'w', long = "warn")]
     warn: bool,
+    /// end each output line with NUL, not newline, and disable file name escaping
+    #[arg(short = 'z', long = "zero")]
+    zero: bool,
+    /// `-t` came after the last `-b`/`--tag` (see `text_mode_last`).
+    #[arg(skip)]
+    text_last: bool,
     files: Vec<OsString>,
 }
 
@@ -109,8 +116,41 @@ fn digest_with<D: Digest>(mut hasher: D, input: &mut dyn Read) -> io::Result<Str
     Ok(hex)
 }
 
+/// Whether the last of `--text`, `--binary` and `--tag` given was `--text`: GNU keeps one
+/// mode that each of them sets in turn (`--tag` means binary), and `--tag` refuses text mode.
+fn text_mode_last(args: &[OsString]) -> bool {
+    let mut text = false;
+    for arg in args {
+        let arg = arg.as_bytes();
+        if arg == b"--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix(b"--") {
+            if long.len() >= 2 && b"text".starts_with(long) {
+                text = true;
+            } else if long.len() >= 2 && (b"tag".starts_with(long) || b"binary".starts_with(long)) {
+                text = false;
+            }
+        } else if let Some(short) = arg.strip_prefix(b"-") {
+            for &flag in short {
+                match flag {
+                    b't' => text = true,
+                    b'b' => text = false,
+                    _ => {}
+                }
+            }
+        }
+    }
+    text
+}
+
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
-    let args: Args = super::parse(name, args)?;
+    let text_last = text_mode_last(&args);
+    let mut args: Args = super::parse(name, args)?;
+    args.text_last = text_last;
+    if args.tag && text_last {
+        return Err(Exit::usage("--tag does not support --text mode"));
+    }
     let algorithm = if name == "sha256sum" {
         Algorithm::Sha256
     } else {
@@ -140,6 +180,11 @@ fn check(
             "the --binary and --text options are meaningless when verifying checksums",
         ));
     }
+    if args.zero {
+        return Err(Exit::usage(
+            "the --zero option is not supported when verifying checksums",
+        ));
+    }
     if args.tag {
         return Err(Exit::usage(
             "the --tag option is meaningless when verifying checksums",
@@ -150,6 +195,7 @@ fn check(
         algorithm,
         args,
         out: io::stdout().lock(),
+        reversed: None,
     };
     let mut ok = true;
     for list in lists {
@@ -205,8 +251,9 @@ fn print_digests(
 
 /// `DIGEST  NAME`, `DIGEST *NAME` (`-b`) or `TAG (NAME) = DIGEST` (`--tag`), with a newline;
 /// behind a `\` when the name had to be escaped.
+/// With `--zero`, a NUL ends it and the name is never escaped.
 fn digest_line(algorithm: Algorithm, args: &Args, hex: &str, raw: &[u8]) -> Vec<u8> {
-    let escaped = needs_escape(raw);
+    let escaped = !args.zero && needs_escape(raw);
     let mut line = Vec::with_capacity(hex.len() + raw.len() + 4);
     if escaped {
         line.push(b'\\');
@@ -219,10 +266,11 @@ fn digest_line(algorithm: Algorithm, args: &Args, hex: &str, raw: &[u8]) -> Vec<
         line.extend_from_slice(hex.as_bytes());
     } else {
         line.extend_from_slice(hex.as_bytes());
-        line.extend_from_slice(if args.binary { b" *" } else { b"  " });
+        let binary = args.binary && !args.text_last;
+        line.extend_from_slice(if binary { b" *" } else { b"  " });
         push_name(&mut line, raw, escaped);
     }
-    line.push(b'\n');
+    line.push(if args.zero { 0 } else { b'\n' });
     line
 }
 
@@ -290,8 +338,10 @@ struct Entry {
 }
 
 /// Parses `DIGEST  NAME`, `DIGEST *NAME` or `TAG (NAME) = DIGEST`, each optionally behind a `\`
-/// that says NAME is escaped (GNU `split_3`).
-fn parse_line(line: &[u8], algorithm: Algorithm) -> Option<Entry> {
+/// that says NAME is escaped (GNU `split_3`). `DIGEST NAME` with one space is BSD's reversed
+/// form; `reversed` remembers which of the two forms the first such line used, since GNU
+/// refuses to mix them (a name could start with a space or `*`).
+fn parse_line(line: &[u8], algorithm: Algorithm, reversed: &mut Option<bool>) -> Option<Entry> {
     let mut i = line
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
@@ -312,13 +362,29 @@ fn parse_line(line: &[u8], algorithm: Algorithm) -> Option<Entry> {
         if rest.len() < len + 2 || !matches!(rest[len], b' ' | b'\t') {
             return None;
         }
+        let hex = &rest[..len];
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
         let after = &rest[len + 1..];
-        // `DIGEST NAME` (one space) is BSD's reversed form; otherwise a mode character.
         let name = match after.first() {
-            Some(b' ' | b'*') if after.len() > 1 => &after[1..],
-            _ => after,
+            Some(b' ' | b'*') if after.len() > 1 => {
+                if *reversed == Some(true) {
+                    after
+                } else {
+                    *reversed = Some(false);
+                    &after[1..]
+                }
+            }
+            _ => {
+                if *reversed == Some(false) {
+                    return None;
+                }
+                *reversed = Some(true);
+                after
+            }
         };
-        (&rest[..len], name)
+        (hex, name)
     };
     if hex.len() != algorithm.hex_len() || !hex.iter().all(u8::is_ascii_hexdigit) {
         return None;
@@ -342,6 +408,9 @@ struct Checker<'a> {
     algorithm: Algorithm,
     args: &'a Args,
     out: io::StdoutLock<'static>,
+    /// Whether lines without a mode character are BSD's reversed form, once known; kept
+    /// across lists, as GNU does.
+    reversed: Option<bool>,
 }
 
 /// What the lines of one list came to, counted as GNU counts them.
@@ -419,7 +488,7 @@ impl Checker<'_> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let Some(entry) = parse_line(&line, self.algorithm) else {
+        let Some(entry) = parse_line(&line, self.algorithm, &mut self.reversed) else {
             tally.misformatted += 1;
             if self.args.warn {
                 complain(
@@ -532,22 +601,44 @@ mod tests {
         };
         let md5 = Algorithm::Md5;
         assert_eq!(
-            parse_line(format!("{hex}  a b").as_bytes(), md5),
+            parse_line(format!("{hex}  a b").as_bytes(), md5, &mut None),
             entry(b"a b")
         );
         assert_eq!(
-            parse_line(format!("{hex} *bin").as_bytes(), md5),
+            parse_line(format!("{hex} *bin").as_bytes(), md5, &mut None),
             entry(b"bin")
         );
         assert_eq!(
-            parse_line(format!("\\{hex}  a\\nb").as_bytes(), md5),
+            parse_line(format!("\\{hex}  a\\nb").as_bytes(), md5, &mut None),
             entry(b"a\nb")
         );
         assert_eq!(
-            parse_line(format!("MD5 (x) = {hex}").as_bytes(), md5),
+            parse_line(format!("MD5 (x) = {hex}").as_bytes(), md5, &mut None),
             entry(b"x")
         );
-        assert_eq!(parse_line(b"garbage", md5), None);
-        assert_eq!(parse_line(format!("\\{hex}  a\\qb").as_bytes(), md5), None);
+        assert_eq!(parse_line(b"garbage", md5, &mut None), None);
+        // Once a list used BSD's one-space form, a second space belongs to the name.
+        let mut reversed = None;
+        assert_eq!(
+            parse_line(format!("{hex} a").as_bytes(), md5, &mut reversed),
+            entry(b"a")
+        );
+        assert_eq!(
+            parse_line(format!("{hex}  b").as_bytes(), md5, &mut reversed),
+            entry(b" b")
+        );
+        let mut reversed = None;
+        assert_eq!(
+            parse_line(format!("{hex}  b").as_bytes(), md5, &mut reversed),
+            entry(b"b")
+        );
+        assert_eq!(
+            parse_line(format!("{hex} a").as_bytes(), md5, &mut reversed),
+            None
+        );
+        assert_eq!(
+            parse_line(format!("\\{hex}  a\\qb").as_bytes(), md5, &mut None),
+            None
+        );
     }
 }

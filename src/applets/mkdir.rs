@@ -2,17 +2,19 @@
 //!
 //! Make directories, GNU `mkdir` compatible:
 //!   -p, --parents   make parent directories as needed; an existing directory is no error
-//!   -m, --mode=MODE set the mode of the new directories (octal only; exact, not masked by the
-//!                   umask); parents made by -p get the default mode plus u+wx, as GNU does
+//!   -m, --mode=MODE set the mode of each DIRECTORY: octal or symbolic as chmod's, applied to
+//!                   a=rwx (a clause naming no ugoa is limited by the umask); what it sets is
+//!                   exact, not masked by the umask; parents made by -p get the default mode
+//!                   plus u+wx, as GNU does; an existing DIRECTORY under -p is left as it is
 //!   -v, --verbose   print a line for each directory made
 //!
-//! Symbolic modes (`u=rwx,g=rx`) are not parsed here. Exit status 1 if any DIRECTORY failed.
+//! Exit status 1 if any DIRECTORY failed.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -20,6 +22,7 @@ use clap::Parser;
 use super::Exit;
 
 use super::{complain, quote, strerror};
+use crate::sys::mode_spec::ModeSpec;
 
 #[derive(Parser)]
 #[command(about = "Make directories", disable_help_flag = true)]
@@ -27,8 +30,13 @@ pub(super) struct Args {
     /// no error if existing, make parent directories as needed
     #[arg(short = 'p', long = "parents")]
     parents: bool,
-    /// set file mode (octal), not a=rwx - umask
-    #[arg(short = 'm', long = "mode", value_name = "MODE")]
+    /// set file mode (as in chmod), not a=rwx - umask
+    #[arg(
+        short = 'm',
+        long = "mode",
+        value_name = "MODE",
+        allow_hyphen_values = true
+    )]
     mode: Option<String>,
     /// print a message for each created directory
     #[arg(short = 'v', long = "verbose")]
@@ -56,6 +64,24 @@ struct Run {
     name: &'static str,
     verbose: bool,
     umask: u32,
+    /// The mode for each DIRECTORY: `-m` applied to `a=rwx` (GNU's `mode_adjust`), or 0777.
+    mode: u32,
+    /// The bits `-m` set or cleared; the rest are left as `mkdir(2)` and the umask made them.
+    mode_bits: u32,
+    /// The umask for each DIRECTORY: with `-m`, only for the bits `-m` did not give.
+    umask_self: u32,
+}
+
+const SPECIAL: u32 = 0o7000;
+
+/// `mkdir(2)` under `umask` (restored after).
+fn make_dir(path: &Path, mode: u32, umask: u32) -> io::Result<()> {
+    // SAFETY: umask cannot fail; the process is single-threaded while it makes directories.
+    let old = unsafe { libc::umask(umask) };
+    let made = fs::DirBuilder::new().mode(mode).create(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    made
 }
 
 impl Run {
@@ -78,15 +104,10 @@ impl Run {
         false
     }
 
+    /// A parent made by `-p`: 0777 under the umask, but always `u+wx` so the walk can go on.
     fn make_parent(&self, path: &Path) -> bool {
-        let mode = (0o777 & !self.umask) | 0o300;
-        match fs::DirBuilder::new().mode(0o777).create(path) {
+        match make_dir(path, 0o777, self.umask & !0o300) {
             Ok(()) => {
-                if mode != 0o777 & !self.umask {
-                    if let Err(err) = fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
-                        return self.fail(path, &err);
-                    }
-                }
                 self.created(path);
                 true
             }
@@ -101,31 +122,26 @@ impl Run {
         }
     }
 
-    fn make(&self, path: &Path, parents: bool, mode: Option<u32>) -> bool {
+    /// GNU's `make_dir_parents` for one DIRECTORY: made with group and other write held back
+    /// while special bits are still to be set, then changed to the exact `-m` mode when the
+    /// umask or `mkdir(2)` could have kept it from being.
+    fn make(&self, path: &Path, parents: bool) -> bool {
         if parents && !self.parents_of(path) {
             return false;
         }
-        match fs::DirBuilder::new()
-            .mode(mode.unwrap_or(0o777))
-            .create(path)
-        {
+        let keep_special = (self.mode_bits & 0o6000) | (self.mode & 0o1000) == 0;
+        let mut mkdir_mode = self.mode;
+        if !keep_special {
+            mkdir_mode &= !0o022;
+        }
+        match make_dir(path, mkdir_mode, self.umask_self) {
             Ok(()) => {
-                // -m is exact: the umask (and a setgid parent) must not change it.
-                if let Some(mode) = mode {
-                    if let Err(err) = fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
-                        complain(
-                            self.name,
-                            format!(
-                                "cannot set permissions of {}: {}",
-                                quote(path),
-                                strerror(&err)
-                            ),
-                        );
-                        return false;
-                    }
-                }
                 self.created(path);
-                true
+                let umask_is_fine = self.mode & self.mode_bits & 0o777 == 0;
+                if keep_special && umask_is_fine {
+                    return true;
+                }
+                self.fix_mode(path)
             }
             Err(err)
                 if parents
@@ -138,6 +154,30 @@ impl Run {
         }
     }
 
+    /// The bits `-m` gave, where the new directory lacks them.
+    fn fix_mode(&self, path: &Path) -> bool {
+        let fixed = fs::symlink_metadata(path).and_then(|meta| {
+            if !meta.is_dir() {
+                return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+            }
+            let now = meta.mode() & (SPECIAL | 0o777);
+            if (now ^ self.mode) & self.mode_bits == 0 {
+                return Ok(());
+            }
+            let mode = self.mode | (now & !self.mode_bits);
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        });
+        match fixed {
+            Ok(()) => true,
+            Err(err) => {
+                let shown = quote(path);
+                let message = format!("cannot change permissions of {shown}: {}", strerror(&err));
+                complain(self.name, message);
+                false
+            }
+        }
+    }
+
     fn parents_of(&self, path: &Path) -> bool {
         parents(path).iter().all(|parent| self.make_parent(parent))
     }
@@ -145,11 +185,15 @@ impl Run {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
-    let mode = match &args.mode {
-        None => None,
-        Some(text) => match u32::from_str_radix(text, 8) {
-            Ok(mode) if mode <= 0o7777 && !text.is_empty() => Some(mode),
-            _ => {
+    let umask = crate::sys::copy::current_umask();
+    let (mode, mode_bits, umask_self) = match &args.mode {
+        None => (0o777, 0, umask),
+        Some(text) => match ModeSpec::parse(text) {
+            Ok(spec) => {
+                let (mode, bits) = spec.adjust_with_bits(0o777, true, umask);
+                (mode, bits, umask & !mode)
+            }
+            Err(_) => {
                 return Err(Exit::failed(
                     1,
                     format!("invalid mode {}", quote(Path::new(text))),
@@ -163,11 +207,14 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let run = Run {
         name,
         verbose: args.verbose,
-        umask: crate::sys::copy::current_umask(),
+        umask,
+        mode,
+        mode_bits,
+        umask_self,
     };
     let mut status = 0;
     for dir in &args.dirs {
-        if !run.make(dir, args.parents, mode) {
+        if !run.make(dir, args.parents) {
             status = 1;
         }
     }

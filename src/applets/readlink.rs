@@ -54,12 +54,15 @@ pub(super) struct Args {
     /// end each output line with NUL, not newline
     #[arg(short = 'z', long = "zero")]
     zero: bool,
-    #[arg(required = true)]
+    #[arg(value_name = "FILE")]
     files: Vec<OsString>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
+    if args.files.is_empty() {
+        return Err(Exit::usage("missing operand"));
+    }
     let mode = if args.canonicalize {
         Some(Missing::LastComponent)
     } else if args.existing {

@@ -1,7 +1,8 @@
-//! usage: rescue stat [-L] [-t] [-c FORMAT | --printf FORMAT] FILE...
+//! usage: rescue stat [-L] [-f] [-t] [-c FORMAT | --printf FORMAT] FILE...
 //!
-//! Display file status, as GNU `stat`:
+//! Display file status, as GNU `stat`; `-` is standard input itself (fstat):
 //!   -L, --dereference   follow symlinks
+//!   -f, --file-system   the status of the file system holding FILE (statfs) instead
 //!   -c, --format=FMT    print FMT (and a newline) for each FILE instead of the default report
 //!       --printf=FMT    like -c, but interpret backslash escapes and print no newline
 //!   -t, --terse         the information in terse form (`stat -t`'s line)
@@ -12,12 +13,21 @@
 //!   %m mount point  %n name          %N quoted name (with `-> target` for symlinks)
 //!   %o I/O block    %s size          %t major    %T minor (of a device file, hex)
 //!   %u uid          %U user name     %Hd %Ld major/minor of the device  %Hr %Lr of a device file
+//!   %r %R device number of a device file (decimal, hex)   %C SELinux context
 //!   %w %x %y %z birth/access/modify/change time; %W %X %Y %Z as seconds since the epoch
+//! With -f:
+//!   %a free blocks for users  %b total blocks  %c total inodes  %d free inodes  %f free
+//!   blocks  %i file system id (hex)  %l longest name  %n name  %s block size  %S fundamental
+//!   block size  %t type (hex)  %T type name
+//! `%N` quotes as `QUOTING_STYLE` says (shell-escape-always by default; also literal, shell,
+//! shell-always, c, escape, locale, clocale, as in the C locale).
 //!
 //! Names come from `/etc/passwd` and `/etc/group` read directly (no NSS); an id without an entry
 //! shows as `UNKNOWN`, as GNU does. Birth times come from `statx(2)` and print as `-` where the
-//! file system has none. Not supported: `-f` (file systems) and `%C` (SELinux contexts).
+//! file system has none. `%C` is the SELinux context (`security.selinux`); without one it is
+//! `?`, said on stderr, and the exit status is 1, as GNU.
 
+use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Write;
@@ -32,9 +42,10 @@ use super::Exit;
 use super::{complain, strerror};
 use crate::sys::accounts::Accounts;
 use crate::sys::birth::birth_time;
+use crate::sys::fs_status::{fs_status, type_name};
 use crate::sys::localtime::LocalTime;
 use crate::sys::mode::{mode_string, FileType};
-use crate::sys::quoting::quote_c_locale;
+use crate::sys::quoting::{c_escaped, quote_c_locale, shell_word};
 
 #[derive(Parser)]
 #[command(about = "Display file status")]
@@ -51,7 +62,10 @@ pub(super) struct Args {
     /// print the information in terse form
     #[arg(short = 't', long = "terse")]
     terse: bool,
-    #[arg(required = true)]
+    /// display file system status instead of file status
+    #[arg(short = 'f', long = "file-system")]
+    file_system: bool,
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
@@ -71,49 +85,194 @@ fn default_format(device: bool) -> String {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
+    if args.files.is_empty() {
+        return Err(Exit::usage("missing operand"));
+    }
     let accounts = Accounts::load(&crate::sys::root::Root::new("/"));
+    let style = quoting_style(name);
     let mut out = std::io::stdout().lock();
     let mut status = 0;
+    let failed = Cell::new(false);
     for path in &args.files {
-        let meta = if args.dereference {
-            std::fs::metadata(path)
+        let text = if args.file_system {
+            fs_report(name, &args, path)
         } else {
-            std::fs::symlink_metadata(path)
+            let setting = Setting {
+                name,
+                accounts: &accounts,
+                style,
+                failed: &failed,
+            };
+            file_report(&args, path, &setting)
         };
-        let meta = match meta {
-            Ok(meta) => meta,
-            Err(err) => {
-                complain(
-                    name,
-                    format!("cannot statx {}: {}", quote_c_locale(path), strerror(&err)),
-                );
-                status = 1;
-                continue;
-            }
-        };
-        let file = File {
-            path,
-            meta: &meta,
-            follow: args.dereference,
-            accounts: &accounts,
-        };
-        let text = if let Some(format) = &args.printf {
-            file.render(&unescape(format.as_bytes()), true)
-        } else if let Some(format) = &args.format {
-            let mut text = file.render(format.as_bytes(), true);
-            text.push(b'\n');
-            text
-        } else if args.terse {
-            file.render(TERSE.as_bytes(), true)
-        } else {
-            let device = FileType::of(meta.mode()).is_device();
-            file.render(default_format(device).as_bytes(), false)
-        };
-        out.write_all(&text)
-            .map_err(|err| Exit::write_error(1, &err))?;
+        match text {
+            Some(text) => out
+                .write_all(&text)
+                .map_err(|err| Exit::write_error(1, &err))?,
+            None => status = 1,
+        }
     }
     out.flush().map_err(|err| Exit::write_error(1, &err))?;
+    if failed.get() {
+        status = 1;
+    }
     Ok(status)
+}
+
+/// What every file's report shares.
+struct Setting<'a> {
+    name: &'static str,
+    accounts: &'a Accounts,
+    style: Style,
+    /// A directive could not be expanded (`%C` without SELinux): the exit status is 1.
+    failed: &'a Cell<bool>,
+}
+
+/// The format asked for: `--printf` unescaped, `-c`'s (see [`with_newline`]), else `terse` or
+/// `long`.
+fn chosen_format(args: &Args, terse: &str, long: &str) -> (Vec<u8>, bool) {
+    if let Some(format) = &args.printf {
+        (unescape(format.as_bytes()), true)
+    } else if let Some(format) = &args.format {
+        (format.as_bytes().to_vec(), true)
+    } else if args.terse {
+        (terse.as_bytes().to_vec(), true)
+    } else {
+        (long.as_bytes().to_vec(), false)
+    }
+}
+
+/// One file's report, or None after saying why there is none.
+fn file_report(args: &Args, path: &Path, setting: &Setting) -> Option<Vec<u8>> {
+    let meta = if path.as_os_str() == "-" {
+        // GNU stats standard input itself for `-`.
+        let stdin = std::mem::ManuallyDrop::new(unsafe {
+            // SAFETY: descriptor 0 is borrowed, never closed (ManuallyDrop).
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(0)
+        });
+        stdin.metadata()
+    } else if args.dereference {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(err) => {
+            let what = if path.as_os_str() == "-" {
+                "cannot stat"
+            } else {
+                "cannot statx"
+            };
+            let shown = quote_c_locale(path);
+            complain(setting.name, format!("{what} {shown}: {}", strerror(&err)));
+            return None;
+        }
+    };
+    let file = File {
+        path,
+        meta: &meta,
+        follow: args.dereference,
+        setting,
+    };
+    let device = FileType::of(meta.mode()).is_device();
+    let (format, quote_names) = chosen_format(args, TERSE, &default_format(device));
+    let mut directive =
+        |conversion, selector, spec: &Spec| file.directive(conversion, selector, spec, quote_names);
+    Some(with_newline(args, render(&format, true, &mut directive)))
+}
+
+/// `-c` ends each report with a newline, printed after the format (a trailing `%` stays).
+fn with_newline(args: &Args, mut text: Vec<u8>) -> Vec<u8> {
+    if args.printf.is_none() && args.format.is_some() {
+        text.push(b'\n');
+    }
+    text
+}
+
+const TERSE_FS: &str = "%n %i %l %t %s %S %b %f %a %c %d\n";
+const DEFAULT_FS: &str = "  File: \"%n\"\n    ID: %-8i Namelen: %-7l Type: %T\n\
+Block size: %-10s Fundamental block size: %S\n\
+Blocks: Total: %-10b Free: %-10f Available: %a\n\
+Inodes: Total: %-10c Free: %d\n";
+
+/// `stat -f`: the report on the file system holding `path`.
+fn fs_report(name: &str, args: &Args, path: &Path) -> Option<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        complain(
+            name,
+            format!(
+                "using {} to denote standard input does not work in file system mode",
+                quote_c_locale(path)
+            ),
+        );
+        return None;
+    }
+    let fs = match fs_status(path) {
+        Ok(fs) => fs,
+        Err(err) => {
+            let shown = quote_c_locale(path);
+            let message = format!(
+                "cannot read file system information for {shown}: {}",
+                strerror(&err)
+            );
+            complain(name, message);
+            return None;
+        }
+    };
+    let (format, _) = chosen_format(args, TERSE_FS, DEFAULT_FS);
+    let mut directive = |conversion, _, spec: &Spec| {
+        Some(match conversion {
+            b'n' => spec.string(path.as_os_str().as_bytes()),
+            b'i' => spec.unsigned(fs.id, 16),
+            b'l' => spec.unsigned(fs.name_max, 10),
+            b't' => spec.unsigned(fs.kind, 16),
+            b'T' => spec.string(type_name(fs.kind).as_bytes()),
+            b's' => spec.unsigned(fs.block_size, 10),
+            b'S' => spec.unsigned(fs.fragment_size, 10),
+            b'b' => spec.unsigned(fs.blocks, 10),
+            b'f' => spec.unsigned(fs.blocks_free, 10),
+            b'a' => spec.unsigned(fs.blocks_available, 10),
+            b'c' => spec.unsigned(fs.files, 10),
+            b'd' => spec.unsigned(fs.files_free, 10),
+            _ => return None,
+        })
+    };
+    Some(with_newline(args, render(&format, false, &mut directive)))
+}
+
+/// How `%N` quotes, from `QUOTING_STYLE` as GNU stat reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    ShellAlways,
+    Shell,
+    Literal,
+    /// gnulib's C-like styles: the quote character around the name, if any.
+    C(Option<u8>),
+}
+
+fn quoting_style(name: &str) -> Style {
+    let Some(value) = std::env::var_os("QUOTING_STYLE") else {
+        return Style::ShellAlways;
+    };
+    match value.as_bytes() {
+        b"literal" => Style::Literal,
+        b"shell" | b"shell-escape" => Style::Shell,
+        b"shell-always" | b"shell-escape-always" => Style::ShellAlways,
+        b"c" | b"c-maybe" | b"clocale" => Style::C(Some(b'"')),
+        b"locale" => Style::C(Some(b'\'')),
+        b"escape" => Style::C(None),
+        _ => {
+            complain(
+                name,
+                format!(
+                    "ignoring invalid value of environment variable QUOTING_STYLE: {}",
+                    quote_c_locale(&value)
+                ),
+            );
+            Style::ShellAlways
+        }
+    }
 }
 
 /// `--printf`'s backslash escapes: `\n \t \\ \"`, `\NNN` octal and `\xHH` hex.
@@ -263,78 +422,82 @@ struct File<'a> {
     path: &'a Path,
     meta: &'a Metadata,
     follow: bool,
-    accounts: &'a Accounts,
+    setting: &'a Setting<'a>,
 }
 
-impl File<'_> {
-    /// Expands every `%` directive of `format`. `quote_names` selects GNU's shell quoting for
-    /// `%N` (`-c`, `--printf`) over the raw names of the default report.
-    fn render(&self, format: &[u8], quote_names: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut index = 0;
+/// What one `%` directive (its conversion, `d`/`r` after `%H`/`%L`, its flags) expands to;
+/// None for an unknown one, shown as `?`.
+type Directive<'d> = dyn FnMut(u8, Option<u8>, &Spec) -> Option<Vec<u8>> + 'd;
+
+/// Expands every `%` directive of `format`; `selectors` says whether `%H` and `%L` take a
+/// following `d` or `r` (file mode).
+fn render(format: &[u8], selectors: bool, directive: &mut Directive) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut index = 0;
+    while index < format.len() {
+        let byte = format[index];
+        index += 1;
+        if byte != b'%' {
+            out.push(byte);
+            continue;
+        }
+        let start = index - 1;
+        let mut spec = Spec::default();
         while index < format.len() {
-            let byte = format[index];
+            match format[index] {
+                b'-' => spec.left = true,
+                b'0' => spec.zero = true,
+                b'#' => spec.alternate = true,
+                b'+' | b' ' | b'\'' | b'I' => {}
+                _ => break,
+            }
             index += 1;
-            if byte != b'%' {
-                out.push(byte);
-                continue;
-            }
-            let start = index - 1;
-            let mut spec = Spec::default();
-            while index < format.len() {
-                match format[index] {
-                    b'-' => spec.left = true,
-                    b'0' => spec.zero = true,
-                    b'#' => spec.alternate = true,
-                    b'+' | b' ' | b'\'' | b'I' => {}
-                    _ => break,
-                }
-                index += 1;
-            }
+        }
+        while index < format.len() && format[index].is_ascii_digit() {
+            spec.width = spec
+                .width
+                .saturating_mul(10)
+                .saturating_add(usize::from(format[index] - b'0'));
+            index += 1;
+        }
+        if index < format.len() && format[index] == b'.' {
+            index += 1;
+            let digits_start = index;
+            let mut precision = 0usize;
             while index < format.len() && format[index].is_ascii_digit() {
-                spec.width = spec
-                    .width
+                precision = precision
                     .saturating_mul(10)
                     .saturating_add(usize::from(format[index] - b'0'));
                 index += 1;
             }
-            if index < format.len() && format[index] == b'.' {
+            // GNU: a bare `.` on a time means all nine digits of the fraction.
+            spec.precision = Some(if index == digits_start { 9 } else { precision });
+        }
+        let Some(&conversion) = format.get(index) else {
+            out.extend_from_slice(&format[start..]);
+            break;
+        };
+        index += 1;
+        if conversion == b'%' {
+            out.push(b'%');
+            continue;
+        }
+        let mut selector = None;
+        if selectors && matches!(conversion, b'H' | b'L') {
+            if let Some(&which @ (b'd' | b'r')) = format.get(index) {
+                selector = Some(which);
                 index += 1;
-                let digits_start = index;
-                let mut precision = 0usize;
-                while index < format.len() && format[index].is_ascii_digit() {
-                    precision = precision
-                        .saturating_mul(10)
-                        .saturating_add(usize::from(format[index] - b'0'));
-                    index += 1;
-                }
-                // GNU: a bare `.` on a time means all nine digits of the fraction.
-                spec.precision = Some(if index == digits_start { 9 } else { precision });
-            }
-            let Some(&conversion) = format.get(index) else {
-                out.extend_from_slice(&format[start..]);
-                break;
-            };
-            index += 1;
-            if conversion == b'%' {
-                out.push(b'%');
-                continue;
-            }
-            let mut selector = None;
-            if matches!(conversion, b'H' | b'L') {
-                if let Some(&which @ (b'd' | b'r')) = format.get(index) {
-                    selector = Some(which);
-                    index += 1;
-                }
-            }
-            match self.directive(conversion, selector, &spec, quote_names) {
-                Some(text) => out.extend_from_slice(&text),
-                None => out.push(b'?'),
             }
         }
-        out
+        match directive(conversion, selector, &spec) {
+            Some(text) => out.extend_from_slice(&text),
+            None => out.push(b'?'),
+        }
     }
+    out
+}
 
+impl File<'_> {
     fn directive(
         &self,
         conversion: u8,
@@ -357,13 +520,15 @@ impl File<'_> {
             b'A' => spec.string(mode_string(mode).as_bytes()),
             b'b' => spec.unsigned(meta.blocks(), 10),
             b'B' => spec.unsigned(512, 10),
+            b'C' => spec.string(&self.context()),
             b'd' => spec.unsigned(meta.dev(), 10),
             b'D' => spec.unsigned(meta.dev(), 16),
             b'f' => spec.unsigned(u64::from(mode), 16),
             b'F' => spec.string(kind.describe(meta.size()).as_bytes()),
             b'g' => spec.unsigned(u64::from(meta.gid()), 10),
             b'G' => spec.string(
-                self.accounts
+                self.setting
+                    .accounts
                     .group_name(meta.gid())
                     .unwrap_or("UNKNOWN")
                     .as_bytes(),
@@ -378,6 +543,8 @@ impl File<'_> {
             b'N' => spec.string(&self.quoted_name(quote_names)),
             b'o' => spec.unsigned(meta.blksize(), 10),
             b's' => spec.unsigned(meta.size(), 10),
+            b'r' => spec.unsigned(meta.rdev(), 10),
+            b'R' => spec.unsigned(meta.rdev(), 16),
             b't' => spec.unsigned(u64::from(libc::major(meta.rdev())), 16),
             b'T' => spec.unsigned(u64::from(libc::minor(meta.rdev())), 16),
             b'H' | b'L' => {
@@ -394,16 +561,17 @@ impl File<'_> {
             }
             b'u' => spec.unsigned(u64::from(meta.uid()), 10),
             b'U' => spec.string(
-                self.accounts
+                self.setting
+                    .accounts
                     .user_name(meta.uid())
                     .unwrap_or("UNKNOWN")
                     .as_bytes(),
             ),
-            b'w' => match birth_time(self.path, self.follow) {
+            b'w' => match self.birth() {
                 Some((seconds, nanoseconds)) => time(seconds, i64::from(nanoseconds)),
                 None => spec.string(b"-"),
             },
-            b'W' => match birth_time(self.path, self.follow) {
+            b'W' => match self.birth() {
                 Some((seconds, nanoseconds)) => spec.epoch(seconds, nanoseconds),
                 None => spec.epoch(0, 0),
             },
@@ -418,12 +586,48 @@ impl File<'_> {
         Some(text)
     }
 
+    /// The SELinux context; without one, GNU's complaint and `?`.
+    fn context(&self) -> Vec<u8> {
+        let found = crate::sys::xattr::get(self.path, "security.selinux");
+        if let Ok(Some(mut context)) = found {
+            if context.last() == Some(&0) {
+                context.pop();
+            }
+            return context;
+        }
+        let err = match found {
+            Err(err) => err,
+            _ => std::io::Error::from_raw_os_error(libc::ENODATA),
+        };
+        let shown = quote_c_locale(self.path);
+        let message = format!(
+            "failed to get security context of {shown}: {}",
+            strerror(&err)
+        );
+        complain(self.setting.name, message);
+        self.setting.failed.set(true);
+        b"?".to_vec()
+    }
+
+    /// The birth time, from `statx`; `-` is standard input, reached through /proc.
+    fn birth(&self) -> Option<(i64, u32)> {
+        if self.path.as_os_str() == "-" {
+            birth_time(Path::new("/proc/self/fd/0"), true)
+        } else {
+            birth_time(self.path, self.follow)
+        }
+    }
+
     fn quoted_name(&self, quote: bool) -> Vec<u8> {
         let show = |bytes: &[u8]| {
-            if quote {
-                quote_c_locale(OsStr::from_bytes(bytes)).into_bytes()
-            } else {
-                bytes.to_vec()
+            let name = OsStr::from_bytes(bytes);
+            match self.setting.style {
+                _ if !quote => bytes.to_vec(),
+                Style::Literal => bytes.to_vec(),
+                Style::ShellAlways => quote_c_locale(name).into_bytes(),
+                Style::Shell if shell_word(name) == name.to_string_lossy() => bytes.to_vec(),
+                Style::Shell => quote_c_locale(name).into_bytes(),
+                Style::C(quote) => c_escaped(name, quote).into_bytes(),
             }
         };
         let mut text = show(self.path.as_os_str().as_bytes());

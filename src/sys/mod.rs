@@ -17,6 +17,7 @@ pub mod civil;
 pub mod copy;
 pub mod date_spec;
 pub mod errno;
+pub mod fs_status;
 pub mod human;
 pub mod input;
 pub mod localtime;

@@ -115,7 +115,14 @@ impl ModeSpec {
     /// The mode a file with `old` mode gets (GNU `mode_adjust`); only the low 12 bits of the
     /// answer are meaningful. `umask` limits clauses that name no `ugoa`.
     pub fn adjust(&self, old: u32, is_dir: bool, umask: u32) -> u32 {
+        self.adjust_with_bits(old, is_dir, umask).0
+    }
+
+    /// [`adjust`](Self::adjust), and the mask of the bits the clauses set or cleared (GNU's
+    /// `pmode_bits`): `mkdir -m` leaves the others as `mkdir(2)` made them.
+    pub fn adjust_with_bits(&self, old: u32, is_dir: bool, umask: u32) -> (u32, u32) {
         let mut mode = old & MODE_BITS;
+        let mut changed = 0;
         for change in &self.changes {
             let omit = if is_dir { SUID | SGID } else { 0 } & !change.mentioned;
             let mut value = change.value;
@@ -146,13 +153,20 @@ impl ModeSpec {
                     } else {
                         0
                     } | omit;
+                    changed |= !preserved;
                     mode = (mode & preserved) | value;
                 }
-                Op::Add => mode |= value,
-                Op::Remove => mode &= !value,
+                Op::Add => {
+                    changed |= value;
+                    mode |= value;
+                }
+                Op::Remove => {
+                    changed |= value;
+                    mode &= !value;
+                }
             }
         }
-        mode & MODE_BITS
+        (mode & MODE_BITS, changed & MODE_BITS)
     }
 }
 

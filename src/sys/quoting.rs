@@ -201,6 +201,39 @@ fn quote_bytes(bytes: &[u8], utf8: bool) -> String {
     out
 }
 
+/// A name in gnulib's C-like quoting styles under `LC_ALL=C`, which `stat` takes from
+/// `QUOTING_STYLE`: `\n`-style escapes for control characters, `\ooo` for every other byte
+/// outside printable ASCII, a backslash doubled, and `quote` (when given) around the name and
+/// escaped inside it. `"x"` is the `c` style, `'x'` the `locale` style, none `escape`.
+pub fn c_escaped(name: impl AsRef<OsStr>, quote: Option<u8>) -> String {
+    let mut out = String::new();
+    if let Some(q) = quote {
+        out.push(char::from(q));
+    }
+    for &byte in name.as_ref().as_bytes() {
+        match byte {
+            b'\x07' => out.push_str("\\a"),
+            b'\x08' => out.push_str("\\b"),
+            b'\x0c' => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'\x0b' => out.push_str("\\v"),
+            b'\\' => out.push_str("\\\\"),
+            _ if Some(byte) == quote => {
+                out.push('\\');
+                out.push(char::from(byte));
+            }
+            b' '..=b'~' => out.push(char::from(byte)),
+            _ => out.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    if let Some(q) = quote {
+        out.push(char::from(q));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

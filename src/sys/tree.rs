@@ -117,11 +117,33 @@ struct Frame {
     /// The length of this directory's path in the walk's path buffer.
     path_len: usize,
     children_ok: bool,
+    /// It was reached through a symlink (a logical walk): acting on it follows its name.
+    follow: bool,
 }
 
 /// Walks `top` and, if the visitor enters it, everything below. Returns `top`'s result, or an
 /// error if the walk had to stop because a directory it was in was moved.
 pub fn walk(top: &Entry, options: Options, visitor: &mut dyn Visitor) -> Result<bool, Error> {
+    walk_as(top, options, false, visitor)
+}
+
+/// [`walk`], but symlinks met inside the tree are followed (GNU's `-L`, `FTS_LOGICAL`): the
+/// entry is what they point to, with `follow` set; a dangling one stays a symlink. A
+/// directory that is one of its own ancestors is visited but not entered again.
+pub fn walk_logical(
+    top: &Entry,
+    options: Options,
+    visitor: &mut dyn Visitor,
+) -> Result<bool, Error> {
+    walk_as(top, options, true, visitor)
+}
+
+fn walk_as(
+    top: &Entry,
+    options: Options,
+    logical: bool,
+    visitor: &mut dyn Visitor,
+) -> Result<bool, Error> {
     match visitor.visit(top) {
         Step::Done(ok) => return Ok(ok),
         Step::Enter if !top.is_dir() => return Ok(true),
@@ -143,6 +165,7 @@ pub fn walk(top: &Entry, options: Options, visitor: &mut dyn Visitor) -> Result<
     let path = shown[..end.min(shown.len())].to_vec();
     let mut walk = Walk {
         options,
+        logical,
         stack: vec![Frame {
             name: top.name.to_owned(),
             stat: *top.stat,
@@ -150,6 +173,7 @@ pub fn walk(top: &Entry, options: Options, visitor: &mut dyn Visitor) -> Result<
             names: names.into_iter(),
             path_len: path.len(),
             children_ok: true,
+            follow: top.follow,
         }],
         path,
     };
@@ -181,6 +205,8 @@ fn enter(entry: &Entry, options: Options) -> Result<(OwnedFd, Vec<CString>), Not
 
 struct Walk {
     options: Options,
+    /// Symlinks inside the tree are followed.
+    logical: bool,
     /// The directories from the operand down to the one being read; never empty while running.
     stack: Vec<Frame>,
     /// The path of the entry being visited; frames record where theirs ends.
@@ -216,7 +242,13 @@ impl Walk {
                 self.path.push(b'/');
             }
             self.path.extend_from_slice(name.to_bytes());
-            let outcome = visit_child(dir, name, &self.path, self.options, visitor);
+            let child = Child {
+                dir,
+                name,
+                path: &self.path,
+                ancestors: &self.stack,
+            };
+            let outcome = visit_child(child, self.options, self.logical, visitor);
             match outcome {
                 Outcome::Result(ok) => {
                     let frame = self.stack.last_mut().expect("a directory is being walked");
@@ -261,7 +293,7 @@ impl Walk {
             name: &done.name,
             path: Path::new(OsStr::from_bytes(&self.path[..done.path_len])),
             stat: &done.stat,
-            follow: false,
+            follow: done.follow,
         };
         let ok = visitor.left(&entry, done.children_ok);
         parent.children_ok &= ok;
@@ -269,29 +301,57 @@ impl Walk {
     }
 }
 
-/// Visits `name` in `dir` (whose path is `path`), and opens it if the visitor enters it.
-fn visit_child(
+/// A name read from a directory, about to be visited.
+struct Child<'w> {
     dir: RawFd,
     name: CString,
-    path: &[u8],
+    /// Its path, as shown.
+    path: &'w [u8],
+    /// The directories above it.
+    ancestors: &'w [Frame],
+}
+
+/// Visits a child, and opens it if the visitor enters it.
+fn visit_child(
+    child: Child,
     options: Options,
+    logical: bool,
     visitor: &mut dyn Visitor,
 ) -> Outcome {
+    let Child {
+        dir,
+        name,
+        path,
+        ancestors,
+    } = child;
     let shown = Path::new(OsStr::from_bytes(path));
-    let stat = match at::stat(dir, &name, false) {
+    let mut stat = match at::stat(dir, &name, false) {
         Ok(stat) => stat,
         Err(err) => return Outcome::Result(visitor.unreadable(shown, err)),
     };
+    let mut follow = false;
+    if logical && at::is_symlink(&stat) {
+        if let Ok(target) = at::stat(dir, &name, true) {
+            stat = target;
+            follow = true;
+        }
+    }
     let entry = Entry {
         dir,
         name: &name,
         path: shown,
         stat: &stat,
-        follow: false,
+        follow,
+    };
+    let cycle = || {
+        ancestors
+            .iter()
+            .any(|frame| at::same_file(&frame.stat, &stat))
     };
     match visitor.visit(&entry) {
         Step::Done(ok) => Outcome::Result(ok),
         Step::Enter if !entry.is_dir() => Outcome::Result(true),
+        Step::Enter if follow && cycle() => Outcome::Result(true),
         Step::Enter => match enter(&entry, options) {
             Err(why) => Outcome::Result(visitor.not_entered(&entry, why)),
             Ok((_, names)) if !visitor.entered(&entry, names.len()) => Outcome::Result(false),
@@ -302,6 +362,7 @@ fn visit_child(
                 names: names.into_iter(),
                 path_len: path.len(),
                 children_ok: true,
+                follow,
             })),
         },
     }
