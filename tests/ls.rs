@@ -289,3 +289,25 @@ fn non_utf8_names_are_printed_raw_when_piped() {
         .unwrap();
     assert_eq!(hidden.stdout, b"a?b\n");
 }
+
+/// `ls -RL` through a symlink back to an ancestor must say so and stop, as GNU does (exit 2),
+/// not descend until the path is too long.
+#[test]
+fn a_symlink_loop_under_recursive_dereference_is_listed_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let top = temp.path().join("loop");
+    std::fs::create_dir(&top).unwrap();
+    std::os::unix::fs::symlink("../loop", top.join("sub")).unwrap();
+    let out = common::run_in(temp.path(), &["ls", "-RL", "loop"]);
+    assert_eq!(
+        common::stdout(&out),
+        "loop:\nsub\n",
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(
+        common::stderr(&out),
+        "rescue ls: loop/sub: not listing already-listed directory\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

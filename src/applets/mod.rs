@@ -193,6 +193,16 @@ impl Applet {
 /// (`--rem` for `--remove-destination`), and every applet answers `--version`. On `--help`,
 /// `--version` or a usage error the `Exit` carries clap's words.
 pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, Exit> {
+    let mut matches = parse_matches::<T>(name, args)?;
+    Ok(T::from_arg_matches_mut(&mut matches)?)
+}
+
+/// As [`parse`], but the matches themselves, for an applet whose options act in the order
+/// given (GNU `ls`: the last of `-l`, `-1`, `-C`, `--format` wins, `-f` undoes an earlier `-l`).
+pub fn parse_matches<T: clap::CommandFactory>(
+    name: &'static str,
+    args: Vec<OsString>,
+) -> Result<clap::ArgMatches, Exit> {
     let mut command = T::command()
         .name(name)
         .bin_name(program())
@@ -209,8 +219,7 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
         command = command.after_long_help(applet.help);
     }
     let argv = std::iter::once(OsString::from(name)).chain(args);
-    let mut matches = command.try_get_matches_from(argv)?;
-    Ok(T::from_arg_matches_mut(&mut matches)?)
+    Ok(command.try_get_matches_from(argv)?)
 }
 
 /// Turns an OsString argument into a path.
