@@ -1546,14 +1546,7 @@ impl Lister {
                 continue;
             }
             let kind = Kind::of_dirent(entry.kind);
-            total += self.gobble(
-                &mut files,
-                &entry.name,
-                kind,
-                Some(entry.ino),
-                false,
-                Some(path),
-            );
+            total += self.gobble(&mut files, &entry.name, kind, None, false, Some(path));
         }
         drop(stream);
         self.sort(&mut files);
@@ -1918,53 +1911,36 @@ fn extension(name: &[u8]) -> &[u8] {
     }
 }
 
-/// gnulib's `filevercmp`: names compared as versions, hidden files first, suffixes aside.
+/// gnulib's `filevercmp`: `.` then `..` then hidden names then others; names compared as
+/// versions without their suffixes, then whole; bytes break ties (ls's `cmp_version`).
 fn filevercmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     use std::cmp::Ordering;
-    if a == b {
-        return Ordering::Equal;
-    }
-    let special = |s: &[u8]| match s {
-        b"" => Some(0),
-        b"." => Some(1),
-        b".." => Some(2),
-        _ => None,
+    let rank = |s: &[u8]| match s {
+        b"" => 0,
+        b"." => 1,
+        b".." => 2,
+        [b'.', ..] => 3,
+        _ => 4,
     };
-    match (special(a), special(b)) {
-        (Some(x), Some(y)) => return x.cmp(&y),
-        (Some(_), None) => return Ordering::Less,
-        (None, Some(_)) => return Ordering::Greater,
-        _ => {}
+    let order = rank(a).cmp(&rank(b));
+    if order != Ordering::Equal || rank(a) < 3 {
+        return order.then_with(|| a.cmp(b));
     }
-    let (a_hidden, b_hidden) = (a[0] == b'.', b[0] == b'.');
-    if a_hidden != b_hidden {
-        return if a_hidden {
-            Ordering::Less
-        } else {
-            Ordering::Greater
-        };
+    let a_prefix = file_prefix_len(a);
+    let b_prefix = file_prefix_len(b);
+    let one_pass = a_prefix == a.len() && b_prefix == b.len();
+    let mut result = verrevcmp(&a[..a_prefix], &b[..b_prefix]);
+    if result == Ordering::Equal && !one_pass {
+        result = verrevcmp(a, b);
     }
-    let (a, b) = if a_hidden { (&a[1..], &b[1..]) } else { (a, b) };
-    let a_len = file_prefix_len(a);
-    let b_len = file_prefix_len(b);
-    let result = if a_len == b_len && a[..a_len] == b[..b_len] {
-        verrevcmp(a, b)
-    } else {
-        verrevcmp(&a[..a_len], &b[..b_len])
-    };
-    match result {
-        Ordering::Equal => a.cmp(b),
-        other => other,
-    }
+    result.then_with(|| a.cmp(b))
 }
 
 /// The length of a name without its suffix: `(\.[A-Za-z~][A-Za-z0-9~]*)*$`.
 fn file_prefix_len(s: &[u8]) -> usize {
-    let mut prefix_len = 0;
     let mut i = 0;
-    while i < s.len() {
-        i += 1;
-        prefix_len = i;
+    loop {
+        let prefix_len = i;
         while i + 1 < s.len()
             && s[i] == b'.'
             && (s[i + 1].is_ascii_alphabetic() || s[i + 1] == b'~')
@@ -1974,16 +1950,19 @@ fn file_prefix_len(s: &[u8]) -> usize {
                 i += 1;
             }
         }
+        if i >= s.len() {
+            return prefix_len;
+        }
+        i += 1;
     }
-    prefix_len
 }
 
 fn ver_order(c: Option<u8>) -> i32 {
     match c {
-        None => 0,
+        None => -1,
         Some(c) if c.is_ascii_digit() => 0,
         Some(c) if c.is_ascii_alphabetic() => i32::from(c),
-        Some(b'~') => -1,
+        Some(b'~') => -2,
         Some(c) => i32::from(c) + 256,
     }
 }
@@ -2102,11 +2081,9 @@ impl Lister {
     }
 
     fn inode_text(&self, f: &File) -> String {
-        match (&f.stat, f.dirent_ino) {
-            (Some(meta), _) => meta.ino().to_string(),
-            (None, Some(ino)) => ino.to_string(),
-            _ => "?".into(),
-        }
+        f.stat
+            .as_ref()
+            .map_or_else(|| "?".to_string(), |meta| meta.ino().to_string())
     }
 
     fn blocks_text(&self, f: &File) -> String {
@@ -2791,7 +2768,7 @@ fn file_escape(text: &[u8], path: bool) -> Vec<u8> {
         if keep {
             out.push(b);
         } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            out.extend_from_slice(format!("%{b:02x}").as_bytes());
         }
     }
     out
