@@ -199,7 +199,7 @@ pub(super) struct Args {
     /// sort by WORD instead of name: none, size, time, version, extension, width
     #[arg(long = "sort", value_name = "WORD", action = ArgAction::Append)]
     sort: Vec<String>,
-    /// select which timestamp to show or sort by: atime, ctime, mtime, birth
+    /// select which timestamp to show or sort by: atime, ctime, birth
     #[arg(long = "time", value_name = "WORD", action = ArgAction::Append)]
     time: Vec<String>,
     /// time/date format with -l
@@ -544,7 +544,7 @@ fn argmatch<T: Copy + PartialEq>(value: &str, table: &[(&str, T)]) -> Result<T, 
     }
     let mut found: Option<T> = None;
     for (name, v) in table {
-        if !value.is_empty() && name.starts_with(value) {
+        if name.starts_with(value) {
             match found {
                 Some(prev) if prev != *v => return Err(true),
                 _ => found = Some(*v),
@@ -622,14 +622,12 @@ const SORTS: [(&str, Sort); 6] = [
     ("width", Sort::Width),
 ];
 
-const TIMES: [(&str, TimeField); 9] = [
+const TIMES: [(&str, TimeField); 7] = [
     ("atime", TimeField::Access),
     ("access", TimeField::Access),
     ("use", TimeField::Access),
     ("ctime", TimeField::Change),
     ("status", TimeField::Change),
-    ("mtime", TimeField::Modify),
-    ("modification", TimeField::Modify),
     ("birth", TimeField::Birth),
     ("creation", TimeField::Birth),
 ];
@@ -1158,7 +1156,9 @@ fn time_formats(option: Option<String>) -> Result<[Vec<u8>; 2], Stop> {
         return match format.split_once('\n') {
             None => Ok([format.as_bytes().to_vec(), format.as_bytes().to_vec()]),
             Some((_, recent)) if recent.contains('\n') => {
-                complain("ls", format!("invalid time style format {}", quote(format)));
+                let shown = quote_style(format.as_bytes(), QuotingStyle::Locale, b"");
+                let shown = String::from_utf8_lossy(&shown);
+                complain("ls", format!("invalid time style format {shown}"));
                 Err(Stop(2))
             }
             Some((old, recent)) => Ok([old.as_bytes().to_vec(), recent.as_bytes().to_vec()]),
@@ -1261,6 +1261,7 @@ struct Output {
     buf: Vec<u8>,
     flushed: usize,
     used_color: bool,
+    terminal: bool,
 }
 
 impl Output {
@@ -1269,6 +1270,7 @@ impl Output {
             buf: Vec::with_capacity(1 << 16),
             flushed: 0,
             used_color: false,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
         }
     }
 
@@ -1293,8 +1295,9 @@ impl Output {
         Ok(())
     }
 
+    /// Writes out at 64 KiB, or after each directory on a terminal, where a person waits.
     fn maybe_flush(&mut self) -> std::io::Result<()> {
-        if self.buf.len() >= 1 << 16 {
+        if self.buf.len() >= 1 << 16 || (self.terminal && !self.buf.is_empty()) {
             self.flush()?;
         }
         Ok(())
@@ -1429,6 +1432,8 @@ impl Lister {
     }
 
     fn fail(&mut self, serious: bool, message: String) {
+        // GNU's `error` flushes standard output first: the message lands where it happened.
+        let _ = self.out.flush();
         complain(self.name, message);
         if serious {
             self.status = 2;
@@ -1585,8 +1590,7 @@ impl Lister {
             self.out.put(&text);
         }
         self.subdired.push(self.out.pos());
-        self.out.put(b":");
-        self.out.byte(self.config.eol);
+        self.out.put(b":\n");
     }
 
     fn dired_indent(&mut self) {
