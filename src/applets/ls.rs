@@ -38,7 +38,7 @@
 //! operand that cannot be accessed, a symlink loop under -RL).
 
 use std::collections::HashSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -429,6 +429,8 @@ struct File {
     has_acl: bool,
     has_cap: bool,
     absolute: Option<Vec<u8>>,
+    /// The birth time, read once when `--time=birth` asks for it.
+    birth: Option<(i64, i64)>,
 }
 
 impl File {
@@ -456,9 +458,7 @@ impl File {
             TimeField::Modify => (m.mtime(), m.mtime_nsec()),
             TimeField::Access => (m.atime(), m.atime_nsec()),
             TimeField::Change => (m.ctime(), m.ctime_nsec()),
-            TimeField::Birth => crate::sys::birth::birth_time(&self.path, false)
-                .map(|(s, n)| (s, i64::from(n)))
-                .unwrap_or((0, 0)),
+            TimeField::Birth => self.birth.unwrap_or((0, 0)),
         }
     }
 }
@@ -1501,7 +1501,11 @@ impl Lister {
         let mut stream = match DirStream::open(path) {
             Ok(stream) => stream,
             Err(err) => {
-                let message = format!("cannot open directory {}: {}", quote(path), strerror(&err));
+                let message = format!(
+                    "cannot open directory {}: {}",
+                    quote(OsStr::from_bytes(name)),
+                    strerror(&err)
+                );
                 self.fail(command_line, message);
                 return Ok(());
             }
@@ -1523,7 +1527,7 @@ impl Lister {
                 Err(err) => {
                     let message = format!(
                         "cannot determine device and inode of {}: {}",
-                        quote(path),
+                        quote(OsStr::from_bytes(name)),
                         strerror(&err)
                     );
                     self.fail(command_line, message);
@@ -1542,7 +1546,11 @@ impl Lister {
                 None => break,
                 Some(Ok(entry)) => entry,
                 Some(Err(err)) => {
-                    let message = format!("reading directory {}: {}", quote(path), strerror(&err));
+                    let message = format!(
+                        "reading directory {}: {}",
+                        quote(OsStr::from_bytes(name)),
+                        strerror(&err)
+                    );
                     self.fail(command_line, message);
                     break;
                 }
@@ -1722,6 +1730,7 @@ impl Lister {
             has_acl: false,
             has_cap: false,
             absolute: None,
+            birth: None,
         };
         if self.config.align_quotes && !self.some_quoted {
             let (_, _, quoted) = self.quote_name(name, &self.config.name_extra.clone());
@@ -1772,6 +1781,9 @@ impl Lister {
             other => other,
         };
         f.stat = Some(meta);
+        if self.config.time == TimeField::Birth {
+            f.birth = crate::sys::birth::birth_time(&f.path, deref).map(|(s, n)| (s, i64::from(n)));
+        }
         if f.kind == Kind::Symlink
             && (self.config.format == Format::Long || self.config.check_symlink_mode)
         {
@@ -2648,9 +2660,7 @@ impl Lister {
 
     fn time_text(&self, f: &File) -> Option<Vec<u8>> {
         let (seconds, nanos) = f.time(self.config.time);
-        if self.config.time == TimeField::Birth
-            && crate::sys::birth::birth_time(&f.path, false).is_none()
-        {
+        if self.config.time == TimeField::Birth && f.birth.is_none() {
             return None;
         }
         // Recent: within the past six months (half a mean Gregorian year), not in the future.

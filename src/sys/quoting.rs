@@ -14,6 +14,8 @@
 //! - [`escape`]: `ls -b`'s `\ooo` escapes with no quotes, for listings where each line names
 //!   one path (verify's findings, restore's plan) and for JSON, which cannot carry raw bytes.
 //! - [`hide_control`]: `ls -q`, a `?` for each byte a terminal would interpret.
+//! - [`quote_style`]: every `ls --quoting-style` (gnulib's `quotearg_buffer` under `LC_ALL=C`),
+//!   with the extra characters `ls` asks to quote (`:` in directory headers, `-F` indicators).
 //!
 //! Every function takes what names usually come as (`&Path`, `&OsStr`, `&str`); a raw byte
 //! slice goes through `OsStr::from_bytes`.
@@ -568,6 +570,29 @@ mod tests {
         // A backslash of the name is doubled, so `\012` always means one byte.
         assert_eq!(escape("a\\012"), "a\\\\012");
         assert_eq!(escape("\u{85}"), "\\302\\205");
+    }
+
+    #[test]
+    fn quoting_styles_match_gnu_ls() {
+        let q = |name: &[u8], style: &str| {
+            let style = QuotingStyle::from_name(style).unwrap();
+            String::from_utf8(quote_style(name, style, b"")).unwrap()
+        };
+        assert_eq!(q(b"q\x07", "literal"), "q\x07");
+        assert_eq!(q(b"q\x07", "shell"), "q\x07");
+        assert_eq!(q(b"q\x07", "shell-always"), "'q\x07'");
+        assert_eq!(q(b"q\x07", "shell-escape"), "'q'$'\\a'");
+        assert_eq!(q(b"q\x07", "c"), "\"q\\a\"");
+        assert_eq!(q(b"q\x07", "escape"), "q\\a");
+        assert_eq!(q(b"q\x07", "locale"), "'q\\a'");
+        assert_eq!(q(b"q\x07", "clocale"), "\"q\\a\"");
+        assert_eq!(q(b"t\x04", "c"), "\"t\\004\"");
+        assert_eq!(q(b"a b", "shell"), "'a b'");
+        assert_eq!(q(b"it's", "shell-escape"), "\"it's\"");
+        assert_eq!(q(b"plain", "shell-escape"), "plain");
+        let dir = QuotingStyle::ShellEscape;
+        assert_eq!(quote_style(b"dir:name", dir, b":"), b"'dir:name'");
+        assert_eq!(quote_style(b"a b", QuotingStyle::Escape, b" "), b"a\\ b");
     }
 
     #[test]
