@@ -59,79 +59,95 @@ use crate::sys::strftime::strftime;
 #[command(about = "List directory contents", disable_help_flag = true)]
 pub(super) struct Args {
     /// do not ignore entries starting with .
-    #[arg(short = 'a', long = "all", action = ArgAction::Count, verbatim_doc_comment)]
-    all: u8,
+    #[arg(
+        short = 'a',
+        long = "all",
+        overrides_with = "all",
+        verbatim_doc_comment
+    )]
+    all: bool,
     /// do not list implied . and ..
-    #[arg(short = 'A', long = "almost-all", action = ArgAction::Count)]
-    almost_all: u8,
+    #[arg(short = 'A', long = "almost-all", overrides_with = "almost_all")]
+    almost_all: bool,
     /// with -l, print the author of each file
-    #[arg(long = "author", action = ArgAction::Count)]
-    author: u8,
+    #[arg(long = "author", overrides_with = "author")]
+    author: bool,
     /// print C-style escapes for nongraphic characters
-    #[arg(short = 'b', long = "escape", action = ArgAction::Count)]
-    escape: u8,
+    #[arg(short = 'b', long = "escape", overrides_with = "escape")]
+    escape: bool,
     /// scale sizes by SIZE when printing them
     #[arg(long = "block-size", value_name = "SIZE", action = ArgAction::Append)]
     block_size: Vec<String>,
     /// do not list implied entries ending with ~
-    #[arg(short = 'B', long = "ignore-backups", action = ArgAction::Count)]
-    ignore_backups: u8,
+    #[arg(
+        short = 'B',
+        long = "ignore-backups",
+        overrides_with = "ignore_backups"
+    )]
+    ignore_backups: bool,
     /// use ctime
-    #[arg(short = 'c', action = ArgAction::Count)]
-    ctime: u8,
+    #[arg(short = 'c', overrides_with = "ctime")]
+    ctime: bool,
     /// list entries by columns
-    #[arg(short = 'C', action = ArgAction::Count)]
-    columns: u8,
+    #[arg(short = 'C', overrides_with = "columns")]
+    columns: bool,
     /// colorize the output: never, always or auto
     #[arg(long = "color", visible_alias = "colour", value_name = "WHEN", num_args = 0..=1,
           require_equals = true, default_missing_value = "always", action = ArgAction::Append)]
     color: Vec<String>,
     /// list directories themselves, not their contents
-    #[arg(short = 'd', long = "directory", action = ArgAction::Count)]
-    directory: u8,
+    #[arg(short = 'd', long = "directory", overrides_with = "directory")]
+    directory: bool,
     /// generate output designed for Emacs' dired mode
-    #[arg(short = 'D', long = "dired", action = ArgAction::Count)]
-    dired: u8,
+    #[arg(short = 'D', long = "dired", overrides_with = "dired")]
+    dired: bool,
     /// list all entries in directory order
-    #[arg(short = 'f', action = ArgAction::Count)]
-    unsorted_all: u8,
+    #[arg(short = 'f', overrides_with = "unsorted_all")]
+    unsorted_all: bool,
     /// append indicator (one of */=>@|) to entries
-    #[arg(short = 'F', action = ArgAction::Count)]
-    classify_short: u8,
+    #[arg(short = 'F', overrides_with = "classify_short")]
+    classify_short: bool,
     /// append indicator (one of */=>@|) to entries WHEN
     #[arg(long = "classify", value_name = "WHEN", num_args = 0..=1, require_equals = true,
           default_missing_value = "always", action = ArgAction::Append)]
     classify: Vec<String>,
     /// likewise, except do not append '*'
-    #[arg(long = "file-type", action = ArgAction::Count)]
-    file_type: u8,
+    #[arg(long = "file-type", overrides_with = "file_type")]
+    file_type: bool,
     /// across -x, commas -m, horizontal -x, long -l, single-column -1, verbose -l, vertical -C
     #[arg(long = "format", value_name = "WORD", action = ArgAction::Append)]
     format: Vec<String>,
     /// like -l --time-style=full-iso
-    #[arg(long = "full-time", action = ArgAction::Count)]
-    full_time: u8,
+    #[arg(long = "full-time", overrides_with = "full_time")]
+    full_time: bool,
     /// like -l, but do not list owner
-    #[arg(short = 'g', action = ArgAction::Count)]
-    no_owner: u8,
+    #[arg(short = 'g', overrides_with = "no_owner")]
+    no_owner: bool,
     /// group directories before files
-    #[arg(long = "group-directories-first", action = ArgAction::Count)]
-    group_dirs_first: u8,
+    #[arg(long = "group-directories-first", overrides_with = "group_dirs_first")]
+    group_dirs_first: bool,
     /// in a long listing, don't print group names
-    #[arg(short = 'G', long = "no-group", action = ArgAction::Count)]
-    no_group_long: u8,
+    #[arg(short = 'G', long = "no-group", overrides_with = "no_group_long")]
+    no_group_long: bool,
     /// print sizes like 1K 234M 2G
-    #[arg(short = 'h', long = "human-readable", action = ArgAction::Count)]
-    human: u8,
+    #[arg(short = 'h', long = "human-readable", overrides_with = "human")]
+    human: bool,
     /// likewise, but use powers of 1000 not 1024
-    #[arg(long = "si", action = ArgAction::Count)]
-    si: u8,
+    #[arg(long = "si", overrides_with = "si")]
+    si: bool,
     /// follow symbolic links listed on the command line
-    #[arg(short = 'H', long = "dereference-command-line", action = ArgAction::Count)]
-    deref_args: u8,
+    #[arg(
+        short = 'H',
+        long = "dereference-command-line",
+        overrides_with = "deref_args"
+    )]
+    deref_args: bool,
     /// follow each command line symbolic link that points to a directory
-    #[arg(long = "dereference-command-line-symlink-to-dir", action = ArgAction::Count)]
-    deref_args_dirs: u8,
+    #[arg(
+        long = "dereference-command-line-symlink-to-dir",
+        overrides_with = "deref_args_dirs"
+    )]
+    deref_args_dirs: bool,
     /// do not list implied entries matching shell PATTERN (overridden by -a or -A)
     #[arg(long = "hide", value_name = "PATTERN", action = ArgAction::Append)]
     hide: Vec<String>,
@@ -143,59 +159,63 @@ pub(super) struct Args {
     #[arg(long = "indicator-style", value_name = "WORD", action = ArgAction::Append)]
     indicator_style: Vec<String>,
     /// print the index number of each file
-    #[arg(short = 'i', long = "inode", action = ArgAction::Count)]
-    inode: u8,
+    #[arg(short = 'i', long = "inode", overrides_with = "inode")]
+    inode: bool,
     /// do not list implied entries matching shell PATTERN
     #[arg(short = 'I', long = "ignore", value_name = "PATTERN", action = ArgAction::Append)]
     ignore: Vec<String>,
     /// default to 1024-byte blocks for file system usage
-    #[arg(short = 'k', long = "kibibytes", action = ArgAction::Count)]
-    kibibytes: u8,
+    #[arg(short = 'k', long = "kibibytes", overrides_with = "kibibytes")]
+    kibibytes: bool,
     /// use a long listing format
-    #[arg(short = 'l', action = ArgAction::Count)]
-    long: u8,
+    #[arg(short = 'l', overrides_with = "long")]
+    long: bool,
     /// show information for the file a symbolic link references
-    #[arg(short = 'L', long = "dereference", action = ArgAction::Count)]
-    dereference: u8,
+    #[arg(short = 'L', long = "dereference", overrides_with = "dereference")]
+    dereference: bool,
     /// fill width with a comma separated list of entries
-    #[arg(short = 'm', action = ArgAction::Count)]
-    commas: u8,
+    #[arg(short = 'm', overrides_with = "commas")]
+    commas: bool,
     /// like -l, but list numeric user and group IDs
-    #[arg(short = 'n', long = "numeric-uid-gid", action = ArgAction::Count)]
-    numeric: u8,
+    #[arg(short = 'n', long = "numeric-uid-gid", overrides_with = "numeric")]
+    numeric: bool,
     /// print entry names without quoting
-    #[arg(short = 'N', long = "literal", action = ArgAction::Count)]
-    literal: u8,
+    #[arg(short = 'N', long = "literal", overrides_with = "literal")]
+    literal: bool,
     /// like -l, but do not list group information
-    #[arg(short = 'o', action = ArgAction::Count)]
-    no_group: u8,
+    #[arg(short = 'o', overrides_with = "no_group")]
+    no_group: bool,
     /// append / indicator to directories
-    #[arg(short = 'p', action = ArgAction::Count)]
-    slash: u8,
+    #[arg(short = 'p', overrides_with = "slash")]
+    slash: bool,
     /// print ? instead of nongraphic characters
-    #[arg(short = 'q', long = "hide-control-chars", action = ArgAction::Count)]
-    hide_control: u8,
+    #[arg(
+        short = 'q',
+        long = "hide-control-chars",
+        overrides_with = "hide_control"
+    )]
+    hide_control: bool,
     /// show nongraphic characters as-is
-    #[arg(long = "show-control-chars", action = ArgAction::Count)]
-    show_control: u8,
+    #[arg(long = "show-control-chars", overrides_with = "show_control")]
+    show_control: bool,
     /// enclose entry names in double quotes
-    #[arg(short = 'Q', long = "quote-name", action = ArgAction::Count)]
-    quote_name: u8,
+    #[arg(short = 'Q', long = "quote-name", overrides_with = "quote_name")]
+    quote_name: bool,
     /// use quoting style WORD for entry names
     #[arg(long = "quoting-style", value_name = "WORD", action = ArgAction::Append)]
     quoting_style: Vec<String>,
     /// reverse order while sorting
-    #[arg(short = 'r', long = "reverse", action = ArgAction::Count)]
-    reverse: u8,
+    #[arg(short = 'r', long = "reverse", overrides_with = "reverse")]
+    reverse: bool,
     /// list subdirectories recursively
-    #[arg(short = 'R', long = "recursive", action = ArgAction::Count)]
-    recursive: u8,
+    #[arg(short = 'R', long = "recursive", overrides_with = "recursive")]
+    recursive: bool,
     /// print the allocated size of each file, in blocks
-    #[arg(short = 's', long = "size", action = ArgAction::Count)]
-    blocks: u8,
+    #[arg(short = 's', long = "size", overrides_with = "blocks")]
+    blocks: bool,
     /// sort by file size, largest first
-    #[arg(short = 'S', action = ArgAction::Count)]
-    by_size: u8,
+    #[arg(short = 'S', overrides_with = "by_size")]
+    by_size: bool,
     /// sort by WORD instead of name: none, size, time, version, extension, width
     #[arg(long = "sort", value_name = "WORD", action = ArgAction::Append)]
     sort: Vec<String>,
@@ -206,39 +226,39 @@ pub(super) struct Args {
     #[arg(long = "time-style", value_name = "TIME_STYLE", action = ArgAction::Append)]
     time_style: Vec<String>,
     /// sort by time, newest first
-    #[arg(short = 't', action = ArgAction::Count)]
-    by_time: u8,
+    #[arg(short = 't', overrides_with = "by_time")]
+    by_time: bool,
     /// assume tab stops at each COLS instead of 8
     #[arg(short = 'T', long = "tabsize", value_name = "COLS", action = ArgAction::Append)]
     tabsize: Vec<String>,
     /// use access time
-    #[arg(short = 'u', action = ArgAction::Count)]
-    atime: u8,
+    #[arg(short = 'u', overrides_with = "atime")]
+    atime: bool,
     /// do not sort; list entries in directory order
-    #[arg(short = 'U', action = ArgAction::Count)]
-    unsorted: u8,
+    #[arg(short = 'U', overrides_with = "unsorted")]
+    unsorted: bool,
     /// natural sort of (version) numbers within text
-    #[arg(short = 'v', action = ArgAction::Count)]
-    version_sort: u8,
+    #[arg(short = 'v', overrides_with = "version_sort")]
+    version_sort: bool,
     /// set output width to COLS; 0 means no limit
     #[arg(short = 'w', long = "width", value_name = "COLS", action = ArgAction::Append,
           allow_hyphen_values = true)]
     width: Vec<String>,
     /// list entries by lines instead of by columns
-    #[arg(short = 'x', action = ArgAction::Count)]
-    across: u8,
+    #[arg(short = 'x', overrides_with = "across")]
+    across: bool,
     /// sort alphabetically by entry extension
-    #[arg(short = 'X', action = ArgAction::Count)]
-    by_extension: u8,
+    #[arg(short = 'X', overrides_with = "by_extension")]
+    by_extension: bool,
     /// print any security context of each file
-    #[arg(short = 'Z', long = "context", action = ArgAction::Count)]
-    context: u8,
+    #[arg(short = 'Z', long = "context", overrides_with = "context")]
+    context: bool,
     /// end each output line with NUL, not newline
-    #[arg(long = "zero", action = ArgAction::Count)]
-    zero: u8,
+    #[arg(long = "zero", overrides_with = "zero")]
+    zero: bool,
     /// list one file per line
-    #[arg(short = '1', action = ArgAction::Count)]
-    one: u8,
+    #[arg(short = '1', overrides_with = "one")]
+    one: bool,
     /// display this help and exit
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -522,7 +542,7 @@ fn occurrences(matches: &clap::ArgMatches) -> Vec<(usize, String, Option<String>
             .get_raw(id)
             .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        let is_flag = matches.try_get_one::<u8>(id).is_ok_and(|v| v.is_some());
+        let is_flag = matches.try_get_one::<bool>(id).is_ok_and(|v| v.is_some());
         if is_flag {
             for index in indices {
                 out.push((index, id.to_string(), None));
