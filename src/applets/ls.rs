@@ -881,15 +881,24 @@ fn apply_valued(
             }
         },
         "block_size" => match parse_block_size(value) {
-            Some(units) => {
+            Ok(units) => {
                 c.block_units = units;
                 c.size_units = units;
                 s.block_set = Some(units);
             }
-            None => {
+            Err(why) => {
+                let value = quote(value);
                 complain(
                     "ls",
-                    format!("invalid --block-size argument {}", quote(value)),
+                    match why {
+                        BadBlockSize::Invalid => format!("invalid --block-size argument {value}"),
+                        BadBlockSize::Suffix => {
+                            format!("invalid suffix in --block-size argument {value}")
+                        }
+                        BadBlockSize::TooLarge => {
+                            format!("--block-size argument {value} too large")
+                        }
+                    },
                 );
                 return Err(Stop(2));
             }
@@ -933,72 +942,72 @@ fn decode_line_length(text: &str) -> Option<usize> {
     }
 }
 
+/// Why a block size was refused, in GNU's words.
+#[derive(Debug, PartialEq, Eq)]
+enum BadBlockSize {
+    Invalid,
+    Suffix,
+    TooLarge,
+}
+
 /// `--block-size`, `BLOCK_SIZE` and friends, as gnulib's `human_options` reads them.
-fn parse_block_size(spec: &str) -> Option<Units> {
+fn parse_block_size(spec: &str) -> Result<Units, BadBlockSize> {
     let (group, spec) = match spec.strip_prefix('\'') {
         Some(rest) => (true, rest),
         None => (false, spec),
     };
-    match spec {
-        "human-readable" => {
-            return Some(Units {
-                autoscale: Some(1024),
-                group,
-                ..Units::BYTES
-            })
-        }
-        "si" => {
-            return Some(Units {
-                autoscale: Some(1000),
-                group,
-                ..Units::BYTES
-            })
-        }
-        _ => {}
+    let autoscale = match spec {
+        "human-readable" => Some(1024),
+        "si" => Some(1000),
+        _ => None,
+    };
+    if autoscale.is_some() {
+        return Ok(Units {
+            autoscale,
+            group,
+            ..Units::BYTES
+        });
     }
     let digits_end = spec
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(spec.len());
     let (number, suffix) = spec.split_at(digits_end);
-    let count: u64 = if number.is_empty() {
+    const LETTERS: &str = "KMGTPEZY";
+    let first = suffix.chars().next();
+    let power = first.and_then(|c| LETTERS.find(c).or((c == 'k').then_some(0)));
+    if number.is_empty() && power.is_none() {
+        return Err(BadBlockSize::Invalid);
+    }
+    let mut count: u64 = if number.is_empty() {
         1
     } else {
-        number.parse().ok()?
+        number.parse().map_err(|_| BadBlockSize::TooLarge)?
     };
-    let (unit, base, tail) = match suffix {
-        "" => (1, 1024, ""),
-        _ => {
-            let letter = suffix.chars().next()?;
-            let power = "KMGTPEZYRQ"
-                .find(letter.to_ascii_uppercase())
-                .map(|p| p + 1);
-            let power = match (letter, power) {
-                ('k', _) => 1,
-                ('b' | 'B', _) if suffix.len() == 1 => 0,
-                (_, Some(p)) if letter.is_ascii_uppercase() => p,
-                _ => return None,
-            };
-            let rest = &suffix[letter.len_utf8()..];
-            let (base, tail) = match rest {
-                "" => (1024u64, ""),
-                "B" => (1000, "B"),
-                "iB" => (1024, "iB"),
-                _ => return None,
-            };
-            let unit = base.checked_pow(u32::try_from(power).ok()?)?;
-            let unit = if power == 0 { 512 } else { unit };
-            (unit, base, tail)
+    let mut shown = None;
+    if let Some(power) = power {
+        let (base, tail) = match &suffix[1..] {
+            "" => (1024u64, ""),
+            "B" => (1000, "B"),
+            "iB" => (1024, "iB"),
+            _ => return Err(BadBlockSize::Suffix),
+        };
+        let unit = base
+            .checked_pow(power as u32 + 1)
+            .ok_or(BadBlockSize::TooLarge)?;
+        count = count.checked_mul(unit).ok_or(BadBlockSize::TooLarge)?;
+        if number.is_empty() {
+            shown = Some((base, tail));
         }
-    };
-    let block = count.checked_mul(unit)?;
-    if block == 0 {
-        return None;
+    } else if !suffix.is_empty() {
+        return Err(BadBlockSize::Suffix);
     }
-    let suffix = (number.is_empty() && !suffix.is_empty()).then_some((base, tail));
-    Some(Units {
+    if count == 0 {
+        return Err(BadBlockSize::Invalid);
+    }
+    Ok(Units {
         autoscale: None,
-        block,
-        suffix,
+        block: count,
+        suffix: shown,
         group,
     })
 }
@@ -1100,7 +1109,7 @@ fn block_units_from_env(ls_spec: Option<&str>) -> (Units, bool) {
     };
     let units = spec
         .as_deref()
-        .and_then(parse_block_size)
+        .and_then(|spec| parse_block_size(spec).ok())
         .unwrap_or(default);
     (units, ls_spec.is_some() || block_size.is_some())
 }
@@ -1674,7 +1683,7 @@ fn format_units(n: u64, from: u64, units: Units) -> String {
             power += 1;
         }
         if power > 0 {
-            text.push(if base == 1000 && power == 1 && tail.is_empty() {
+            text.push(if base == 1000 && power == 1 {
                 'k'
             } else {
                 b"KMGTPEZYRQ"[power - 1] as char
