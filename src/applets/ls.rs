@@ -32,7 +32,10 @@
 //!
 //! Owner and group names come from `/etc/passwd` and `/etc/group` read directly (no NSS: the
 //! binary is static); ids without an entry print as numbers. Times are in the local zone (`TZ`,
-//! `/etc/localtime`). Names sort by bytes and are quoted as GNU's C locale does.
+//! `/etc/localtime`). Names sort by bytes. They are quoted as GNU quotes them under
+//! `LC_ALL=C`; when `LC_ALL`, `LC_CTYPE` or `LANG` names a UTF-8 locale, printable UTF-8
+//! characters stay readable, as in GNU's UTF-8 locales (even one that is not installed,
+//! where GNU would fall back to C).
 //!
 //! Exit status: 0 fine, 1 minor trouble (an unreadable subdirectory), 2 serious trouble (an
 //! operand that cannot be accessed, a symlink loop under -RL).
@@ -52,7 +55,7 @@ use crate::sys::accounts::Accounts;
 use crate::sys::dirstream::{DirStream, DirentType};
 use crate::sys::ls_colors::{known_term, Colors, ColorsError, Indicator as Color};
 use crate::sys::mode::mode_string;
-use crate::sys::quoting::{quote_style, QuotingStyle};
+use crate::sys::quoting::{quote_style, quote_style_in, QuotingStyle};
 use crate::sys::strftime::strftime;
 
 #[derive(Parser)]
@@ -370,6 +373,8 @@ struct Config {
     align_quotes: bool,
     name_extra: Vec<u8>,
     line_length: usize,
+    /// Names are shown as in a UTF-8 locale (`LC_ALL`, `LC_CTYPE` or `LANG` says UTF-8).
+    utf8: bool,
     tabsize: usize,
     eol: u8,
     dired: bool,
@@ -712,6 +717,7 @@ fn decode(matches: &clap::ArgMatches, tty: bool) -> Result<Config, Stop> {
         align_quotes: false,
         name_extra: Vec::new(),
         line_length: 80,
+        utf8: utf8_locale(),
         tabsize: 8,
         eol: b'\n',
         dired: false,
@@ -1637,6 +1643,48 @@ impl Lister {
     }
 }
 
+/// Whether the locale the environment names is a UTF-8 one, as GNU's `setlocale` would find
+/// (the first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set and not empty).
+fn utf8_locale() -> bool {
+    let name = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|value| !value.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    name.contains("utf-8") || name.contains("utf8")
+}
+
+/// A quoted name in a UTF-8 locale: with `qmark`, a `?` for each character that is not
+/// printable and each stray byte; its width counts the printable characters.
+fn utf8_shown(text: Vec<u8>, qmark: bool, quoted: bool) -> (Vec<u8>, usize, bool) {
+    let mut out = Vec::with_capacity(text.len());
+    let mut width = 0;
+    for chunk in text.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_control() {
+                if qmark {
+                    out.push(b'?');
+                    width += 1;
+                } else {
+                    out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+            } else {
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                width += 1;
+            }
+        }
+        // A stray byte takes one column either way (gnulib's `mbsnwidth`).
+        width += chunk.invalid().len();
+        if qmark {
+            out.extend(chunk.invalid().iter().map(|_| b'?'));
+        } else {
+            out.extend_from_slice(chunk.invalid());
+        }
+    }
+    (out, width, quoted)
+}
+
 /// `dir/name`, without doubling a slash the directory name already ends with.
 fn join_name(dir: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = dir.to_vec();
@@ -2096,13 +2144,16 @@ impl Lister {
     /// A name quoted as the options ask; its display width; whether quoting changed it.
     fn quote_name(&self, name: &[u8], extra: &[u8]) -> (Vec<u8>, usize, bool) {
         let style = self.config.quoting;
-        let mut text = quote_style(name, style, extra);
+        let mut text = quote_style_in(name, style, extra, self.config.utf8);
         let quoted = text != name;
         let further = self.config.qmark
             && matches!(
                 style,
                 QuotingStyle::Shell | QuotingStyle::ShellAlways | QuotingStyle::Literal
             );
+        if self.config.utf8 {
+            return utf8_shown(text, further, quoted);
+        }
         let width = if further {
             for byte in text.iter_mut() {
                 if !(0x20..0x7f).contains(byte) {

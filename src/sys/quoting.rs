@@ -270,7 +270,13 @@ struct Quoter<'a> {
 /// more bytes to quote (ls adds ` ` for `escape`, `:` for directory headers, the `-F`
 /// indicator characters).
 pub fn quote_style(name: &[u8], style: QuotingStyle, extra: &[u8]) -> Vec<u8> {
-    quote_pass(name, style, extra).unwrap_or_else(|()| {
+    quote_style_in(name, style, extra, false)
+}
+
+/// As [`quote_style`]; with `utf8`, as in a UTF-8 locale: printable UTF-8 characters stay as
+/// they are, and only the bytes of other characters are escaped.
+pub fn quote_style_in(name: &[u8], style: QuotingStyle, extra: &[u8], utf8: bool) -> Vec<u8> {
+    quote_pass(name, style, extra, utf8).unwrap_or_else(|()| {
         // Outer quotes it is; they quote the extra characters well enough.
         let forced = match style {
             QuotingStyle::ShellEscape => QuotingStyle::ShellEscapeAlways,
@@ -278,11 +284,11 @@ pub fn quote_style(name: &[u8], style: QuotingStyle, extra: &[u8]) -> Vec<u8> {
             QuotingStyle::CMaybe => QuotingStyle::C,
             other => other,
         };
-        quote_pass(name, forced, b"").unwrap_or_default()
+        quote_pass(name, forced, b"", utf8).unwrap_or_default()
     })
 }
 
-fn quote_pass(name: &[u8], style: QuotingStyle, extra: &[u8]) -> Result<Vec<u8>, ()> {
+fn quote_pass(name: &[u8], style: QuotingStyle, extra: &[u8], utf8: bool) -> Result<Vec<u8>, ()> {
     let mut q = Quoter {
         out: Vec::with_capacity(name.len() + 2),
         shell: false,
@@ -340,14 +346,27 @@ fn quote_pass(name: &[u8], style: QuotingStyle, extra: &[u8]) -> Result<Vec<u8>,
         }
         QuotingStyle::Literal => q.elide_outer = false,
     }
-    for (i, &c) in name.iter().enumerate() {
-        q.byte(name, i, c)?;
+    let mut i = 0;
+    while i < name.len() {
+        let len = if utf8 && name[i] >= 0x80 {
+            plain_len(&name[i..], true)
+        } else {
+            0
+        };
+        if len > 0 {
+            q.end_escape();
+            q.out.extend_from_slice(&name[i..i + len]);
+            i += len;
+            continue;
+        }
+        q.byte(name, i, name[i])?;
+        i += 1;
     }
     if q.out.is_empty() && q.shell && q.elide_outer {
         return Err(());
     }
     if q.shell && !q.elide_outer && q.single_quote_seen && q.all_compat {
-        return quote_pass(name, QuotingStyle::C, extra);
+        return quote_pass(name, QuotingStyle::C, extra, utf8);
     }
     if !q.elide_outer {
         q.out.extend_from_slice(q.quote);
