@@ -177,6 +177,28 @@ fn matches_gnu_on_every_kind_of_file() {
         &["-lt", "tree/large", "tree/empty", "tree/medium"],
         &["-lL", "tree"],
         &["-LF", "tree"],
+        &["-x", "-w", "50", "tree"],
+        &["-m", "tree"],
+        &["-lG", "--time-style=long-iso", "tree"],
+        &["-l", "--time-style=+%Y%m%d", "tree"],
+        &["-sk", "tree"],
+        &["-l", "--block-size=K", "tree"],
+        &["-ls", "--si", "tree"],
+        &["-Q", "tree"],
+        &["-b", "tree"],
+        &["--quoting-style=shell-escape", "-C", "tree"],
+        &["--quoting-style=c", "-l", "tree"],
+        &["--indicator-style=file-type", "tree"],
+        &["--classify=never", "tree"],
+        &["--sort=width", "tree"],
+        &["-X", "-r", "tree"],
+        &["-v", "-a", "tree"],
+        &["-lu", "--time=ctime", "-t", "tree"],
+        &["--group-directories-first", "-l", "tree"],
+        &["--zero", "tree"],
+        &["-l", "--dired", "-R", "tree/sub"],
+        &["-I", "s*", "--hide=l*", "tree"],
+        &["-f", "-l", "tree/sub"],
     ];
     for args in flag_sets {
         assert_same(temp.path(), args);
@@ -288,4 +310,26 @@ fn non_utf8_names_are_printed_raw_when_piped() {
         .output()
         .unwrap();
     assert_eq!(hidden.stdout, b"a?b\n");
+}
+
+/// `ls -RL` through a symlink back to an ancestor must say so and stop, as GNU does (exit 2),
+/// not descend until the path is too long.
+#[test]
+fn a_symlink_loop_under_recursive_dereference_is_listed_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let top = temp.path().join("loop");
+    std::fs::create_dir(&top).unwrap();
+    std::os::unix::fs::symlink("../loop", top.join("sub")).unwrap();
+    let out = common::run_in(temp.path(), &["ls", "-RL", "loop"]);
+    assert_eq!(
+        common::stdout(&out),
+        "loop:\nsub\n",
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(
+        common::stderr(&out),
+        "rescue ls: loop/sub: not listing already-listed directory\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -1,925 +1,2239 @@
-//! usage: rescue ls [-1aACcdFhHiLlnopqrRsStUug] [-w COLS] [--color[=WHEN]] [--full-time]
+//! usage: rescue ls [-1aAbBcCdDfFgGhHiIklLmnNopqQrRsStTuUvwxXZ] [--color[=WHEN]]
+//!                 [--classify[=WHEN]] [--file-type] [--indicator-style=WORD] [--format=WORD]
+//!                 [--sort=WORD] [--time=WORD] [--time-style=STYLE] [--full-time]
+//!                 [--quoting-style=WORD] [--show-control-chars] [--block-size=SIZE] [--si]
+//!                 [--group-directories-first] [--hide=PATTERN] [--author] [--zero]
+//!                 [--hyperlink[=WHEN]] [--dereference-command-line-symlink-to-dir]
 //!                 [FILE]...
 //!
 //! List directory contents, the way GNU `ls` does under `LC_ALL=C`:
-//!   -a, --all             do not ignore entries starting with .
-//!   -A, --almost-all      like -a, without . and ..
+//!   -a / -A               all entries / all but . and ..; -B hides *~; -I, --ignore=PATTERN
+//!                         and --hide=PATTERN (undone by -a/-A) hide matching names
 //!   -d, --directory       list directories themselves, not their contents
-//!   -F, --classify        append one of */=@| to entries
-//!   -p                    append / to directories
-//!   -h, --human-readable  sizes like 1.1K 234M 2.0G (powers of 1024, rounded up)
-//!   -i, --inode           print each file's inode number
-//!   -s, --size            print each file's allocated size in 1K blocks (-h: human sizes)
-//!   -l                    long listing; -n numeric ids; -g without owner; -o without group
-//!   -R, --recursive       list subdirectories recursively (never through symlinks)
-//!   -r, --reverse         reverse the sort order
-//!   -t / -S / -U          sort by modification time / by size / not at all
-//!   -u / -c               access time / status change time instead of modification time:
-//!                         shown with -l, sorted by with -t, or without -l
-//!   -1 / -C               one name per line / columns (columns are the default on a terminal)
-//!   -L, --dereference     show the files symlinks point to; -H only for operands
-//!   -q, --hide-control-chars   `?` for bytes a terminal would interpret (always on a terminal)
-//!   -w, --width=COLS      lay columns out for COLS (default: the terminal's, `COLUMNS`, 80)
-//!   --color[=WHEN]        never, always or auto (auto: only when stdout is a terminal)
-//!   --full-time           long listing with full ISO times
+//!   -R, --recursive       list subdirectories recursively; with -L a directory already being
+//!                         listed (a symlink loop) is reported, not listed again
+//!   -l / -n / -g / -o / -G   long listing; numeric ids; without owner; without group
+//!   -1 / -C / -x / -m     one per line / columns / across / comma separated
+//!                         (--format=long|single-column|vertical|across|commas)
+//!   -t / -S / -U / -X / -v / -f   sort by time / size / not at all / extension / version;
+//!                         -f is -aU without -l, -s or colour; --sort=WORD also takes width
+//!   -u / -c / --time=WORD access / change / birth time instead of modification time
+//!   -r, --reverse         reverse the sort order; --group-directories-first
+//!   -F, --classify[=WHEN] append one of */=@|; -p only /; --file-type all but *
+//!   -i / -s / -h / --si / -k / --block-size=SIZE   inode, allocated size, size units
+//!                         (BLOCK_SIZE, LS_BLOCK_SIZE, BLOCKSIZE and POSIXLY_CORRECT as GNU)
+//!   -q / --show-control-chars / -b / -N / -Q / --quoting-style=WORD   how names are shown
+//!                         (QUOTING_STYLE as GNU; on a terminal: shell-escape and -q)
+//!   --time-style=STYLE    full-iso, long-iso, iso, locale or +FORMAT (TIME_STYLE as GNU)
+//!   -w COLS / -T COLS     line width (default: the terminal's, COLUMNS, 80) / tab size
+//!   --color[=WHEN]        never, always or auto; LS_COLORS as GNU (no colour for an unknown
+//!                         TERM when LS_COLORS is unset); -Z shows a `?` context
+//!   -D, --dired / --zero / --hyperlink   Emacs dired positions / NUL ends / file:// links
 //!
 //! Owner and group names come from `/etc/passwd` and `/etc/group` read directly (no NSS: the
 //! binary is static); ids without an entry print as numbers. Times are in the local zone (`TZ`,
-//! `/etc/localtime`); recent files (the last six months) show `Mon DD HH:MM`, others
-//! `Mon DD  YYYY`. Names sort by bytes, as GNU does with `LC_ALL=C`.
+//! `/etc/localtime`). Names sort by bytes. They are quoted as GNU quotes them under
+//! `LC_ALL=C`; when `LC_ALL`, `LC_CTYPE` or `LANG` names a UTF-8 locale, printable UTF-8
+//! characters stay readable, as in GNU's UTF-8 locales (even one that is not installed,
+//! where GNU would fall back to C).
 //!
 //! Exit status: 0 fine, 1 minor trouble (an unreadable subdirectory), 2 serious trouble (an
-//! operand that cannot be accessed). Deliberate differences: on a terminal, non-printable bytes
-//! in names show as `?` (GNU's `-q`) rather than GNU's `$'\377'` shell quoting; piped output is
-//! raw bytes, as GNU. `LS_COLORS` is not read: the colours are GNU's built-in defaults.
+//! operand that cannot be accessed, a symlink loop under -RL).
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{ArgAction, Parser};
 
-use super::Exit;
-
-use super::{complain, quote, strerror};
+use super::{complain, quote, strerror, Exit};
 use crate::sys::accounts::Accounts;
-use crate::sys::human::{blocks_in_units, human_size};
-use crate::sys::localtime::LocalTime;
-use crate::sys::mode::{mode_string, FileType};
+use crate::sys::dirstream::{DirStream, DirentType};
+use crate::sys::ls_colors::{known_term, Colors, ColorsError, Indicator as Color};
+use crate::sys::mode::mode_string;
+use crate::sys::quoting::{quote_style, quote_style_in, QuotingStyle};
+use crate::sys::strftime::strftime;
 
 #[derive(Parser)]
 #[command(about = "List directory contents", disable_help_flag = true)]
 pub(super) struct Args {
     /// do not ignore entries starting with .
-    // (verbatim: clap would drop the trailing `.` as the end of a sentence)
     #[arg(
         short = 'a',
         long = "all",
-        overrides_with = "almost_all",
+        overrides_with = "all",
         verbatim_doc_comment
     )]
     all: bool,
     /// do not list implied . and ..
-    #[arg(short = 'A', long = "almost-all")]
+    #[arg(short = 'A', long = "almost-all", overrides_with = "almost_all")]
     almost_all: bool,
-    /// list directories themselves, not their contents
-    #[arg(short = 'd', long = "directory")]
-    directory: bool,
-    /// append indicator (one of */=@|) to entries
-    #[arg(short = 'F', long = "classify")]
-    classify: bool,
-    /// append / indicator to directories
-    #[arg(short = 'p')]
-    slash: bool,
-    /// print sizes like 1K 234M 2G
-    #[arg(short = 'h', long = "human-readable")]
-    human: bool,
-    /// print the index number of each file
-    #[arg(short = 'i', long = "inode")]
-    inode: bool,
-    /// use a long listing format
-    #[arg(short = 'l', overrides_with_all = ["one", "columns"])]
-    long: bool,
-    /// like -l, but list numeric user and group IDs
-    #[arg(short = 'n', long = "numeric-uid-gid", overrides_with_all = ["one", "columns"])]
-    numeric: bool,
-    /// like -l, but do not list owner
-    #[arg(short = 'g', overrides_with_all = ["one", "columns"])]
-    no_owner: bool,
-    /// like -l, but do not list group information
-    #[arg(short = 'o', overrides_with_all = ["one", "columns"])]
-    no_group: bool,
-    /// list one file per line
-    #[arg(short = '1', overrides_with_all = ["long", "numeric", "no_owner", "no_group", "columns"])]
-    one: bool,
-    /// list entries by columns
-    #[arg(short = 'C', overrides_with_all = ["long", "numeric", "no_owner", "no_group"])]
-    columns: bool,
-    /// list subdirectories recursively
-    #[arg(short = 'R', long = "recursive")]
-    recursive: bool,
-    /// reverse order while sorting
-    #[arg(short = 'r', long = "reverse")]
-    reverse: bool,
-    /// sort by modification time, newest first
-    #[arg(short = 't', overrides_with_all = ["by_size", "unsorted"])]
-    by_time: bool,
-    /// sort by file size, largest first
-    #[arg(short = 'S', overrides_with_all = ["by_time", "unsorted"])]
-    by_size: bool,
-    /// with -lt: sort by, and show, access time; with -l: show access time; otherwise: sort by
-    /// access time, newest first
-    #[arg(short = 'u', overrides_with = "ctime")]
-    atime: bool,
-    /// with -lt: sort by, and show, ctime (last change of status); with -l: show ctime;
-    /// otherwise: sort by ctime, newest first
-    #[arg(short = 'c', overrides_with = "atime")]
+    /// with -l, print the author of each file
+    #[arg(long = "author", overrides_with = "author")]
+    author: bool,
+    /// print C-style escapes for nongraphic characters
+    #[arg(short = 'b', long = "escape", overrides_with = "escape")]
+    escape: bool,
+    /// scale sizes by SIZE when printing them
+    #[arg(long = "block-size", value_name = "SIZE", action = ArgAction::Append)]
+    block_size: Vec<String>,
+    /// do not list implied entries ending with ~
+    #[arg(
+        short = 'B',
+        long = "ignore-backups",
+        overrides_with = "ignore_backups"
+    )]
+    ignore_backups: bool,
+    /// use ctime
+    #[arg(short = 'c', overrides_with = "ctime")]
     ctime: bool,
-    /// print the allocated size of each file, in blocks (1K, or human-readable with -h)
-    #[arg(short = 's', long = "size")]
-    blocks: bool,
-    /// do not sort; list entries in directory order
-    #[arg(short = 'U', overrides_with_all = ["by_time", "by_size"])]
-    unsorted: bool,
-    /// show information for the file a symbolic link references
-    #[arg(short = 'L', long = "dereference")]
-    dereference: bool,
-    /// follow symbolic links listed on the command line
-    #[arg(short = 'H', long = "dereference-command-line")]
-    dereference_operands: bool,
-    /// print ? instead of nongraphic characters
-    #[arg(short = 'q', long = "hide-control-chars")]
-    hide_control: bool,
+    /// list entries by columns
+    #[arg(short = 'C', overrides_with = "columns")]
+    columns: bool,
     /// colorize the output: never, always or auto
-    #[arg(long = "color", value_name = "WHEN", num_args = 0..=1, require_equals = true,
-          default_missing_value = "always")]
-    color: Option<String>,
+    #[arg(long = "color", visible_alias = "colour", value_name = "WHEN", num_args = 0..=1,
+          require_equals = true, default_missing_value = "always", action = ArgAction::Append)]
+    color: Vec<String>,
+    /// list directories themselves, not their contents
+    #[arg(short = 'd', long = "directory", overrides_with = "directory")]
+    directory: bool,
+    /// generate output designed for Emacs' dired mode
+    #[arg(short = 'D', long = "dired", overrides_with = "dired")]
+    dired: bool,
+    /// list all entries in directory order
+    #[arg(short = 'f', overrides_with = "unsorted_all")]
+    unsorted_all: bool,
+    /// append indicator (one of */=>@|) to entries
+    #[arg(short = 'F', overrides_with = "classify_short")]
+    classify_short: bool,
+    /// append indicator (one of */=>@|) to entries WHEN
+    #[arg(long = "classify", value_name = "WHEN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "always", action = ArgAction::Append)]
+    classify: Vec<String>,
+    /// likewise, except do not append '*'
+    #[arg(long = "file-type", overrides_with = "file_type")]
+    file_type: bool,
+    /// across -x, commas -m, horizontal -x, long -l, single-column -1, verbose -l, vertical -C
+    #[arg(long = "format", value_name = "WORD", action = ArgAction::Append)]
+    format: Vec<String>,
     /// like -l --time-style=full-iso
-    #[arg(long = "full-time")]
+    #[arg(long = "full-time", overrides_with = "full_time")]
     full_time: bool,
-    /// set output width to COLS
-    #[arg(short = 'w', long = "width", value_name = "COLS")]
-    width: Option<usize>,
+    /// like -l, but do not list owner
+    #[arg(short = 'g', overrides_with = "no_owner")]
+    no_owner: bool,
+    /// group directories before files
+    #[arg(long = "group-directories-first", overrides_with = "group_dirs_first")]
+    group_dirs_first: bool,
+    /// in a long listing, don't print group names
+    #[arg(short = 'G', long = "no-group", overrides_with = "no_group_long")]
+    no_group_long: bool,
+    /// print sizes like 1K 234M 2G
+    #[arg(short = 'h', long = "human-readable", overrides_with = "human")]
+    human: bool,
+    /// likewise, but use powers of 1000 not 1024
+    #[arg(long = "si", overrides_with = "si")]
+    si: bool,
+    /// follow symbolic links listed on the command line
+    #[arg(
+        short = 'H',
+        long = "dereference-command-line",
+        overrides_with = "deref_args"
+    )]
+    deref_args: bool,
+    /// follow each command line symbolic link that points to a directory
+    #[arg(
+        long = "dereference-command-line-symlink-to-dir",
+        overrides_with = "deref_args_dirs"
+    )]
+    deref_args_dirs: bool,
+    /// do not list implied entries matching shell PATTERN (overridden by -a or -A)
+    #[arg(long = "hide", value_name = "PATTERN", action = ArgAction::Append)]
+    hide: Vec<String>,
+    /// hyperlink file names WHEN
+    #[arg(long = "hyperlink", value_name = "WHEN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "always", action = ArgAction::Append)]
+    hyperlink: Vec<String>,
+    /// append indicator with style WORD to entry names: none, slash, file-type, classify
+    #[arg(long = "indicator-style", value_name = "WORD", action = ArgAction::Append)]
+    indicator_style: Vec<String>,
+    /// print the index number of each file
+    #[arg(short = 'i', long = "inode", overrides_with = "inode")]
+    inode: bool,
+    /// do not list implied entries matching shell PATTERN
+    #[arg(short = 'I', long = "ignore", value_name = "PATTERN", action = ArgAction::Append)]
+    ignore: Vec<String>,
+    /// default to 1024-byte blocks for file system usage
+    #[arg(short = 'k', long = "kibibytes", overrides_with = "kibibytes")]
+    kibibytes: bool,
+    /// use a long listing format
+    #[arg(short = 'l', overrides_with = "long")]
+    long: bool,
+    /// show information for the file a symbolic link references
+    #[arg(short = 'L', long = "dereference", overrides_with = "dereference")]
+    dereference: bool,
+    /// fill width with a comma separated list of entries
+    #[arg(short = 'm', overrides_with = "commas")]
+    commas: bool,
+    /// like -l, but list numeric user and group IDs
+    #[arg(short = 'n', long = "numeric-uid-gid", overrides_with = "numeric")]
+    numeric: bool,
+    /// print entry names without quoting
+    #[arg(short = 'N', long = "literal", overrides_with = "literal")]
+    literal: bool,
+    /// like -l, but do not list group information
+    #[arg(short = 'o', overrides_with = "no_group")]
+    no_group: bool,
+    /// append / indicator to directories
+    #[arg(short = 'p', overrides_with = "slash")]
+    slash: bool,
+    /// print ? instead of nongraphic characters
+    #[arg(
+        short = 'q',
+        long = "hide-control-chars",
+        overrides_with = "hide_control"
+    )]
+    hide_control: bool,
+    /// show nongraphic characters as-is
+    #[arg(long = "show-control-chars", overrides_with = "show_control")]
+    show_control: bool,
+    /// enclose entry names in double quotes
+    #[arg(short = 'Q', long = "quote-name", overrides_with = "quote_name")]
+    quote_name: bool,
+    /// use quoting style WORD for entry names
+    #[arg(long = "quoting-style", value_name = "WORD", action = ArgAction::Append)]
+    quoting_style: Vec<String>,
+    /// reverse order while sorting
+    #[arg(short = 'r', long = "reverse", overrides_with = "reverse")]
+    reverse: bool,
+    /// list subdirectories recursively
+    #[arg(short = 'R', long = "recursive", overrides_with = "recursive")]
+    recursive: bool,
+    /// print the allocated size of each file, in blocks
+    #[arg(short = 's', long = "size", overrides_with = "blocks")]
+    blocks: bool,
+    /// sort by file size, largest first
+    #[arg(short = 'S', overrides_with = "by_size")]
+    by_size: bool,
+    /// sort by WORD instead of name: none, size, time, version, extension, width
+    #[arg(long = "sort", value_name = "WORD", action = ArgAction::Append)]
+    sort: Vec<String>,
+    /// select which timestamp to show or sort by: atime, ctime, birth
+    #[arg(long = "time", value_name = "WORD", action = ArgAction::Append)]
+    time: Vec<String>,
+    /// time/date format with -l
+    #[arg(long = "time-style", value_name = "TIME_STYLE", action = ArgAction::Append)]
+    time_style: Vec<String>,
+    /// sort by time, newest first
+    #[arg(short = 't', overrides_with = "by_time")]
+    by_time: bool,
+    /// assume tab stops at each COLS instead of 8
+    #[arg(short = 'T', long = "tabsize", value_name = "COLS", action = ArgAction::Append)]
+    tabsize: Vec<String>,
+    /// use access time
+    #[arg(short = 'u', overrides_with = "atime")]
+    atime: bool,
+    /// do not sort; list entries in directory order
+    #[arg(short = 'U', overrides_with = "unsorted")]
+    unsorted: bool,
+    /// natural sort of (version) numbers within text
+    #[arg(short = 'v', overrides_with = "version_sort")]
+    version_sort: bool,
+    /// set output width to COLS; 0 means no limit
+    #[arg(short = 'w', long = "width", value_name = "COLS", action = ArgAction::Append,
+          allow_hyphen_values = true)]
+    width: Vec<String>,
+    /// list entries by lines instead of by columns
+    #[arg(short = 'x', overrides_with = "across")]
+    across: bool,
+    /// sort alphabetically by entry extension
+    #[arg(short = 'X', overrides_with = "by_extension")]
+    by_extension: bool,
+    /// print any security context of each file
+    #[arg(short = 'Z', long = "context", overrides_with = "context")]
+    context: bool,
+    /// end each output line with NUL, not newline
+    #[arg(long = "zero", overrides_with = "zero")]
+    zero: bool,
+    /// list one file per line
+    #[arg(short = '1', overrides_with = "one")]
+    one: bool,
     /// display this help and exit
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
     files: Vec<OsString>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Format {
     Long,
     OnePerLine,
     Columns,
+    Across,
+    Commas,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sort {
     Name,
+    None,
     Time,
     Size,
-    None,
+    Extension,
+    Version,
+    Width,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Indicator {
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum IndicatorStyle {
     None,
     Slash,
+    FileType,
     Classify,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dereference {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Deref {
+    Undefined,
     Never,
-    Operands,
-    OperandSymlinkToDir,
+    Args,
+    ArgDirs,
     Always,
 }
 
-/// Which timestamp `-l` shows and `-t` sorts by.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum TimeField {
     Modify,
     Access,
     Change,
+    Birth,
 }
 
-struct Options {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum IgnoreMode {
+    Default,
+    DotAndDotDot,
+    Minimal,
+}
+
+/// How a number of bytes or blocks is shown: GNU's `human_options` result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Units {
+    /// Pick a unit per number (`-h`, `--si`): with this base.
+    autoscale: Option<u64>,
+    /// Else the fixed unit in bytes.
+    block: u64,
+    /// Print the unit's suffix (`--block-size=K`): its base and whether `iB`/`B` follows.
+    suffix: Option<(u64, &'static str)>,
+    /// `'` before the size: thousands separators (none in the C locale).
+    group: bool,
+}
+
+impl Units {
+    const BYTES: Units = Units {
+        autoscale: None,
+        block: 1,
+        suffix: None,
+        group: false,
+    };
+}
+
+/// Everything the options decided, as GNU's `decode_switches` leaves it.
+struct Config {
     format: Format,
     sort: Sort,
-    time: TimeField,
-    blocks: bool,
     reverse: bool,
-    all: bool,
-    almost_all: bool,
-    directory: bool,
+    time: TimeField,
+    ignore_mode: IgnoreMode,
+    ignore: Vec<Vec<u8>>,
+    hide: Vec<Vec<u8>>,
+    immediate_dirs: bool,
     recursive: bool,
-    indicator: Indicator,
-    human: bool,
+    dereference: Deref,
+    indicator: IndicatorStyle,
     inode: bool,
-    show_owner: bool,
-    show_group: bool,
+    blocks: bool,
+    owner: bool,
+    group: bool,
+    author: bool,
     numeric: bool,
-    color: bool,
-    full_time: bool,
-    hide_control: bool,
-    dereference: Dereference,
-    width: usize,
+    scontext: bool,
+    block_units: Units,
+    size_units: Units,
+    colors: Option<Colors>,
+    hyperlink: bool,
+    /// Time formats for old and recent files.
+    time_formats: [Vec<u8>; 2],
+    quoting: QuotingStyle,
+    qmark: bool,
+    align_quotes: bool,
+    name_extra: Vec<u8>,
+    line_length: usize,
+    /// Names are shown as in a UTF-8 locale (`LC_ALL`, `LC_CTYPE` or `LANG` says UTF-8).
+    utf8: bool,
+    tabsize: usize,
+    eol: u8,
+    dired: bool,
+    dirs_first: bool,
+    check_symlink_mode: bool,
+    needs_stat: bool,
+    needs_type: bool,
 }
 
-impl Options {
-    /// Whether entries need more than the directory's own type information: GNU's `ls -R`
-    /// does not stat what it only names, and neither do we.
-    fn needs_stat(&self) -> bool {
-        self.format == Format::Long
-            || matches!(self.sort, Sort::Time | Sort::Size)
-            || self.indicator == Indicator::Classify
-            || self.color
-            || self.inode
-            || self.blocks
-            || self.dereference == Dereference::Always
+/// GNU's file types, with `ArgDirectory` for a directory named on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Unknown,
+    Fifo,
+    Char,
+    Dir,
+    Block,
+    Normal,
+    Symlink,
+    Sock,
+    ArgDir,
+}
+
+impl Kind {
+    fn of_mode(mode: u32) -> Kind {
+        match mode & libc::S_IFMT {
+            libc::S_IFIFO => Kind::Fifo,
+            libc::S_IFCHR => Kind::Char,
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFBLK => Kind::Block,
+            libc::S_IFLNK => Kind::Symlink,
+            libc::S_IFSOCK => Kind::Sock,
+            libc::S_IFREG => Kind::Normal,
+            _ => Kind::Unknown,
+        }
+    }
+
+    fn of_dirent(kind: DirentType) -> Kind {
+        match kind {
+            DirentType::Unknown => Kind::Unknown,
+            DirentType::Fifo => Kind::Fifo,
+            DirentType::Char => Kind::Char,
+            DirentType::Dir => Kind::Dir,
+            DirentType::Block => Kind::Block,
+            DirentType::Regular => Kind::Normal,
+            DirentType::Symlink => Kind::Symlink,
+            DirentType::Socket => Kind::Sock,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Kind::Unknown => '?',
+            Kind::Fifo => 'p',
+            Kind::Char => 'c',
+            Kind::Dir | Kind::ArgDir => 'd',
+            Kind::Block => 'b',
+            Kind::Normal => '-',
+            Kind::Symlink => 'l',
+            Kind::Sock => 's',
+        }
     }
 }
 
-/// One line of a listing, with everything the chosen format shows.
-struct Entry {
+/// One file of a listing.
+struct File {
     /// The name as shown: the operand as typed, or the directory entry's name.
-    name: OsString,
+    name: Vec<u8>,
     /// Where to find it, for system calls.
     path: PathBuf,
-    meta: Option<Metadata>,
-    kind: FileType,
-    /// The target of a symlink, read for long listings.
-    target: Option<OsString>,
-    /// The mode of what a symlink points at, when an indicator needs it.
-    target_mode: Option<u32>,
+    kind: Kind,
+    stat: Option<Metadata>,
+    /// The inode number readdir reported, shown by -i without a stat.
+    dirent_ino: Option<u64>,
+    link_name: Option<Vec<u8>>,
+    link_mode: Option<u32>,
     has_acl: bool,
+    has_cap: bool,
+    absolute: Option<Vec<u8>>,
+    /// The birth time, read once when `--time=birth` asks for it.
+    birth: Option<(i64, i64)>,
 }
 
-impl Entry {
-    fn time(&self, field: TimeField) -> (i64, i64) {
-        self.meta
-            .as_ref()
-            .map(|m| match field {
-                TimeField::Modify => (m.mtime(), m.mtime_nsec()),
-                TimeField::Access => (m.atime(), m.atime_nsec()),
-                TimeField::Change => (m.ctime(), m.ctime_nsec()),
-            })
-            .unwrap_or((0, 0))
-    }
-
-    fn size(&self) -> u64 {
-        self.meta.as_ref().map(|m| m.size()).unwrap_or(0)
+impl File {
+    fn mode(&self) -> Option<u32> {
+        self.stat.as_ref().map(MetadataExt::mode)
     }
 
     fn is_dir(&self) -> bool {
-        self.kind == FileType::Directory
+        matches!(self.kind, Kind::Dir | Kind::ArgDir)
+    }
+
+    fn is_linked_dir(&self) -> bool {
+        self.is_dir()
+            || (self.kind == Kind::Symlink
+                && self
+                    .link_mode
+                    .is_some_and(|m| m & libc::S_IFMT == libc::S_IFDIR))
+    }
+
+    fn time(&self, field: TimeField) -> (i64, i64) {
+        let Some(m) = &self.stat else {
+            return (0, 0);
+        };
+        match field {
+            TimeField::Modify => (m.mtime(), m.mtime_nsec()),
+            TimeField::Access => (m.atime(), m.atime_nsec()),
+            TimeField::Change => (m.ctime(), m.ctime_nsec()),
+            TimeField::Birth => self.birth.unwrap_or((0, 0)),
+        }
     }
 }
 
-struct Lister {
-    options: Options,
-    accounts: Accounts,
-    now: (i64, i64),
-    status: i32,
-    name: &'static str,
-    /// Whether something colourful was printed yet: GNU resets attributes once before it.
-    used_color: bool,
-}
-
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
-    let args: Args = super::parse(name, args)?;
+    let matches = super::parse_matches::<Args>(name, args)?;
     let stdout_is_tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
-    let options = Options::new(&args, stdout_is_tty)?;
+    let operands: Vec<OsString> = matches
+        .get_many::<OsString>("files")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let config = match decode(&matches, stdout_is_tty) {
+        Ok(config) => config,
+        Err(Stop(status)) => return Ok(status),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| (d.as_secs() as i64, i64::from(d.subsec_nanos())))
         .unwrap_or((0, 0));
     let mut lister = Lister {
-        options,
+        config,
         accounts: Accounts::load(&crate::sys::root::Root::new("/")),
         now,
         status: 0,
         name,
-        used_color: false,
+        out: Output::new(),
+        dired: Vec::new(),
+        subdired: Vec::new(),
+        active: HashSet::new(),
+        first: true,
+        print_dir_name: true,
+        some_quoted: false,
+        time_width: 0,
     };
-    let operands = if args.files.is_empty() {
-        vec![OsString::from(".")]
-    } else {
-        args.files
-    };
+    lister.time_width = lister.expected_time_width();
     lister
-        .run(&operands, operands.len())
+        .main(&operands)
         .map_err(|err| Exit::write_error(2, &err))?;
     Ok(lister.status)
 }
 
-impl Options {
-    /// What the flags ask for, settled as GNU settles them (the last of `-l`/`-1`/`-C` wins,
-    /// `-u`/`-c` sort unless a long listing only shows them, ...).
-    fn new(args: &Args, stdout_is_tty: bool) -> Result<Options, Exit> {
-        let color = match args.color.as_deref() {
-            None | Some("never" | "no" | "none") => false,
-            Some("always" | "yes" | "force") => true,
-            Some("auto" | "tty" | "if-tty") => stdout_is_tty,
-            Some(other) => {
-                return Err(Exit::failed(
-                    2,
-                    format!(
-                        "invalid argument '{other}' for '--color'\n\
-                         Valid arguments are: 'always', 'never', 'auto'"
-                    ),
-                ));
-            }
-        };
-        let format = Format::new(args, stdout_is_tty);
-        let time = if args.atime {
-            TimeField::Access
-        } else if args.ctime {
-            TimeField::Change
-        } else {
-            TimeField::Modify
-        };
-        let indicator = if args.classify {
-            Indicator::Classify
-        } else if args.slash {
-            Indicator::Slash
-        } else {
-            Indicator::None
-        };
-        Ok(Options {
-            time,
-            blocks: args.blocks,
-            format,
-            sort: Sort::new(args, format, time),
-            reverse: args.reverse,
-            all: args.all,
-            almost_all: args.almost_all,
-            directory: args.directory,
-            recursive: args.recursive,
-            indicator,
-            human: args.human,
-            inode: args.inode,
-            show_owner: !args.no_owner,
-            show_group: !args.no_group,
-            numeric: args.numeric,
-            color,
-            full_time: args.full_time,
-            hide_control: args.hide_control || stdout_is_tty,
-            dereference: Dereference::new(args, format, indicator),
-            width: args.width.unwrap_or_else(line_width),
-        })
-    }
-}
+/// Option decoding stopped with this exit status; the message is already out.
+struct Stop(i32);
 
-impl Format {
-    fn new(args: &Args, stdout_is_tty: bool) -> Format {
-        let long = args.long || args.numeric || args.no_owner || args.no_group || args.full_time;
-        if long && !args.one && !args.columns {
-            Format::Long
-        } else if args.one {
-            Format::OnePerLine
-        } else if args.columns || stdout_is_tty {
-            Format::Columns
+/// The options in the order given, for the settings where the last one wins.
+fn occurrences(matches: &clap::ArgMatches) -> Vec<(usize, String, Option<String>)> {
+    let mut out = Vec::new();
+    for id in matches.ids() {
+        let id = id.as_str();
+        if id == "files" || id == "help" {
+            continue;
+        }
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let Some(indices) = matches.indices_of(id) else {
+            continue;
+        };
+        let indices: Vec<usize> = indices.collect();
+        let values: Vec<String> = matches
+            .get_raw(id)
+            .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let is_flag = matches.try_get_one::<bool>(id).is_ok_and(|v| v.is_some());
+        if is_flag {
+            for index in indices {
+                out.push((index, id.to_string(), None));
+            }
         } else {
-            Format::OnePerLine
+            for (index, value) in indices.into_iter().zip(values) {
+                out.push((index, id.to_string(), Some(value)));
+            }
         }
     }
+    out.sort_by_key(|(index, _, _)| *index);
+    out
 }
 
-impl Sort {
-    fn new(args: &Args, format: Format, time: TimeField) -> Sort {
-        // GNU: -u and -c sort by their time unless a long listing only shows it.
-        if args.unsorted {
-            Sort::None
-        } else if args.by_size {
-            Sort::Size
-        } else if args.by_time || (time != TimeField::Modify && format != Format::Long) {
+/// GNU's `argmatch`: the word, or an unambiguous abbreviation of it.
+fn argmatch<T: Copy + PartialEq>(value: &str, table: &[(&str, T)]) -> Result<T, bool> {
+    if let Some((_, v)) = table.iter().find(|(name, _)| *name == value) {
+        return Ok(*v);
+    }
+    let mut found: Option<T> = None;
+    for (name, v) in table {
+        if name.starts_with(value) {
+            match found {
+                Some(prev) if prev != *v => return Err(true),
+                _ => found = Some(*v),
+            }
+        }
+    }
+    found.ok_or(false)
+}
+
+/// An argument that is not one of the words an option takes: GNU's message, the words, and
+/// its usage status 1 (ls's `argmatch_die`).
+fn bad_word<T: Copy + PartialEq>(option: &str, value: &str, table: &[(&str, T)], ambiguous: bool) {
+    let what = if ambiguous { "ambiguous" } else { "invalid" };
+    complain(
+        "ls",
+        format!("{what} argument {} for {}", quote(value), quote(option)),
+    );
+    let mut text = String::from("Valid arguments are:");
+    let mut last: Option<T> = None;
+    for (name, v) in table {
+        if last == Some(*v) {
+            text.push_str(&format!(", {}", quote(name)));
+        } else {
+            text.push_str(&format!("\n  - {}", quote(name)));
+        }
+        last = Some(*v);
+    }
+    let _ = writeln!(std::io::stderr(), "{text}");
+    try_help();
+}
+
+fn try_help() {
+    let _ = writeln!(
+        std::io::stderr(),
+        "Try '{} --help' for more information.",
+        super::program()
+    );
+}
+
+fn word<T: Copy + PartialEq>(option: &str, value: &str, table: &[(&str, T)]) -> Result<T, Stop> {
+    argmatch(value, table).map_err(|ambiguous| {
+        bad_word(option, value, table, ambiguous);
+        Stop(1)
+    })
+}
+
+const WHEN: [(&str, u8); 9] = [
+    ("always", 0),
+    ("yes", 0),
+    ("force", 0),
+    ("never", 1),
+    ("no", 1),
+    ("none", 1),
+    ("auto", 2),
+    ("tty", 2),
+    ("if-tty", 2),
+];
+
+const FORMATS: [(&str, Format); 7] = [
+    ("verbose", Format::Long),
+    ("long", Format::Long),
+    ("commas", Format::Commas),
+    ("horizontal", Format::Across),
+    ("across", Format::Across),
+    ("vertical", Format::Columns),
+    ("single-column", Format::OnePerLine),
+];
+
+const SORTS: [(&str, Sort); 6] = [
+    ("none", Sort::None),
+    ("time", Sort::Time),
+    ("size", Sort::Size),
+    ("extension", Sort::Extension),
+    ("version", Sort::Version),
+    ("width", Sort::Width),
+];
+
+const TIMES: [(&str, TimeField); 7] = [
+    ("atime", TimeField::Access),
+    ("access", TimeField::Access),
+    ("use", TimeField::Access),
+    ("ctime", TimeField::Change),
+    ("status", TimeField::Change),
+    ("birth", TimeField::Birth),
+    ("creation", TimeField::Birth),
+];
+
+const INDICATORS: [(&str, IndicatorStyle); 4] = [
+    ("none", IndicatorStyle::None),
+    ("slash", IndicatorStyle::Slash),
+    ("file-type", IndicatorStyle::FileType),
+    ("classify", IndicatorStyle::Classify),
+];
+
+fn quoting_table() -> Vec<(&'static str, QuotingStyle)> {
+    QuotingStyle::NAMES
+        .iter()
+        .map(|name| (*name, QuotingStyle::from_name(name).expect("known name")))
+        .collect()
+}
+
+/// The settings `decode_switches` keeps while it reads the options.
+struct Switches {
+    format: Option<Format>,
+    sort: Option<Sort>,
+    quoting: Option<QuotingStyle>,
+    qmark: Option<bool>,
+    width: Option<usize>,
+    tabsize: Option<usize>,
+    time_style: Option<String>,
+    kibibytes: bool,
+    block_set: Option<Units>,
+    color: bool,
+    zero: bool,
+    dired: bool,
+}
+
+fn decode(matches: &clap::ArgMatches, tty: bool) -> Result<Config, Stop> {
+    let mut c = Config {
+        format: Format::OnePerLine,
+        sort: Sort::Name,
+        reverse: false,
+        time: TimeField::Modify,
+        ignore_mode: IgnoreMode::Default,
+        ignore: Vec::new(),
+        hide: Vec::new(),
+        immediate_dirs: false,
+        recursive: false,
+        dereference: Deref::Undefined,
+        indicator: IndicatorStyle::None,
+        inode: false,
+        blocks: false,
+        owner: true,
+        group: true,
+        author: false,
+        numeric: false,
+        scontext: false,
+        block_units: Units::BYTES,
+        size_units: Units::BYTES,
+        colors: None,
+        hyperlink: false,
+        time_formats: [b"%b %e  %Y".to_vec(), b"%b %e %H:%M".to_vec()],
+        quoting: QuotingStyle::Literal,
+        qmark: false,
+        align_quotes: false,
+        name_extra: Vec::new(),
+        line_length: 80,
+        utf8: utf8_locale(),
+        tabsize: 8,
+        eol: b'\n',
+        dired: false,
+        dirs_first: false,
+        check_symlink_mode: false,
+        needs_stat: false,
+        needs_type: false,
+    };
+    let mut s = Switches {
+        format: None,
+        sort: None,
+        quoting: None,
+        qmark: None,
+        width: None,
+        tabsize: None,
+        time_style: None,
+        kibibytes: false,
+        block_set: None,
+        color: false,
+        zero: false,
+        dired: false,
+    };
+    for (_, id, value) in occurrences(matches) {
+        apply_switch(&mut c, &mut s, &id, value.as_deref().unwrap_or(""), tty)?;
+    }
+    settle(&mut c, s, tty)?;
+    Ok(c)
+}
+
+/// One option, as GNU's `decode_switches` switch handles it.
+fn apply_switch(
+    c: &mut Config,
+    s: &mut Switches,
+    id: &str,
+    value: &str,
+    tty: bool,
+) -> Result<(), Stop> {
+    match id {
+        "all" => c.ignore_mode = IgnoreMode::Minimal,
+        "almost_all" => c.ignore_mode = IgnoreMode::DotAndDotDot,
+        "author" => c.author = true,
+        "escape" => s.quoting = Some(QuotingStyle::Escape),
+        "ctime" => c.time = TimeField::Change,
+        "atime" => c.time = TimeField::Access,
+        "directory" => c.immediate_dirs = true,
+        "unsorted_all" => {
+            c.ignore_mode = IgnoreMode::Minimal;
+            s.sort = Some(Sort::None);
+            if s.format == Some(Format::Long) {
+                s.format = None;
+            }
+            s.color = false;
+            c.hyperlink = false;
+            c.blocks = false;
+        }
+        "file_type" => c.indicator = IndicatorStyle::FileType,
+        "no_owner" => {
+            s.format = Some(Format::Long);
+            c.owner = false;
+        }
+        "no_group" => {
+            s.format = Some(Format::Long);
+            c.group = false;
+        }
+        "no_group_long" => c.group = false,
+        "human" | "si" => {
+            let base = if id == "si" { 1000 } else { 1024 };
+            let units = Units {
+                autoscale: Some(base),
+                ..Units::BYTES
+            };
+            c.block_units = units;
+            c.size_units = units;
+            s.block_set = Some(units);
+        }
+        "inode" => c.inode = true,
+        "kibibytes" => s.kibibytes = true,
+        "long" => s.format = Some(Format::Long),
+        "commas" => s.format = Some(Format::Commas),
+        "numeric" => {
+            c.numeric = true;
+            s.format = Some(Format::Long);
+        }
+        "slash" => c.indicator = IndicatorStyle::Slash,
+        "hide_control" => s.qmark = Some(true),
+        "show_control" => s.qmark = Some(false),
+        "reverse" => c.reverse = true,
+        "blocks" => c.blocks = true,
+        "by_time" => s.sort = Some(Sort::Time),
+        "by_size" => s.sort = Some(Sort::Size),
+        "unsorted" => s.sort = Some(Sort::None),
+        "by_extension" => s.sort = Some(Sort::Extension),
+        "version_sort" => s.sort = Some(Sort::Version),
+        "across" => s.format = Some(Format::Across),
+        "columns" => s.format = Some(Format::Columns),
+        "one" => {
+            if s.format != Some(Format::Long) {
+                s.format = Some(Format::OnePerLine);
+            }
+        }
+        "ignore_backups" => {
+            c.ignore.push(b"*~".to_vec());
+            c.ignore.push(b".*~".to_vec());
+        }
+        "dired" => s.dired = true,
+        "classify_short" => c.indicator = IndicatorStyle::Classify,
+        "classify" => {
+            let when = word("--classify", value, &WHEN)?;
+            if when == 0 || (when == 2 && tty) {
+                c.indicator = IndicatorStyle::Classify;
+            }
+        }
+        "deref_args" => c.dereference = Deref::Args,
+        "deref_args_dirs" => c.dereference = Deref::ArgDirs,
+        "dereference" => c.dereference = Deref::Always,
+        "ignore" => c.ignore.push(value.as_bytes().to_vec()),
+        "hide" => c.hide.push(value.as_bytes().to_vec()),
+        "literal" => s.quoting = Some(QuotingStyle::Literal),
+        "quote_name" => s.quoting = Some(QuotingStyle::C),
+        "recursive" => c.recursive = true,
+        "group_dirs_first" => c.dirs_first = true,
+        "context" => c.scontext = true,
+        _ => apply_valued(c, s, id, value, tty)?,
+    }
+    Ok(())
+}
+
+/// The options with a value that are not simple words of a table.
+fn apply_valued(
+    c: &mut Config,
+    s: &mut Switches,
+    id: &str,
+    value: &str,
+    tty: bool,
+) -> Result<(), Stop> {
+    match id {
+        "sort" => s.sort = Some(word("--sort", value, &SORTS)?),
+        "time" => c.time = word("--time", value, &TIMES)?,
+        "format" => s.format = Some(word("--format", value, &FORMATS)?),
+        "indicator_style" => c.indicator = word("--indicator-style", value, &INDICATORS)?,
+        "quoting_style" => s.quoting = Some(word("--quoting-style", value, &quoting_table())?),
+        "full_time" => {
+            s.format = Some(Format::Long);
+            s.time_style = Some("full-iso".into());
+        }
+        "time_style" => s.time_style = Some(value.to_string()),
+        "color" => {
+            let when = word("--color", value, &WHEN)?;
+            s.color = when == 0 || (when == 2 && tty);
+        }
+        "hyperlink" => {
+            let when = word("--hyperlink", value, &WHEN)?;
+            c.hyperlink = when == 0 || (when == 2 && tty);
+        }
+        "width" => match decode_line_length(value) {
+            Some(width) => s.width = Some(width),
+            None => {
+                complain("ls", format!("invalid line width: {}", quote(value)));
+                return Err(Stop(2));
+            }
+        },
+        "tabsize" => match parse_number(value) {
+            Some(Some(size)) => s.tabsize = Some(size as usize),
+            _ => {
+                complain("ls", format!("invalid tab size: {}", quote(value)));
+                return Err(Stop(2));
+            }
+        },
+        "block_size" => match parse_block_size(value) {
+            Ok(units) => {
+                c.block_units = units;
+                c.size_units = units;
+                s.block_set = Some(units);
+            }
+            Err(why) => {
+                let value = quote(value);
+                complain(
+                    "ls",
+                    match why {
+                        BadBlockSize::Invalid => format!("invalid --block-size argument {value}"),
+                        BadBlockSize::Suffix => {
+                            format!("invalid suffix in --block-size argument {value}")
+                        }
+                        BadBlockSize::TooLarge => {
+                            format!("--block-size argument {value} too large")
+                        }
+                    },
+                );
+                return Err(Stop(2));
+            }
+        },
+        "zero" => {
+            s.zero = true;
+            s.qmark = Some(false);
+            if s.format != Some(Format::Long) {
+                s.format = Some(Format::OnePerLine);
+            }
+            s.color = false;
+            s.quoting = Some(QuotingStyle::Literal);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A number as `xstrtoumax` with base 0 reads it: `0x` hex, a leading `0` octal, else
+/// decimal. `Some(None)` when it overflows.
+fn parse_number(text: &str) -> Option<Option<u64>> {
+    let (digits, radix) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
+    if digits.is_empty() || !digits.chars().all(|ch| ch.is_digit(radix)) {
+        return None;
+    }
+    Some(u64::from_str_radix(digits, radix).ok())
+}
+
+/// GNU's `decode_line_length`: a number, 0 on overflow (no limit); `None` when invalid.
+fn decode_line_length(text: &str) -> Option<usize> {
+    match parse_number(text)? {
+        Some(n) => Some(usize::try_from(n).unwrap_or(0)),
+        None => Some(0),
+    }
+}
+
+/// Why a block size was refused, in GNU's words.
+#[derive(Debug, PartialEq, Eq)]
+enum BadBlockSize {
+    Invalid,
+    Suffix,
+    TooLarge,
+}
+
+/// `--block-size`, `BLOCK_SIZE` and friends, as gnulib's `human_options` reads them.
+fn parse_block_size(spec: &str) -> Result<Units, BadBlockSize> {
+    let (group, spec) = match spec.strip_prefix('\'') {
+        Some(rest) => (true, rest),
+        None => (false, spec),
+    };
+    let autoscale = match spec {
+        "human-readable" => Some(1024),
+        "si" => Some(1000),
+        _ => None,
+    };
+    if autoscale.is_some() {
+        return Ok(Units {
+            autoscale,
+            group,
+            ..Units::BYTES
+        });
+    }
+    let digits_end = spec
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(spec.len());
+    let (number, suffix) = spec.split_at(digits_end);
+    const LETTERS: &str = "KMGTPEZY";
+    let first = suffix.chars().next();
+    let power = first.and_then(|c| LETTERS.find(c).or((c == 'k').then_some(0)));
+    if number.is_empty() && power.is_none() {
+        return Err(BadBlockSize::Invalid);
+    }
+    let mut count: u64 = if number.is_empty() {
+        1
+    } else {
+        number.parse().map_err(|_| BadBlockSize::TooLarge)?
+    };
+    let mut shown = None;
+    if let Some(power) = power {
+        let (base, tail) = match &suffix[1..] {
+            "" => (1024u64, ""),
+            "B" => (1000, "B"),
+            "iB" => (1024, "iB"),
+            _ => return Err(BadBlockSize::Suffix),
+        };
+        let unit = base
+            .checked_pow(power as u32 + 1)
+            .ok_or(BadBlockSize::TooLarge)?;
+        count = count.checked_mul(unit).ok_or(BadBlockSize::TooLarge)?;
+        if number.is_empty() {
+            shown = Some((base, tail));
+        }
+    } else if !suffix.is_empty() {
+        return Err(BadBlockSize::Suffix);
+    }
+    if count == 0 {
+        return Err(BadBlockSize::Invalid);
+    }
+    Ok(Units {
+        autoscale: None,
+        block: count,
+        suffix: shown,
+        group,
+    })
+}
+
+/// What GNU settles after reading every option: defaults from the terminal and the
+/// environment, and the settings that depend on others.
+fn settle(c: &mut Config, s: Switches, tty: bool) -> Result<(), Stop> {
+    if s.block_set.is_none() {
+        let env_spec = std::env::var("LS_BLOCK_SIZE").ok();
+        let (units, from_env) = block_units_from_env(env_spec.as_deref());
+        c.block_units = units;
+        if from_env {
+            c.size_units = units;
+        }
+        if s.kibibytes {
+            c.block_units = Units {
+                block: 1024,
+                ..Units::BYTES
+            };
+        }
+    }
+    c.format = s.format.unwrap_or(if tty {
+        Format::Columns
+    } else {
+        Format::OnePerLine
+    });
+    let wants_width = matches!(c.format, Format::Columns | Format::Across | Format::Commas);
+    c.line_length = match s.width {
+        Some(width) => width,
+        None if wants_width || s.color => terminal_width(tty),
+        None => 80,
+    };
+    if wants_width {
+        c.tabsize = match s.tabsize {
+            Some(size) => size,
+            None => env_tabsize(),
+        };
+    }
+    c.qmark = s.qmark.unwrap_or(tty);
+    let quoting = s.quoting.or_else(env_quoting_style).unwrap_or(if tty {
+        QuotingStyle::ShellEscape
+    } else {
+        QuotingStyle::Literal
+    });
+    c.quoting = quoting;
+    c.align_quotes = (c.format == Format::Long
+        || (matches!(c.format, Format::Columns | Format::Across) && c.line_length > 0))
+        && matches!(
+            quoting,
+            QuotingStyle::Shell | QuotingStyle::ShellEscape | QuotingStyle::CMaybe
+        );
+    if quoting == QuotingStyle::Escape {
+        c.name_extra.push(b' ');
+    }
+    let indicators: &[u8] = match c.indicator {
+        IndicatorStyle::FileType => b"=>@|",
+        IndicatorStyle::Classify => b"*=>@|",
+        _ => b"",
+    };
+    c.name_extra.extend_from_slice(indicators);
+    c.dired = s.dired && c.format == Format::Long && !c.hyperlink;
+    if s.zero && c.dired {
+        complain("ls", "--dired and --zero are incompatible");
+        return Err(Stop(2));
+    }
+    if s.zero {
+        c.eol = 0;
+    }
+    c.sort = s
+        .sort
+        .unwrap_or(if c.format != Format::Long && c.time != TimeField::Modify {
             Sort::Time
         } else {
             Sort::Name
-        }
+        });
+    if c.format == Format::Long {
+        c.time_formats = time_formats(s.time_style)?;
+    }
+    settle_colors(c, s.color);
+    settle_derived(c);
+    Ok(())
+}
+
+/// The block size from `LS_BLOCK_SIZE`, `BLOCK_SIZE`, `BLOCKSIZE` or `POSIXLY_CORRECT`, and
+/// whether it applies to file sizes too (only the first two do).
+fn block_units_from_env(ls_spec: Option<&str>) -> (Units, bool) {
+    let block_size = std::env::var("BLOCK_SIZE").ok();
+    let spec = ls_spec
+        .map(str::to_string)
+        .or_else(|| block_size.clone())
+        .or_else(|| std::env::var("BLOCKSIZE").ok());
+    let default = Units {
+        block: if std::env::var_os("POSIXLY_CORRECT").is_some() {
+            512
+        } else {
+            1024
+        },
+        ..Units::BYTES
+    };
+    let units = spec
+        .as_deref()
+        .and_then(|spec| parse_block_size(spec).ok())
+        .unwrap_or(default);
+    (units, ls_spec.is_some() || block_size.is_some())
+}
+
+fn env_tabsize() -> usize {
+    match std::env::var("TABSIZE") {
+        Ok(text) => match parse_number(&text) {
+            Some(Some(size)) => size as usize,
+            _ => {
+                complain(
+                    "ls",
+                    format!(
+                        "ignoring invalid tab size in environment variable TABSIZE: {}",
+                        quote(&text)
+                    ),
+                );
+                8
+            }
+        },
+        Err(_) => 8,
     }
 }
 
-impl Dereference {
-    fn new(args: &Args, format: Format, indicator: Indicator) -> Dereference {
-        if args.dereference {
-            Dereference::Always
-        } else if args.dereference_operands {
-            Dereference::Operands
-        } else if args.directory || indicator == Indicator::Classify || format == Format::Long {
-            Dereference::Never
-        } else {
-            Dereference::OperandSymlinkToDir
-        }
+fn env_quoting_style() -> Option<QuotingStyle> {
+    let text = std::env::var("QUOTING_STYLE").ok()?;
+    let style = argmatch(&text, &quoting_table()).ok();
+    if style.is_none() {
+        complain(
+            "ls",
+            format!(
+                "ignoring invalid value of environment variable QUOTING_STYLE: {}",
+                quote(&text)
+            ),
+        );
     }
+    style
 }
 
 /// The terminal's width, else `COLUMNS`, else 80.
-fn line_width() -> usize {
+fn terminal_width(tty: bool) -> usize {
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives for the call.
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    let ok = tty && unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     if ok && size.ws_col > 0 {
         return usize::from(size.ws_col);
     }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|value| value.parse::<usize>().ok())
-        .filter(|&width| width > 0)
-        .unwrap_or(80)
-}
-
-/// Where a directory entry is, for system calls and messages: GNU names the entries of `.`
-/// without a `./` prefix.
-fn child_path(dir: &Path, name: &OsStr) -> PathBuf {
-    if dir.as_os_str() == "." {
-        PathBuf::from(name)
-    } else {
-        dir.join(name)
+    match std::env::var("COLUMNS") {
+        Ok(text) if !text.is_empty() => decode_line_length(&text).unwrap_or_else(|| {
+            complain(
+                "ls",
+                format!(
+                    "ignoring invalid width in environment variable COLUMNS: {}",
+                    quote(&text)
+                ),
+            );
+            80
+        }),
+        _ => 80,
     }
 }
 
-/// `dir/name`, without doubling a slash the directory name already ends with.
-fn child_name(dir: &OsStr, name: &OsStr) -> OsString {
-    let mut out = dir.as_bytes().to_vec();
-    if !out.ends_with(b"/") {
-        out.push(b'/');
+/// The two time formats (old files, recent files) a `--time-style` or `TIME_STYLE` names.
+fn time_formats(option: Option<String>) -> Result<[Vec<u8>; 2], Stop> {
+    let mut style = option
+        .or_else(|| std::env::var("TIME_STYLE").ok())
+        .unwrap_or_else(|| "locale".into());
+    let locale = [b"%b %e  %Y".to_vec(), b"%b %e %H:%M".to_vec()];
+    if style.starts_with("posix-") {
+        // The C locale is not a "hard" locale: GNU keeps its default formats.
+        return Ok(locale);
     }
-    out.extend_from_slice(name.as_bytes());
-    OsString::from_vec(out)
+    if let Some(format) = style.strip_prefix('+') {
+        return match format.split_once('\n') {
+            None => Ok([format.as_bytes().to_vec(), format.as_bytes().to_vec()]),
+            Some((_, recent)) if recent.contains('\n') => {
+                let shown = quote_style(format.as_bytes(), QuotingStyle::Locale, b"");
+                let shown = String::from_utf8_lossy(&shown);
+                complain("ls", format!("invalid time style format {shown}"));
+                Err(Stop(2))
+            }
+            Some((old, recent)) => Ok([old.as_bytes().to_vec(), recent.as_bytes().to_vec()]),
+        };
+    }
+    let table = [("full-iso", 0), ("long-iso", 1), ("iso", 2), ("locale", 3)];
+    match argmatch(&style, &table) {
+        Ok(0) => Ok([
+            b"%Y-%m-%d %H:%M:%S.%N %z".to_vec(),
+            b"%Y-%m-%d %H:%M:%S.%N %z".to_vec(),
+        ]),
+        Ok(1) => Ok([b"%Y-%m-%d %H:%M".to_vec(), b"%Y-%m-%d %H:%M".to_vec()]),
+        Ok(2) => Ok([b"%Y-%m-%d ".to_vec(), b"%m-%d %H:%M".to_vec()]),
+        Ok(_) => Ok(locale),
+        Err(ambiguous) => {
+            style = quote(&style);
+            let what = if ambiguous { "ambiguous" } else { "invalid" };
+            complain("ls", format!("{what} argument {style} for 'time style'"));
+            let _ = write!(
+                std::io::stderr(),
+                "Valid arguments are:\n  - [posix-]full-iso\n  - [posix-]long-iso\n  \
+                 - [posix-]iso\n  - [posix-]locale\n  \
+                 - +FORMAT (e.g., +%H:%M) for a 'date'-style format\n"
+            );
+            try_help();
+            Err(Stop(2))
+        }
+    }
+}
+
+/// `LS_COLORS` (or the built-in colours, when `TERM` is one GNU colours), once colour is on.
+fn settle_colors(c: &mut Config, color: bool) {
+    if !color {
+        return;
+    }
+    let spec = std::env::var_os("LS_COLORS").unwrap_or_default();
+    if spec.is_empty() {
+        let colorterm = std::env::var_os("COLORTERM").unwrap_or_default();
+        let term = std::env::var_os("TERM").unwrap_or_default();
+        if colorterm.is_empty() && !known_term(term.as_bytes()) {
+            return;
+        }
+        c.colors = Some(Colors::builtin());
+        return;
+    }
+    let (colors, errors) = Colors::parse(spec.as_bytes());
+    for error in &errors {
+        match error {
+            ColorsError::UnknownPrefix(label) => {
+                complain("ls", format!("unrecognized prefix: {}", quote(label)))
+            }
+            ColorsError::Unparsable => {
+                complain("ls", "unparsable value for LS_COLORS environment variable")
+            }
+        }
+    }
+    if errors.is_empty() {
+        c.colors = Some(colors);
+    }
+}
+
+/// The settings GNU's `main` derives before listing.
+fn settle_derived(c: &mut Config) {
+    if c.colors.is_some() {
+        // GNU: no tabs among colour codes.
+        c.tabsize = 0;
+    }
+    if c.dirs_first {
+        c.check_symlink_mode = true;
+    } else if let Some(colors) = &c.colors {
+        c.check_symlink_mode = colors.is_colored(Color::Orphan)
+            || (colors.is_colored(Color::Exec) && colors.link_as_target)
+            || (colors.is_colored(Color::Missing) && c.format == Format::Long);
+    }
+    if c.dereference == Deref::Undefined {
+        c.dereference = if c.immediate_dirs
+            || c.indicator == IndicatorStyle::Classify
+            || c.format == Format::Long
+        {
+            Deref::Never
+        } else {
+            Deref::ArgDirs
+        };
+    }
+    c.needs_stat = matches!(c.sort, Sort::Time | Sort::Size)
+        || c.format == Format::Long
+        || c.blocks
+        || c.hyperlink
+        || c.scontext;
+    c.needs_type = !c.needs_stat
+        && (c.recursive
+            || c.colors.is_some()
+            || c.scontext
+            || c.dirs_first
+            || c.indicator != IndicatorStyle::None);
+}
+
+/// Standard output, buffered, with the count of bytes written (for `--dired`).
+struct Output {
+    buf: Vec<u8>,
+    flushed: usize,
+    used_color: bool,
+    terminal: bool,
+}
+
+impl Output {
+    fn new() -> Output {
+        Output {
+            buf: Vec::with_capacity(1 << 16),
+            flushed: 0,
+            used_color: false,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        }
+    }
+
+    fn pos(&self) -> usize {
+        self.flushed + self.buf.len()
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn byte(&mut self, byte: u8) {
+        self.buf.push(byte);
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&self.buf)?;
+        stdout.flush()?;
+        self.flushed += self.buf.len();
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out at 64 KiB, or after each directory on a terminal, where a person waits.
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= 1 << 16 || (self.terminal && !self.buf.is_empty()) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+struct Lister {
+    config: Config,
+    accounts: Accounts,
+    now: (i64, i64),
+    status: i32,
+    name: &'static str,
+    out: Output,
+    dired: Vec<usize>,
+    subdired: Vec<usize>,
+    /// Directories being listed (device, inode), for the loop check under -R.
+    active: HashSet<(u64, u64)>,
+    first: bool,
+    print_dir_name: bool,
+    /// Whether some name of the current group needs quotes (the others get a space).
+    some_quoted: bool,
+    time_width: usize,
+}
+
+/// A directory waiting to be listed, or the marker that its subdirectories are done.
+enum Pending {
+    Dir {
+        name: Vec<u8>,
+        real: Option<Vec<u8>>,
+        path: PathBuf,
+        command_line: bool,
+    },
+    Done(u64, u64),
 }
 
 impl Lister {
-    fn run(&mut self, operands: &[OsString], count: usize) -> std::io::Result<()> {
-        // Rust's stdout writes at every newline; a listing is written in 64 KiB pieces instead
-        // (on a terminal, each directory still appears as soon as it is listed).
-        let terminal = std::io::stdout().is_terminal();
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        let mut entries = Vec::new();
-        for operand in operands {
-            let path = PathBuf::from(operand);
-            match self.stat_operand(&path) {
-                Ok(meta) => entries.push(self.entry(operand.clone(), path, Some(meta), None)),
-                Err(err) => {
-                    self.fail(
-                        2,
-                        format!("cannot access {}: {}", quote(&path), strerror(&err)),
-                    );
-                }
-            }
-        }
-        self.sort(&mut entries);
-        let (dirs, files): (Vec<Entry>, Vec<Entry>) = if self.options.directory {
-            (Vec::new(), entries)
-        } else {
-            entries.into_iter().partition(Entry::is_dir)
-        };
-        let mut print_names = true;
-        if !files.is_empty() {
-            let mut buf = Vec::new();
-            // GNU sizes the operand columns over every operand, directories included.
-            let basis: Vec<&Entry> = files.iter().chain(&dirs).collect();
-            self.print_group(&mut buf, &files, &basis);
-            if !dirs.is_empty() {
-                buf.push(b'\n');
-            }
-            out.write_all(&buf)?;
-        } else if count <= 1 && dirs.len() == 1 {
-            print_names = false;
-        }
-        let mut first = true;
-        // Depth first, in sorted order: a stack with the first directory on top.
-        let mut pending: Vec<(OsString, PathBuf, bool)> = dirs
-            .into_iter()
-            .rev()
-            .map(|entry| (entry.name, entry.path, true))
-            .collect();
-        let mut buf = Vec::new();
-        while let Some((name, path, operand)) = pending.pop() {
-            buf.clear();
-            let subdirs = self.print_dir(
-                &mut buf,
-                &name,
-                &path,
-                operand,
-                print_names || self.options.recursive,
-                &mut first,
-            );
-            out.write_all(&buf)?;
-            if terminal {
-                out.flush()?;
-            }
-            pending.extend(subdirs.into_iter().rev());
-        }
-        out.flush()
-    }
-
-    fn fail(&mut self, status: i32, message: String) {
-        complain(self.name, message);
-        self.status = self.status.max(status);
-    }
-
-    fn stat_operand(&self, path: &Path) -> std::io::Result<Metadata> {
-        match self.options.dereference {
-            Dereference::Always | Dereference::Operands => std::fs::metadata(path),
-            Dereference::Never => std::fs::symlink_metadata(path),
-            Dereference::OperandSymlinkToDir => match std::fs::metadata(path) {
-                Ok(meta) if meta.is_dir() => Ok(meta),
-                Ok(_) => std::fs::symlink_metadata(path),
-                Err(err) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
-                    std::fs::symlink_metadata(path)
-                }
-                Err(err) => Err(err),
-            },
-        }
-    }
-
-    /// Fills in what the format needs beyond the metadata: link target, target mode, ACL.
-    fn entry(
-        &mut self,
-        name: OsString,
-        path: PathBuf,
-        meta: Option<Metadata>,
-        kind: Option<FileType>,
-    ) -> Entry {
-        let kind = meta
-            .as_ref()
-            .map(|m| FileType::of(m.mode()))
-            .or(kind)
-            .unwrap_or(FileType::Unknown);
-        let mut entry = Entry {
-            name,
-            path,
-            meta,
-            kind,
-            target: None,
-            target_mode: None,
-            has_acl: false,
-        };
-        if self.options.format == Format::Long {
-            if kind == FileType::Symlink && entry.meta.is_some() {
-                match std::fs::read_link(&entry.path) {
-                    Ok(target) => entry.target = Some(target.into_os_string()),
-                    Err(err) => self.fail(
-                        1,
-                        format!(
-                            "cannot read symbolic link {}: {}",
-                            quote(&entry.path),
-                            strerror(&err)
-                        ),
-                    ),
-                }
-                if self.options.indicator == Indicator::Classify {
-                    entry.target_mode = std::fs::metadata(&entry.path).ok().map(|m| m.mode());
-                }
-            }
-            entry.has_acl =
-                kind != FileType::Symlink && has_acl(&entry.path, kind == FileType::Directory);
-        }
-        entry
-    }
-
-    fn sort(&self, entries: &mut [Entry]) {
-        let by_name = |a: &Entry, b: &Entry| a.name.as_bytes().cmp(b.name.as_bytes());
-        match self.options.sort {
-            Sort::None => return,
-            Sort::Name => entries.sort_by(by_name),
-            Sort::Time => {
-                let field = self.options.time;
-                entries.sort_by(|a, b| {
-                    b.time(field)
-                        .cmp(&a.time(field))
-                        .then_with(|| by_name(a, b))
-                })
-            }
-            Sort::Size => {
-                entries.sort_by(|a, b| b.size().cmp(&a.size()).then_with(|| by_name(a, b)))
-            }
-        }
-        if self.options.reverse {
-            entries.reverse();
-        }
-    }
-
-    /// Lists one directory; returns the subdirectories to list next when recursing.
-    fn print_dir(
-        &mut self,
-        buf: &mut Vec<u8>,
-        name: &OsStr,
-        path: &Path,
-        operand: bool,
-        print_name: bool,
-        first: &mut bool,
-    ) -> Vec<(OsString, PathBuf, bool)> {
-        let serious = if operand { 2 } else { 1 };
-        let reader = match std::fs::read_dir(path) {
-            Ok(reader) => reader,
-            Err(err) => {
-                self.fail(
-                    serious,
-                    format!("cannot open directory {}: {}", quote(path), strerror(&err)),
-                );
-                return Vec::new();
-            }
-        };
-        if print_name {
-            if !*first {
-                buf.push(b'\n');
-            }
-            *first = false;
-            buf.extend_from_slice(&self.display_name(name.as_bytes()));
-            buf.extend_from_slice(b":\n");
-        }
-        let mut entries = self.read_entries(path, reader, serious);
-        self.sort(&mut entries);
-        if self.options.format == Format::Long || self.options.blocks {
-            let blocks: u64 = entries
-                .iter()
-                .filter_map(|e| e.meta.as_ref())
-                .map(|m| m.blocks())
-                .sum();
-            let total = if self.options.human {
-                human_size(blocks.saturating_mul(512))
+    fn main(&mut self, operands: &[OsString]) -> std::io::Result<()> {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut files = Vec::new();
+        self.some_quoted = false;
+        if operands.is_empty() {
+            if self.config.immediate_dirs {
+                self.gobble(&mut files, b".", Kind::Dir, None, true, None);
             } else {
-                blocks_in_units(blocks, 1024).to_string()
-            };
-            buf.extend_from_slice(format!("total {total}\n").as_bytes());
-        }
-        let basis: Vec<&Entry> = entries.iter().collect();
-        self.print_group(buf, &entries, &basis);
-        if !self.options.recursive {
-            return Vec::new();
-        }
-        entries
-            .into_iter()
-            .filter(|e| e.is_dir() && e.name != "." && e.name != "..")
-            .map(|e| (child_name(name, &e.name), e.path, false))
-            .collect()
-    }
-
-    /// A directory's entries as the options ask (`.` and `..` with `-a`, dot files with `-a`
-    /// or `-A`), stat'ed only when the format needs more than the name and type.
-    fn read_entries(&mut self, path: &Path, reader: std::fs::ReadDir, serious: i32) -> Vec<Entry> {
-        let mut entries = Vec::new();
-        if self.options.all {
-            for dot in [".", ".."] {
-                let child = child_path(path, OsStr::new(dot));
-                let meta = self.stat_child(&child);
-                entries.push(self.entry(OsString::from(dot), child, meta, None));
+                pending.push(Pending::Dir {
+                    name: b".".to_vec(),
+                    real: None,
+                    path: PathBuf::from("."),
+                    command_line: true,
+                });
             }
         }
-        for item in reader {
-            let item = match item {
-                Ok(item) => item,
-                Err(err) => {
-                    self.fail(
-                        serious,
-                        format!("reading directory {}: {}", quote(path), strerror(&err)),
-                    );
-                    break;
+        for operand in operands {
+            self.gobble(
+                &mut files,
+                operand.as_bytes(),
+                Kind::Unknown,
+                None,
+                true,
+                None,
+            );
+        }
+        let mut listed = false;
+        if !files.is_empty() {
+            self.sort(&mut files);
+            // GNU sizes the operand columns over every operand, directories included.
+            let widths = self.widths(&files);
+            if !self.config.immediate_dirs {
+                self.extract_dirs(&mut files, None, &mut pending);
+            }
+            if !files.is_empty() {
+                self.print_with_widths(&files, &widths);
+                listed = true;
+                if !pending.is_empty() {
+                    self.out.byte(b'\n');
                 }
-            };
-            let file_name = item.file_name();
-            if file_name.as_bytes().starts_with(b".")
-                && !self.options.all
-                && !self.options.almost_all
-            {
+            }
+        }
+        if !listed && operands.len() <= 1 && pending.len() == 1 {
+            self.print_dir_name = false;
+        }
+        while let Some(next) = pending.pop() {
+            match next {
+                Pending::Done(dev, ino) => {
+                    self.active.remove(&(dev, ino));
+                }
+                Pending::Dir {
+                    name,
+                    real,
+                    path,
+                    command_line,
+                } => self.print_dir(&name, real.as_deref(), &path, command_line, &mut pending)?,
+            }
+            self.out.maybe_flush()?;
+        }
+        if self.config.dired {
+            self.dump_dired();
+        }
+        if let (Some(colors), true) = (&self.config.colors, self.out.used_color) {
+            let plain = colors.get(Color::Left) == Some(b"\x1b[".as_slice())
+                && colors.get(Color::Right) == Some(b"m".as_slice());
+            if !plain {
+                self.put_indicator(Color::Left);
+                self.put_indicator(Color::Right);
+            }
+        }
+        self.out.flush()
+    }
+
+    fn dump_dired(&mut self) {
+        for (label, positions) in [
+            ("//DIRED//", std::mem::take(&mut self.dired)),
+            ("//SUBDIRED//", std::mem::take(&mut self.subdired)),
+        ] {
+            if positions.is_empty() {
                 continue;
             }
-            let child = child_path(path, &file_name);
-            let meta = if self.options.needs_stat() {
-                self.stat_child(&child)
-            } else {
-                None
+            let mut line = label.to_string();
+            for pos in positions {
+                line.push_str(&format!(" {pos}"));
+            }
+            line.push('\n');
+            self.out.put(line.as_bytes());
+        }
+        let style = QuotingStyle::NAMES
+            .iter()
+            .find(|n| QuotingStyle::from_name(n) == Some(self.config.quoting))
+            .copied()
+            .unwrap_or("literal");
+        self.out
+            .put(format!("//DIRED-OPTIONS// --quoting-style={style}\n").as_bytes());
+    }
+
+    fn fail(&mut self, serious: bool, message: String) {
+        // GNU's `error` flushes standard output first: the message lands where it happened.
+        let _ = self.out.flush();
+        complain(self.name, message);
+        if serious {
+            self.status = 2;
+        } else if self.status == 0 {
+            self.status = 1;
+        }
+    }
+
+    /// Moves the directories of `files` to the pending stack (the first on top); on the
+    /// command line they leave the list, in a recursive listing they stay in it.
+    fn extract_dirs(
+        &mut self,
+        files: &mut Vec<File>,
+        dirname: Option<&[u8]>,
+        pending: &mut Vec<Pending>,
+    ) {
+        let mut dirs = Vec::new();
+        for f in files.iter() {
+            if !f.is_dir() {
+                continue;
+            }
+            if dirname.is_some() && (f.name == b"." || f.name == b"..") {
+                continue;
+            }
+            let name = match dirname {
+                Some(dir) if !f.name.starts_with(b"/") => join_name(dir, &f.name),
+                _ => f.name.clone(),
             };
-            let kind = item.file_type().ok().map(|t| {
-                if t.is_dir() {
-                    FileType::Directory
-                } else if t.is_symlink() {
-                    FileType::Symlink
-                } else {
-                    FileType::Regular
-                }
+            dirs.push(Pending::Dir {
+                name,
+                real: f.link_name.clone().filter(|_| dirname.is_none()),
+                path: f.path.clone(),
+                command_line: dirname.is_none(),
             });
-            entries.push(self.entry(file_name, child, meta, kind));
         }
-        entries
+        pending.extend(dirs.into_iter().rev());
+        if dirname.is_none() {
+            files.retain(|f| !f.is_dir());
+        }
     }
 
-    fn stat_child(&mut self, path: &Path) -> Option<Metadata> {
-        // With -L a dangling or looping link is an error, listed with `?` fields, as GNU does.
-        let result = if self.options.dereference == Dereference::Always {
-            std::fs::metadata(path)
-        } else {
-            std::fs::symlink_metadata(path)
-        };
-        match result {
-            Ok(meta) => Some(meta),
+    /// GNU's `file_ignored`.
+    fn ignored(&self, name: &[u8]) -> bool {
+        let c = &self.config;
+        let dotted = name.first() == Some(&b'.')
+            && match c.ignore_mode {
+                IgnoreMode::Minimal => false,
+                IgnoreMode::Default => true,
+                IgnoreMode::DotAndDotDot => name == b"." || name == b"..",
+            };
+        dotted
+            || (c.ignore_mode == IgnoreMode::Default && c.hide.iter().any(|p| fnmatch(p, name)))
+            || c.ignore.iter().any(|p| fnmatch(p, name))
+    }
+
+    /// Lists one directory; queues its subdirectories when recursing.
+    fn print_dir(
+        &mut self,
+        name: &[u8],
+        real: Option<&[u8]>,
+        path: &Path,
+        command_line: bool,
+        pending: &mut Vec<Pending>,
+    ) -> std::io::Result<()> {
+        let mut stream = match DirStream::open(path) {
+            Ok(stream) => stream,
             Err(err) => {
-                self.fail(
-                    1,
-                    format!("cannot access {}: {}", quote(path), strerror(&err)),
+                let message = format!(
+                    "cannot open directory {}: {}",
+                    quote(OsStr::from_bytes(name)),
+                    strerror(&err)
                 );
-                None
+                self.fail(command_line, message);
+                return Ok(());
             }
-        }
-    }
-
-    /// Prints `entries` with column widths measured over `basis` (a superset).
-    fn print_group(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
-        match self.options.format {
-            Format::Long => self.print_long(buf, entries, basis),
-            Format::OnePerLine => {
-                let widths = self.prefix_widths(basis);
-                for entry in entries {
-                    self.print_name_and_frills(buf, entry, widths);
-                    buf.push(b'\n');
-                }
-            }
-            Format::Columns => self.print_columns(buf, entries, basis),
-        }
-    }
-
-    /// An entry's allocated size as `-s` shows it: 1K blocks, or `-h` sizes.
-    fn blocks_text(&self, entry: &Entry) -> String {
-        match &entry.meta {
-            None => "?".into(),
-            Some(meta) if self.options.human => human_size(meta.blocks().saturating_mul(512)),
-            Some(meta) => blocks_in_units(meta.blocks(), 1024).to_string(),
-        }
-    }
-
-    /// Widths of the `-i` and `-s` prefixes over `entries`.
-    fn prefix_widths(&self, entries: &[&Entry]) -> (usize, usize) {
-        let blocks = if self.options.blocks {
-            entries
-                .iter()
-                .map(|e| self.blocks_text(e).len())
-                .max()
-                .unwrap_or(0)
-        } else {
-            0
         };
-        (self.inode_width(entries), blocks)
-    }
-
-    fn inode_width(&self, entries: &[&Entry]) -> usize {
-        if !self.options.inode {
-            return 0;
-        }
-        entries
-            .iter()
-            .map(|e| e.meta.as_ref().map_or(1, |m| m.ino().to_string().len()))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// `[inode ][blocks ]name[indicator]`, the unit of the short formats.
-    fn print_name_and_frills(&mut self, buf: &mut Vec<u8>, entry: &Entry, widths: (usize, usize)) {
-        let (inode_width, blocks_width) = widths;
-        if self.options.inode {
-            let inode = entry
-                .meta
-                .as_ref()
-                .map_or_else(|| "?".to_string(), |m| m.ino().to_string());
-            buf.extend_from_slice(format!("{inode:>inode_width$} ").as_bytes());
-        }
-        if self.options.blocks {
-            let blocks = self.blocks_text(entry);
-            buf.extend_from_slice(format!("{blocks:>blocks_width$} ").as_bytes());
-        }
-        self.print_colored_name(buf, entry.name.as_bytes(), self.color_of(entry));
-        if let Some(ch) = self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind) {
-            buf.push(ch);
-        }
-    }
-
-    fn name_and_frills_width(&self, entry: &Entry, widths: (usize, usize)) -> usize {
-        let (inode_width, blocks_width) = widths;
-        let mut width = self.display_width(entry.name.as_bytes());
-        if self.options.inode {
-            width += inode_width + 1;
-        }
-        if self.options.blocks {
-            width += blocks_width + 1;
-        }
-        if self
-            .indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind)
-            .is_some()
-        {
-            width += 1;
-        }
-        width
-    }
-
-    fn print_colored_name(&mut self, buf: &mut Vec<u8>, name: &[u8], color: Option<&str>) {
-        match color {
-            Some(code) => {
-                if !self.used_color {
-                    buf.extend_from_slice(b"\x1b[0m");
-                    self.used_color = true;
-                }
-                buf.extend_from_slice(format!("\x1b[{code}m").as_bytes());
-                buf.extend_from_slice(&self.display_name(name));
-                buf.extend_from_slice(b"\x1b[0m");
-            }
-            None => buf.extend_from_slice(&self.display_name(name)),
-        }
-    }
-
-    /// GNU's built-in colours (its defaults when `LS_COLORS` is unset).
-    fn color_of(&self, entry: &Entry) -> Option<&'static str> {
-        if !self.options.color {
-            return None;
-        }
-        let mode = entry.meta.as_ref().map(|m| m.mode()).unwrap_or(0);
-        color_for_mode(entry.kind, mode)
-    }
-
-    /// The `-F`/`-p` character for a file of this mode (`None` for plain files).
-    fn indicator(&self, mode: Option<u32>, kind: FileType) -> Option<u8> {
-        if self.options.indicator == Indicator::None {
-            return None;
-        }
-        let kind = mode.map(FileType::of).unwrap_or(kind);
-        match kind {
-            FileType::Directory => Some(b'/'),
-            _ if self.options.indicator == Indicator::Slash => None,
-            FileType::Regular => (mode.unwrap_or(0) & 0o111 != 0 && mode.is_some()).then_some(b'*'),
-            FileType::Symlink => Some(b'@'),
-            FileType::Fifo => Some(b'|'),
-            FileType::Socket => Some(b'='),
-            _ => None,
-        }
-    }
-
-    /// A name as it goes to the output: raw bytes when piped (as GNU), with `?` for bytes a
-    /// terminal would interpret when `-q` or a terminal asks for it.
-    fn display_name(&self, name: &[u8]) -> Vec<u8> {
-        if !self.options.hide_control {
-            return name.to_vec();
-        }
-        crate::sys::quoting::hide_control(OsStr::from_bytes(name))
-    }
-
-    fn display_width(&self, name: &[u8]) -> usize {
-        if !self.options.hide_control {
-            // What GNU counts under LC_ALL=C: printable ASCII; other raw bytes take no width.
-            return name.iter().filter(|&&b| (0x20..0x7f).contains(&b)).count();
-        }
-        name.utf8_chunks()
-            .map(|chunk| chunk.valid().chars().count() + chunk.invalid().len())
-            .sum()
-    }
-
-    /// GNU's column layout: the most columns whose widths (longest name in each, plus two
-    /// spaces between columns) fit the line, filled top to bottom.
-    fn print_columns(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
-        const MIN_COLUMN_WIDTH: usize = 3;
-        if entries.is_empty() {
-            return;
-        }
-        let prefix = self.prefix_widths(basis);
-        let widths: Vec<usize> = entries
-            .iter()
-            .map(|e| self.name_and_frills_width(e, prefix))
-            .collect();
-        let n = entries.len();
-        let max_cols = (self.options.width / MIN_COLUMN_WIDTH).clamp(1, n);
-        let mut best: (usize, Vec<usize>) = (1, vec![0]);
-        for cols in (1..=max_cols).rev() {
-            let rows = n.div_ceil(cols);
-            let mut col_widths = vec![MIN_COLUMN_WIDTH; cols];
-            let mut line = cols * MIN_COLUMN_WIDTH;
-            let mut fits = true;
-            for (index, &width) in widths.iter().enumerate() {
-                let column = index / rows;
-                let real = width + if column == cols - 1 { 0 } else { 2 };
-                if col_widths[column] < real {
-                    line += real - col_widths[column];
-                    col_widths[column] = real;
-                    if line >= self.options.width {
-                        fits = false;
-                        break;
+        if self.config.recursive {
+            match stream.dev_ino() {
+                Ok(dev_ino) => {
+                    if !self.active.insert(dev_ino) {
+                        let shown =
+                            crate::sys::quoting::shell_word(OsString::from_vec(name.to_vec()));
+                        self.fail(
+                            true,
+                            format!("{shown}: not listing already-listed directory"),
+                        );
+                        return Ok(());
                     }
+                    pending.push(Pending::Done(dev_ino.0, dev_ino.1));
+                }
+                Err(err) => {
+                    let message = format!(
+                        "cannot determine device and inode of {}: {}",
+                        quote(OsStr::from_bytes(name)),
+                        strerror(&err)
+                    );
+                    self.fail(command_line, message);
+                    return Ok(());
                 }
             }
-            if fits || cols == 1 {
-                best = (cols, col_widths);
-                break;
-            }
         }
-        let (cols, col_widths) = best;
-        let rows = n.div_ceil(cols);
-        for row in 0..rows {
-            let mut index = row;
-            let mut column = 0;
-            let mut position = 0;
-            loop {
-                self.print_name_and_frills(buf, &entries[index], prefix);
-                let printed = widths[index];
-                index += rows;
-                if index >= n {
+        if self.config.recursive || self.print_dir_name {
+            self.dir_header(name, real);
+        }
+        let mut files = Vec::new();
+        self.some_quoted = false;
+        let mut total: u64 = 0;
+        loop {
+            let entry = match stream.next_entry() {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(err)) => {
+                    let message = format!(
+                        "reading directory {}: {}",
+                        quote(OsStr::from_bytes(name)),
+                        strerror(&err)
+                    );
+                    self.fail(command_line, message);
                     break;
                 }
-                let column_width = col_widths.get(column).copied().unwrap_or(printed + 2);
-                // GNU pads with spaces only once colour codes are in the line.
-                let tabs = !self.options.color;
-                indent(buf, position + printed, position + column_width, tabs);
-                position += column_width;
-                column += 1;
+            };
+            if self.ignored(&entry.name) {
+                continue;
             }
-            buf.push(b'\n');
+            let kind = Kind::of_dirent(entry.kind);
+            total += self.gobble(&mut files, &entry.name, kind, None, false, Some(path));
         }
+        drop(stream);
+        self.sort(&mut files);
+        if self.config.recursive {
+            let dirname = real.unwrap_or(name).to_vec();
+            self.extract_dirs(&mut files, Some(&dirname), pending);
+        }
+        if self.config.format == Format::Long || self.config.blocks {
+            self.dired_indent();
+            let text = format_units(total, 512, self.config.block_units);
+            self.out.put(format!("total {text}").as_bytes());
+            self.out.byte(self.config.eol);
+        }
+        if !files.is_empty() {
+            self.print_current(&files);
+        }
+        Ok(())
+    }
+
+    /// `NAME:` before a directory's entries, with a blank line before all but the first.
+    fn dir_header(&mut self, name: &[u8], real: Option<&[u8]>) {
+        if !self.first {
+            self.out.byte(b'\n');
+        }
+        self.first = false;
+        self.dired_indent();
+        let shown = real.unwrap_or(name);
+        let mut extra = self.config.name_extra.clone();
+        extra.push(b':');
+        let (text, _, _) = self.quote_name(shown, &extra);
+        self.subdired.push(self.out.pos());
+        if self.config.hyperlink {
+            let absolute = absolute_name(Path::new(std::ffi::OsStr::from_bytes(shown)));
+            self.put_hyperlinked(&text, absolute.as_deref());
+        } else {
+            self.out.put(&text);
+        }
+        self.subdired.push(self.out.pos());
+        self.out.put(b":\n");
+    }
+
+    fn dired_indent(&mut self) {
+        if self.config.dired {
+            self.out.put(b"  ");
+        }
+    }
+}
+
+/// Whether the locale the environment names is a UTF-8 one, as GNU's `setlocale` would find
+/// (the first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set and not empty).
+fn utf8_locale() -> bool {
+    let name = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|value| !value.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    name.contains("utf-8") || name.contains("utf8")
+}
+
+/// A quoted name in a UTF-8 locale: with `qmark`, a `?` for each character that is not
+/// printable and each stray byte; its width counts the printable characters.
+fn utf8_shown(text: Vec<u8>, qmark: bool, quoted: bool) -> (Vec<u8>, usize, bool) {
+    let mut out = Vec::with_capacity(text.len());
+    let mut width = 0;
+    for chunk in text.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_control() {
+                if qmark {
+                    out.push(b'?');
+                    width += 1;
+                } else {
+                    out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+            } else {
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                width += 1;
+            }
+        }
+        // A stray byte takes one column either way (gnulib's `mbsnwidth`).
+        width += chunk.invalid().len();
+        if qmark {
+            out.extend(chunk.invalid().iter().map(|_| b'?'));
+        } else {
+            out.extend_from_slice(chunk.invalid());
+        }
+    }
+    (out, width, quoted)
+}
+
+/// `dir/name`, without doubling a slash the directory name already ends with.
+fn join_name(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out = dir.to_vec();
+    if !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name);
+    out
+}
+
+fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
+    let (Ok(p), Ok(n)) = (
+        std::ffi::CString::new(pattern.to_vec()),
+        std::ffi::CString::new(name.to_vec()),
+    ) else {
+        return false;
+    };
+    // SAFETY: both strings are NUL-terminated and live for the call.
+    unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PERIOD) == 0 }
+}
+
+/// The absolute, symlink-free name of a file for `--hyperlink` (missing parts kept).
+fn absolute_name(path: &Path) -> Option<Vec<u8>> {
+    use crate::sys::canonical::{canonicalize, Missing};
+    canonicalize(path, Missing::Anything)
+        .ok()
+        .map(|p| p.into_os_string().into_vec())
+}
+
+/// `n` units of `from` bytes, shown in `units`, rounded up as GNU's `human_readable` does.
+fn format_units(n: u64, from: u64, units: Units) -> String {
+    let bytes = u128::from(n) * u128::from(from);
+    if let Some(base) = units.autoscale {
+        return autoscale(bytes, base);
+    }
+    let block = u128::from(units.block);
+    let value = bytes.div_ceil(block);
+    let mut text = value.to_string();
+    if let Some((base, tail)) = units.suffix {
+        let mut power = 0;
+        let mut unit = 1u128;
+        while unit < block {
+            unit *= u128::from(base);
+            power += 1;
+        }
+        if power > 0 {
+            text.push(if base == 1000 && power == 1 {
+                'k'
+            } else {
+                b"KMGTPEZYRQ"[power - 1] as char
+            });
+            text.push_str(tail);
+        } else {
+            text.push('B');
+        }
+    }
+    text
+}
+
+/// `-h` and `--si`: one decimal below 10, rounded up, one-letter suffix.
+fn autoscale(bytes: u128, base: u64) -> String {
+    let base = u128::from(base);
+    if bytes < base {
+        return bytes.to_string();
+    }
+    let letters: &[u8] = if base == 1000 {
+        b"kMGTPEZYRQ"
+    } else {
+        b"KMGTPEZYRQ"
+    };
+    let mut power = 0usize;
+    let mut unit = 1u128;
+    while bytes / unit >= base && power < letters.len() {
+        unit *= base;
+        power += 1;
+    }
+    // Tenths, rounded up.
+    let tenths = (bytes * 10).div_ceil(unit);
+    if tenths < 100 {
+        return format!(
+            "{}.{}{}",
+            tenths / 10,
+            tenths % 10,
+            letters[power - 1] as char
+        );
+    }
+    let whole = bytes.div_ceil(unit);
+    if whole >= base && power < letters.len() {
+        return format!("1.0{}", letters[power] as char);
+    }
+    format!("{whole}{}", letters[power - 1] as char)
+}
+
+impl Lister {
+    /// GNU's `gobble_file`: a file for the listing, stat'ed as the options need. Returns
+    /// its allocated size in 512-byte blocks, for `total`.
+    fn gobble(
+        &mut self,
+        files: &mut Vec<File>,
+        name: &[u8],
+        kind: Kind,
+        ino: Option<u64>,
+        command_line: bool,
+        dir: Option<&Path>,
+    ) -> u64 {
+        let path = match dir {
+            Some(dir) if !name.starts_with(b"/") && dir.as_os_str() != "." => {
+                dir.join(std::ffi::OsStr::from_bytes(name))
+            }
+            _ => PathBuf::from(std::ffi::OsStr::from_bytes(name)),
+        };
+        let mut f = File {
+            name: name.to_vec(),
+            path,
+            kind,
+            stat: None,
+            dirent_ino: ino,
+            link_name: None,
+            link_mode: None,
+            has_acl: false,
+            has_cap: false,
+            absolute: None,
+            birth: None,
+        };
+        if self.config.align_quotes && !self.some_quoted {
+            let (_, _, quoted) = self.quote_name(name, &self.config.name_extra.clone());
+            if quoted {
+                self.some_quoted = true;
+            }
+        }
+        if !self.must_stat(&f, command_line) {
+            files.push(f);
+            return 0;
+        }
+        if self.config.hyperlink {
+            f.absolute = absolute_name(&f.path);
+        }
+        let (result, deref) = self.stat_for(&f.path, command_line);
+        let meta = match result {
+            Ok(meta) => meta,
+            Err(err) => {
+                let message = format!("cannot access {}: {}", quote(&f.path), strerror(&err));
+                self.fail(command_line, message);
+                if !command_line {
+                    f.dirent_ino = None;
+                    files.push(f);
+                }
+                return 0;
+            }
+        };
+        let mode = meta.mode();
+        let blocks = meta.blocks();
+        if mode & libc::S_IFMT == libc::S_IFREG
+            && self
+                .config
+                .colors
+                .as_ref()
+                .is_some_and(|c| c.is_colored(Color::Capability))
+        {
+            f.has_cap = crate::sys::capability::read(&f.path)
+                .ok()
+                .flatten()
+                .is_some();
+        }
+        if self.config.format == Format::Long {
+            f.has_acl = has_acl(&f.path, mode & libc::S_IFMT == libc::S_IFDIR, deref);
+        }
+        f.kind = match Kind::of_mode(mode) {
+            Kind::Dir if command_line && !self.config.immediate_dirs => Kind::ArgDir,
+            Kind::Unknown => Kind::Normal,
+            other => other,
+        };
+        f.stat = Some(meta);
+        if self.config.time == TimeField::Birth {
+            f.birth = crate::sys::birth::birth_time(&f.path, deref).map(|(s, n)| (s, i64::from(n)));
+        }
+        if f.kind == Kind::Symlink
+            && (self.config.format == Format::Long || self.config.check_symlink_mode)
+        {
+            self.read_link(&mut f, command_line);
+        }
+        files.push(f);
+        blocks
+    }
+
+    /// Whether GNU would stat this file (it avoids it when the type from readdir says enough).
+    fn must_stat(&self, f: &File, command_line: bool) -> bool {
+        let c = &self.config;
+        let colors = c.colors.as_ref();
+        let colored = |which| colors.is_some_and(|k: &Colors| k.is_colored(which));
+        let kind = f.kind;
+        command_line
+            || c.hyperlink
+            || c.needs_stat
+            || (kind == Kind::Dir
+                && (colored(Color::OtherWritable)
+                    || colored(Color::Sticky)
+                    || colored(Color::StickyOtherWritable)))
+            || ((c.inode || c.needs_type)
+                && matches!(kind, Kind::Symlink | Kind::Unknown)
+                && (c.dereference == Deref::Always
+                    || colors.is_some_and(|k| k.link_as_target)
+                    || c.check_symlink_mode))
+            || (c.inode && f.dirent_ino.is_none())
+            || (c.needs_type
+                && (kind == Kind::Unknown
+                    || (kind == Kind::Normal
+                        && (c.indicator == IndicatorStyle::Classify
+                            || colored(Color::Exec)
+                            || colored(Color::Setuid)
+                            || colored(Color::Setgid)
+                            || colored(Color::Capability)))))
+    }
+
+    /// stat or lstat, as `--dereference` and friends ask; and whether it followed.
+    fn stat_for(&self, path: &Path, command_line: bool) -> (std::io::Result<Metadata>, bool) {
+        match self.config.dereference {
+            Deref::Always => (std::fs::metadata(path), true),
+            Deref::Args | Deref::ArgDirs if command_line => {
+                let result = std::fs::metadata(path);
+                if self.config.dereference == Deref::Args {
+                    return (result, true);
+                }
+                let need_lstat = match &result {
+                    Err(err) => err.raw_os_error() == Some(libc::ENOENT),
+                    Ok(meta) => !meta.is_dir(),
+                };
+                if need_lstat {
+                    (std::fs::symlink_metadata(path), false)
+                } else {
+                    (result, true)
+                }
+            }
+            _ => (std::fs::symlink_metadata(path), false),
+        }
+    }
+
+    /// A symlink's target, and the mode of what it points at when an indicator or colour
+    /// needs it.
+    fn read_link(&mut self, f: &mut File, command_line: bool) {
+        match std::fs::read_link(&f.path) {
+            Ok(target) => f.link_name = Some(target.into_os_string().into_vec()),
+            Err(err) => {
+                let message = format!(
+                    "cannot read symbolic link {}: {}",
+                    quote(&f.path),
+                    strerror(&err)
+                );
+                self.fail(command_line, message);
+                return;
+            }
+        }
+        if self.config.indicator >= IndicatorStyle::FileType || self.config.check_symlink_mode {
+            if let Ok(meta) = std::fs::metadata(&f.path) {
+                f.link_mode = Some(meta.mode());
+            }
+        }
+    }
+
+    fn sort(&self, files: &mut [File]) {
+        use std::cmp::Ordering;
+        let c = &self.config;
+        if c.sort == Sort::None {
+            return;
+        }
+        let by_name = |a: &File, b: &File| a.name.cmp(&b.name);
+        let field = c.time;
+        let key: Box<Compare> = match c.sort {
+            Sort::Time => Box::new(move |a: &File, b: &File| {
+                b.time(field)
+                    .cmp(&a.time(field))
+                    .then_with(|| by_name(a, b))
+            }),
+            Sort::Size => Box::new(move |a: &File, b: &File| {
+                let size = |f: &File| f.stat.as_ref().map_or(0, MetadataExt::size);
+                size(b).cmp(&size(a)).then_with(|| by_name(a, b))
+            }),
+            Sort::Extension => Box::new(move |a: &File, b: &File| {
+                extension(&a.name)
+                    .cmp(extension(&b.name))
+                    .then_with(|| by_name(a, b))
+            }),
+            Sort::Version => Box::new(|a: &File, b: &File| filevercmp(&a.name, &b.name)),
+            Sort::Width => Box::new(|a: &File, b: &File| {
+                self.name_width(a)
+                    .cmp(&self.name_width(b))
+                    .then_with(|| by_name(a, b))
+            }),
+            _ => Box::new(by_name),
+        };
+        let reverse = c.reverse;
+        let dirs_first = c.dirs_first;
+        files.sort_by(|a, b| {
+            if dirs_first {
+                let order = b.is_linked_dir().cmp(&a.is_linked_dir());
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+            let order = key(a, b);
+            if reverse {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+    }
+}
+
+type Compare<'a> = dyn Fn(&File, &File) -> std::cmp::Ordering + 'a;
+
+/// The extension `-X` sorts by: from the last `.`, or nothing.
+fn extension(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) => &name[dot..],
+        None => b"",
+    }
+}
+
+/// gnulib's `filevercmp`: `.` then `..` then hidden names then others; names compared as
+/// versions without their suffixes, then whole; bytes break ties (ls's `cmp_version`).
+fn filevercmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let rank = |s: &[u8]| match s {
+        b"" => 0,
+        b"." => 1,
+        b".." => 2,
+        [b'.', ..] => 3,
+        _ => 4,
+    };
+    let order = rank(a).cmp(&rank(b));
+    if order != Ordering::Equal || rank(a) < 3 {
+        return order.then_with(|| a.cmp(b));
+    }
+    let a_prefix = file_prefix_len(a);
+    let b_prefix = file_prefix_len(b);
+    let one_pass = a_prefix == a.len() && b_prefix == b.len();
+    let mut result = verrevcmp(&a[..a_prefix], &b[..b_prefix]);
+    if result == Ordering::Equal && !one_pass {
+        result = verrevcmp(a, b);
+    }
+    result.then_with(|| a.cmp(b))
+}
+
+/// The length of a name without its suffix: `(\.[A-Za-z~][A-Za-z0-9~]*)*$`.
+fn file_prefix_len(s: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        let prefix_len = i;
+        while i + 1 < s.len()
+            && s[i] == b'.'
+            && (s[i + 1].is_ascii_alphabetic() || s[i + 1] == b'~')
+        {
+            i += 2;
+            while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'~') {
+                i += 1;
+            }
+        }
+        if i >= s.len() {
+            return prefix_len;
+        }
+        i += 1;
+    }
+}
+
+fn ver_order(c: Option<u8>) -> i32 {
+    match c {
+        None => -1,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -2,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+/// Debian's version comparison of two strings.
+fn verrevcmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let mut first_diff = 0;
+        while (i < a.len() && !a[i].is_ascii_digit()) || (j < b.len() && !b[j].is_ascii_digit()) {
+            let ac = ver_order(a.get(i).copied());
+            let bc = ver_order(b.get(j).copied());
+            if ac != bc {
+                return ac.cmp(&bc);
+            }
+            i += 1;
+            j += 1;
+        }
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        while i < a.len() && j < b.len() && a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            if first_diff == 0 {
+                first_diff = i32::from(a[i]) - i32::from(b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if i < a.len() && a[i].is_ascii_digit() {
+            return std::cmp::Ordering::Greater;
+        }
+        if j < b.len() && b[j].is_ascii_digit() {
+            return std::cmp::Ordering::Less;
+        }
+        if first_diff != 0 {
+            return first_diff.cmp(&0);
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).
+fn has_acl(path: &Path, is_dir: bool, follow: bool) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let names: &[&std::ffi::CStr] = if is_dir {
+        &[c"system.posix_acl_access", c"system.posix_acl_default"]
+    } else {
+        &[c"system.posix_acl_access"]
+    };
+    names.iter().any(|attr| {
+        // SAFETY: both strings are NUL-terminated and live for the call; a null buffer of
+        // size 0 asks only for the attribute's length.
+        let len = unsafe {
+            if follow {
+                libc::getxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0)
+            } else {
+                libc::lgetxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0)
+            }
+        };
+        len > 0
+    })
+}
+
+/// Column widths of the current group, as GNU accumulates them in `gobble_file`.
+#[derive(Default, Clone, Copy)]
+struct Widths {
+    inode: usize,
+    blocks: usize,
+    links: usize,
+    owner: usize,
+    group: usize,
+    author: usize,
+    major: usize,
+    minor: usize,
+    size: usize,
+    scontext: usize,
+    any_acl: bool,
+}
+
+impl Lister {
+    /// A name quoted as the options ask; its display width; whether quoting changed it.
+    fn quote_name(&self, name: &[u8], extra: &[u8]) -> (Vec<u8>, usize, bool) {
+        let style = self.config.quoting;
+        let mut text = quote_style_in(name, style, extra, self.config.utf8);
+        let quoted = text != name;
+        let further = self.config.qmark
+            && matches!(
+                style,
+                QuotingStyle::Shell | QuotingStyle::ShellAlways | QuotingStyle::Literal
+            );
+        if self.config.utf8 {
+            return utf8_shown(text, further, quoted);
+        }
+        let width = if further {
+            for byte in text.iter_mut() {
+                if !(0x20..0x7f).contains(byte) {
+                    *byte = b'?';
+                }
+            }
+            text.len()
+        } else {
+            text.iter().filter(|b| (0x20..0x7f).contains(*b)).count()
+        };
+        (text, width, quoted)
+    }
+
+    fn name_width(&self, f: &File) -> usize {
+        let (_, width, quoted) = self.quote_name(&f.name, &self.config.name_extra);
+        width + usize::from(self.pad(quoted))
+    }
+
+    fn pad(&self, quoted: bool) -> bool {
+        self.config.align_quotes && self.some_quoted && !quoted
+    }
+
+    fn inode_text(&self, f: &File) -> String {
+        f.stat
+            .as_ref()
+            .map_or_else(|| "?".to_string(), |meta| meta.ino().to_string())
+    }
+
+    fn blocks_text(&self, f: &File) -> String {
+        match &f.stat {
+            None => "?".into(),
+            Some(meta) => format_units(meta.blocks(), 512, self.config.block_units),
+        }
+    }
+
+    fn widths(&self, files: &[File]) -> Widths {
+        let mut w = Widths::default();
+        let c = &self.config;
+        for f in files {
+            if c.inode {
+                w.inode = w.inode.max(self.inode_text(f).len());
+            }
+            if c.blocks {
+                w.blocks = w.blocks.max(self.blocks_text(f).len());
+            }
+            if c.scontext {
+                w.scontext = w.scontext.max(1);
+            }
+            if c.format != Format::Long {
+                continue;
+            }
+            w.any_acl |= f.has_acl;
+            let Some(meta) = &f.stat else {
+                // GNU leaves the widths alone for a file it could not stat, except the
+                // owner and group columns, which at least hold the `?`.
+                w.owner = w.owner.max(1);
+                w.group = w.group.max(1);
+                w.author = w.author.max(1);
+                continue;
+            };
+            w.links = w.links.max(meta.nlink().to_string().len());
+            w.owner = w.owner.max(self.owner_text(meta.uid(), true).0.len());
+            w.author = w.author.max(self.owner_text(meta.uid(), true).0.len());
+            w.group = w.group.max(self.owner_text(meta.gid(), false).0.len());
+            let kind = Kind::of_mode(meta.mode());
+            if matches!(kind, Kind::Char | Kind::Block) {
+                let rdev = meta.rdev();
+                w.major = w.major.max(libc::major(rdev).to_string().len());
+                w.minor = w.minor.max(libc::minor(rdev).to_string().len());
+                w.size = w.size.max(w.major + 2 + w.minor);
+            } else {
+                let size = format_units(meta.size(), 1, self.config.size_units);
+                w.size = w.size.max(size.len());
+            }
+        }
+        w
     }
 
     fn owner_text(&self, id: u32, user: bool) -> (String, bool) {
-        if self.options.numeric {
+        if self.config.numeric {
             return (id.to_string(), false);
         }
         let name = if user {
@@ -933,269 +2247,623 @@ impl Lister {
         }
     }
 
-    fn time_text(&self, entry: &Entry) -> String {
-        if entry.meta.is_none() {
-            return "?".to_string();
+    /// GNU's `print_current_files`.
+    fn print_current(&mut self, files: &[File]) {
+        let widths = self.widths(files);
+        self.print_with_widths(files, &widths);
+    }
+
+    fn print_with_widths(&mut self, files: &[File], widths: &Widths) {
+        let widths = *widths;
+        let c = &self.config;
+        match c.format {
+            Format::OnePerLine => {
+                for f in files {
+                    self.print_name_and_frills(f, 0, &widths);
+                    self.out.byte(self.config.eol);
+                }
+            }
+            Format::Columns if c.line_length > 0 => self.print_columns(files, &widths, true),
+            Format::Across if c.line_length > 0 => self.print_columns(files, &widths, false),
+            Format::Columns | Format::Across => self.print_with_separator(files, b' ', &widths),
+            Format::Commas => self.print_with_separator(files, b',', &widths),
+            Format::Long => {
+                for f in files {
+                    self.set_normal_color();
+                    self.print_long(f, &widths);
+                    self.out.byte(self.config.eol);
+                }
+            }
         }
-        let (seconds, nanos) = entry.time(self.options.time);
-        let Some(local) = LocalTime::of(seconds) else {
-            return seconds.to_string();
+    }
+
+    fn length_of_frills(&self, f: &File, w: &Widths) -> usize {
+        let commas = self.config.format == Format::Commas;
+        let mut len = 0;
+        if self.config.inode {
+            len += 1 + if commas {
+                self.inode_text(f).len()
+            } else {
+                w.inode
+            };
+        }
+        if self.config.blocks {
+            len += 1 + if commas {
+                self.blocks_text(f).len()
+            } else {
+                w.blocks
+            };
+        }
+        if self.config.scontext {
+            len += 1 + if commas { 1 } else { w.scontext };
+        }
+        len += self.name_width(f);
+        if self.type_indicator(f.mode(), f.kind).is_some() {
+            len += 1;
+        }
+        len
+    }
+
+    fn print_columns(&mut self, files: &[File], w: &Widths, by_columns: bool) {
+        const MIN_COLUMN_WIDTH: usize = 3;
+        let n = files.len();
+        let line_length = self.config.line_length;
+        let lengths: Vec<usize> = files.iter().map(|f| self.length_of_frills(f, w)).collect();
+        let mut max_idx = line_length / MIN_COLUMN_WIDTH;
+        max_idx += usize::from(!line_length.is_multiple_of(MIN_COLUMN_WIDTH));
+        let max_cols = if max_idx > 0 && max_idx < n {
+            max_idx
+        } else {
+            n
         };
-        if self.options.full_time {
-            return local.full(u32::try_from(nanos).unwrap_or(0));
+        let mut valid = vec![true; max_cols];
+        let mut line_len: Vec<usize> = (0..max_cols).map(|i| (i + 1) * MIN_COLUMN_WIDTH).collect();
+        let mut col_arr: Vec<Vec<usize>> = (0..max_cols)
+            .map(|i| vec![MIN_COLUMN_WIDTH; i + 1])
+            .collect();
+        for (filesno, &name_length) in lengths.iter().enumerate() {
+            for i in 0..max_cols {
+                if !valid[i] {
+                    continue;
+                }
+                let idx = if by_columns {
+                    filesno / n.div_ceil(i + 1)
+                } else {
+                    filesno % (i + 1)
+                };
+                let real = name_length + if idx == i { 0 } else { 2 };
+                if col_arr[i][idx] < real {
+                    line_len[i] += real - col_arr[i][idx];
+                    col_arr[i][idx] = real;
+                    valid[i] = line_len[i] < line_length;
+                }
+            }
         }
-        // GNU: recent means within the past six months (half a mean Gregorian year) and not in
-        // the future.
-        let six_months_ago = (self.now.0 - 31_556_952 / 2, self.now.1);
-        let when = (seconds, nanos);
-        let recent = six_months_ago < when && when < self.now;
-        if recent {
-            format!(
-                "{} {:>2} {:02}:{:02}",
-                local.month_name(),
-                local.day,
-                local.hour,
-                local.minute
+        let mut cols = max_cols;
+        while cols > 1 && !valid[cols - 1] {
+            cols -= 1;
+        }
+        let fmt = col_arr[cols.max(1) - 1].clone();
+        if by_columns {
+            self.print_by_columns(files, w, &lengths, &fmt, cols.max(1));
+        } else {
+            self.print_across(files, w, &lengths, &fmt, cols.max(1));
+        }
+    }
+
+    fn print_by_columns(
+        &mut self,
+        files: &[File],
+        w: &Widths,
+        lengths: &[usize],
+        fmt: &[usize],
+        cols: usize,
+    ) {
+        let n = files.len();
+        let rows = n.div_ceil(cols);
+        for row in 0..rows {
+            let mut col = 0;
+            let mut filesno = row;
+            let mut pos = 0;
+            loop {
+                let max_len = fmt[col];
+                col += 1;
+                self.print_name_and_frills(&files[filesno], pos, w);
+                let name_length = lengths[filesno];
+                filesno += rows;
+                if filesno >= n {
+                    break;
+                }
+                self.indent(pos + name_length, pos + max_len);
+                pos += max_len;
+            }
+            self.out.byte(self.config.eol);
+        }
+    }
+
+    fn print_across(
+        &mut self,
+        files: &[File],
+        w: &Widths,
+        lengths: &[usize],
+        fmt: &[usize],
+        cols: usize,
+    ) {
+        let mut pos = 0;
+        self.print_name_and_frills(&files[0], 0, w);
+        let mut name_length = lengths[0];
+        let mut max_len = fmt[0];
+        for filesno in 1..files.len() {
+            let col = filesno % cols;
+            if col == 0 {
+                self.out.byte(self.config.eol);
+                pos = 0;
+            } else {
+                self.indent(pos + name_length, pos + max_len);
+                pos += max_len;
+            }
+            self.print_name_and_frills(&files[filesno], pos, w);
+            name_length = lengths[filesno];
+            max_len = fmt[col];
+        }
+        self.out.byte(self.config.eol);
+    }
+
+    fn print_with_separator(&mut self, files: &[File], sep: u8, w: &Widths) {
+        let line_length = self.config.line_length;
+        let mut pos = 0;
+        for (index, f) in files.iter().enumerate() {
+            let len = if line_length > 0 {
+                self.length_of_frills(f, w)
+            } else {
+                0
+            };
+            if index != 0 {
+                let separator = if line_length == 0 || pos + len + 2 < line_length {
+                    pos += 2;
+                    b' '
+                } else {
+                    pos = 0;
+                    self.config.eol
+                };
+                self.out.byte(sep);
+                self.out.byte(separator);
+            }
+            self.print_name_and_frills(f, pos, w);
+            pos += len;
+        }
+        self.out.byte(self.config.eol);
+    }
+
+    /// Pads from column `from` to column `to`: tabs where a tab stop fits, as GNU does.
+    fn indent(&mut self, mut from: usize, to: usize) {
+        let tabsize = self.config.tabsize;
+        while from < to {
+            if tabsize != 0 && to / tabsize > (from + 1) / tabsize {
+                self.out.byte(b'\t');
+                from += tabsize - from % tabsize;
+            } else {
+                self.out.byte(b' ');
+                from += 1;
+            }
+        }
+    }
+
+    /// `[inode ][blocks ][context ]name[indicator]`, the unit of the short formats.
+    fn print_name_and_frills(&mut self, f: &File, start_col: usize, w: &Widths) {
+        self.set_normal_color();
+        let commas = self.config.format == Format::Commas;
+        if self.config.inode {
+            let text = self.inode_text(f);
+            let width = if commas { 0 } else { w.inode };
+            self.out.put(format!("{text:>width$} ").as_bytes());
+        }
+        if self.config.blocks {
+            let text = self.blocks_text(f);
+            let width = if commas { 0 } else { w.blocks };
+            self.out.put(format!("{text:>width$} ").as_bytes());
+        }
+        if self.config.scontext {
+            let width = if commas { 0 } else { w.scontext };
+            self.out.put(format!("{:>width$} ", "?").as_bytes());
+        }
+        self.print_name_with_quoting(f, false, start_col);
+        if let Some(ch) = self.type_indicator(f.mode(), f.kind) {
+            self.out.byte(ch);
+        }
+    }
+
+    /// GNU's `get_type_indicator`.
+    fn type_indicator(&self, mode: Option<u32>, kind: Kind) -> Option<u8> {
+        let style = self.config.indicator;
+        if style == IndicatorStyle::None {
+            return None;
+        }
+        let kind = mode.map(Kind::of_mode).unwrap_or(kind);
+        let kind = if mode.is_some() && kind == Kind::Unknown {
+            Kind::Unknown
+        } else {
+            kind
+        };
+        match kind {
+            Kind::Normal => (style == IndicatorStyle::Classify
+                && mode.is_some_and(|m| m & 0o111 != 0))
+            .then_some(b'*'),
+            Kind::Dir | Kind::ArgDir => Some(b'/'),
+            _ if style == IndicatorStyle::Slash => None,
+            Kind::Symlink => Some(b'@'),
+            Kind::Fifo => Some(b'|'),
+            Kind::Sock => Some(b'='),
+            _ => None,
+        }
+    }
+}
+
+impl Lister {
+    /// GNU's `print_name_with_quoting`: colour, quotes, hyperlink, dired positions.
+    fn print_name_with_quoting(&mut self, f: &File, target: bool, start_col: usize) -> usize {
+        let name = if target {
+            f.link_name.as_deref().unwrap_or(b"")
+        } else {
+            &f.name
+        };
+        let color = self.color_of(f, target);
+        let normal_colored = self
+            .config
+            .colors
+            .as_ref()
+            .is_some_and(|c| c.is_colored(Color::Normal));
+        let used_color = self.config.colors.is_some() && (color.is_some() || normal_colored);
+        let (text, _, quoted) = self.quote_name(name, &self.config.name_extra);
+        let pad = !target && self.pad(quoted);
+        if pad {
+            self.out.byte(b' ');
+        }
+        if let Some(code) = &color {
+            self.print_color_indicator(code);
+        }
+        let record = self.config.dired && !target;
+        if record {
+            self.dired.push(self.out.pos());
+        }
+        if self.config.hyperlink {
+            let absolute = f.absolute.clone();
+            self.put_hyperlinked(&text, absolute.as_deref());
+        } else {
+            self.out.put(&text);
+        }
+        if record {
+            self.dired.push(self.out.pos());
+        }
+        let len = text.len();
+        if used_color {
+            self.prep_non_filename_text();
+            let line = self.config.line_length;
+            if line > 0 && len > 0 && start_col / line != (start_col + len - 1) / line {
+                self.put_indicator(Color::ClearToEol);
+            }
+        }
+        len + usize::from(pad)
+    }
+
+    /// A name inside an OSC 8 hyperlink to `file://HOST/ABSOLUTE`.
+    fn put_hyperlinked(&mut self, text: &[u8], absolute: Option<&[u8]>) {
+        let Some(absolute) = absolute else {
+            self.out.put(text);
+            return;
+        };
+        let mut host = [0u8; 256];
+        // SAFETY: the buffer holds 256 bytes, and gethostname writes at most that many.
+        unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len() - 1) };
+        let host_len = host.iter().position(|&b| b == 0).unwrap_or(0);
+        let outer_quotes = self.config.align_quotes && self.some_quoted && text != absolute;
+        let skip = usize::from(outer_quotes && text.len() >= 2 && matches!(text[0], b'\'' | b'"'));
+        if skip == 1 {
+            self.out.byte(text[0]);
+        }
+        self.out.put(b"\x1b]8;;file://");
+        self.out.put(&file_escape(&host[..host_len], false));
+        if !absolute.starts_with(b"/") {
+            self.out.byte(b'/');
+        }
+        self.out.put(&file_escape(absolute, true));
+        self.out.byte(0x07);
+        self.out.put(&text[skip..text.len() - skip]);
+        self.out.put(b"\x1b]8;;\x07");
+        if skip == 1 {
+            self.out.byte(text[text.len() - 1]);
+        }
+    }
+
+    fn put_indicator(&mut self, which: Color) {
+        let Some(seq) = self
+            .config
+            .colors
+            .as_ref()
+            .map(|c| c.get(which).unwrap_or(b"").to_vec())
+        else {
+            return;
+        };
+        self.put_seq(&seq);
+    }
+
+    /// A colour sequence; the first of the run is preceded by a reset, as GNU does.
+    fn put_seq(&mut self, seq: &[u8]) {
+        if !self.out.used_color {
+            self.out.used_color = true;
+            self.prep_non_filename_text();
+        }
+        self.out.put(seq);
+    }
+
+    /// GNU's `print_color_indicator`: reset first if `no` is coloured, then `lc CODE rc`.
+    fn print_color_indicator(&mut self, code: &[u8]) {
+        let normal = self
+            .config
+            .colors
+            .as_ref()
+            .is_some_and(|c| c.is_colored(Color::Normal));
+        if normal {
+            self.put_indicator(Color::Left);
+            self.put_indicator(Color::Right);
+        }
+        self.put_indicator(Color::Left);
+        self.put_seq(code);
+        self.put_indicator(Color::Right);
+    }
+
+    fn prep_non_filename_text(&mut self) {
+        let has_end = self
+            .config
+            .colors
+            .as_ref()
+            .is_some_and(|c| c.get(Color::End).is_some());
+        if has_end {
+            self.put_indicator(Color::End);
+        } else {
+            self.put_indicator(Color::Left);
+            self.put_indicator(Color::Reset);
+            self.put_indicator(Color::Right);
+        }
+    }
+
+    fn set_normal_color(&mut self) {
+        let normal = self
+            .config
+            .colors
+            .as_ref()
+            .is_some_and(|c| c.is_colored(Color::Normal));
+        if normal {
+            self.put_indicator(Color::Left);
+            self.put_indicator(Color::Normal);
+            self.put_indicator(Color::Right);
+        }
+    }
+
+    /// GNU's `get_color_indicator`: the sequence for a name, or for a symlink's target.
+    fn color_of(&self, f: &File, target: bool) -> Option<Vec<u8>> {
+        let colors = self.config.colors.as_ref()?;
+        // GNU's `linkok`: whether the target was found (only looked for when needed).
+        let link_ok = f.link_mode.is_some();
+        let (name, mode, link_ok) = if target {
+            (
+                f.link_name.as_deref().unwrap_or(b""),
+                Some(f.link_mode.unwrap_or(0)),
+                if link_ok { 0 } else { -1 },
             )
         } else {
-            format!("{} {:>2}  {}", local.month_name(), local.day, local.year)
-        }
-    }
-
-    /// `-l`: one line per entry, the columns measured over `basis` (a superset of `entries`).
-    fn print_long(&mut self, buf: &mut Vec<u8>, entries: &[Entry], basis: &[&Entry]) {
-        let any_acl = basis.iter().any(|e| e.has_acl);
-        let rows: Vec<LongRow> = basis
-            .iter()
-            .map(|&entry| self.long_row(entry, any_acl))
-            .collect();
-        let widths = LongWidths::of(&rows, self.options.full_time);
-        // `entries` is the head of `basis`: the rows past it only widened the columns.
-        for (entry, row) in entries.iter().zip(&rows) {
-            buf.extend_from_slice(self.long_fields(row, &widths).as_bytes());
-            self.print_long_name(buf, entry);
-            buf.push(b'\n');
-        }
-    }
-
-    /// An entry's long-listing fields as text; `?` for each when it could not be stat'ed.
-    fn long_row(&self, entry: &Entry, any_acl: bool) -> LongRow {
-        let Some(meta) = &entry.meta else {
-            let mut mode = String::new();
-            mode.push(entry.kind.letter() as char);
-            mode.push_str(if any_acl { "??????????" } else { "?????????" });
-            return LongRow {
-                inode: "?".into(),
-                blocks: "?".into(),
-                mode,
-                links: "?".into(),
-                owner: ("?".into(), true),
-                group: ("?".into(), true),
-                size: Some("?".into()),
-                device: None,
-                time: "?".into(),
+            let mode = if colors.link_as_target && link_ok {
+                f.link_mode
+            } else {
+                f.mode()
             };
+            let ok = i32::from(f.kind != Kind::Symlink || link_ok);
+            (f.name.as_slice(), mode, ok)
         };
-        let mut mode = mode_string(meta.mode());
-        if any_acl {
-            mode.push(if entry.has_acl { '+' } else { ' ' });
-        }
-        let kind = FileType::of(meta.mode());
-        let (size, device) = if kind.is_device() {
-            let rdev = meta.rdev();
-            let numbers = (libc::major(rdev).to_string(), libc::minor(rdev).to_string());
-            (None, Some(numbers))
-        } else if self.options.human {
-            (Some(human_size(meta.size())), None)
+        let stat_ok = f.stat.is_some();
+        let kind = if link_ok == -1 && colors.is_colored(Color::Missing) {
+            Color::Missing
+        } else if !stat_ok {
+            match f.kind {
+                Kind::Unknown => Color::Orphan,
+                Kind::Fifo => Color::Fifo,
+                Kind::Char => Color::Char,
+                Kind::Dir | Kind::ArgDir => Color::Dir,
+                Kind::Block => Color::Block,
+                Kind::Normal => Color::File,
+                Kind::Symlink => Color::Link,
+                Kind::Sock => Color::Sock,
+            }
         } else {
-            (Some(meta.size().to_string()), None)
+            self.color_by_mode(f, mode.unwrap_or(0), colors)
         };
-        LongRow {
-            inode: meta.ino().to_string(),
-            blocks: self.blocks_text(entry),
-            mode,
-            links: meta.nlink().to_string(),
-            owner: self.owner_text(meta.uid(), true),
-            group: self.owner_text(meta.gid(), false),
-            size,
-            device,
-            time: self.time_text(entry),
+        let kind = if kind == Color::Link
+            && link_ok == 0
+            && (colors.link_as_target || colors.is_colored(Color::Orphan))
+        {
+            Color::Orphan
+        } else {
+            kind
+        };
+        if kind == Color::File {
+            if let Some(seq) = colors.extension(name) {
+                return Some(seq.to_vec());
+            }
+        }
+        colors.get(kind).map(<[u8]>::to_vec)
+    }
+
+    fn color_by_mode(&self, f: &File, mode: u32, colors: &Colors) -> Color {
+        let on = |which| colors.is_colored(which);
+        match Kind::of_mode(mode) {
+            Kind::Normal => {
+                if mode & 0o4000 != 0 && on(Color::Setuid) {
+                    Color::Setuid
+                } else if mode & 0o2000 != 0 && on(Color::Setgid) {
+                    Color::Setgid
+                } else if on(Color::Capability) && f.has_cap {
+                    Color::Capability
+                } else if mode & 0o111 != 0 && on(Color::Exec) {
+                    Color::Exec
+                } else if f.stat.as_ref().is_some_and(|m| m.nlink() > 1) && on(Color::MultiHardlink)
+                {
+                    Color::MultiHardlink
+                } else {
+                    Color::File
+                }
+            }
+            Kind::Dir | Kind::ArgDir => {
+                let (sticky, other_writable) = (mode & 0o1000 != 0, mode & 0o002 != 0);
+                if sticky && other_writable && on(Color::StickyOtherWritable) {
+                    Color::StickyOtherWritable
+                } else if other_writable && on(Color::OtherWritable) {
+                    Color::OtherWritable
+                } else if sticky && on(Color::Sticky) {
+                    Color::Sticky
+                } else {
+                    Color::Dir
+                }
+            }
+            Kind::Symlink => Color::Link,
+            Kind::Fifo => Color::Fifo,
+            Kind::Sock => Color::Sock,
+            Kind::Block => Color::Block,
+            Kind::Char => Color::Char,
+            Kind::Unknown => Color::Orphan,
         }
     }
 
-    /// A row's fields up to the name, aligned: numbers to the right, names to the left.
-    fn long_fields(&self, row: &LongRow, widths: &LongWidths) -> String {
-        let mut line = String::new();
-        if self.options.inode {
-            line.push_str(&format!("{:>1$} ", row.inode, widths.inode));
+    /// The width GNU reserves for a time it cannot show: that of the epoch, formatted.
+    fn expected_time_width(&self) -> usize {
+        strftime(&self.config.time_formats[0], 0, 0).map_or(0, |t| t.len())
+    }
+
+    fn time_text(&self, f: &File) -> Option<Vec<u8>> {
+        let (seconds, nanos) = f.time(self.config.time);
+        if self.config.time == TimeField::Birth && f.birth.is_none() {
+            return None;
         }
-        if self.options.blocks {
-            line.push_str(&format!("{:>1$} ", row.blocks, widths.blocks));
+        // Recent: within the past six months (half a mean Gregorian year), not in the future.
+        let six_months_ago = (self.now.0 - 31_556_952 / 2, self.now.1);
+        let when = (seconds, nanos);
+        let recent = six_months_ago < when && when <= self.now;
+        let format = &self.config.time_formats[usize::from(recent)];
+        strftime(format, seconds, u32::try_from(nanos).unwrap_or(0))
+    }
+
+    /// One line of `-l`, up to and including the name and link target.
+    fn print_long(&mut self, f: &File, w: &Widths) {
+        let c = &self.config;
+        let mut line = Vec::new();
+        if c.dired {
+            line.extend_from_slice(b"  ");
         }
-        line.push_str(&format!("{} {:>2$} ", row.mode, row.links, widths.links));
-        for (show, (text, is_name), width) in [
-            (self.options.show_owner, &row.owner, widths.owner),
-            (self.options.show_group, &row.group, widths.group),
-        ] {
+        if c.inode {
+            line.extend_from_slice(format!("{:>1$} ", self.inode_text(f), w.inode).as_bytes());
+        }
+        if c.blocks {
+            line.extend_from_slice(format!("{:>1$} ", self.blocks_text(f), w.blocks).as_bytes());
+        }
+        let any_acl = w.any_acl;
+        let mut mode = match &f.stat {
+            Some(meta) => mode_string(meta.mode()),
+            None => format!("{}?????????", f.kind.letter()),
+        };
+        if f.has_acl {
+            mode.push('+');
+        } else if any_acl {
+            mode.push(' ');
+        }
+        let links = f
+            .stat
+            .as_ref()
+            .map_or_else(|| "?".to_string(), |m| m.nlink().to_string());
+        line.extend_from_slice(format!("{mode} {links:>0$} ", w.links).as_bytes());
+        self.long_owners(f, w, &mut line);
+        self.long_size(f, w, &mut line);
+        match (f.stat.is_some(), self.time_text(f)) {
+            (true, Some(text)) => line.extend_from_slice(&text),
+            _ => line.extend_from_slice(format!("{:>1$}", "?", self.time_width).as_bytes()),
+        }
+        line.push(b' ');
+        self.out.put(&line);
+        let start = line.len();
+        self.print_name_with_quoting(f, false, start);
+        if f.kind == Kind::Symlink && f.link_name.is_some() {
+            self.out.put(b" -> ");
+            self.print_name_with_quoting(f, true, start);
+            if self.config.indicator != IndicatorStyle::None {
+                if let Some(mode) = f.link_mode {
+                    if let Some(ch) = self.type_indicator(Some(mode), Kind::of_mode(mode)) {
+                        self.out.byte(ch);
+                    }
+                }
+            }
+        } else if let Some(ch) = self.type_indicator(f.mode(), f.kind) {
+            self.out.byte(ch);
+        }
+    }
+
+    fn long_owners(&self, f: &File, w: &Widths, line: &mut Vec<u8>) {
+        let c = &self.config;
+        let fields = [
+            (c.owner, true, w.owner),
+            (c.group, false, w.group),
+            (c.author, true, w.author),
+        ];
+        for (show, user, width) in fields {
             if !show {
                 continue;
             }
-            if *is_name {
-                line.push_str(&format!("{text:<width$} "));
+            let (text, is_name) = match &f.stat {
+                None => ("?".to_string(), true),
+                Some(meta) => self.owner_text(if user { meta.uid() } else { meta.gid() }, user),
+            };
+            if is_name {
+                line.extend_from_slice(format!("{text:<width$} ").as_bytes());
             } else {
-                line.push_str(&format!("{text:>width$} "));
+                line.extend_from_slice(format!("{text:>width$} ").as_bytes());
             }
         }
-        let LongWidths {
-            major, minor, size, ..
-        } = *widths;
-        match (&row.size, &row.device) {
-            (_, Some((major_text, minor_text))) => {
-                let blanks = size - (major + 2 + minor);
-                let major_field = major + blanks;
-                line.push_str(&format!(
-                    "{major_text:>major_field$}, {minor_text:>minor$} "
-                ));
-            }
-            (Some(text), None) => line.push_str(&format!("{text:>size$} ")),
-            (None, None) => line.push_str(&format!("{:>size$} ", "?")),
+        if c.scontext {
+            line.extend_from_slice(format!("{:<1$} ", "?", w.scontext).as_bytes());
         }
-        line.push_str(&format!("{:>1$} ", row.time, widths.time));
-        line
     }
 
-    /// The name, and for a symlink ` -> TARGET`, coloured, with its `-F` indicator.
-    fn print_long_name(&mut self, buf: &mut Vec<u8>, entry: &Entry) {
-        let color = self.color_of(entry);
-        self.print_colored_name(buf, entry.name.as_bytes(), color);
-        if entry.kind != FileType::Symlink {
-            if let Some(ch) = self.indicator(entry.meta.as_ref().map(|m| m.mode()), entry.kind) {
-                buf.push(ch);
-            }
-            return;
-        }
-        let Some(target) = &entry.target else {
+    fn long_size(&self, f: &File, w: &Widths, line: &mut Vec<u8>) {
+        let Some(meta) = &f.stat else {
+            line.extend_from_slice(format!("{:>1$} ", "?", w.size).as_bytes());
             return;
         };
-        buf.extend_from_slice(b" -> ");
-        let target_color = match (self.options.color, entry.target_mode) {
-            (true, Some(mode)) => color_for_mode(FileType::of(mode), mode),
-            _ => None,
-        };
-        self.print_colored_name(buf, target.as_bytes(), target_color);
-        if let Some(mode) = entry.target_mode {
-            if let Some(ch) = self.indicator(Some(mode), FileType::of(mode)) {
-                buf.push(ch);
-            }
-        }
-    }
-}
-
-/// One row of a long listing as text, before the columns are aligned.
-struct LongRow {
-    inode: String,
-    blocks: String,
-    mode: String,
-    links: String,
-    /// The text and whether it is a name (left-aligned) rather than a number.
-    owner: (String, bool),
-    group: (String, bool),
-    size: Option<String>,
-    /// Major and minor numbers of a device, shown where the size goes.
-    device: Option<(String, String)>,
-    time: String,
-}
-
-/// The width of each column of a long listing: its widest row.
-#[derive(Clone, Copy)]
-struct LongWidths {
-    inode: usize,
-    blocks: usize,
-    links: usize,
-    owner: usize,
-    group: usize,
-    major: usize,
-    minor: usize,
-    /// Wide enough for a size or for `MAJOR, MINOR`.
-    size: usize,
-    time: usize,
-}
-
-impl LongWidths {
-    fn of(rows: &[LongRow], full_time: bool) -> LongWidths {
-        let max = |f: &dyn Fn(&LongRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
-        let major = max(&|r| r.device.as_ref().map_or(0, |d| d.0.len()));
-        let minor = max(&|r| r.device.as_ref().map_or(0, |d| d.1.len()));
-        let device = if rows.iter().any(|r| r.device.is_some()) {
-            major + 2 + minor
+        if matches!(Kind::of_mode(meta.mode()), Kind::Char | Kind::Block) {
+            let rdev = meta.rdev();
+            let major_width = w.size.saturating_sub(w.minor + 2);
+            line.extend_from_slice(
+                format!(
+                    "{:>major_width$}, {:>2$} ",
+                    libc::major(rdev),
+                    libc::minor(rdev),
+                    w.minor
+                )
+                .as_bytes(),
+            );
         } else {
-            0
-        };
-        LongWidths {
-            inode: max(&|r| r.inode.len()),
-            blocks: max(&|r| r.blocks.len()),
-            links: max(&|r| r.links.len()),
-            owner: max(&|r| r.owner.0.chars().count()),
-            group: max(&|r| r.group.0.chars().count()),
-            major,
-            minor,
-            size: max(&|r| r.size.as_ref().map_or(0, String::len)).max(device),
-            // GNU reserves the width of a formatted time even when every row shows `?`.
-            time: max(&|r| r.time.len()).max(if full_time { 35 } else { 12 }),
+            let text = format_units(meta.size(), 1, self.config.size_units);
+            line.extend_from_slice(format!("{text:>0$} ", w.size).as_bytes());
         }
     }
 }
 
-/// Pads from column `from` to column `to` as GNU does: tabs where a tab stop (every 8) fits.
-fn indent(buf: &mut Vec<u8>, mut from: usize, to: usize, tabs: bool) {
-    const TAB_SIZE: usize = 8;
-    while from < to {
-        if tabs && to / TAB_SIZE > (from + 1) / TAB_SIZE {
-            buf.push(b'\t');
-            from += TAB_SIZE - from % TAB_SIZE;
+/// Percent-escapes what RFC 3986 does not allow in a `file://` URI (`/` kept in a path).
+fn file_escape(text: &[u8], path: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for &b in text {
+        let keep = b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (path && b == b'/');
+        if keep {
+            out.push(b);
         } else {
-            buf.push(b' ');
-            from += 1;
+            out.extend_from_slice(format!("%{b:02x}").as_bytes());
         }
     }
-}
-
-/// GNU's default colour for a file of this type and mode, `None` for plain files.
-fn color_for_mode(kind: FileType, mode: u32) -> Option<&'static str> {
-    match kind {
-        FileType::Directory => Some(match (mode & 0o1000 != 0, mode & 0o002 != 0) {
-            (true, true) => "30;42",
-            (false, true) => "34;42",
-            (true, false) => "37;44",
-            (false, false) => "01;34",
-        }),
-        FileType::Symlink => Some("01;36"),
-        FileType::Fifo => Some("33"),
-        FileType::Socket => Some("01;35"),
-        FileType::CharDevice | FileType::BlockDevice => Some("01;33"),
-        FileType::Regular if mode & 0o4000 != 0 => Some("37;41"),
-        FileType::Regular if mode & 0o2000 != 0 => Some("30;43"),
-        FileType::Regular if mode & 0o111 != 0 => Some("01;32"),
-        _ => None,
-    }
-}
-
-/// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`). Only
-/// directories can have a default ACL: files are asked one question, not two.
-fn has_acl(path: &Path, is_dir: bool) -> bool {
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let names: &[&std::ffi::CStr] = if is_dir {
-        &[c"system.posix_acl_access", c"system.posix_acl_default"]
-    } else {
-        &[c"system.posix_acl_access"]
-    };
-    names.iter().any(|attr| {
-        // SAFETY: both strings are NUL-terminated and live for the call; a null buffer of
-        // size 0 asks only for the attribute's length.
-        let len =
-            unsafe { libc::lgetxattr(c_path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
-        len > 0
-    })
+    out
 }

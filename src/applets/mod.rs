@@ -190,9 +190,19 @@ impl Applet {
 
 /// Parses an applet's arguments with clap, under the applet's name as it was called and with
 /// its `//!` block as the long help. Long options may be abbreviated as GNU's getopt allows
-/// (`--rem` for `--remove-destination`), and every applet answers `--version`. On `--help`,
-/// `--version` or a usage error the `Exit` carries clap's words.
+/// (`--rem` for `--remove-destination`), and every applet answers `--version`. On `--help` or
+/// `--version` the `Exit` carries clap's words, on a usage error GNU getopt's.
 pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result<T, Exit> {
+    let mut matches = parse_matches::<T>(name, args)?;
+    Ok(T::from_arg_matches_mut(&mut matches)?)
+}
+
+/// As [`parse`], but the matches themselves, for an applet whose options act in the order
+/// given (GNU `ls`: the last of `-l`, `-1`, `-C`, `--format` wins, `-f` undoes an earlier `-l`).
+pub fn parse_matches<T: clap::CommandFactory>(
+    name: &'static str,
+    args: Vec<OsString>,
+) -> Result<clap::ArgMatches, Exit> {
     let mut command = T::command()
         .name(name)
         .bin_name(program())
@@ -220,7 +230,7 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
         .filter_map(|arg| Some((arg.get_long()?.to_string(), arg.get_short()?)))
         .collect();
     let argv = std::iter::once(OsString::from(name)).chain(args);
-    let mut matches = command.try_get_matches_from(argv).map_err(|err| {
+    command.try_get_matches_from(argv).map_err(|err| {
         let typed_short = |long: &str| {
             shorts
                 .iter()
@@ -228,8 +238,7 @@ pub fn parse<T: clap::Parser>(name: &'static str, args: Vec<OsString>) -> Result
                 .map(|(_, short)| *short)
         };
         messages::usage_error(err, typed_short)
-    })?;
-    Ok(T::from_arg_matches_mut(&mut matches)?)
+    })
 }
 
 /// What `--version` prints after the applet's name. The applets that stand in for GNU

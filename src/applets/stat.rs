@@ -28,7 +28,7 @@
 //! `?`, said on stderr, and the exit status is 1, as GNU.
 
 use std::cell::Cell;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::Metadata;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -45,7 +45,7 @@ use crate::sys::birth::birth_time;
 use crate::sys::fs_status::{fs_status, type_name};
 use crate::sys::localtime::LocalTime;
 use crate::sys::mode::{mode_string, FileType};
-use crate::sys::quoting::{c_escaped, quote_c_locale, shell_word};
+use crate::sys::quoting::{quote_c_locale, quote_style, QuotingStyle};
 
 #[derive(Parser)]
 #[command(about = "Display file status")]
@@ -123,7 +123,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
 struct Setting<'a> {
     name: &'static str,
     accounts: &'a Accounts,
-    style: Style,
+    style: QuotingStyle,
     /// A directive could not be expanded (`%C` without SELinux): the exit status is 1.
     failed: &'a Cell<bool>,
 }
@@ -241,28 +241,14 @@ fn fs_report(name: &str, args: &Args, path: &Path) -> Option<Vec<u8>> {
     Some(with_newline(args, render(&format, false, &mut directive)))
 }
 
-/// How `%N` quotes, from `QUOTING_STYLE` as GNU stat reads it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
-    ShellAlways,
-    Shell,
-    Literal,
-    /// gnulib's C-like styles: the quote character around the name, if any.
-    C(Option<u8>),
-}
-
-fn quoting_style(name: &str) -> Style {
+/// The style `%N` quotes names in: `QUOTING_STYLE`, else GNU stat's shell-escape-always.
+fn quoting_style(name: &str) -> QuotingStyle {
     let Some(value) = std::env::var_os("QUOTING_STYLE") else {
-        return Style::ShellAlways;
+        return QuotingStyle::ShellEscapeAlways;
     };
-    match value.as_bytes() {
-        b"literal" => Style::Literal,
-        b"shell" | b"shell-escape" => Style::Shell,
-        b"shell-always" | b"shell-escape-always" => Style::ShellAlways,
-        b"c" | b"c-maybe" | b"clocale" => Style::C(Some(b'"')),
-        b"locale" => Style::C(Some(b'\'')),
-        b"escape" => Style::C(None),
-        _ => {
+    match value.to_str().and_then(QuotingStyle::from_name) {
+        Some(style) => style,
+        None => {
             complain(
                 name,
                 format!(
@@ -270,7 +256,7 @@ fn quoting_style(name: &str) -> Style {
                     quote_c_locale(&value)
                 ),
             );
-            Style::ShellAlways
+            QuotingStyle::ShellEscapeAlways
         }
     }
 }
@@ -620,14 +606,10 @@ impl File<'_> {
 
     fn quoted_name(&self, quote: bool) -> Vec<u8> {
         let show = |bytes: &[u8]| {
-            let name = OsStr::from_bytes(bytes);
-            match self.setting.style {
-                _ if !quote => bytes.to_vec(),
-                Style::Literal => bytes.to_vec(),
-                Style::ShellAlways => quote_c_locale(name).into_bytes(),
-                Style::Shell if shell_word(name) == name.to_string_lossy() => bytes.to_vec(),
-                Style::Shell => quote_c_locale(name).into_bytes(),
-                Style::C(quote) => c_escaped(name, quote).into_bytes(),
+            if quote {
+                quote_style(bytes, self.setting.style, b"")
+            } else {
+                bytes.to_vec()
             }
         };
         let mut text = show(self.path.as_os_str().as_bytes());

@@ -14,6 +14,8 @@
 //! - [`escape`]: `ls -b`'s `\ooo` escapes with no quotes, for listings where each line names
 //!   one path (verify's findings, restore's plan) and for JSON, which cannot carry raw bytes.
 //! - [`hide_control`]: `ls -q`, a `?` for each byte a terminal would interpret.
+//! - [`quote_style`]: every `ls --quoting-style` (gnulib's `quotearg_buffer` under `LC_ALL=C`),
+//!   with the extra characters `ls` asks to quote (`:` in directory headers, `-F` indicators).
 //!
 //! Every function takes what names usually come as (`&Path`, `&OsStr`, `&str`); a raw byte
 //! slice goes through `OsStr::from_bytes`.
@@ -201,37 +203,333 @@ fn quote_bytes(bytes: &[u8], utf8: bool) -> String {
     out
 }
 
-/// A name in gnulib's C-like quoting styles under `LC_ALL=C`, which `stat` takes from
-/// `QUOTING_STYLE`: `\n`-style escapes for control characters, `\ooo` for every other byte
-/// outside printable ASCII, a backslash doubled, and `quote` (when given) around the name and
-/// escaped inside it. `"x"` is the `c` style, `'x'` the `locale` style, none `escape`.
-pub fn c_escaped(name: impl AsRef<OsStr>, quote: Option<u8>) -> String {
-    let mut out = String::new();
-    if let Some(q) = quote {
-        out.push(char::from(q));
+/// GNU's quoting styles (`ls --quoting-style`), under `LC_ALL=C`: every byte outside
+/// printable ASCII counts as unprintable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum QuotingStyle {
+    Literal,
+    Shell,
+    ShellAlways,
+    ShellEscape,
+    ShellEscapeAlways,
+    C,
+    CMaybe,
+    Escape,
+    Locale,
+    Clocale,
+}
+
+impl QuotingStyle {
+    /// The style a `--quoting-style` word (or `QUOTING_STYLE`) names.
+    pub fn from_name(name: &str) -> Option<QuotingStyle> {
+        Some(match name {
+            "literal" => QuotingStyle::Literal,
+            "shell" => QuotingStyle::Shell,
+            "shell-always" => QuotingStyle::ShellAlways,
+            "shell-escape" => QuotingStyle::ShellEscape,
+            "shell-escape-always" => QuotingStyle::ShellEscapeAlways,
+            "c" => QuotingStyle::C,
+            "c-maybe" => QuotingStyle::CMaybe,
+            "escape" => QuotingStyle::Escape,
+            "locale" => QuotingStyle::Locale,
+            "clocale" => QuotingStyle::Clocale,
+            _ => return None,
+        })
     }
-    for &byte in name.as_ref().as_bytes() {
-        match byte {
-            b'\x07' => out.push_str("\\a"),
-            b'\x08' => out.push_str("\\b"),
-            b'\x0c' => out.push_str("\\f"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            b'\x0b' => out.push_str("\\v"),
-            b'\\' => out.push_str("\\\\"),
-            _ if Some(byte) == quote => {
-                out.push('\\');
-                out.push(char::from(byte));
+
+    pub const NAMES: [&'static str; 10] = [
+        "literal",
+        "shell",
+        "shell-always",
+        "shell-escape",
+        "shell-escape-always",
+        "c",
+        "c-maybe",
+        "escape",
+        "locale",
+        "clocale",
+    ];
+}
+
+/// The state of one pass of [`quote_style`]; `Err(())` from a pass means "start again with
+/// outer quotes", as gnulib's `force_outer_quoting_style`.
+struct Quoter<'a> {
+    out: Vec<u8>,
+    /// gnulib's shell_always after the shell styles were folded into it.
+    shell: bool,
+    backslash_escapes: bool,
+    elide_outer: bool,
+    quote: &'a [u8],
+    extra: &'a [u8],
+    pending_shell_end: bool,
+    single_quote_seen: bool,
+    all_compat: bool,
+}
+
+/// A name quoted in `style` as gnulib's `quotearg_buffer` does in the C locale; `extra` are
+/// more bytes to quote (ls adds ` ` for `escape`, `:` for directory headers, the `-F`
+/// indicator characters).
+pub fn quote_style(name: &[u8], style: QuotingStyle, extra: &[u8]) -> Vec<u8> {
+    quote_style_in(name, style, extra, false)
+}
+
+/// As [`quote_style`]; with `utf8`, as in a UTF-8 locale: printable UTF-8 characters stay as
+/// they are, and only the bytes of other characters are escaped.
+pub fn quote_style_in(name: &[u8], style: QuotingStyle, extra: &[u8], utf8: bool) -> Vec<u8> {
+    quote_pass(name, style, extra, utf8).unwrap_or_else(|()| {
+        // Outer quotes it is; they quote the extra characters well enough.
+        let forced = match style {
+            QuotingStyle::ShellEscape => QuotingStyle::ShellEscapeAlways,
+            QuotingStyle::Shell => QuotingStyle::ShellAlways,
+            QuotingStyle::CMaybe => QuotingStyle::C,
+            other => other,
+        };
+        quote_pass(name, forced, b"", utf8).unwrap_or_default()
+    })
+}
+
+fn quote_pass(name: &[u8], style: QuotingStyle, extra: &[u8], utf8: bool) -> Result<Vec<u8>, ()> {
+    let mut q = Quoter {
+        out: Vec::with_capacity(name.len() + 2),
+        shell: false,
+        backslash_escapes: false,
+        elide_outer: false,
+        quote: b"",
+        extra,
+        pending_shell_end: false,
+        single_quote_seen: false,
+        all_compat: true,
+    };
+    match style {
+        QuotingStyle::CMaybe | QuotingStyle::C => {
+            q.elide_outer = style == QuotingStyle::CMaybe;
+            if !q.elide_outer {
+                q.out.push(b'"');
             }
-            b' '..=b'~' => out.push(char::from(byte)),
-            _ => out.push_str(&format!("\\{byte:03o}")),
+            q.backslash_escapes = true;
+            q.quote = b"\"";
+        }
+        QuotingStyle::Escape => {
+            q.backslash_escapes = true;
+            q.elide_outer = false;
+        }
+        QuotingStyle::Locale | QuotingStyle::Clocale => {
+            let mark: &[u8] = if style == QuotingStyle::Locale {
+                b"'"
+            } else {
+                b"\""
+            };
+            if !q.elide_outer {
+                q.out.extend_from_slice(mark);
+            }
+            q.backslash_escapes = true;
+            q.quote = mark;
+        }
+        QuotingStyle::ShellEscape
+        | QuotingStyle::Shell
+        | QuotingStyle::ShellEscapeAlways
+        | QuotingStyle::ShellAlways => {
+            if style == QuotingStyle::ShellEscape {
+                q.backslash_escapes = true;
+            }
+            if matches!(style, QuotingStyle::ShellEscape | QuotingStyle::Shell) {
+                q.elide_outer = true;
+            }
+            if style == QuotingStyle::ShellEscapeAlways && !q.elide_outer {
+                q.backslash_escapes = true;
+            }
+            q.shell = true;
+            if !q.elide_outer {
+                q.out.push(b'\'');
+            }
+            q.quote = b"'";
+        }
+        QuotingStyle::Literal => q.elide_outer = false,
+    }
+    let mut i = 0;
+    while i < name.len() {
+        let len = if utf8 && name[i] >= 0x80 {
+            plain_len(&name[i..], true)
+        } else {
+            0
+        };
+        if len > 0 {
+            q.end_escape();
+            q.out.extend_from_slice(&name[i..i + len]);
+            i += len;
+            continue;
+        }
+        q.byte(name, i, name[i])?;
+        i += 1;
+    }
+    if q.out.is_empty() && q.shell && q.elide_outer {
+        return Err(());
+    }
+    if q.shell && !q.elide_outer && q.single_quote_seen && q.all_compat {
+        return quote_pass(name, QuotingStyle::C, extra, utf8);
+    }
+    if !q.elide_outer {
+        q.out.extend_from_slice(q.quote);
+    }
+    Ok(q.out)
+}
+
+impl Quoter<'_> {
+    fn start_escape(&mut self) -> Result<(), ()> {
+        if self.elide_outer {
+            return Err(());
+        }
+        if self.shell && !self.pending_shell_end {
+            self.out.extend_from_slice(b"'$'");
+            self.pending_shell_end = true;
+        }
+        self.out.push(b'\\');
+        Ok(())
+    }
+
+    fn end_escape(&mut self) {
+        if self.pending_shell_end {
+            self.out.extend_from_slice(b"''");
+            self.pending_shell_end = false;
         }
     }
-    if let Some(q) = quote {
-        out.push(char::from(q));
+
+    /// One byte of the name, as gnulib's big switch.
+    fn byte(&mut self, name: &[u8], i: usize, c: u8) -> Result<(), ()> {
+        let mut c = c;
+        let mut is_right_quote = false;
+        let mut compat = false;
+        if self.backslash_escapes
+            && !self.shell
+            && !self.quote.is_empty()
+            && name[i..].starts_with(self.quote)
+        {
+            if self.elide_outer {
+                return Err(());
+            }
+            is_right_quote = true;
+        }
+        let escape = match c {
+            0 if self.backslash_escapes => {
+                self.start_escape()?;
+                if !self.shell && name.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    self.out.extend_from_slice(b"00");
+                }
+                self.out.push(b'0');
+                self.all_compat = false;
+                return Ok(());
+            }
+            b'?' if self.shell && self.elide_outer => return Err(()),
+            0x07 => Some(b'a'),
+            0x08 => Some(b'b'),
+            0x0c => Some(b'f'),
+            0x0b => Some(b'v'),
+            b'\n' | b'\r' | b'\t' => {
+                if self.shell && self.elide_outer {
+                    return Err(());
+                }
+                Some(match c {
+                    b'\n' => b'n',
+                    b'\r' => b'r',
+                    _ => b't',
+                })
+            }
+            b'\\' => {
+                if self.shell {
+                    if self.elide_outer {
+                        return Err(());
+                    }
+                    None
+                } else if self.backslash_escapes && self.elide_outer && !self.quote.is_empty() {
+                    None
+                } else {
+                    Some(b'\\')
+                }
+            }
+            _ => {
+                compat = self.special(name, i, c)?;
+                None
+            }
+        };
+        if let Some(esc) = escape {
+            if self.backslash_escapes {
+                self.start_escape()?;
+                self.out.push(esc);
+                self.all_compat = false;
+                return Ok(());
+            }
+        }
+        if c == b'\'' {
+            self.single_quote_seen = true;
+            compat = true;
+            if self.shell {
+                self.out.extend_from_slice(b"'\\'");
+                self.pending_shell_end = false;
+            }
+        }
+        let printable = (0x20..0x7f).contains(&c);
+        if c >= 0x7f || (c < 0x20 && escape.is_none() && c != 0) {
+            compat = printable;
+            if self.backslash_escapes && !printable {
+                self.start_escape()?;
+                self.out.push(b'0' + (c >> 6));
+                self.out.push(b'0' + ((c >> 3) & 7));
+                c = b'0' + (c & 7);
+                self.out.push(c);
+                self.all_compat = false;
+                return Ok(());
+            }
+        }
+        if ((self.backslash_escapes && !self.shell) || self.elide_outer) && self.extra.contains(&c)
+            || is_right_quote
+        {
+            if self.elide_outer {
+                return Err(());
+            }
+            self.out.push(b'\\');
+        }
+        self.end_escape();
+        self.out.push(c);
+        if !compat {
+            self.all_compat = false;
+        }
+        Ok(())
     }
-    out
+
+    /// Shell-special bytes; returns whether the byte is harmless to both C and shell quoting.
+    fn special(&mut self, name: &[u8], i: usize, c: u8) -> Result<bool, ()> {
+        let shell_special = match c {
+            b'{' | b'}' if name.len() != 1 => return Ok(false),
+            b'#' | b'~' if i != 0 => return Ok(false),
+            b'{' | b'}' | b'#' | b'~' | b' ' => {
+                self.force_if_shell()?;
+                return Ok(true);
+            }
+            b'!' | b'"' | b'$' | b'&' | b'(' | b')' | b'*' | b';' | b'<' | b'=' | b'>' | b'['
+            | b'^' | b'`' | b'|' => true,
+            b'\'' => {
+                if self.shell && self.elide_outer {
+                    return Err(());
+                }
+                return Ok(true);
+            }
+            b'%' | b'+' | b',' | b'-' | b'.' | b'/' | b':' | b']' | b'_' => return Ok(true),
+            c if c.is_ascii_alphanumeric() => return Ok(true),
+            _ => return Ok(c != b'?' && (0x20..0x7f).contains(&c)),
+        };
+        if shell_special {
+            self.force_if_shell()?;
+        }
+        Ok(false)
+    }
+
+    fn force_if_shell(&self) -> Result<(), ()> {
+        if self.shell && self.elide_outer {
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +589,29 @@ mod tests {
         // A backslash of the name is doubled, so `\012` always means one byte.
         assert_eq!(escape("a\\012"), "a\\\\012");
         assert_eq!(escape("\u{85}"), "\\302\\205");
+    }
+
+    #[test]
+    fn quoting_styles_match_gnu_ls() {
+        let q = |name: &[u8], style: &str| {
+            let style = QuotingStyle::from_name(style).unwrap();
+            String::from_utf8(quote_style(name, style, b"")).unwrap()
+        };
+        assert_eq!(q(b"q\x07", "literal"), "q\x07");
+        assert_eq!(q(b"q\x07", "shell"), "q\x07");
+        assert_eq!(q(b"q\x07", "shell-always"), "'q\x07'");
+        assert_eq!(q(b"q\x07", "shell-escape"), "'q'$'\\a'");
+        assert_eq!(q(b"q\x07", "c"), "\"q\\a\"");
+        assert_eq!(q(b"q\x07", "escape"), "q\\a");
+        assert_eq!(q(b"q\x07", "locale"), "'q\\a'");
+        assert_eq!(q(b"q\x07", "clocale"), "\"q\\a\"");
+        assert_eq!(q(b"t\x04", "c"), "\"t\\004\"");
+        assert_eq!(q(b"a b", "shell"), "'a b'");
+        assert_eq!(q(b"it's", "shell-escape"), "\"it's\"");
+        assert_eq!(q(b"plain", "shell-escape"), "plain");
+        let dir = QuotingStyle::ShellEscape;
+        assert_eq!(quote_style(b"dir:name", dir, b":"), b"'dir:name'");
+        assert_eq!(quote_style(b"a b", QuotingStyle::Escape, b" "), b"a\\ b");
     }
 
     #[test]
