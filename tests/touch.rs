@@ -242,3 +242,37 @@ fn creates_with_umask_and_honours_no_create() {
         "rescue touch: cannot touch 'no/such/dir': No such file or directory\n"
     );
 }
+
+/// `touch -d now` on a file the user may write but does not own: the kernel allows setting
+/// both times to "now" (UTIME_NOW) there, and GNU asks for exactly that; an explicit time
+/// would be refused with EPERM.
+#[test]
+fn touch_now_works_on_a_writable_file_owned_by_another() {
+    if !common::root_or_skip("touch as another user needs root") || !common::have_or_skip("setpriv")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let file = dir.path().join("root-owned");
+    std::fs::write(&file, b"").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let as_nobody = |date: &str| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_rescue"))
+            .args(["touch", "-d", date])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let now = as_nobody("now");
+    assert!(now.status.success(), "{}", common::stderr(&now));
+    let explicit = as_nobody("2001-01-01");
+    assert_eq!(explicit.status.code(), Some(1), "{explicit:?}");
+    assert!(common::stderr(&explicit).contains("Operation not permitted"));
+}

@@ -176,13 +176,33 @@ fn given_times(args: &Args) -> Result<(Option<Instant>, Option<Instant>), Exit> 
         return Ok((Some(atime), Some(mtime)));
     }
     let parsed = if let Some(date) = &args.date {
-        parse_date(date, now()).map_err(|_| invalid(date))?
+        let now = now();
+        let parsed = parse_date(date, now).map_err(|_| invalid(date))?;
+        if means_now(date, parsed, now, args) {
+            return Ok((None, None));
+        }
+        parsed
     } else if let Some(stamp) = &args.stamp {
         parse_stamp(stamp, now()).map_err(|_| invalid(stamp))?
     } else {
         return Ok((None, None));
     };
     Ok((Some(parsed), Some(parsed)))
+}
+
+/// Whether `-d DATE` said "now" (`-d now`, `-d today`) rather than a time that happens to be
+/// this instant: parsed from another base, it moves with the base. GNU then sets the times
+/// as UTIME_NOW, which a user who may write the file but does not own it is allowed to do.
+/// Only when both times change, as GNU.
+fn means_now(date: &str, parsed: Instant, now: Instant, args: &Args) -> bool {
+    if args.access || args.modify || args.time.is_some() || parsed != now {
+        return false;
+    }
+    let other = Instant {
+        secs: now.secs ^ 1,
+        nanos: now.nanos,
+    };
+    parse_date(date, other).is_ok_and(|moved| moved == other)
 }
 
 /// POSIX 1992's `touch MMDDhhmm[YY] FILE...`: taken from the operands when no time was
