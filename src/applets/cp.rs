@@ -71,7 +71,7 @@ pub(super) struct Args {
     attributes_only: bool,
     /// make a backup of each existing destination file
     #[arg(long = "backup", value_name = "CONTROL", num_args = 0..=1, require_equals = true,
-          default_missing_value = "")]
+          default_missing_value = "", overrides_with = "backup")]
     backup: Option<String>,
     /// like --backup but does not accept an argument
     #[arg(short = 'b')]
@@ -108,11 +108,11 @@ pub(super) struct Args {
     preserve_default: bool,
     /// preserve the attributes in LIST
     #[arg(long = "preserve", value_name = "LIST", num_args = 0..=1, require_equals = true,
-          default_missing_value = "mode,ownership,timestamps")]
-    preserve: Option<String>,
+          default_missing_value = "mode,ownership,timestamps", action = clap::ArgAction::Append)]
+    preserve: Vec<String>,
     /// don't preserve the attributes in LIST
-    #[arg(long = "no-preserve", value_name = "LIST")]
-    no_preserve: Option<String>,
+    #[arg(long = "no-preserve", value_name = "LIST", action = clap::ArgAction::Append)]
+    no_preserve: Vec<String>,
     /// use full source file name under DIRECTORY
     #[arg(long = "parents")]
     parents: bool,
@@ -121,13 +121,13 @@ pub(super) struct Args {
     recursive: bool,
     /// control clone/CoW copies
     #[arg(long = "reflink", value_name = "WHEN", num_args = 0..=1, require_equals = true,
-          default_missing_value = "always")]
+          default_missing_value = "always", overrides_with = "reflink")]
     reflink: Option<String>,
     /// remove each existing destination file before attempting to open it
     #[arg(long = "remove-destination")]
     remove_destination: bool,
     /// control creation of sparse files
-    #[arg(long = "sparse", value_name = "WHEN")]
+    #[arg(long = "sparse", value_name = "WHEN", overrides_with = "sparse")]
     sparse: Option<String>,
     /// remove any trailing slashes from each SOURCE argument
     #[arg(long = "strip-trailing-slashes")]
@@ -136,7 +136,12 @@ pub(super) struct Args {
     #[arg(short = 's', long = "symbolic-link")]
     symbolic_link: bool,
     /// override the usual backup suffix
-    #[arg(short = 'S', long = "suffix", value_name = "SUFFIX")]
+    #[arg(
+        short = 'S',
+        long = "suffix",
+        value_name = "SUFFIX",
+        overrides_with = "suffix"
+    )]
     suffix: Option<OsString>,
     /// copy all SOURCE arguments into DIRECTORY
     #[arg(short = 't', long = "target-directory", value_name = "DIRECTORY")]
@@ -158,12 +163,33 @@ pub(super) struct Args {
     selinux: bool,
     /// like -Z, or if CTX is specified then set the SELinux context to CTX
     #[arg(long = "context", value_name = "CTX", num_args = 0..=1, require_equals = true,
-          default_missing_value = "")]
+          default_missing_value = "", overrides_with = "context")]
     context: Option<String>,
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Whether the last --no-preserve came after the last --preserve.
+    #[arg(skip)]
+    no_preserve_last: bool,
+}
+
+/// Whether `--no-preserve` (or an abbreviation) is given after the last `--preserve`.
+fn no_preserve_is_last(args: &[OsString]) -> bool {
+    let mut last = None;
+    for arg in args.iter().take_while(|a| a.as_bytes() != b"--") {
+        let word = arg
+            .as_bytes()
+            .split(|&b| b == b'=')
+            .next()
+            .unwrap_or_default();
+        if word.len() >= 6 && b"--no-preserve".starts_with(word) {
+            last = Some(false);
+        } else if word.len() >= 4 && b"--preserve".starts_with(word) {
+            last = Some(true);
+        }
+    }
+    last == Some(false)
 }
 
 pub(super) fn describe(problem: &Problem) -> String {
@@ -493,12 +519,18 @@ fn options(args: &Args) -> Result<(Options, Extras), Exit> {
         preserve.timestamps = true;
         extras.require_preserve = true;
     }
-    if let Some(list) = &args.preserve {
-        parse_preserve(list, "--preserve", &mut preserve, &mut extras, true)?;
-        extras.require_preserve = true;
+    // GNU applies these in command-line order; here the one given last wins.
+    let mut lists: Vec<(&String, bool)> = args.preserve.iter().map(|l| (l, true)).collect();
+    let negated = args.no_preserve.iter().map(|l| (l, false));
+    if args.no_preserve_last {
+        lists.extend(negated);
+    } else {
+        lists.splice(0..0, negated);
     }
-    if let Some(list) = &args.no_preserve {
-        parse_preserve(list, "--no-preserve", &mut preserve, &mut extras, false)?;
+    for (list, on) in lists {
+        let flag = if on { "--preserve" } else { "--no-preserve" };
+        parse_preserve(list, flag, &mut preserve, &mut extras, on)?;
+        extras.require_preserve |= on;
     }
     if args.no_deref {
         deref = Some(Deref::Never);
@@ -591,7 +623,9 @@ fn strip_slashes(path: &Path) -> PathBuf {
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let no_preserve_last = no_preserve_is_last(&args);
     let mut args: Args = super::parse(name, args)?;
+    args.no_preserve_last = no_preserve_last;
     if args.target_directory.is_some() && args.no_target_directory {
         return Err(Exit::failed(
             1,

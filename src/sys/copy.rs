@@ -838,9 +838,8 @@ impl Copier<'_> {
             self.links.insert(id, dest.to_path_buf());
         }
         let regular = kind.is_file() || (self.as_regular() && !kind.is_symlink() && !kind.is_dir());
-        let link_instead = self.extras.hard_link
-            && !kind.is_dir()
-            && !(kind.is_symlink() && self.opts.deref == Deref::Never);
+        // Linux links a symlink itself, so `-l -P` needs no copy of it.
+        let link_instead = self.extras.hard_link && !kind.is_dir();
         let made = if kind.is_dir() {
             return self.make_dir(src, dest, meta, state, ancestors, parent_dev);
         } else if self.extras.symbolic_link {
