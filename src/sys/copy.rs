@@ -573,6 +573,19 @@ impl<'r> Copier<'r> {
             state.done = done;
         }
         if self.extras.update && !src_dir && newer_or_same(dest_meta, meta) {
+            // Skipped, but still one name of its link group: later names link to it, and
+            // when an earlier name was copied, this one becomes a link to that.
+            if self.keeps_link_group(meta, top) {
+                let id = (meta.dev(), meta.ino());
+                match self.links.get(&id).cloned() {
+                    Some(first) => {
+                        self.hard_link(&first, dest, true, false, src);
+                    }
+                    None => {
+                        self.links.insert(id, dest.to_path_buf());
+                    }
+                }
+            }
             return Some(false);
         }
         if !src_dir {
