@@ -195,6 +195,13 @@ fn no_preserve_is_last(args: &[OsString]) -> bool {
 pub(super) fn describe(problem: &Problem) -> String {
     let pair = |a: &Path, b: &Path| (quote(a), quote(b));
     match problem {
+        Problem::Io(crate::Error::Io { op, path, source }) if *op == "set permissions for" => {
+            format!(
+                "setting permissions for {}: {}",
+                quote(path),
+                strerror(source)
+            )
+        }
         Problem::Io(err) => super::describe_io(err),
         Problem::OmitDirectory(src) => {
             format!("-r not specified; omitting directory {}", quote(src))
