@@ -221,6 +221,12 @@ pub struct Copier<'r> {
     umask: u32,
     is_root: bool,
     failed: bool,
+    /// The operand being copied, for "into itself" (GNU names the operands, not the entry).
+    operand: (PathBuf, PathBuf),
+    /// The first directory this operand made: met again as a source, the copy is inside its
+    /// own source, and recursing further would never end (a backstop for the up-front check,
+    /// which a directory moved in by someone else during the copy would escape).
+    first_dir: Option<(u64, u64)>,
 }
 
 fn io_err(op: &'static str, path: &Path, err: io::Error) -> Problem {
@@ -382,6 +388,8 @@ impl<'r> Copier<'r> {
             umask: current_umask(),
             is_root: nix::unistd::geteuid().is_root(),
             failed: false,
+            operand: (PathBuf::new(), PathBuf::new()),
+            first_dir: None,
         }
     }
 
@@ -420,18 +428,19 @@ impl<'r> Copier<'r> {
     pub fn copy(&mut self, src: &Path, dest: &Path) -> bool {
         let before = self.failed;
         self.failed = false;
+        self.operand = (src.to_path_buf(), dest.to_path_buf());
+        self.first_dir = None;
         self.copy_node(src, dest, true, &mut Vec::new(), None);
         let ok = !self.failed;
         self.failed |= before;
         ok
     }
 
-    /// `cp -R dir dir/sub`: checked up front, before anything is made inside the source.
+    /// `cp -R dir dir/sub`: refused up front, before anything is made inside the source
+    /// (GNU makes a partial copy first).
     fn copies_into_itself(&mut self, src: &Path, dest: &Path, meta: &Metadata) -> bool {
         let dir = (meta.dev(), meta.ino());
-        let inside = fs::symlink_metadata(dest)
-            .map(|m| (m.dev(), m.ino()) == dir)
-            .unwrap_or(false)
+        let inside = fs::symlink_metadata(dest).is_ok_and(|m| same_inode(&m, meta))
             || is_within(dir, &parent_dir(dest)).unwrap_or(false);
         if inside {
             self.problem(Problem::IntoItself {
@@ -440,6 +449,16 @@ impl<'r> Copier<'r> {
             });
         }
         inside
+    }
+
+    /// A source directory that is the first directory this operand made (see `first_dir`).
+    fn met_own_copy(&mut self, meta: &Metadata) -> bool {
+        let met = self.first_dir == Some((meta.dev(), meta.ino()));
+        if met {
+            let (src, dest) = self.operand.clone();
+            self.problem(Problem::IntoItself { src, dest });
+        }
+        met
     }
 
     fn copy_node(
@@ -460,7 +479,10 @@ impl<'r> Copier<'r> {
         if is_dir && !self.opts.recursive {
             return self.problem(Problem::OmitDirectory(src.to_path_buf()));
         }
-        if top && is_dir && self.copies_into_itself(src, dest, &meta) {
+        if is_dir && top && self.copies_into_itself(src, dest, &meta) {
+            return;
+        }
+        if is_dir && !top && self.met_own_copy(&meta) {
             return;
         }
         if top && self.extras.track_created {
@@ -1100,6 +1122,9 @@ impl Copier<'_> {
                     return false;
                 }
             };
+            if self.first_dir.is_none() {
+                self.first_dir = Some((made.dev(), made.ino()));
+            }
             if made.mode() & 0o700 != 0o700 {
                 // We must be able to fill it; its mode is put right afterwards.
                 let result = fs::set_permissions(
@@ -1457,6 +1482,8 @@ impl Copier<'_> {
         self.failed = false;
         let relative = strip_leading_slashes(src);
         let dest = target.join(&relative);
+        self.operand = (src.to_path_buf(), dest.clone());
+        self.first_dir = None;
         if let Some(parents) = self.make_parents(&relative, target) {
             self.copy_node(src, &dest, true, &mut Vec::new(), None);
             for parent in parents.iter().rev() {
