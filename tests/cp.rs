@@ -667,3 +667,23 @@ fn backups_parents_links_and_update_match_gnu() {
         );
     }
 }
+
+/// `cp -rL src dst/` where src holds a symlink to dst: the copy would contain itself. GNU
+/// recurses until names grow too long; we stop at the first directory we made ourselves.
+#[test]
+fn a_followed_symlink_never_leads_the_copy_into_itself() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    fs::create_dir_all(d.join("src")).expect("mkdir");
+    fs::create_dir_all(d.join("dst")).expect("mkdir");
+    std::os::unix::fs::symlink("../dst", d.join("src/link")).expect("symlink");
+    let out = common::run_in(d, &["cp", "-rL", "src", "dst/"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(
+        common::stderr(&out).contains("into itself"),
+        "{}",
+        common::show(&out)
+    );
+    assert!(d.join("dst/src/link").is_dir());
+    assert!(!d.join("dst/src/link/src/link").exists());
+}

@@ -223,10 +223,11 @@ pub struct Copier<'r> {
     failed: bool,
     /// The operand being copied, for "into itself" (GNU names the operands, not the entry).
     operand: (PathBuf, PathBuf),
-    /// The first directory this operand made: met again as a source, the copy is inside its
-    /// own source, and recursing further would never end (a backstop for the up-front check,
-    /// which a directory moved in by someone else during the copy would escape).
-    first_dir: Option<(u64, u64)>,
+    /// The directories this operand made: one met again as a source means the copy is inside
+    /// its own source, and recursing further would never end (a backstop for the up-front
+    /// check, which a symlink followed under `-L` or a directory moved in during the copy
+    /// escapes).
+    made_dirs: HashSet<(u64, u64)>,
 }
 
 fn io_err(op: &'static str, path: &Path, err: io::Error) -> Problem {
@@ -389,7 +390,7 @@ impl<'r> Copier<'r> {
             is_root: nix::unistd::geteuid().is_root(),
             failed: false,
             operand: (PathBuf::new(), PathBuf::new()),
-            first_dir: None,
+            made_dirs: HashSet::new(),
         }
     }
 
@@ -429,7 +430,7 @@ impl<'r> Copier<'r> {
         let before = self.failed;
         self.failed = false;
         self.operand = (src.to_path_buf(), dest.to_path_buf());
-        self.first_dir = None;
+        self.made_dirs.clear();
         self.copy_node(src, dest, true, &mut Vec::new(), None);
         let ok = !self.failed;
         self.failed |= before;
@@ -451,9 +452,9 @@ impl<'r> Copier<'r> {
         inside
     }
 
-    /// A source directory that is the first directory this operand made (see `first_dir`).
+    /// A source directory that this operand made (see `made_dirs`).
     fn met_own_copy(&mut self, meta: &Metadata) -> bool {
-        let met = self.first_dir == Some((meta.dev(), meta.ino()));
+        let met = self.made_dirs.contains(&(meta.dev(), meta.ino()));
         if met {
             let (src, dest) = self.operand.clone();
             self.problem(Problem::IntoItself { src, dest });
@@ -1122,9 +1123,7 @@ impl Copier<'_> {
                     return false;
                 }
             };
-            if self.first_dir.is_none() {
-                self.first_dir = Some((made.dev(), made.ino()));
-            }
+            self.made_dirs.insert((made.dev(), made.ino()));
             if made.mode() & 0o700 != 0o700 {
                 // We must be able to fill it; its mode is put right afterwards.
                 let result = fs::set_permissions(
@@ -1483,7 +1482,7 @@ impl Copier<'_> {
         let relative = strip_leading_slashes(src);
         let dest = target.join(&relative);
         self.operand = (src.to_path_buf(), dest.clone());
-        self.first_dir = None;
+        self.made_dirs.clear();
         if let Some(parents) = self.make_parents(&relative, target) {
             self.copy_node(src, &dest, true, &mut Vec::new(), None);
             for parent in parents.iter().rev() {
