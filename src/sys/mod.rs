@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod capability;
 pub mod civil;
 pub mod copy;
+pub mod copy_data;
 pub mod date_spec;
 pub mod dirstream;
 pub mod errno;
