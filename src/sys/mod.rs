@@ -27,6 +27,7 @@ pub mod parallel;
 pub mod quoting;
 pub mod remove;
 pub mod root;
+pub mod same_file;
 pub mod tree;
 pub mod xattr;
 
