@@ -191,11 +191,13 @@ fn refuse_operand(
 fn open_operand(bare: &Path) -> io::Result<(OwnedFd, CString, libc::stat)> {
     let name = c_path(Path::new(crate::sys::copy::base_name(bare)))?;
     let parent = c_path(&crate::sys::copy::parent_dir(bare))?;
+    // O_PATH: the parent need only be searchable, not readable (`chmod go=x .` and a tree
+    // of one's own inside it can still go, as with GNU).
     // SAFETY: NUL-terminated path; the descriptor is owned below.
     let fd = unsafe {
         libc::open(
             parent.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
     if fd < 0 {
