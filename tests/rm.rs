@@ -224,3 +224,22 @@ fn recursive_removal_removes_what_it_can_before_failing() {
     assert!(d.join("d").is_dir());
     assert!(!d.join("d/f").exists(), "the file inside must be removed");
 }
+
+/// `rm -rf '' x`: the empty operand is an error for itself alone, and never names `/`.
+#[test]
+fn an_empty_operand_is_an_error_for_itself_only() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    fs::create_dir(d.join("x")).expect("mkdir");
+    fs::write(d.join("keep"), b"keep").expect("write");
+    let out = rm_in(d, &["-r", "", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        common::stderr(&out),
+        "rescue rm: cannot remove '': No such file or directory\n"
+    );
+    assert!(!d.join("x").exists());
+    assert!(d.join("keep").is_file());
+    let out = rm_in(d, &["-f", ""]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}

@@ -81,7 +81,7 @@ pub(super) struct Args {
     verbose: bool,
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", value_parser = super::rm::any_path())]
     files: Vec<PathBuf>,
 }
 

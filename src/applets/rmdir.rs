@@ -34,7 +34,7 @@ pub(super) struct Args {
     verbose: bool,
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    #[arg(value_name = "DIRECTORY")]
+    #[arg(value_name = "DIRECTORY", value_parser = super::rm::any_path())]
     dirs: Vec<PathBuf>,
 }
 
