@@ -116,4 +116,12 @@ fn hard_links_stay_linked_across_file_systems() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     let ino = |name: &str| fs::metadata(other.path().join(name)).expect("moved").ino();
     assert_eq!(ino("f"), ino("g"));
+    // Between files inside two directory operands too (GNU's tests/mv/part-hardlink.sh).
+    fs::create_dir(d.join("a")).expect("mkdir");
+    fs::create_dir(d.join("b")).expect("mkdir");
+    fs::write(d.join("a/1"), b"x").expect("write");
+    fs::hard_link(d.join("a/1"), d.join("b/1")).expect("link");
+    let out = mv_in(d, &["a", "b", other.path().to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(ino("a/1"), ino("b/1"));
 }

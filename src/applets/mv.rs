@@ -475,12 +475,82 @@ impl Mover<'_> {
         if !src_meta.is_dir() && src_meta.nlink() > 1 {
             self.copied.insert(id, dest.to_path_buf());
         }
+        if src_meta.is_dir() && !self.relink_tree(src, dest) {
+            return false;
+        }
         let remove_opts = remove::Options {
             recursive: true,
             ..remove::Options::default()
         };
         remove::remove(src, remove_opts, &mut report)
     }
+}
+
+impl Mover<'_> {
+    /// After a directory was copied across file systems: a file in it with hard links that an
+    /// earlier operand's copy already has becomes a link to that copy again (GNU keeps hard
+    /// links between operands); the others are remembered for later operands. False if the
+    /// tree could not be read or a link not made (reported); the source then stays.
+    fn relink_tree(&mut self, src: &Path, dest: &Path) -> bool {
+        let mut pending = vec![(src.to_path_buf(), dest.to_path_buf())];
+        while let Some((from, to)) = pending.pop() {
+            let entries = match fs::read_dir(&from) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    self.complain(format!(
+                        "cannot access {}: {}",
+                        quote(&from),
+                        strerror(&err)
+                    ));
+                    return false;
+                }
+            };
+            for entry in entries.flatten() {
+                let (path, copy) = (entry.path(), to.join(entry.file_name()));
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    pending.push((path, copy));
+                    continue;
+                }
+                // Looked up whatever the link count: earlier operands' removal lowered it.
+                let id = (meta.dev(), meta.ino());
+                match self.copied.get(&id) {
+                    Some(earlier) if !same_file::same_name(earlier, &copy) => {
+                        let earlier = earlier.clone();
+                        if let Err(err) = link_over(&earlier, &copy) {
+                            self.complain(format!(
+                                "cannot create hard link {} to {}: {}",
+                                quote(&copy),
+                                quote(&earlier),
+                                strerror(&err)
+                            ));
+                            return false;
+                        }
+                    }
+                    Some(_) => {}
+                    None if meta.nlink() > 1 => {
+                        self.copied.insert(id, copy);
+                    }
+                    None => {}
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Replaces `dest` by a hard link to `earlier`, atomically (a link under a temporary name,
+/// renamed over it).
+fn link_over(earlier: &Path, dest: &Path) -> std::io::Result<()> {
+    let mut temp = dest.as_os_str().to_os_string();
+    temp.push(format!(".rescue-mv.{}", std::process::id()));
+    let temp = PathBuf::from(temp);
+    fs::hard_link(earlier, &temp)?;
+    fs::rename(&temp, dest).inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })
 }
 
 /// Whether SRC's modification time is later than DEST's (`-u`).
