@@ -386,11 +386,15 @@ fn plan(args: &Args) -> Result<(Vec<(PathBuf, PathBuf)>, bool), Exit> {
         };
     }
     if let Some(dir) = &args.target_directory {
-        return match is_target_dir(dir, false) {
-            Ok(()) => Ok((into(dir, files), true)),
+        return match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => Ok((into(dir, files), true)),
+            Ok(_) => Err(Exit::failed(
+                1,
+                format!("target {} is not a directory", quote(dir)),
+            )),
             Err(err) => Err(Exit::failed(
                 1,
-                format!("target {}: {}", quote(dir), strerror(&err)),
+                format!("failed to access {}: {}", quote(dir), strerror(&err)),
             )),
         };
     }

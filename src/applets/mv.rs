@@ -110,14 +110,16 @@ struct Report {
 
 impl copy::Reporter for Report {
     fn copied(&mut self, src: &Path, dest: &Path) {
-        if self.verbose {
-            let _ = writeln!(
-                std::io::stdout().lock(),
-                "{} -> {}",
-                quote(src),
-                quote(dest)
-            );
+        if !self.verbose {
+            return;
         }
+        // GNU 9.1's words when moving: a directory is "created", a file "copied".
+        let line = if fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()) {
+            format!("created directory {}", quote(dest))
+        } else {
+            format!("copied {} -> {}", quote(src), quote(dest))
+        };
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 
     fn problem(&mut self, problem: Problem) {
@@ -451,9 +453,6 @@ impl Mover<'_> {
                 }
             },
             None => {
-                if self.args.verbose && !src_meta.is_dir() {
-                    self.say("copied ", src, dest, None);
-                }
                 let opts = Options {
                     recursive: true,
                     deref: Deref::Never,
@@ -462,11 +461,7 @@ impl Mover<'_> {
                     force: true,
                     remove_destination: true,
                 };
-                let mut quiet = Report {
-                    name: self.name,
-                    verbose: self.args.verbose && src_meta.is_dir(),
-                };
-                Copier::new(opts, &mut quiet).copy(src, dest)
+                Copier::new(opts, &mut report).copy(src, dest)
             }
         };
         if !arrived {
