@@ -209,13 +209,27 @@ fn recursive_removal_removes_what_it_can_before_failing() {
     chown(d.join("d"), Some(nobody), Some(nobody)).expect("chown");
     chown(d.join("d/f"), Some(nobody), Some(nobody)).expect("chown");
     fs::set_permissions(d, fs::Permissions::from_mode(0o711)).expect("chmod");
-    let out = std::process::Command::new(&binary)
-        .current_dir(d)
-        .args(["rm", "-rf", "d"])
-        .uid(nobody)
-        .gid(nobody)
-        .output()
-        .expect("run rescue rm as nobody");
+    // The copy's write descriptor may live on for a moment in a child another test thread
+    // forked meanwhile: exec then fails with ETXTBSY until that child has exec'd.
+    let run = || {
+        std::process::Command::new(&binary)
+            .current_dir(d)
+            .args(["rm", "-rf", "d"])
+            .uid(nobody)
+            .gid(nobody)
+            .output()
+    };
+    let mut result = run();
+    for _ in 0..50 {
+        match &result {
+            Err(err) if err.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                result = run();
+            }
+            _ => break,
+        }
+    }
+    let out = result.expect("run rescue rm as nobody");
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     assert_eq!(
         common::stderr(&out),
