@@ -247,7 +247,7 @@ pub(super) fn describe(problem: &Problem, no_preserve_root: bool) -> Vec<String>
             quote(path)
         )],
         Problem::Root(path) => {
-            let first = if path == Path::new("/") {
+            let first = if path.as_os_str() == "/" {
                 format!("it is dangerous to operate recursively on {}", quote(path))
             } else {
                 format!(
