@@ -157,6 +157,9 @@ struct Mover<'a> {
     /// Across file systems: a source inode already copied, and where; its other hard links are
     /// linked to that copy rather than copied again.
     copied: HashMap<(u64, u64), PathBuf>,
+    /// Source directories already handled, and their destinations: `mv ./b b b/` names `b`
+    /// twice, and GNU warns rather than try it again.
+    sources: HashMap<(u64, u64), PathBuf>,
 }
 
 /// `path` without trailing slashes (`/` stays).
@@ -191,6 +194,19 @@ impl Mover<'_> {
                 return false;
             }
         };
+        if src_meta.is_dir() {
+            let id = (src_meta.dev(), src_meta.ino());
+            if let Some(earlier) = self.sources.get(&id) {
+                if same_file::same_name(earlier, dest) {
+                    self.complain(format!(
+                        "warning: source directory {} specified more than once",
+                        quote(src)
+                    ));
+                    return true;
+                }
+            }
+            self.sources.insert(id, dest.to_path_buf());
+        }
         let dest_meta = fs::symlink_metadata(dest).ok();
         let mut backup = None;
         if let Some(existing) = &dest_meta {
@@ -695,6 +711,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         stdin_tty: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         created: HashSet::new(),
         copied: HashMap::new(),
+        sources: HashMap::new(),
     };
     let mut status = 0;
     let count = pairs.len();
