@@ -188,3 +188,72 @@ fn interactive_no_keeps_the_file_and_exits_zero_like_gnu() {
     assert_eq!(common::stderr(&out), "rescue rm: remove regular file 'f'? ");
     assert!(d.join("f").exists());
 }
+
+/// GNU's tests/rm/no-give-up.sh: `rm -rf d` by d's owner, in a directory the owner may search
+/// but not read or write. The file inside goes; only `d` itself stays, with one message.
+#[test]
+fn recursive_removal_removes_what_it_can_before_failing() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    if !common::root_or_skip("runs rm as another user") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let binary = d.join("rescue");
+    fs::copy(env!("CARGO_BIN_EXE_rescue"), &binary).expect("copy the binary");
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::create_dir(d.join("d")).expect("mkdir");
+    fs::write(d.join("d/f"), b"x").expect("write");
+    let nobody = 65534;
+    chown(d.join("d"), Some(nobody), Some(nobody)).expect("chown");
+    chown(d.join("d/f"), Some(nobody), Some(nobody)).expect("chown");
+    fs::set_permissions(d, fs::Permissions::from_mode(0o711)).expect("chmod");
+    // The copy's write descriptor may live on for a moment in a child another test thread
+    // forked meanwhile: exec then fails with ETXTBSY until that child has exec'd.
+    let run = || {
+        std::process::Command::new(&binary)
+            .current_dir(d)
+            .args(["rm", "-rf", "d"])
+            .uid(nobody)
+            .gid(nobody)
+            .output()
+    };
+    let mut result = run();
+    for _ in 0..50 {
+        match &result {
+            Err(err) if err.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                result = run();
+            }
+            _ => break,
+        }
+    }
+    let out = result.expect("run rescue rm as nobody");
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert_eq!(
+        common::stderr(&out),
+        "rescue rm: cannot remove 'd': Permission denied\n"
+    );
+    assert!(d.join("d").is_dir());
+    assert!(!d.join("d/f").exists(), "the file inside must be removed");
+}
+
+/// `rm -rf '' x`: the empty operand is an error for itself alone, and never names `/`.
+#[test]
+fn an_empty_operand_is_an_error_for_itself_only() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    fs::create_dir(d.join("x")).expect("mkdir");
+    fs::write(d.join("keep"), b"keep").expect("write");
+    let out = rm_in(d, &["-r", "", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        common::stderr(&out),
+        "rescue rm: cannot remove '': No such file or directory\n"
+    );
+    assert!(!d.join("x").exists());
+    assert!(d.join("keep").is_file());
+    let out = rm_in(d, &["-f", ""]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}

@@ -34,7 +34,7 @@ pub(super) struct Args {
     verbose: bool,
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    #[arg(value_name = "DIRECTORY")]
+    #[arg(value_name = "DIRECTORY", value_parser = super::rm::any_path())]
     dirs: Vec<PathBuf>,
 }
 
@@ -47,6 +47,83 @@ fn strip_last(path: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(OsStr::from_bytes(&bytes[..=keep])))
 }
 
+/// GNU's `ignorable_failure` for --ignore-fail-on-non-empty: the directory is not empty, or
+/// the failure (permissions, a read-only or busy file system) may hide that it is not.
+fn ignorable(args: &Args, err: &std::io::Error, dir: &Path) -> bool {
+    if !args.ignore_non_empty {
+        return false;
+    }
+    match err.raw_os_error() {
+        Some(libc::ENOTEMPTY | libc::EEXIST) => true,
+        Some(libc::EACCES | libc::EPERM | libc::EROFS | libc::EBUSY) => {
+            std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+        }
+        _ => false,
+    }
+}
+
+fn removing(args: &Args, dir: &Path) {
+    if args.verbose {
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}: removing directory, {}",
+            super::program(),
+            quote(dir)
+        );
+    }
+}
+
+/// The message for an operand rmdir(2) refused: `link/` to a directory is GNU's "Symbolic
+/// link not followed" (Linux does not follow it).
+fn operand_failure(dir: &Path, err: &std::io::Error) -> String {
+    let bytes = dir.as_os_str().as_bytes();
+    if err.raw_os_error() == Some(libc::ENOTDIR) && bytes.len() > 1 && bytes.ends_with(b"/") {
+        let followed = std::fs::metadata(dir);
+        let to_dir = match &followed {
+            Ok(meta) => meta.is_dir(),
+            Err(e) => e.raw_os_error() != Some(libc::ENOTDIR),
+        };
+        let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+        let bare = Path::new(OsStr::from_bytes(&bytes[..end]));
+        if to_dir && std::fs::symlink_metadata(bare).is_ok_and(|m| m.file_type().is_symlink()) {
+            return format!(
+                "failed to remove {}: Symbolic link not followed",
+                quote(dir)
+            );
+        }
+    }
+    format!("failed to remove {}: {}", quote(dir), strerror(err))
+}
+
+/// `-p`: each parent named in `dir`, innermost first, until one fails.
+fn remove_parents(name: &str, args: &Args, dir: &Path) -> bool {
+    let mut current = dir.to_path_buf();
+    while let Some(parent) = strip_last(&current) {
+        current = parent;
+        removing(args, &current);
+        if let Err(err) = std::fs::remove_dir(&current) {
+            if ignorable(args, &err, &current) {
+                return true;
+            }
+            let what = if err.raw_os_error() == Some(libc::ENOTDIR) {
+                ""
+            } else {
+                "directory "
+            };
+            complain(
+                name,
+                format!(
+                    "failed to remove {what}{}: {}",
+                    quote(&current),
+                    strerror(&err)
+                ),
+            );
+            return false;
+        }
+    }
+    true
+}
+
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
     if args.dirs.is_empty() {
@@ -54,39 +131,17 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     }
     let mut status = 0;
     for dir in &args.dirs {
-        let mut current = dir.clone();
-        let mut first = true;
-        loop {
-            if args.verbose {
-                let _ = writeln!(
-                    std::io::stdout().lock(),
-                    "{name}: removing directory, {}",
-                    quote(&current)
-                );
+        removing(&args, dir);
+        match std::fs::remove_dir(dir) {
+            Err(err) if ignorable(&args, &err, dir) => {}
+            Err(err) => {
+                complain(name, operand_failure(dir, &err));
+                status = 1;
             }
-            if let Err(err) = std::fs::remove_dir(&current) {
-                let non_empty = matches!(err.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST));
-                if !(args.ignore_non_empty && non_empty) {
-                    let what = if first { "" } else { "directory " };
-                    complain(
-                        name,
-                        format!(
-                            "failed to remove {what}{}: {}",
-                            quote(&current),
-                            strerror(&err)
-                        ),
-                    );
+            Ok(()) => {
+                if args.parents && !remove_parents(name, &args, dir) {
                     status = 1;
                 }
-                break;
-            }
-            first = false;
-            if !args.parents {
-                break;
-            }
-            match strip_last(&current) {
-                Some(parent) => current = parent,
-                None => break,
             }
         }
     }

@@ -31,6 +31,7 @@ pub mod parallel;
 pub mod quoting;
 pub mod remove;
 pub mod root;
+pub mod same_file;
 pub mod strftime;
 pub mod tree;
 pub mod xattr;

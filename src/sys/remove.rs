@@ -32,6 +32,9 @@ pub struct Options {
     pub ignore_missing: bool,
     /// `--one-file-system`: do not enter a directory on another device than its operand.
     pub one_file_system: bool,
+    /// `--preserve-root=all`: an operand on another device than its parent (a mount point) is
+    /// left alone.
+    pub preserve_all_root: bool,
 }
 
 #[derive(Debug)]
@@ -48,6 +51,8 @@ pub enum Problem {
     SymlinkToDirWithSlash(PathBuf),
     /// `--one-file-system`: a directory on another device was left alone.
     OtherDevice(PathBuf),
+    /// `--preserve-root=all`: the operand is a mount point.
+    MountPoint(PathBuf),
     /// The directory was replaced (by a symlink or another directory) between looking at it and
     /// entering it.
     Changed(PathBuf),
@@ -55,8 +60,41 @@ pub enum Problem {
 
 /// What a prompt (`-i`) is about.
 pub enum Question<'a> {
-    Descend(&'a Path),
-    Remove { path: &'a Path, kind: &'static str },
+    Descend(&'a Path, Place<'a>),
+    Remove {
+        path: &'a Path,
+        kind: &'static str,
+        place: Place<'a>,
+    },
+}
+
+/// Where the file a question is about lives: its directory's descriptor and its name there.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    dir: std::os::fd::RawFd,
+    name: &'a std::ffi::CStr,
+    symlink: bool,
+}
+
+impl Place<'_> {
+    /// GNU's "write-protected": not a symlink, and access(2) says it may not be written.
+    pub fn write_protected(&self) -> bool {
+        if self.symlink {
+            return false;
+        }
+        // SAFETY: a live descriptor and a NUL-terminated name.
+        let rc =
+            unsafe { libc::faccessat(self.dir, self.name.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+        rc != 0
+    }
+}
+
+fn place<'a>(entry: &'a Entry) -> Place<'a> {
+    Place {
+        dir: entry.dir,
+        name: entry.name,
+        symlink: at::is_symlink(entry.stat),
+    }
 }
 
 pub trait Reporter {
@@ -109,6 +147,15 @@ struct Walk<'r> {
 /// Removes the operand `path`; returns false if anything was reported as a problem or left in
 /// place.
 pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
+    // An empty operand names nothing. Left to the slash-stripping below it would become `/`.
+    if path.as_os_str().is_empty() {
+        if opts.ignore_missing {
+            return true;
+        }
+        let err = io::Error::from_raw_os_error(libc::ENOENT);
+        reporter.problem(Problem::Io(Error::io("remove", path, err)));
+        return false;
+    }
     let (bare, trailing_slash) = strip_slashes(path);
     if let Err(problem) = refuse_operand(path, bare, trailing_slash, opts) {
         reporter.problem(problem);
@@ -125,16 +172,31 @@ pub fn remove(path: &Path, opts: Options, reporter: &mut dyn Reporter) -> bool {
             return false;
         }
     };
+    if opts.recursive && opts.preserve_all_root && at::is_dir(&st) {
+        let parent = stat_path(&bare.join(".."), false);
+        if parent.map_or(true, |p| p.st_dev != st.st_dev) {
+            reporter.problem(Problem::MountPoint(path.to_path_buf()));
+            return false;
+        }
+    }
     let mut walk = Walk {
         opts,
         reporter,
         top_dev: st.st_dev,
         failed: false,
     };
+    // `a///` is shown as `a/`, as GNU's fts shows it.
+    let shown = if trailing_slash && bare != Path::new("/") {
+        let mut shown = bare.as_os_str().to_os_string();
+        shown.push("/");
+        PathBuf::from(shown)
+    } else {
+        path.to_path_buf()
+    };
     let top = Entry {
         dir: parent_fd.as_raw_fd(),
         name: &name,
-        path,
+        path: &shown,
         stat: &st,
         follow: false,
     };
@@ -191,11 +253,13 @@ fn refuse_operand(
 fn open_operand(bare: &Path) -> io::Result<(OwnedFd, CString, libc::stat)> {
     let name = c_path(Path::new(crate::sys::copy::base_name(bare)))?;
     let parent = c_path(&crate::sys::copy::parent_dir(bare))?;
+    // O_PATH: the parent need only be searchable, not readable (`chmod go=x .` and a tree
+    // of one's own inside it can still go, as with GNU).
     // SAFETY: NUL-terminated path; the descriptor is owned below.
     let fd = unsafe {
         libc::open(
             parent.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
     if fd < 0 {
@@ -223,6 +287,7 @@ impl Walk<'_> {
         let question = Question::Remove {
             path: entry.path,
             kind,
+            place: place(entry),
         };
         if !self.reporter.confirm(question) {
             return false;
@@ -261,7 +326,10 @@ impl tree::Visitor for Walk<'_> {
     }
 
     fn entered(&mut self, entry: &Entry, children: usize) -> bool {
-        children == 0 || self.reporter.confirm(Question::Descend(entry.path))
+        children == 0
+            || self
+                .reporter
+                .confirm(Question::Descend(entry.path, place(entry)))
     }
 
     fn left(&mut self, entry: &Entry, children_ok: bool) -> bool {
@@ -319,7 +387,7 @@ mod tests {
             self.problems.push(format!("{problem:?}"));
         }
         fn confirm(&mut self, question: Question) -> bool {
-            if let Question::Descend(path) = question {
+            if let Question::Descend(path, _) = question {
                 if path == self.when {
                     let aside = self.victim.with_extension("aside");
                     fs::rename(&self.victim, &aside).expect("move the directory away");
@@ -354,6 +422,49 @@ mod tests {
             fs::symlink_metadata(d.join("tree/victim")).is_err(),
             "the link itself goes"
         );
+    }
+
+    /// Says no to every question and records what it was told.
+    #[derive(Default)]
+    struct Refuser {
+        asked: usize,
+        problems: Vec<String>,
+    }
+
+    impl Reporter for Refuser {
+        fn removed(&mut self, path: &Path, _was_dir: bool) {
+            panic!("removed {path:?}");
+        }
+        fn problem(&mut self, problem: Problem) {
+            self.problems.push(format!("{problem:?}"));
+        }
+        fn confirm(&mut self, _question: Question) -> bool {
+            self.asked += 1;
+            false
+        }
+    }
+
+    #[test]
+    fn an_empty_operand_names_nothing_not_the_root() {
+        let mut refuser = Refuser::default();
+        let opts = Options {
+            recursive: true,
+            ..Options::default()
+        };
+        assert!(!remove(Path::new(""), opts, &mut refuser));
+        assert_eq!(refuser.asked, 0, "nothing may be looked at");
+        assert_eq!(refuser.problems.len(), 1);
+        assert!(
+            refuser.problems[0].contains("NotFound"),
+            "{:?}",
+            refuser.problems
+        );
+        let ignore = Options {
+            ignore_missing: true,
+            ..opts
+        };
+        assert!(remove(Path::new(""), ignore, &mut refuser));
+        assert_eq!(refuser.asked, 0);
     }
 
     #[test]
