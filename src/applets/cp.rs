@@ -240,6 +240,12 @@ fn describe_more(problem: &Problem) -> String {
                 quote(src)
             )
         }
+        Problem::DirectorySpecifiedTwice(src) => {
+            format!(
+                "warning: source directory {} specified more than once",
+                quote(src)
+            )
+        }
         Problem::JustCreated { src, dest } => {
             let (d, s) = pair(dest, src);
             format!("will not overwrite just-created {d} with {s}")

@@ -139,6 +139,8 @@ pub enum Problem {
     DanglingDestination(PathBuf),
     /// A warning (the exit status stays 0): the same source named twice.
     SpecifiedTwice(PathBuf),
+    /// A warning: a directory named twice, the second time onto its first copy (skipped).
+    DirectorySpecifiedTwice(PathBuf),
     /// A second operand would replace what the first one just made.
     JustCreated {
         src: PathBuf,
@@ -217,6 +219,9 @@ pub struct Copier<'r> {
     links: HashMap<(u64, u64), PathBuf>,
     /// Sources and destinations of the operands so far: (dev, ino, last component).
     sources_seen: HashSet<(u64, u64, OsString)>,
+    /// Directory operands already copied (device, inode) and where to, as GNU remembers them
+    /// when it keeps hard links: the same directory onto the same copy is copied once.
+    dirs_copied: std::collections::HashMap<(u64, u64), PathBuf>,
     made: HashSet<(u64, u64, OsString)>,
     umask: u32,
     is_root: bool,
@@ -385,6 +390,7 @@ impl<'r> Copier<'r> {
             reporter,
             links: HashMap::new(),
             sources_seen: HashSet::new(),
+            dirs_copied: std::collections::HashMap::new(),
             made: HashSet::new(),
             umask: current_umask(),
             is_root: nix::unistd::geteuid().is_root(),
@@ -437,6 +443,22 @@ impl<'r> Copier<'r> {
         ok
     }
 
+    /// Whether `src`, a directory operand, was copied already onto the same destination name
+    /// (`cp -a ./b b d/`): GNU warns and copies it once. The first copy counts even when it
+    /// failed, as GNU's does.
+    fn directory_again(&mut self, src: &Path, dest: &Path, meta: &Metadata) -> bool {
+        let id = (meta.dev(), meta.ino());
+        if let Some(earlier) = self.dirs_copied.get(&id) {
+            if crate::sys::same_file::same_name(earlier, dest) {
+                self.reporter
+                    .problem(Problem::DirectorySpecifiedTwice(src.to_path_buf()));
+                return true;
+            }
+        }
+        self.dirs_copied.insert(id, dest.to_path_buf());
+        false
+    }
+
     /// `cp -R dir dir/sub`: refused up front, before anything is made inside the source
     /// (GNU makes a partial copy first).
     fn copies_into_itself(&mut self, src: &Path, dest: &Path, meta: &Metadata) -> bool {
@@ -479,6 +501,9 @@ impl<'r> Copier<'r> {
         let is_dir = meta.is_dir();
         if is_dir && !self.opts.recursive {
             return self.problem(Problem::OmitDirectory(src.to_path_buf()));
+        }
+        if is_dir && top && self.opts.preserve.links && self.directory_again(src, dest, &meta) {
+            return;
         }
         if is_dir && top && self.copies_into_itself(src, dest, &meta) {
             return;

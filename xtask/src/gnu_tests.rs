@@ -399,6 +399,15 @@ fn failure_reason(log: &str) -> String {
     if let Some(line) = lines.iter().find(|l| l.starts_with("rescue-gnu-tests:")) {
         return clip(line);
     }
+    // valgrind's report: `==PID== Conditional jump or move depends on uninitialised value(s)`.
+    if let Some(report) = lines.iter().find_map(|line| {
+        let rest = line.strip_prefix("==")?;
+        let (pid, text) = rest.split_once("== ")?;
+        (pid.bytes().all(|b| b.is_ascii_digit()) && !text.trim().is_empty())
+            .then(|| format!("valgrind: {}", text.trim()))
+    }) {
+        return clip(&report);
+    }
     if let Some(hunk) = lines.iter().position(|line| line.starts_with("@@ ")) {
         let changed: Vec<&str> = lines[hunk + 1..]
             .iter()
@@ -620,6 +629,10 @@ mod tests {
         assert_eq!(
             failure_reason("rescue-gnu-tests: timed out after 300 s\n"),
             "rescue-gnu-tests: timed out after 300 s"
+        );
+        assert_eq!(
+            failure_reason("==12== \n==12== Invalid read of size 8\n==12==    at 0x1: ???\n"),
+            "valgrind: Invalid read of size 8"
         );
         assert_eq!(
             failure_reason("+ ls x\nls: invalid option -- 'j'\n+ fail=1\n"),
