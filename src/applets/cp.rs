@@ -55,7 +55,7 @@ use clap::Parser;
 use super::{Exit, Yes};
 
 use super::{complain, quote, strerror};
-use crate::sys::backup::{Backup, BackupKind};
+use crate::sys::backup::BackupKind;
 use crate::sys::copy::{
     self, Copier, Deref, Existing, Extras, Options, Preserve, Problem, Reflink, Sparse,
 };
@@ -573,11 +573,11 @@ fn options(args: &Args) -> Result<(Options, Extras), Exit> {
             "options --backup and --no-clobber are mutually exclusive",
         ));
     }
-    if backups {
-        let control = args.backup.as_deref().filter(|c| !c.is_empty());
-        let kind = BackupKind::from_control(control).map_err(Exit::usage)?;
-        extras.backup = Some(Backup::new(kind, args.suffix.as_deref()));
-    }
+    extras.backup = super::backup_from(
+        args.backup_default,
+        args.backup.as_deref(),
+        args.suffix.as_deref(),
+    )?;
     (extras.sparse, extras.reflink) = sparse_and_reflink(args)?;
     if extras.reflink == Reflink::Always && extras.sparse != Sparse::Auto {
         return Err(Exit::usage("--reflink can be used only with --sparse=auto"));

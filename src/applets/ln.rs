@@ -422,7 +422,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         return Err(Exit::failed(1, "cannot do --relative without --symbolic"));
     }
     let (pairs, into_dir) = plan(&args)?;
-    let backup = super::mv::backup_from(args.b, args.backup.as_deref(), args.suffix.as_deref())?;
+    let backup = super::backup_from(args.b, args.backup.as_deref(), args.suffix.as_deref())?;
     let numbered = backup
         .as_ref()
         .is_some_and(|b| b.kind == BackupKind::Numbered);

@@ -276,6 +276,24 @@ pub fn path_of(arg: &OsStr) -> PathBuf {
     PathBuf::from(arg)
 }
 
+/// `-b`, `--backup[=CONTROL]` and `-S` as GNU reads them (cp, mv, ln): `-S` alone asks for
+/// backups too, and `none` makes none.
+pub fn backup_from(
+    b: bool,
+    backup: Option<&str>,
+    suffix: Option<&std::ffi::OsStr>,
+) -> Result<Option<crate::sys::backup::Backup>, Exit> {
+    if !b && backup.is_none() && suffix.is_none() {
+        return Ok(None);
+    }
+    let control = backup.filter(|c| !c.is_empty());
+    let kind = crate::sys::backup::BackupKind::from_control(control).map_err(Exit::usage)?;
+    if kind == crate::sys::backup::BackupKind::None {
+        return Ok(None);
+    }
+    Ok(Some(crate::sys::backup::Backup::new(kind, suffix)))
+}
+
 /// The metadata of a `--reference=FILE`, or GNU's message and exit status 1 (chmod, chown,
 /// touch).
 pub fn reference_metadata(reference: &Path, follow: bool) -> Result<std::fs::Metadata, Exit> {

@@ -85,24 +85,6 @@ pub(super) struct Args {
     files: Vec<PathBuf>,
 }
 
-/// `-b`, `--backup[=CONTROL]` and `-S` as GNU reads them (shared with `ln`): `-S` alone asks
-/// for backups too.
-pub(super) fn backup_from(
-    b: bool,
-    backup: Option<&str>,
-    suffix: Option<&std::ffi::OsStr>,
-) -> Result<Option<Backup>, Exit> {
-    if !b && backup.is_none() && suffix.is_none() {
-        return Ok(None);
-    }
-    let control = backup.filter(|c| !c.is_empty());
-    let kind = BackupKind::from_control(control).map_err(Exit::usage)?;
-    if kind == BackupKind::None {
-        return Ok(None);
-    }
-    Ok(Some(Backup::new(kind, suffix)))
-}
-
 struct Report {
     name: &'static str,
     verbose: bool,
@@ -682,7 +664,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             *file = strip_slashes(file);
         }
     }
-    let backup = backup_from(args.b, args.backup.as_deref(), args.suffix.as_deref())?;
+    let backup = super::backup_from(args.b, args.backup.as_deref(), args.suffix.as_deref())?;
     if args.no_clobber && (args.b || args.backup.is_some() || args.suffix.is_some()) {
         return Err(Exit::usage(
             "options --backup and --no-clobber are mutually exclusive",

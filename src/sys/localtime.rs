@@ -24,22 +24,26 @@ extern "C" {
     fn tzset();
 }
 
+/// The C library's broken-down local time of `seconds` since the epoch (`localtime_r` after
+/// `tzset`, so a changed `TZ` is seen); `None` when it cannot convert (a year out of range).
+pub fn broken_down(seconds: i64) -> Option<libc::tm> {
+    // libc marks musl's `time_t` deprecated only to warn that it became 64-bit (musl 1.2).
+    #[allow(deprecated)]
+    let time = libc::time_t::try_from(seconds).ok()?;
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r writes only into `tm`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; tzset takes no arguments.
+    let ok = unsafe {
+        tzset();
+        !libc::localtime_r(&time, &mut tm).is_null()
+    };
+    ok.then_some(tm)
+}
+
 impl LocalTime {
     /// Converts seconds since the epoch; `None` when the C library cannot (a year out of range).
     pub fn of(seconds: i64) -> Option<LocalTime> {
-        // libc marks musl's `time_t` deprecated only to warn that it became 64-bit (musl 1.2).
-        #[allow(deprecated)]
-        let time = libc::time_t::try_from(seconds).ok()?;
-        // SAFETY: an all-zero `tm` is a valid value; localtime_r writes only into `tm`.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are valid for the call; tzset takes no arguments.
-        let ok = unsafe {
-            tzset();
-            !libc::localtime_r(&time, &mut tm).is_null()
-        };
-        if !ok {
-            return None;
-        }
+        let tm = broken_down(seconds)?;
         // `c_long` is 32 bits on some targets, 64 on ours.
         #[allow(clippy::useless_conversion)]
         let utc_offset = i64::from(tm.tm_gmtoff);

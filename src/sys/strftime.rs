@@ -2,24 +2,9 @@
 //! library formats (glibc and static musl read `TZ` and `/etc/localtime` themselves); `%N`
 //! (nanoseconds, a GNU extension `ls` and `date` accept) is expanded here first.
 
-extern "C" {
-    fn tzset();
-}
-
 /// `seconds.nanos` formatted by `format`; `None` when the C library cannot convert the time.
 pub fn strftime(format: &[u8], seconds: i64, nanos: u32) -> Option<Vec<u8>> {
-    #[allow(deprecated)]
-    let time = libc::time_t::try_from(seconds).ok()?;
-    // SAFETY: an all-zero `tm` is valid; localtime_r writes only into it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call.
-    let ok = unsafe {
-        tzset();
-        !libc::localtime_r(&time, &mut tm).is_null()
-    };
-    if !ok {
-        return None;
-    }
+    let tm = super::localtime::broken_down(seconds)?;
     let mut expanded = Vec::with_capacity(format.len() + 8);
     let mut i = 0;
     while i < format.len() {
