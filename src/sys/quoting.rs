@@ -28,13 +28,20 @@ use std::os::unix::ffi::OsStrExt;
 /// quotes (`'bad'$'\377''name'`, `'a'$'\n''b'`). The text is also one shell word that bash
 /// reads back as the same bytes.
 pub fn quote(name: impl AsRef<OsStr>) -> String {
-    quote_bytes(name.as_ref().as_bytes(), true)
+    shell_escape_always(name.as_ref().as_bytes(), true)
 }
 
 /// A name as GNU's `quoteaf` prints it under `LC_ALL=C`: as [`quote`], except that every byte
 /// outside printable ASCII is escaped (`'caf'$'\303\251'`).
 pub fn quote_c_locale(name: impl AsRef<OsStr>) -> String {
-    quote_bytes(name.as_ref().as_bytes(), false)
+    shell_escape_always(name.as_ref().as_bytes(), false)
+}
+
+/// GNU's `shell-escape-always` style, which `quoteaf` is; the bytes of a name that is not
+/// UTF-8 are escaped, so the result is always text.
+fn shell_escape_always(bytes: &[u8], utf8: bool) -> String {
+    let quoted = quote_style_in(bytes, QuotingStyle::ShellEscapeAlways, b"", utf8);
+    String::from_utf8_lossy(&quoted).into_owned()
 }
 
 /// A name as one shell word: bare when every byte is one a shell leaves alone (letters,
@@ -57,7 +64,7 @@ pub fn shell_word(name: impl AsRef<OsStr>) -> String {
     if bare {
         String::from_utf8_lossy(bytes).into_owned()
     } else {
-        quote_bytes(bytes, true)
+        shell_escape_always(bytes, true)
     }
 }
 
@@ -131,76 +138,6 @@ fn plain_len(bytes: &[u8], utf8: bool) -> usize {
         Some(text) if text.chars().all(|c| !c.is_control()) => len,
         _ => 0,
     }
-}
-
-/// GNU's `shell-escape-always` style: single quotes, `"..."` when the only special byte is a
-/// single quote, and runs of escaped bytes as `$'\ooo'` between the quoted pieces.
-fn quote_bytes(bytes: &[u8], utf8: bool) -> String {
-    let all_plain = {
-        let mut at = 0;
-        let mut plain = true;
-        while at < bytes.len() {
-            let len = plain_len(&bytes[at..], utf8);
-            if len == 0 {
-                plain = false;
-                break;
-            }
-            at += len;
-        }
-        plain
-    };
-    if all_plain {
-        if !bytes.contains(&b'\'') {
-            return format!("'{}'", String::from_utf8_lossy(bytes));
-        }
-        // A single quote reads best inside double quotes, when nothing in there is special.
-        if !bytes.iter().any(|b| b"\"$`\\!".contains(b)) {
-            return format!("\"{}\"", String::from_utf8_lossy(bytes));
-        }
-    }
-    let mut out = String::from("'");
-    let mut quoted = true;
-    let mut index = 0;
-    while index < bytes.len() {
-        let byte = bytes[index];
-        let len = plain_len(&bytes[index..], utf8);
-        if len > 0 {
-            if !quoted {
-                out.push('\'');
-                quoted = true;
-            }
-            if byte == b'\'' {
-                out.push_str("'\\''");
-            } else {
-                out.push_str(&String::from_utf8_lossy(&bytes[index..index + len]));
-            }
-            index += len;
-            continue;
-        }
-        if quoted {
-            out.push('\'');
-            quoted = false;
-        }
-        out.push_str("$'");
-        while index < bytes.len() && plain_len(&bytes[index..], utf8) == 0 {
-            match bytes[index] {
-                0x07 => out.push_str("\\a"),
-                0x08 => out.push_str("\\b"),
-                0x0c => out.push_str("\\f"),
-                b'\n' => out.push_str("\\n"),
-                b'\r' => out.push_str("\\r"),
-                b'\t' => out.push_str("\\t"),
-                0x0b => out.push_str("\\v"),
-                other => out.push_str(&format!("\\{other:03o}")),
-            }
-            index += 1;
-        }
-        out.push('\'');
-    }
-    if quoted {
-        out.push('\'');
-    }
-    out
 }
 
 /// GNU's quoting styles (`ls --quoting-style`), under `LC_ALL=C`: every byte outside
@@ -550,6 +487,8 @@ mod tests {
         assert_eq!(q(b"x\ny"), "'x'$'\\n''y'");
         assert_eq!(q(b"\xff"), "''$'\\377'");
         assert_eq!(q("café".as_bytes()), "'caf'$'\\303\\251'");
+        // A quote right after an escaped run stands outside any quotes, as `rm` 9.1 prints it.
+        assert_eq!(q(b"\x01'"), "''$'\\001'\\'''");
     }
 
     #[test]
