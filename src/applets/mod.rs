@@ -225,17 +225,14 @@ pub fn parse_matches<T: clap::CommandFactory>(
         .and_then(|arg| arg.to_str())
         .filter(|arg| arg.starts_with('-') && !arg.starts_with("--"))
         .and_then(|arg| arg.chars().last());
-    let shorts: Vec<(String, char)> = command
-        .get_arguments()
-        .filter_map(|arg| Some((arg.get_long()?.to_string(), arg.get_short()?)))
-        .collect();
     let argv = std::iter::once(OsString::from(name)).chain(args);
-    command.try_get_matches_from(argv).map_err(|err| {
+    command.try_get_matches_from_mut(argv).map_err(|err| {
         let typed_short = |long: &str| {
-            shorts
-                .iter()
-                .find(|(name, short)| name == long && Some(*short) == last_short)
-                .map(|(_, short)| *short)
+            command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(long))
+                .and_then(clap::Arg::get_short)
+                .filter(|short| Some(*short) == last_short)
         };
         messages::usage_error(err, typed_short)
     })
