@@ -12,7 +12,11 @@ use crate::shell::{self, workspace_root};
 /// need `debootstrap` (the shared bookworm root), `libcap2-bin` (setcap/getcap: ping's
 /// capability), `attr` (setfattr/getfattr), `mount` (a tmpfs for backups on another file
 /// system), `time` (GNU time: the memory budget tests measure a child's peak RSS with it) and
-/// `tzdata` (touch's local-time tests read /usr/share/zoneinfo). A test that finds one missing
+/// `tzdata` (touch's local-time tests read /usr/share/zoneinfo). The look-around applets are
+/// compared with their peers: `procps` (ps, free, uptime, top), `psmisc` (fuser), `util-linux`
+/// and `mount` (df's peer is coreutils; findmnt, mountpoint, dmesg), `iproute2` (ss, ip), and
+/// `bsdutils` (logger) with `systemd-journal-remote`, which writes the journal files `log` is
+/// tested on without a running journald. A test that finds one missing
 /// fails in CI rather than skipping (tests/common/skip.rs).
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
@@ -29,6 +33,12 @@ const TEST_PACKAGES: &[&str] = &[
     "binutils",
     "time",
     "tzdata",
+    "procps",
+    "util-linux",
+    "iproute2",
+    "bsdutils",
+    "gzip",
+    "systemd-journal-remote",
 ];
 
 pub fn run() -> crate::Result {
