@@ -28,6 +28,7 @@ pub mod ls_colors;
 pub mod mode;
 pub mod mode_spec;
 pub mod mountinfo;
+pub mod open_files;
 pub mod parallel;
 pub mod procfs;
 pub mod quoting;
