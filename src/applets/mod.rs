@@ -11,6 +11,8 @@ mod cat;
 mod chmod;
 mod chown;
 mod cp;
+mod fuser;
+mod holders;
 mod install;
 mod ln;
 mod ls;
@@ -78,6 +80,18 @@ pub const APPLETS: &[Applet] = &[
         1
     ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!(
+        "fuser",
+        fuser,
+        "identify processes using files or file systems",
+        1
+    ),
+    applet!(
+        "holders",
+        holders,
+        "everything that keeps a mount busy, and what to run next",
+        2
+    ),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),

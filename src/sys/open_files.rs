@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::sys::mountinfo::{Mount, MountTable};
 use crate::sys::procfs;
 use crate::Result;
 
@@ -366,6 +367,137 @@ pub fn socket_inodes() -> Result<HashMap<u64, Vec<(u32, u32)>>> {
     Ok(owners)
 }
 
+/// Whether a reference is to a file on one mount: on its device, and, where the same file
+/// system is also mounted elsewhere (a bind mount shares the device), not by a path through one
+/// of those other mount points. A reference that could not be stat'ed is judged by its path.
+#[derive(Debug, Clone)]
+pub struct OnMount {
+    pub device: (u32, u32),
+    pub mount_point: PathBuf,
+    /// Other mount points of the same device that are not inside this one.
+    pub elsewhere: Vec<PathBuf>,
+    /// Mount points stacked inside this one: a path below them is on another file system.
+    pub stacked: Vec<PathBuf>,
+}
+
+impl OnMount {
+    pub fn new(table: &MountTable, mount: &Mount) -> OnMount {
+        let point = &mount.mount_point;
+        OnMount {
+            device: mount.device,
+            mount_point: point.clone(),
+            elsewhere: table
+                .mounts
+                .iter()
+                .filter(|m| m.device == mount.device && !m.mount_point.starts_with(point))
+                .map(|m| m.mount_point.clone())
+                .collect(),
+            stacked: table.below(point).map(|m| m.mount_point.clone()).collect(),
+        }
+    }
+
+    /// Whether `name` (a path as `/proc` shows it) is under this mount point and not under a
+    /// mount stacked in it.
+    pub fn path_inside(&self, name: &Path) -> bool {
+        let name = strip_deleted(name);
+        name.starts_with(&self.mount_point) && !self.stacked.iter().any(|s| name.starts_with(s))
+    }
+
+    pub fn holds(&self, file: Option<FileId>, name: &Path) -> bool {
+        match file {
+            Some(file) if file.device == self.device => {
+                let plain = strip_deleted(name);
+                let through_other = self.elsewhere.iter().any(|other| plain.starts_with(other));
+                !through_other || self.path_inside(name)
+            }
+            Some(_) => false,
+            None => self.path_inside(name),
+        }
+    }
+}
+
+/// A name without the ` (deleted)` the kernel appends to a deleted file's.
+pub fn strip_deleted(name: &Path) -> &Path {
+    let bytes = name.as_os_str().as_bytes();
+    Path::new(OsStr::from_bytes(
+        bytes.strip_suffix(b" (deleted)").unwrap_or(bytes),
+    ))
+}
+
+/// A loop device and the file behind it, as `/sys/block/loopN/loop/backing_file` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopDevice {
+    /// `/dev/loopN`.
+    pub device: PathBuf,
+    /// The backing file (ending in ` (deleted)` when it was deleted).
+    pub backing_file: PathBuf,
+    /// The backing file's identity, when it can still be stat'ed by its name.
+    pub file: Option<FileId>,
+}
+
+/// The attached loop devices (a detached one has no `loop/` directory in sysfs).
+pub fn loop_devices() -> Vec<LoopDevice> {
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    let mut loops: Vec<LoopDevice> = entries
+        .flatten()
+        .filter(|entry| entry.file_name().as_bytes().starts_with(b"loop"))
+        .filter_map(|entry| {
+            let text = std::fs::read(entry.path().join("loop/backing_file")).ok()?;
+            let text = text.strip_suffix(b"\n").unwrap_or(&text);
+            let backing_file = PathBuf::from(OsStr::from_bytes(text));
+            let file = std::fs::metadata(&backing_file)
+                .ok()
+                .filter(|_| !text.ends_with(b" (deleted)"))
+                .map(|meta| FileId::of(&meta));
+            Some(LoopDevice {
+                device: Path::new("/dev").join(entry.file_name()),
+                backing_file,
+                file,
+            })
+        })
+        .collect();
+    loops.sort_by(|a, b| a.device.cmp(&b.device));
+    loops
+}
+
+/// One line of `/proc/swaps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    pub path: PathBuf,
+    /// `file` or `partition`.
+    pub kind: String,
+}
+
+pub const SWAPS: &str = "/proc/swaps";
+
+/// The active swap areas; none when `/proc/swaps` cannot be read.
+pub fn swaps() -> Vec<Swap> {
+    std::fs::read(SWAPS)
+        .map(|data| parse_swaps(&data))
+        .unwrap_or_default()
+}
+
+/// `/proc/swaps`: a header, then `FILENAME TYPE SIZE USED PRIORITY`, the name with space, tab,
+/// newline and backslash written as `\ooo`.
+pub fn parse_swaps(data: &[u8]) -> Vec<Swap> {
+    data.split(|&byte| byte == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line
+                .split(|&byte| byte == b' ' || byte == b'\t')
+                .filter(|field| !field.is_empty());
+            let path = crate::sys::mountinfo::unescape(fields.next()?);
+            let kind = String::from_utf8_lossy(fields.next()?).into_owned();
+            Some(Swap {
+                path: PathBuf::from(OsStr::from_bytes(&path)),
+                kind,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +557,41 @@ mod tests {
             .references
             .iter()
             .any(|r| r.kind == Kind::Cwd && r.file == Some(FileId::of(&cwd))));
+    }
+
+    #[test]
+    fn swaps_are_read_with_escaped_names() {
+        let data = b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+            /dev/vda2                               partition\t1048572\t\t0\t\t-2\n\
+            /mnt/my\\040swap\\040(deleted)        file\t\t65532\t\t0\t\t-3\n";
+        let swaps = parse_swaps(data);
+        assert_eq!(swaps.len(), 2);
+        assert_eq!(swaps[0].kind, "partition");
+        assert_eq!(swaps[1].path, Path::new("/mnt/my swap (deleted)"));
+        assert_eq!(swaps[1].kind, "file");
+        assert_eq!(strip_deleted(&swaps[1].path), Path::new("/mnt/my swap"));
+    }
+
+    #[test]
+    fn a_bind_mount_elsewhere_does_not_hold_this_one() {
+        let on = OnMount {
+            device: (0, 40),
+            mount_point: PathBuf::from("/mnt/a"),
+            elsewhere: vec![PathBuf::from("/srv/b")],
+            stacked: vec![PathBuf::from("/mnt/a/proc")],
+        };
+        let id = |minor| {
+            Some(FileId {
+                device: (0, minor),
+                inode: 5,
+            })
+        };
+        assert!(on.holds(id(40), Path::new("/mnt/a/x")));
+        assert!(!on.holds(id(40), Path::new("/srv/b/x")));
+        // Outside every mount point we know of (another namespace's view): the device decides.
+        assert!(on.holds(id(40), Path::new("/x")));
+        assert!(!on.holds(id(41), Path::new("/mnt/a/x")));
+        assert!(on.holds(None, Path::new("/mnt/a/gone (deleted)")));
+        assert!(!on.holds(None, Path::new("/mnt/a/proc/1")));
     }
 }
