@@ -30,7 +30,7 @@ use clap::Parser;
 use nix::sys::signal::Signal;
 
 use super::fuser::{kill_each, report_trouble, take_signal};
-use super::{quote, Exit};
+use super::{complain, quote, Exit};
 use crate::sys::accounts::Accounts;
 use crate::sys::mountinfo::{Mount, MountTable};
 use crate::sys::open_files::{self, Kind, LoopDevice, OnMount, Process, Reference, Swap};
@@ -93,11 +93,18 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         ));
     };
     let on = OnMount::new(&table, mount);
+    let loops = open_files::loop_devices().unwrap_or_else(|| {
+        complain(
+            name,
+            "loop devices not checked: /sys is not mounted (rescue mount -t sysfs sysfs /sys)",
+        );
+        Vec::new()
+    });
     let processes = open_files::scan(procfs::STUCK_AFTER).map_err(|err| Exit::failed(2, err))?;
     let findings = Findings {
         uses: process_uses(&processes, &on),
         stacked: table.below(&canonical).collect(),
-        loops: open_files::loop_devices()
+        loops: loops
             .into_iter()
             .filter(|device| on.holds(device.file, &device.backing_file))
             .collect(),

@@ -435,11 +435,10 @@ pub struct LoopDevice {
     pub file: Option<FileId>,
 }
 
-/// The attached loop devices (a detached one has no `loop/` directory in sysfs).
-pub fn loop_devices() -> Vec<LoopDevice> {
-    let Ok(entries) = std::fs::read_dir("/sys/block") else {
-        return Vec::new();
-    };
+/// The attached loop devices (a detached one has no `loop/` directory in sysfs); `None` when
+/// `/sys` is not mounted, so they cannot be known.
+pub fn loop_devices() -> Option<Vec<LoopDevice>> {
+    let entries = std::fs::read_dir("/sys/block").ok()?;
     let mut loops: Vec<LoopDevice> = entries
         .flatten()
         .filter(|entry| entry.file_name().as_bytes().starts_with(b"loop"))
@@ -459,7 +458,7 @@ pub fn loop_devices() -> Vec<LoopDevice> {
         })
         .collect();
     loops.sort_by(|a, b| a.device.cmp(&b.device));
-    loops
+    Some(loops)
 }
 
 /// One line of `/proc/swaps`.

@@ -281,7 +281,11 @@ impl Drop for Scene {
     fn drop(&mut self) {
         self.release();
         for mount in self.mounts.drain(..).rev() {
-            let _ = Command::new("umount").arg("-l").arg(mount).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(mount)
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
