@@ -49,6 +49,10 @@ fn processes_stacked_mounts_and_loop_devices_are_listed_with_the_commands_to_run
     if loop_device.is_none() && common::in_ci() {
         panic!("losetup failed in CI");
     }
+    // A loop device whose backing file was deleted: sysfs names it with ` (deleted)`.
+    let gone = scene.mnt.join("gone.img");
+    let gone_device = scene.attach_loop(&gone);
+    std::fs::remove_file(&gone).unwrap();
 
     let out = holders(&[], &scene.mnt);
     common::assert_exit(&out, 1, "holders of a busy mount");
@@ -97,6 +101,10 @@ fn processes_stacked_mounts_and_loop_devices_are_listed_with_the_commands_to_run
         );
         assert!(said.contains(&format!("losetup -d {device}")), "{said}");
     }
+    if let Some(device) = gone_device {
+        let line = format!("  {device} {mnt}/gone.img (deleted)");
+        assert!(said.contains(&line), "{said}");
+    }
 
     scene.release();
     let out = holders(&[], &scene.mnt);
@@ -129,16 +137,25 @@ fn kill_signals_the_processes_only_when_told_yes() {
     };
     scene.start(Role::Cwd);
     scene.start(Role::RootOnly);
+    scene.start(Role::ReadFd);
     scene.start(Role::Unrelated);
+    // A file deleted while open still holds the mount; its name says so.
+    std::fs::remove_file(&scene.file).unwrap();
     let out = holders(&["-k"], &scene.mnt);
     common::assert_exit(&out, 1, "holders -k without an answer");
+    let deleted = format!("fd 3 {} (deleted)", scene.file.display());
+    assert!(
+        rows(&out).contains(&(scene.pid(Role::ReadFd), deleted)),
+        "{}",
+        common::show(&out)
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(!scene.exited(Role::Cwd) && !scene.exited(Role::RootOnly));
 
     let out = holders(&["-k", "--yes"], &scene.mnt);
     common::assert_exit(&out, 1, "holders -k --yes");
     let start = std::time::Instant::now();
-    while !(scene.exited(Role::Cwd) && scene.exited(Role::RootOnly)) {
+    while !(scene.exited(Role::Cwd) && scene.exited(Role::RootOnly) && scene.exited(Role::ReadFd)) {
         assert!(start.elapsed().as_secs() < 10, "not killed");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -152,6 +152,12 @@ pub fn scan(limit: Duration) -> Result<Vec<Process>> {
         .into_iter()
         .filter(|&pid| pid != me)
         .collect();
+    Ok(read_all(pids, limit, read_process))
+}
+
+/// [`scan`]'s pool: `read` for each pid in a worker, at most [`WORKERS`] at once, each given
+/// `limit`; one that has not answered by then is [`Trouble::Stuck`].
+fn read_all(pids: Vec<u32>, limit: Duration, read: fn(u32) -> Process) -> Vec<Process> {
     let (sender, receiver) = mpsc::channel::<Process>();
     let mut queue = pids.into_iter();
     let mut waiting: BTreeMap<u32, Instant> = BTreeMap::new();
@@ -164,7 +170,7 @@ pub fn scan(limit: Duration) -> Result<Vec<Process>> {
                 .name("read-process".into())
                 .stack_size(128 * 1024)
                 .spawn(move || {
-                    let _ = sender.send(read_process(pid));
+                    let _ = sender.send(read(pid));
                 });
             match spawned {
                 Ok(_) => {
@@ -172,7 +178,7 @@ pub fn scan(limit: Duration) -> Result<Vec<Process>> {
                 }
                 // Out of threads: read it here, unguarded, rather than not at all.
                 Err(_) => {
-                    done.insert(pid, read_process(pid));
+                    done.insert(pid, read(pid));
                 }
             }
         }
@@ -200,7 +206,7 @@ pub fn scan(limit: Duration) -> Result<Vec<Process>> {
             }
         }
     }
-    Ok(done.into_values().collect())
+    done.into_values().collect()
 }
 
 /// Everything `pid` references, read without a time limit (call it where blocking is fine, or
@@ -543,6 +549,38 @@ mod tests {
             trouble: None,
         };
         assert_eq!(socket_owners(&[process])[&4242], [(7, 3)]);
+    }
+
+    /// A reader where every third pid never answers, as a process stuck in D state.
+    fn stuck_every_third(pid: u32) -> Process {
+        if pid.is_multiple_of(3) {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        Process {
+            pid,
+            uid: Some(0),
+            command: "ok".into(),
+            references: Vec::new(),
+            trouble: None,
+        }
+    }
+
+    #[test]
+    fn stuck_processes_are_given_up_within_the_limit_and_the_rest_read() {
+        let pids: Vec<u32> = (1..=200).collect();
+        let start = Instant::now();
+        let read = read_all(pids, Duration::from_millis(200), stuck_every_third);
+        // 66 stuck ones, 32 at a time: three or so rounds of the limit, not 66.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(read.len(), 200);
+        for process in &read {
+            let stuck = process.trouble == Some(Trouble::Stuck);
+            assert_eq!(stuck, process.pid.is_multiple_of(3), "{process:?}");
+        }
     }
 
     #[test]
