@@ -250,3 +250,21 @@ fn a_path_that_is_not_a_mount_point_is_refused() {
     let out = common::run(&["holders", "/nonexistent/x"]);
     common::assert_exit(&out, 2, "holders on a missing path");
 }
+
+#[test]
+fn the_root_is_never_offered_for_killing_or_unmounting() {
+    let out = holders(&["-k", "--yes"], Path::new("/"));
+    common::assert_exit(&out, 2, "holders -k /");
+    let out = holders(&[], Path::new("/"));
+    let said = common::stdout(&out);
+    let next = said.split("\nnext:\n").nth(1).unwrap_or_default();
+    assert!(
+        next.contains("mount -o remount,ro /"),
+        "{}",
+        common::show(&out)
+    );
+    assert!(
+        !next.contains("umount") && !next.contains("fuser -m -k"),
+        "{said}"
+    );
+}

@@ -260,12 +260,21 @@ fn target(path: &Path, args: &Args, table: Option<&MountTable>) -> Target {
 /// One line each for the processes that were stuck or refused, so a clean answer is not
 /// mistaken for a complete one.
 pub(super) fn report_trouble(name: &str, processes: &[Process]) {
+    // As many pids as fit a line; when not root, that is most processes on the host.
     let pids = |want: fn(&Trouble) -> bool| -> Vec<String> {
-        processes
+        let all: Vec<String> = processes
             .iter()
             .filter(|p| p.trouble.as_ref().is_some_and(want))
             .map(|p| p.pid.to_string())
-            .collect()
+            .collect();
+        match all.len() {
+            0..=12 => all,
+            more => {
+                let mut shown = all[..10].to_vec();
+                shown.push(format!("and {} more", more - 10));
+                shown
+            }
+        }
     };
     let stuck = pids(|t| *t == Trouble::Stuck);
     if !stuck.is_empty() {

@@ -19,8 +19,9 @@
 //! and nothing else holds it).
 //!
 //! `-k` sends SIGKILL (or `-SIGNAL`: `-TERM`, `-15`) to the processes listed, asking before
-//! each one unless `--yes` is given; it never signals itself. Mounts, loop devices and swap
-//! are left to the commands printed at the end.
+//! each one unless `--yes` is given; it never signals itself, and refuses for `/`, which every
+//! process holds (the command suggested there is a read-only remount). Mounts, loop devices
+//! and swap are left to the commands printed at the end.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -92,6 +93,12 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             format!("{}: not a mount point{on}", quote(&args.path)),
         ));
     };
+    if args.kill && canonical == Path::new("/") {
+        return Err(Exit::failed(
+            2,
+            "will not signal the processes holding /: that is every process, init too",
+        ));
+    }
     let on = OnMount::new(&table, mount);
     let loops = open_files::loop_devices().unwrap_or_else(|| {
         complain(
@@ -265,6 +272,15 @@ fn print_table(
 fn next_commands(path: &Path, findings: &Findings) -> Vec<String> {
     let word = shell_word(path);
     let mut commands = Vec::new();
+    if path == Path::new("/") {
+        // Killing everything and unmounting the root is no step to paste.
+        commands.push(
+            "mount -o remount,ro /      # the root is not unmounted; read-only is what \
+             shutdown does"
+                .to_string(),
+        );
+        return commands;
+    }
     if !findings.uses.is_empty() {
         commands.push(format!(
             "rescue fuser -m -k {word}      # or: rescue holders -k {word}"
