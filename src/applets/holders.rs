@@ -34,7 +34,7 @@ use super::fuser::{kill_each, report_trouble, take_signal};
 use super::{complain, quote, Exit};
 use crate::sys::accounts::Accounts;
 use crate::sys::mountinfo::{Mount, MountTable};
-use crate::sys::open_files::{self, Kind, LoopDevice, OnMount, Process, Reference, Swap};
+use crate::sys::open_files::{self, Kind, LoopDevice, OnMount, Process, Reference, Swap, Trouble};
 use crate::sys::procfs;
 use crate::sys::quoting::{escape, shell_word};
 
@@ -123,7 +123,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     report_trouble(name, &processes);
     let unreadable = processes
         .iter()
-        .any(|p| matches!(p.trouble, Some(ref t) if *t != open_files::Trouble::Vanished));
+        .any(|p| p.trouble.as_ref().is_some_and(|t| *t != Trouble::Vanished));
     print_findings(&canonical, mount, &findings, &processes)
         .map_err(|err| Exit::write_error(2, &err))?;
     if args.kill && !findings.uses.is_empty() {
@@ -184,8 +184,11 @@ fn print_findings(
     let what = format!("{} on {}", mount.fs_type, escape(&mount.source));
     if !findings.any() {
         writeln!(out, "{shown} ({what}): nothing holds it")?;
-        let stuck = processes.iter().any(|p| p.trouble.is_some());
-        if !stuck {
+        // With processes unread, "nothing" is not known; the reason is on stderr.
+        let unread = processes
+            .iter()
+            .any(|p| p.trouble.as_ref().is_some_and(|t| *t != Trouble::Vanished));
+        if !unread {
             writeln!(out, "next:\n  rescue umount {}", shell_word(path))?;
         }
         return out.flush();
