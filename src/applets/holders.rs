@@ -16,7 +16,7 @@
 //! (stuck on a dead NFS server) or that the kernel will not show is named, since it may be a
 //! holder. Exit status 0 when nothing holds PATH, 1 when something does, 2 when it could not
 //! look (PATH is not a mount point, `/proc` is missing, or some processes could not be read
-//! and nothing else holds it).
+//! and nothing else holds it: one stuck, or any refused when not run as root).
 //!
 //! `-k` sends SIGKILL (or `-SIGNAL`: `-TERM`, `-15`) to the processes listed, asking before
 //! each one unless `--yes` is given; it never signals itself, and refuses for `/`, which every
@@ -121,9 +121,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             .collect(),
     };
     report_trouble(name, &processes);
-    let unreadable = processes
-        .iter()
-        .any(|p| p.trouble.as_ref().is_some_and(|t| *t != Trouble::Vanished));
+    let unreadable = processes.iter().any(|p| casts_doubt(p.trouble.as_ref()));
     print_findings(&canonical, mount, &findings, &processes)
         .map_err(|err| Exit::write_error(2, &err))?;
     if args.kill && !findings.uses.is_empty() {
@@ -139,6 +137,19 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         (false, true) => 2,
         (false, false) => 0,
     })
+}
+
+/// Whether a process that could not be read leaves the answer in doubt. A stuck one may well
+/// be the holder. A refusal does when we are not root (another user's processes are hidden);
+/// as root it is a process the kernel hides even from root (a protected init, another
+/// namespace's), which is named on stderr but does not turn "nothing holds it" into "could not
+/// look".
+fn casts_doubt(trouble: Option<&Trouble>) -> bool {
+    match trouble {
+        None | Some(Trouble::Vanished) => false,
+        Some(Trouble::Stuck) => true,
+        Some(Trouble::Denied { .. }) => !nix::unistd::geteuid().is_root(),
+    }
 }
 
 /// Each use of a file on the mount, by pid, in the order the process's references come.
@@ -185,10 +196,7 @@ fn print_findings(
     if !findings.any() {
         writeln!(out, "{shown} ({what}): nothing holds it")?;
         // With processes unread, "nothing" is not known; the reason is on stderr.
-        let unread = processes
-            .iter()
-            .any(|p| p.trouble.as_ref().is_some_and(|t| *t != Trouble::Vanished));
-        if !unread {
+        if !processes.iter().any(|p| casts_doubt(p.trouble.as_ref())) {
             writeln!(out, "next:\n  rescue umount {}", shell_word(path))?;
         }
         return out.flush();
