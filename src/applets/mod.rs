@@ -12,6 +12,7 @@ mod chmod;
 mod chown;
 mod cp;
 mod install;
+mod ip;
 mod ln;
 mod ls;
 mod md5sum;
@@ -22,6 +23,7 @@ mod readlink;
 mod restore;
 mod rm;
 mod rmdir;
+mod ss;
 mod stat;
 mod sync;
 mod touch;
@@ -78,6 +80,12 @@ pub const APPLETS: &[Applet] = &[
         1
     ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!(
+        "ip",
+        ip,
+        "show interfaces, addresses and routes (read-only)",
+        2
+    ),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
@@ -98,6 +106,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("rm", rm, "remove files; never follows a symlink", 1),
     applet!("rmdir", rmdir, "remove empty directories", 1),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
+    applet!("ss", ss, "list TCP and UDP sockets and their processes", 2),
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("touch", touch, "change file timestamps", 1),

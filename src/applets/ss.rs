@@ -1,0 +1,423 @@
+//! usage: rescue ss [-t] [-u] [-l|-a] [-n] [-p] [-4|-6] [-H] [--proc]
+//!
+//! List TCP and UDP sockets as iproute2's `ss` does (6.1): is sshd listening, who holds port
+//! 80, which connections are up.
+//!   -t, --tcp         TCP sockets
+//!   -u, --udp         UDP sockets (neither -t nor -u: both)
+//!   -l, --listening   only listening (and unconnected UDP) sockets
+//!   -a, --all         listening and non-listening sockets; by default only connected ones,
+//!                     without TIME-WAIT and SYN-RECV, as iproute2
+//!   -n, --numeric     ports as numbers; without it a port is named from /etc/services when
+//!                     that file is readable and the port is outside the ephemeral range.
+//!                     Addresses are always numeric: no DNS, ever
+//!   -p, --processes   the processes holding each socket: users:(("sshd",pid=1,fd=3))
+//!   -4, --ipv4        IPv4 sockets only
+//!   -6, --ipv6        IPv6 sockets only
+//!   -H, --no-header   no header line
+//!       --proc        read /proc/net/{tcp,udp}[6] instead of asking the kernel over netlink
+//!
+//! Columns and alignment are iproute2's: `Netid` only when both protocols are shown, states
+//! by its names (ESTAB, LISTEN, TIME-WAIT, UNCONN, ...), `[::1]:22`, `*:22` for a dual-stack
+//! IPv6 wildcard, `[::]:22` for an IPv6-only one, column widths from the contents when the
+//! output is not a terminal and spread over its width when it is.
+//! The table comes from the kernel's `inet_diag` over netlink, as iproute2 reads it; when
+//! netlink is unavailable it is read from /proc/net (said on standard error), where a listening
+//! socket's Send-Q (its backlog) is not known and shows 0, and whether `::` is IPv6-only is
+//! inferred. Unlike iproute2, no unix, raw, netlink or packet sockets, and no filter
+//! expressions.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::IpAddr;
+
+use clap::Parser;
+
+use super::{complain, Exit};
+use crate::sys::netlink::ntop;
+use crate::sys::sockets::{self, InetSocket, Protocol, Source};
+
+#[derive(Parser)]
+#[command(about = "List TCP and UDP sockets")]
+pub(super) struct Args {
+    /// TCP sockets
+    #[arg(short = 't', long = "tcp")]
+    tcp: bool,
+    /// UDP sockets
+    #[arg(short = 'u', long = "udp")]
+    udp: bool,
+    /// only listening sockets
+    #[arg(short = 'l', long = "listening")]
+    listening: bool,
+    /// listening and non-listening sockets
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// do not resolve service names
+    #[arg(short = 'n', long = "numeric")]
+    numeric: bool,
+    /// show the processes using each socket
+    #[arg(short = 'p', long = "processes")]
+    processes: bool,
+    /// IPv4 only
+    #[arg(short = '4', long = "ipv4")]
+    ipv4: bool,
+    /// IPv6 only
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+    /// no header line
+    #[arg(short = 'H', long = "no-header")]
+    no_header: bool,
+    /// read /proc/net rather than netlink
+    #[arg(long = "proc")]
+    proc: bool,
+}
+
+/// iproute2's state names, by the kernel's TCP state numbers.
+const STATE_NAMES: [&str; 13] = [
+    "UNKNOWN",
+    "ESTAB",
+    "SYN-SENT",
+    "SYN-RECV",
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "TIME-WAIT",
+    "UNCONN",
+    "CLOSE-WAIT",
+    "LAST-ACK",
+    "LISTEN",
+    "CLOSING",
+    "SYN-RECV",
+];
+
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let args: Args = super::parse(name, args)?;
+    let protocols: Vec<Protocol> = match (args.tcp, args.udp) {
+        (true, false) => vec![Protocol::Tcp],
+        (false, true) => vec![Protocol::Udp],
+        // UDP first, as iproute2 lists them.
+        _ => vec![Protocol::Udp, Protocol::Tcp],
+    };
+    let families: Vec<u8> = match (args.ipv4, args.ipv6) {
+        (true, false) => vec![libc::AF_INET as u8],
+        (false, true) => vec![libc::AF_INET6 as u8],
+        _ => vec![libc::AF_INET as u8, libc::AF_INET6 as u8],
+    };
+    let states: u32 = if args.all {
+        (1 << 13) - 1
+    } else if args.listening {
+        1 << sockets::LISTEN | 1 << sockets::CLOSE
+    } else {
+        let not_connected = [
+            sockets::LISTEN,
+            sockets::CLOSE,
+            sockets::TIME_WAIT,
+            sockets::SYN_RECV,
+            12,
+        ];
+        not_connected
+            .iter()
+            .fold((1 << 12) - 1, |mask, state| mask & !(1 << state))
+            & !1
+    };
+    let mut found = Vec::new();
+    let mut fell_back = None;
+    for protocol in &protocols {
+        let (sockets, source) = sockets::inet_sockets(*protocol, &families, states, args.proc)
+            .map_err(|err| Exit::failed(2, err))?;
+        if let Source::Proc(Some(kind)) = source {
+            fell_back = Some(kind);
+        }
+        found.extend(sockets);
+    }
+    if let Some(kind) = fell_back {
+        let why = std::io::Error::from(kind);
+        complain(
+            name,
+            format!(
+                "netlink unavailable ({}); read /proc/net instead",
+                super::strerror(&why)
+            ),
+        );
+    }
+    let holders = if args.processes {
+        let inodes: HashSet<u64> = found.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
+        sockets::holders(&inodes)
+    } else {
+        HashMap::new()
+    };
+    let services = if args.numeric {
+        Services::default()
+    } else {
+        Services::read()
+    };
+    let mut table = Table::new(protocols.len() > 1);
+    if !args.no_header {
+        table.rows.push(
+            [
+                "Netid",
+                "State",
+                "Recv-Q",
+                "Send-Q",
+                "Local Address:",
+                "Port",
+                "Peer Address:",
+                "Port",
+                "Process",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+    }
+    for socket in &found {
+        table
+            .rows
+            .push(row(socket, &services, holders.get(&socket.inode)));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(table.render(terminal_width()).as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|err| Exit::write_error(1, &err))?;
+    Ok(0)
+}
+
+fn row(
+    socket: &InetSocket,
+    services: &Services,
+    holders: Option<&Vec<sockets::Holder>>,
+) -> Vec<String> {
+    let state = STATE_NAMES
+        .get(usize::from(socket.state))
+        .unwrap_or(&"UNKNOWN");
+    let host = |address: IpAddr| match address {
+        IpAddr::V4(_) => ntop(address),
+        IpAddr::V6(v6) if v6.is_unspecified() && !socket.v6only => "*".to_string(),
+        IpAddr::V6(_) => format!("[{}]", ntop(address)),
+    };
+    let mut local = host(socket.local.0);
+    if socket.interface != 0 {
+        local = format!("{local}%{}", interface_name(socket.interface));
+    }
+    let process = match holders {
+        Some(holders) if !holders.is_empty() => {
+            let each: Vec<String> = holders
+                .iter()
+                .map(|h| format!("(\"{}\",pid={},fd={})", h.command, h.pid, h.fd))
+                .collect();
+            format!(" users:({})", each.join(","))
+        }
+        _ => String::new(),
+    };
+    vec![
+        socket.protocol.name().to_string(),
+        state.to_string(),
+        format!("{:<6}", socket.recv_q),
+        format!("{:<6}", socket.send_q),
+        format!("{local}:"),
+        services.port(socket.local.1, socket.protocol),
+        format!("{}:", host(socket.peer.0)),
+        services.port(socket.peer.1, socket.protocol),
+        process,
+    ]
+}
+
+fn interface_name(index: u32) -> String {
+    let links = crate::sys::netlink::links(0)
+        .or_else(|_| crate::sys::netlink::links_from_proc().map_err(|_| ()));
+    links
+        .ok()
+        .and_then(|links| links.into_iter().find(|l| l.index == index))
+        .map_or_else(|| format!("if{index}"), |link| link.name)
+}
+
+/// Port names from /etc/services, as getservbyport finds them (the first line naming a port
+/// and protocol wins), except in the ephemeral range, which iproute2 leaves numeric.
+#[derive(Default)]
+struct Services {
+    names: HashMap<(u16, &'static str), String>,
+    ephemeral: (u16, u16),
+}
+
+impl Services {
+    fn read() -> Services {
+        let mut names = HashMap::new();
+        let text = std::fs::read("/etc/services").unwrap_or_default();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(port)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Some((port, protocol)) = port.split_once('/') else {
+                continue;
+            };
+            let protocol = match protocol {
+                "tcp" => "tcp",
+                "udp" => "udp",
+                _ => continue,
+            };
+            if let Ok(port) = port.parse() {
+                names
+                    .entry((port, protocol))
+                    .or_insert_with(|| name.to_string());
+            }
+        }
+        let range =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let mut bounds = range
+            .split_whitespace()
+            .filter_map(|word| word.parse().ok());
+        let ephemeral = match (bounds.next(), bounds.next()) {
+            (Some(low), Some(high)) => (low, high),
+            _ => (1024, 4999),
+        };
+        Services { names, ephemeral }
+    }
+
+    fn port(&self, port: u16, protocol: Protocol) -> String {
+        if port == 0 {
+            return "*".to_string();
+        }
+        let ephemeral = port >= self.ephemeral.0 && port <= self.ephemeral.1;
+        match self.names.get(&(port, protocol.name())) {
+            Some(name) if !ephemeral => name.clone(),
+            _ => port.to_string(),
+        }
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives for the call.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    // SAFETY: as above.
+    let ok = tty && unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// iproute2's column layout: Netid, State, Recv-Q, Send-Q, local address (right-aligned) and
+/// port, peer address (right-aligned) and port, process.
+struct Table {
+    rows: Vec<Vec<String>>,
+    netid: bool,
+}
+
+const RIGHT: [bool; 9] = [false, false, false, false, true, false, true, false, false];
+const DELIMITER: [&str; 9] = ["", " ", " ", " ", " ", "", " ", "", ""];
+
+impl Table {
+    fn new(netid: bool) -> Table {
+        Table {
+            rows: Vec::new(),
+            netid,
+        }
+    }
+
+    fn shown(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..9).filter(move |column| *column != 0 || self.netid)
+    }
+
+    /// Each column as wide as its widest cell plus its delimiter (not the first); on a terminal
+    /// the spare width is spread over the columns as iproute2 spreads it.
+    fn widths(&self, screen: Option<usize>) -> [usize; 9] {
+        let mut widths = [0; 9];
+        let mut first = true;
+        for column in self.shown() {
+            let longest = self
+                .rows
+                .iter()
+                .map(|row| row[column].len())
+                .max()
+                .unwrap_or(0);
+            widths[column] = if !first && longest > 0 {
+                longest + DELIMITER[column].len()
+            } else {
+                longest
+            };
+            if let Some(screen) = screen {
+                widths[column] = widths[column].min(screen);
+            }
+            first &= widths[column] == 0;
+        }
+        if let Some(screen) = screen {
+            spread(&mut widths, screen);
+        }
+        widths
+    }
+
+    fn render(&self, screen: Option<usize>) -> String {
+        let widths = self.widths(screen);
+        let mut text = String::new();
+        for row in &self.rows {
+            let mut started = false;
+            for column in self.shown() {
+                let cell = &row[column];
+                let mut printed = 0;
+                if started {
+                    text.push_str(DELIMITER[column]);
+                    printed = DELIMITER[column].len();
+                }
+                started = true;
+                let width = widths[column];
+                if width > 0 && RIGHT[column] {
+                    let pad = width.saturating_sub(cell.len() + printed);
+                    text.extend(std::iter::repeat_n(' ', pad));
+                    printed += pad;
+                }
+                text.push_str(cell);
+                printed += cell.len();
+                if width > 0 && !RIGHT[column] {
+                    text.extend(std::iter::repeat_n(' ', width.saturating_sub(printed)));
+                }
+            }
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// iproute2's second pass: columns are put on lines of at most `screen` characters and each
+/// line's spare width is shared out among its columns, the remainder going to the last ones.
+fn spread(widths: &mut [usize; 9], screen: usize) {
+    let mut line_start = 0;
+    let mut len = 0;
+    let mut count = 0;
+    let mut column = 0;
+    while column < widths.len() {
+        if widths[column] == 0 {
+            column += 1;
+            continue;
+        }
+        count += 1;
+        len += widths[column];
+        let last = widths[column + 1..].iter().all(|w| *w == 0);
+        if !last && len < screen {
+            column += 1;
+            continue;
+        }
+        let mut end = column;
+        if len > screen && count > 1 {
+            len -= widths[column];
+            count -= 1;
+            end = column - 1;
+        }
+        if len < screen {
+            let pad = screen - len;
+            let (spacing, mut rem) = (pad / count, pad % count);
+            for width in widths[line_start..=end]
+                .iter_mut()
+                .rev()
+                .filter(|w| **w > 0)
+            {
+                *width += spacing;
+                if rem > 0 {
+                    *width += 1;
+                    rem -= 1;
+                }
+            }
+        }
+        line_start = end + 1;
+        len = 0;
+        count = 0;
+        column = end + 1;
+    }
+}
