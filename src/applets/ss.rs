@@ -140,6 +140,8 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         );
     }
     let holders = if args.processes {
+        // Who holds a socket is only in /proc.
+        crate::sys::procfs::require_proc().map_err(|err| Exit::failed(2, err))?;
         let inodes: HashSet<u64> = found.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
         sockets::holders(&inodes)
     } else {
