@@ -22,6 +22,7 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::net::IpAddr;
 
 use clap::Parser;
 
@@ -269,6 +270,18 @@ impl View {
         Ok(text)
     }
 
+    /// Whether the device under a link (in this namespace) is down or unknown: iproute2's
+    /// `M-DOWN`.
+    fn lower_down(&self, link: &Link) -> bool {
+        match (link.link, link.link_netnsid) {
+            (Some(lower), None) if lower != 0 => !self
+                .links
+                .iter()
+                .any(|other| other.index == lower && other.flags & libc::IFF_UP as u32 != 0),
+            _ => false,
+        }
+    }
+
     /// `rt1@rt0`: a link's name and, when it has one, the device under it.
     fn full_name(&self, link: &Link) -> String {
         match (link.link, link.link_netnsid) {
@@ -286,11 +299,11 @@ impl View {
             if let Some(address) = &link.address {
                 let _ = write!(text, "{} ", hardware_address(link.hardware, address));
             }
-            let _ = write!(text, "<{}> ", link_flags(link.flags));
+            let _ = write!(text, "<{}> ", link_flags(link.flags, self.lower_down(link)));
         } else {
             for address in addresses {
                 if let Some(local) = address.local.or(address.address) {
-                    let _ = write!(text, "{}/{} ", ntop(local), address.prefix_len);
+                    text.push_str(&address_with_prefix(address, local));
                 }
             }
         }
@@ -303,7 +316,7 @@ impl View {
             "{}: {}: <{}> ",
             link.index,
             self.full_name(link),
-            link_flags(link.flags)
+            link_flags(link.flags, self.lower_down(link))
         );
         if let Some(mtu) = link.mtu {
             let _ = write!(text, "mtu {mtu} ");
@@ -463,6 +476,19 @@ fn route_flags(text: &mut String, flags: u32) {
 }
 
 /// `    inet 10.0.0.2/24 brd 10.0.0.255 scope global eth0` and its lifetimes line.
+/// `10.0.0.1/24`, or `10.0.0.1 peer 10.0.0.2/32` for a point-to-point address, and a space.
+fn address_with_prefix(address: &Address, local: IpAddr) -> String {
+    let mut text = ntop(local);
+    if let Some(peer) = address
+        .address
+        .filter(|peer| address.local.is_some() && *peer != local)
+    {
+        let _ = write!(text, " peer {}", ntop(peer));
+    }
+    let _ = write!(text, "/{} ", address.prefix_len);
+    text
+}
+
 fn address_lines(text: &mut String, address: &Address) {
     let Some(local) = address.local.or(address.address) else {
         return;
@@ -472,14 +498,7 @@ fn address_lines(text: &mut String, address: &Address) {
     } else {
         "inet6"
     };
-    let _ = write!(text, "    {family} {}", ntop(local));
-    if let Some(peer) = address
-        .address
-        .filter(|peer| address.local.is_some() && *peer != local)
-    {
-        let _ = write!(text, " peer {}", ntop(peer));
-    }
-    let _ = write!(text, "/{} ", address.prefix_len);
+    let _ = write!(text, "    {family} {}", address_with_prefix(address, local));
     if let Some(broadcast) = address.broadcast {
         let _ = write!(text, "brd {} ", ntop(broadcast));
     }
@@ -543,7 +562,7 @@ fn address_flags(text: &mut String, family: u8, flags: u32) {
     }
 }
 
-fn link_flags(flags: u32) -> String {
+fn link_flags(flags: u32, lower_down: bool) -> String {
     const NAMES: [(u32, &str); 18] = [
         (0x8, "LOOPBACK"),
         (0x2, "BROADCAST"),
@@ -578,6 +597,9 @@ fn link_flags(flags: u32) -> String {
     }
     if rest != 0 {
         words.push(format!("{rest:x}"));
+    }
+    if lower_down {
+        words.push("M-DOWN".to_string());
     }
     words.join(",")
 }

@@ -704,26 +704,28 @@ pub fn routes_from_proc(family: u8, links: &[Link], addresses: &[Address]) -> Ve
     let mut routes = Vec::new();
     if family == libc::AF_INET as u8 {
         for (name, dst, gateway, flags, metric, len) in proc_routes() {
-            let (Some(oif), true) = (index_of(&name), flags & 1 != 0) else {
+            let reject = flags & 0x200 != 0;
+            // An unreachable route has no device: `*`.
+            let oif = index_of(&name);
+            if flags & 1 == 0 || oif.is_none() && !reject {
                 continue;
-            };
+            }
             let dst = (len > 0).then_some(IpAddr::V4(dst));
             let via = (flags & 2 != 0).then_some(IpAddr::V4(gateway));
-            let owner = if via.is_none() {
-                subnet_owner(addresses, oif, dst, len)
-            } else {
-                None
+            let owner = match (via, oif) {
+                (None, Some(oif)) => subnet_owner(addresses, oif, dst, len),
+                _ => None,
             };
             routes.push(Route {
                 family,
                 dst_len: len,
                 table: 254,
                 protocol: if owner.is_some() { 2 } else { 3 },
-                scope: if via.is_none() { 253 } else { 0 },
-                kind: if flags & 0x200 != 0 { 7 } else { 1 },
+                scope: if via.is_none() && !reject { 253 } else { 0 },
+                kind: if reject { 7 } else { 1 },
                 dst,
                 gateway: via,
-                oif: Some(oif),
+                oif,
                 prefsrc: owner,
                 priority: (metric != 0).then_some(metric),
                 ..Route::default()
