@@ -90,13 +90,17 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut device = None;
     let rest: Vec<&str> = words.collect();
     let mut at = 0;
+    const CHANGES: [&str; 11] = [
+        "add", "delete", "change", "replace", "set", "flush", "append", "prepend", "save",
+        "restore", "get",
+    ];
     if let Some(command) = rest.first() {
         if ["show", "list", "lst"]
             .iter()
             .any(|keyword| matches(command, keyword))
         {
             at = 1;
-        } else if object == Object::Route || !["dev"].contains(command) && rest.len() > 1 {
+        } else if CHANGES.iter().any(|keyword| matches(command, keyword)) || *command == "del" {
             return Err(Exit::failed(
                 2,
                 format!("\"{command}\": this ip only shows (it is read-only)"),

@@ -152,7 +152,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     } else {
         Services::read()
     };
-    let mut table = Table::new(protocols.len() > 1);
+    let mut table = Table::new(protocols.len() > 1, !args.no_header);
     if !args.no_header {
         table.rows.push(
             [
@@ -301,16 +301,19 @@ fn terminal_width() -> Option<usize> {
 struct Table {
     rows: Vec<Vec<String>>,
     netid: bool,
+    /// Whether the first row is the header.
+    header: bool,
 }
 
 const RIGHT: [bool; 9] = [false, false, false, false, true, false, true, false, false];
 const DELIMITER: [&str; 9] = ["", " ", " ", " ", " ", "", " ", "", ""];
 
 impl Table {
-    fn new(netid: bool) -> Table {
+    fn new(netid: bool, header: bool) -> Table {
         Table {
             rows: Vec::new(),
             netid,
+            header,
         }
     }
 
@@ -324,8 +327,13 @@ impl Table {
         let mut widths = [0; 9];
         let mut first = true;
         for column in self.shown() {
-            let longest = self
-                .rows
+            // iproute2 measures a cell when it moves past it; it never moves past the last
+            // socket's process cell, so that one does not widen its column.
+            let measured = match self.rows.len() {
+                rows if column == 8 && rows > usize::from(self.header) => rows - 1,
+                rows => rows,
+            };
+            let longest = self.rows[..measured]
                 .iter()
                 .map(|row| row[column].len())
                 .max()

@@ -160,17 +160,26 @@ fn from_proc(protocol: Protocol) -> Result<Vec<InetSocket>> {
     let mut found = Vec::new();
     for suffix in ["", "6"] {
         let path = format!("{PROC}/net/{}{suffix}", protocol.name());
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_in_one_pass(&path) {
             Ok(text) => text,
             // No IPv6 in this kernel: no tcp6 table.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && suffix == "6" => continue,
             Err(err) => return Err(Error::io("read", path, err)),
         };
-        found.extend(
-            text.lines()
-                .skip(1)
-                .filter_map(|line| proc_line(protocol, line)),
-        );
+        for socket in text
+            .lines()
+            .skip(1)
+            .filter_map(|line| proc_line(protocol, line))
+        {
+            // A table that changed between two reads can repeat a line.
+            let seen = found.iter().any(|known: &InetSocket| {
+                (known.state, known.local, known.peer, known.inode)
+                    == (socket.state, socket.local, socket.peer, socket.inode)
+            });
+            if !seen {
+                found.push(socket);
+            }
+        }
     }
     let default_v6only = std::fs::read_to_string(format!("{PROC}/sys/net/ipv6/bindv6only"))
         .is_ok_and(|text| text.trim() == "1");
@@ -189,6 +198,25 @@ fn from_proc(protocol: Protocol) -> Result<Vec<InetSocket>> {
         }
     }
     Ok(found)
+}
+
+/// A `/proc/net` table read with large reads: the kernel walks its hash table again from the
+/// line it stopped at for each read, so sockets that come and go between small reads can be
+/// skipped or repeated.
+fn read_in_one_pass(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut data = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(got) => data.extend_from_slice(&chunk[..got]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
 /// A process holding a socket: its command (as in `/proc/PID/stat`), pid and descriptor.
