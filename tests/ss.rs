@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::io::Read;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 
 use common::Unsupported;
@@ -282,5 +284,75 @@ fn without_proc_the_fallback_and_processes_say_so() {
             "{}",
             common::show(&output)
         );
+    }
+}
+
+/// What `program ARGS` writes to a terminal `columns` wide.
+fn on_terminal(program: &str, args: &[&str], columns: u16) -> Vec<u8> {
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors into the integers given; the size is read only.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh and owned here from now on.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut command = if program == "rescue" {
+        let mut command = common::rescue();
+        command.arg("ss");
+        command
+    } else {
+        Command::new(program)
+    };
+    let mut child = command
+        .args(args)
+        .stdout(Stdio::from(slave))
+        .spawn()
+        .expect("run ss");
+    drop(command);
+    let mut output = Vec::new();
+    // The terminal says EIO once the child has closed its side.
+    let _ = std::fs::File::from(master).read_to_end(&mut output);
+    child.wait().expect("wait for ss");
+    output
+}
+
+#[test]
+fn on_a_terminal_columns_are_spread_over_its_width_as_iproute2_spreads_them() {
+    if !iproute2_or_skip("ss") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    for columns in [60, 80, 133, 200] {
+        for args in [&["-ltn"][..], &["-tan"], &["-a", "-t", "-u"]] {
+            let mut last = (Vec::new(), Vec::new());
+            for _ in 0..5 {
+                last = (
+                    on_terminal("rescue", args, columns),
+                    on_terminal("ss", args, columns),
+                );
+                if last.0 == last.1 {
+                    break;
+                }
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&last.0),
+                String::from_utf8_lossy(&last.1),
+                "ss {args:?} on a terminal {columns} wide (left: rescue, right: iproute2)"
+            );
+        }
     }
 }

@@ -818,3 +818,71 @@ pub fn queue_length(name: &str) -> Option<u32> {
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), 0x8942, request.as_mut_ptr()) };
     (rc == 0).then(|| u32_at(&request, 16))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut bytes = ((4 + data.len()) as u16).to_ne_bytes().to_vec();
+        bytes.extend_from_slice(&kind.to_ne_bytes());
+        bytes.extend_from_slice(data);
+        bytes.resize(align(bytes.len()), 0);
+        bytes
+    }
+
+    #[test]
+    fn a_link_message_is_read_attribute_by_attribute() {
+        let mut body = vec![0u8; 16];
+        body[2..4].copy_from_slice(&772u16.to_ne_bytes());
+        body[4..8].copy_from_slice(&1u32.to_ne_bytes());
+        body[8..12].copy_from_slice(&0x10049u32.to_ne_bytes());
+        body.extend(attribute(3, b"lo\0"));
+        body.extend(attribute(4, &65536u32.to_ne_bytes()));
+        body.extend(attribute(6, b"noqueue\0"));
+        body.extend(attribute(16, &[0]));
+        let link = parse_link(&body).unwrap();
+        assert_eq!(
+            (link.index, link.name.as_str(), link.hardware),
+            (1, "lo", 772)
+        );
+        assert_eq!(
+            (link.mtu, link.qdisc.as_deref(), link.operstate),
+            (Some(65536), Some("noqueue"), Some(0))
+        );
+    }
+
+    #[test]
+    fn truncated_or_garbage_messages_never_panic() {
+        let mut body = vec![2u8, 24, 0, 0, 1, 0, 0, 0];
+        body.extend(attribute(2, &[127, 0, 0, 1]));
+        body.extend(attribute(6, &[1, 2, 3])); // a cacheinfo too short to read
+        for end in 0..=body.len() {
+            let _ = parse_address(&body[..end]);
+            let _ = parse_link(&body[..end]);
+            let _ = parse_route(&body[..end]);
+            let _ = parse_diag(&body[..end]);
+        }
+        let address = parse_address(&body).unwrap();
+        assert_eq!(address.local, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(address.lifetimes, None);
+        // A length that points past the end, and one shorter than an attribute header.
+        assert!(attributes(&[200, 0, 1, 0, 0, 0]).is_empty());
+        assert!(attributes(&[2, 0, 1, 0]).is_empty());
+        let garbage: Vec<u8> = (0..300u32).map(|n| (n * 37 % 251) as u8).collect();
+        for start in 0..garbage.len() {
+            let _ = parse_route(&garbage[start..]);
+            let _ = parse_diag(&garbage[start..]);
+        }
+    }
+
+    #[test]
+    fn addresses_print_as_glibc_writes_them() {
+        let text = |s: &str| ntop(s.parse().unwrap());
+        assert_eq!(text("::ffff:127.0.0.1"), "::ffff:127.0.0.1");
+        assert_eq!(text("::1.2.3.4"), "::1.2.3.4");
+        assert_eq!(text("::1"), "::1");
+        assert_eq!(text("fe80::fc:ff:fe00:1"), "fe80::fc:ff:fe00:1");
+        assert_eq!(text("10.0.0.1"), "10.0.0.1");
+    }
+}
