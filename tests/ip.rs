@@ -121,7 +121,15 @@ ip -6 route add fd97::/64 via fd99::2 dev $DEV metric 1024
     let rescue = env!("CARGO_BIN_EXE_rescue");
     let mut script = setup.to_string();
     let mut all: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
-    all.extend(["addr show dev rt2", "-br addr show rt0"].map(String::from));
+    all.extend(
+        [
+            "addr show dev rt2",
+            "-br addr show rt0",
+            "route show dev rt0",
+            "-6 r s dev rt0",
+        ]
+        .map(String::from),
+    );
     for (at, args) in all.iter().enumerate() {
         let d = dir.display();
         script.push_str(&format!(

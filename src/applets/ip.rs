@@ -1,4 +1,4 @@
-//! usage: rescue ip [-4|-6] [-br|--brief] [--proc] addr|link|route [show [dev IFNAME]]
+//! usage: rescue ip [-4|-6] [-br|--brief] [--proc] addr|link|route [show] [dev IFNAME]
 //!
 //! Show network interfaces, their addresses and the routing table, read-only, in iproute2's
 //! format (6.1): `ip addr`, `ip -4 addr`, `ip addr show dev eth0`, `ip link`, `ip route`,
@@ -77,6 +77,10 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut words = args.words.iter().map(String::as_str);
     let object = match words.next() {
         None => return Err(Exit::usage("missing object: addr, link or route")),
+        Some(word) if word.starts_with('-') => {
+            let letter = word.trim_start_matches('-').chars().next().unwrap_or('-');
+            return Err(Exit::usage(format!("invalid option -- '{letter}'")));
+        }
         Some(word) if matches(word, "address") => Object::Address,
         Some(word) if matches(word, "link") => Object::Link,
         Some(word) if matches(word, "route") => Object::Route,
@@ -113,7 +117,8 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         } else {
             Some(*word)
         };
-        let Some(value) = value.filter(|_| object != Object::Route) else {
+        // A bare word after `ip route` would be a prefix to select, which is not done here.
+        let Some(value) = value.filter(|_| object != Object::Route || *word == "dev") else {
             return Err(Exit::failed(2, format!("\"{word}\": not understood here")));
         };
         device = Some(value.to_string());
@@ -132,7 +137,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             } else {
                 family
             };
-            view.routes(family)
+            view.routes(family, device.as_deref())?
         }
         _ => view.interfaces(object, family, args.brief, device.as_deref())?,
     };
@@ -387,19 +392,30 @@ impl View {
     }
 
     /// `ip route`: the main table's routes of one family, iproute2's words in its order.
-    fn routes(&self, family: u8) -> String {
+    /// With a device, only its routes, without the `dev NAME` every line would repeat.
+    fn routes(&self, family: u8, device: Option<&str>) -> Result<String, Exit> {
+        let oif = match device {
+            None => None,
+            Some(device) => match self.links.iter().find(|link| link.name == device) {
+                Some(link) => Some(link.index),
+                None => return Err(Exit::failed(1, format!("Cannot find device \"{device}\""))),
+            },
+        };
         let mut text = String::new();
         for route in &self.routes {
             // Cached clones (RTM_F_CLONED) are `ip route show cache`'s.
             if route.family != family || route.table != 254 || route.flags & 0x200 != 0 {
                 continue;
             }
-            self.route_line(&mut text, route);
+            if oif.is_some() && route.oif != oif {
+                continue;
+            }
+            self.route_line(&mut text, route, oif.is_none());
         }
-        text
+        Ok(text)
     }
 
-    fn route_line(&self, text: &mut String, route: &Route) {
+    fn route_line(&self, text: &mut String, route: &Route, with_device: bool) {
         let host_len = if family_is_v4(route.family) { 32 } else { 128 };
         if route.kind != 1 {
             let _ = write!(text, "{} ", route_type_name(route.kind));
@@ -422,7 +438,7 @@ impl View {
         if let Some(gateway) = route.gateway {
             let _ = write!(text, "via {} ", ntop(gateway));
         }
-        if let Some(oif) = route.oif {
+        if let Some(oif) = route.oif.filter(|_| with_device) {
             let _ = write!(text, "dev {} ", self.name_of(oif));
         }
         // `proto boot` and `scope global` are the defaults iproute2 leaves unsaid.
