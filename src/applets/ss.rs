@@ -102,8 +102,11 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         (false, true) => vec![libc::AF_INET6 as u8],
         _ => vec![libc::AF_INET as u8, libc::AF_INET6 as u8],
     };
+    // iproute2's masks: every state it names (bits 0 to 11), only the listening ones, or the
+    // connected ones (SS_CONN: all but LISTEN, CLOSE, TIME-WAIT and SYN-RECV).
+    const ALL: u32 = (1 << 12) - 1;
     let states: u32 = if args.all {
-        (1 << 13) - 1
+        ALL
     } else if args.listening {
         1 << sockets::LISTEN | 1 << sockets::CLOSE
     } else {
@@ -112,12 +115,10 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             sockets::CLOSE,
             sockets::TIME_WAIT,
             sockets::SYN_RECV,
-            12,
         ];
         not_connected
             .iter()
-            .fold((1 << 12) - 1, |mask, state| mask & !(1 << state))
-            & !1
+            .fold(ALL, |mask, state| mask & !(1 << state))
     };
     let mut found = Vec::new();
     let mut fell_back = None;
