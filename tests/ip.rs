@@ -104,6 +104,13 @@ if ip link add rt0 type veth peer name rt1 2>/dev/null; then
   DEV=rt0
   ip link set rt0 up; ip link set rt1 up
   ip link add rt2 type veth peer name rt3; ip link set rt2 up
+  ip link add rt4 type veth peer name rt5; ip link set rt4 up
+  ip link property add dev rt4 altname rtalt4 || true
+  # A peer in another (unnamed) namespace: `rt4@if2 ... link-netnsid 0`.
+  unshare -n sleep 60 & PEER=$!
+  trap 'kill $PEER' EXIT
+  sleep 0.3
+  ip link set rt5 netns $PEER
 else
   DEV=lo
 fi
