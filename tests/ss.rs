@@ -356,3 +356,60 @@ fn on_a_terminal_columns_are_spread_over_its_width_as_iproute2_spreads_them() {
         }
     }
 }
+
+#[test]
+fn unix_sockets_are_listed_as_iproute2_lists_them() {
+    if !iproute2_or_skip("ss") {
+        return;
+    }
+    use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("listening.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let _client = UnixStream::connect(&path).unwrap();
+    let (_accepted, _) = listener.accept().unwrap();
+    let datagram_path = temp.path().join("datagram.sock");
+    let _datagram = UnixDatagram::bind(&datagram_path).unwrap();
+    let shown = path.to_str().unwrap();
+    let ours_of = |listing: &str, needle: &str| -> Vec<String> {
+        let mut lines: Vec<String> = listing
+            .lines()
+            .filter(|line| line.contains(needle))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let listening = ss(true, &["-xlp"]);
+    let line = ours_of(&listening, shown);
+    assert_eq!(line.len(), 1, "{listening}");
+    assert!(line[0].starts_with("u_str LISTEN 0 "), "{}", line[0]);
+    assert!(
+        line[0].contains(&format!("pid={},", std::process::id())),
+        "{}",
+        line[0]
+    );
+    for args in [&["-xa"][..], &["-xlp"], &["-x"]] {
+        let temp_dir = temp.path().to_str().unwrap();
+        assert_eq!(
+            ours_of(&ss(true, args), temp_dir),
+            ours_of(&ss(false, args), temp_dir),
+            "ss {args:?}, the test's sockets (left: rescue, right: iproute2)"
+        );
+    }
+    assert_same_output(&["-xl"]);
+    let from_proc = common::rescue()
+        .args(["ss", "--proc", "-xa"])
+        .output()
+        .unwrap();
+    let from_proc = common::stdout(&from_proc);
+    let line = ours_of(&from_proc, shown);
+    assert!(
+        line.len() == 2 && line.iter().any(|l| l.starts_with("u_str LISTEN")),
+        "{from_proc}"
+    );
+    assert!(
+        ours_of(&from_proc, datagram_path.to_str().unwrap())[0].starts_with("u_dgr UNCONN"),
+        "{from_proc}"
+    );
+}

@@ -1,9 +1,11 @@
-//! usage: rescue ss [-t] [-u] [-l|-a] [-n] [-p] [-4|-6] [-H] [--proc]
+//! usage: rescue ss [-t] [-u] [-x] [-l|-a] [-n] [-p] [-4|-6] [-H] [--proc]
 //!
-//! List TCP and UDP sockets as iproute2's `ss` does (6.1): is sshd listening, who holds port
-//! 80, which connections are up.
+//! List TCP, UDP and unix sockets as iproute2's `ss` does (6.1): is sshd listening, who holds
+//! port 80, which connections are up.
 //!   -t, --tcp         TCP sockets
-//!   -u, --udp         UDP sockets (neither -t nor -u: both)
+//!   -u, --udp         UDP sockets (none of -t, -u, -x: both TCP and UDP)
+//!   -x, --unix        unix sockets: stream, datagram and seqpacket, path or @abstract
+//!                     name and inode (no peer names, as iproute2 over netlink)
 //!   -l, --listening   only listening (and unconnected UDP) sockets
 //!   -a, --all         listening and non-listening sockets; by default only connected ones,
 //!                     without TIME-WAIT and SYN-RECV, as iproute2
@@ -14,19 +16,21 @@
 //!   -4, --ipv4        IPv4 sockets only
 //!   -6, --ipv6        IPv6 sockets only
 //!   -H, --no-header   no header line
-//!       --proc        read /proc/net/{tcp,udp}[6] instead of asking the kernel over netlink
+//!       --proc        read /proc/net/{tcp,udp}[6] and unix instead of asking the kernel over
+//!                     netlink
 //!
-//! Columns and alignment are iproute2's: `Netid` only when both protocols are shown, states
+//! Columns and alignment are iproute2's: `Netid` only when more than one kind is shown, states
 //! by its names (ESTAB, LISTEN, TIME-WAIT, UNCONN, ...), `[::1]:22`, `*:22` for a dual-stack
 //! IPv6 wildcard, `[::]:22` for an IPv6-only one, column widths from the contents when the
 //! output is not a terminal and spread over its width when it is.
 //! The table comes from the kernel's `inet_diag` over netlink, as iproute2 reads it; when
 //! netlink is unavailable it is read from /proc/net (said on standard error), where a listening
 //! socket's Send-Q (its backlog) is not known and shows 0, and whether `::` is IPv6-only is
-//! inferred. Unlike iproute2, no unix, raw, netlink or packet sockets, and no filter
+//! inferred; a unix socket's queues and peer are not there either. Unlike iproute2, no raw,
+//! netlink or packet sockets, `ss` alone lists TCP and UDP (not every kind), and no filter
 //! expressions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::IpAddr;
@@ -46,6 +50,9 @@ pub(super) struct Args {
     /// UDP sockets
     #[arg(short = 'u', long = "udp")]
     udp: bool,
+    /// unix sockets
+    #[arg(short = 'x', long = "unix")]
+    unix: bool,
     /// only listening sockets
     #[arg(short = 'l', long = "listening")]
     listening: bool,
@@ -91,9 +98,10 @@ const STATE_NAMES: [&str; 13] = [
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
-    let protocols: Vec<Protocol> = match (args.tcp, args.udp) {
-        (true, false) => vec![Protocol::Tcp],
-        (false, true) => vec![Protocol::Udp],
+    let protocols: Vec<Protocol> = match (args.tcp, args.udp, args.unix) {
+        (true, false, _) => vec![Protocol::Tcp],
+        (false, true, _) => vec![Protocol::Udp],
+        (false, false, true) => Vec::new(),
         // UDP first, as iproute2 lists them.
         _ => vec![Protocol::Udp, Protocol::Tcp],
     };
@@ -102,49 +110,40 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         (false, true) => vec![libc::AF_INET6 as u8],
         _ => vec![libc::AF_INET as u8, libc::AF_INET6 as u8],
     };
-    // iproute2's masks: every state it names (bits 0 to 11), only the listening ones, or the
-    // connected ones (SS_CONN: all but LISTEN, CLOSE, TIME-WAIT and SYN-RECV).
-    const ALL: u32 = (1 << 12) - 1;
-    let states: u32 = if args.all {
-        ALL
-    } else if args.listening {
-        1 << sockets::LISTEN | 1 << sockets::CLOSE
-    } else {
-        let not_connected = [
-            sockets::LISTEN,
-            sockets::CLOSE,
-            sockets::TIME_WAIT,
-            sockets::SYN_RECV,
-        ];
-        not_connected
-            .iter()
-            .fold(ALL, |mask, state| mask & !(1 << state))
-    };
-    let mut found = Vec::new();
+    let states = states(&args);
     let mut fell_back = None;
+    let mut unix = Vec::new();
+    if args.unix {
+        let (found, source) =
+            sockets::unix_sockets(states, args.proc).map_err(|err| Exit::failed(2, err))?;
+        if let Source::Proc(Some(kind)) = source {
+            fell_back = Some(kind);
+        }
+        unix = found;
+    }
+    let mut inet = Vec::new();
     for protocol in &protocols {
-        let (sockets, source) = sockets::inet_sockets(*protocol, &families, states, args.proc)
+        let (found, source) = sockets::inet_sockets(*protocol, &families, states, args.proc)
             .map_err(|err| Exit::failed(2, err))?;
         if let Source::Proc(Some(kind)) = source {
             fell_back = Some(kind);
         }
-        found.extend(sockets);
+        inet.extend(found);
     }
     if let Some(kind) = fell_back {
         let why = std::io::Error::from(kind);
+        let why = super::strerror(&why);
         complain(
             name,
-            format!(
-                "netlink unavailable ({}); read /proc/net instead",
-                super::strerror(&why)
-            ),
+            format!("netlink unavailable ({why}); read /proc/net instead"),
         );
     }
     let holders = if args.processes {
         // Who holds a socket is only in /proc.
         crate::sys::procfs::require_proc().map_err(|err| Exit::failed(2, err))?;
-        let inodes: HashSet<u64> = found.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
-        sockets::holders(&inodes)
+        let inodes = inet.iter().map(|s| s.inode);
+        let inodes = inodes.chain(unix.iter().map(|s| u64::from(s.inode)));
+        sockets::holders(&inodes.filter(|i| *i != 0).collect())
     } else {
         HashMap::new()
     };
@@ -153,34 +152,96 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     } else {
         Services::read()
     };
-    let mut table = Table::new(protocols.len() > 1, !args.no_header);
+    // iproute2 shows Netid when more than one table is listed; unix is three (stream,
+    // datagram, seqpacket).
+    let netid = protocols.len() > 1 || args.unix;
+    let mut table = Table::new(netid, !args.no_header);
     if !args.no_header {
-        table.rows.push(
-            [
-                "Netid",
-                "State",
-                "Recv-Q",
-                "Send-Q",
-                "Local Address:",
-                "Port",
-                "Peer Address:",
-                "Port",
-                "Process",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
+        let header = [
+            "Netid",
+            "State",
+            "Recv-Q",
+            "Send-Q",
+            "Local Address:",
+            "Port",
+            "Peer Address:",
+            "Port",
+            "Process",
+        ];
+        table.rows.push(header.map(String::from).to_vec());
     }
-    for socket in &found {
-        table
-            .rows
-            .push(row(socket, &services, holders.get(&socket.inode)));
+    for socket in &unix {
+        let holders = holders.get(&u64::from(socket.inode));
+        table.rows.push(unix_row(socket, holders));
+    }
+    for socket in &inet {
+        let holders = holders.get(&socket.inode);
+        table.rows.push(row(socket, &services, holders));
     }
     let mut out = std::io::stdout().lock();
     out.write_all(table.render(terminal_width()).as_bytes())
         .and_then(|()| out.flush())
         .map_err(|err| Exit::write_error(1, &err))?;
     Ok(0)
+}
+
+/// iproute2's state masks: every state it names (bits 0 to 11), only the listening ones, or
+/// the connected ones (SS_CONN: all but LISTEN, CLOSE, TIME-WAIT and SYN-RECV).
+fn states(args: &Args) -> u32 {
+    const ALL: u32 = (1 << 12) - 1;
+    if args.all {
+        return ALL;
+    }
+    if args.listening {
+        return 1 << sockets::LISTEN | 1 << sockets::CLOSE;
+    }
+    let not_connected = [
+        sockets::LISTEN,
+        sockets::CLOSE,
+        sockets::TIME_WAIT,
+        sockets::SYN_RECV,
+    ];
+    not_connected
+        .iter()
+        .fold(ALL, |mask, state| mask & !(1 << state))
+}
+
+/// ` users:(("sshd",pid=1,fd=3),...)`, or nothing.
+fn users(holders: Option<&Vec<sockets::Holder>>) -> String {
+    match holders {
+        Some(holders) if !holders.is_empty() => {
+            let each: Vec<String> = holders
+                .iter()
+                .map(|h| format!("(\"{}\",pid={},fd={})", h.command, h.pid, h.fd))
+                .collect();
+            format!(" users:({})", each.join(","))
+        }
+        _ => String::new(),
+    }
+}
+
+/// A unix socket's row: its name (or `*`) and inode, the peer's inode; iproute2 names no peer.
+fn unix_row(socket: &sockets::UnixSocket, holders: Option<&Vec<sockets::Holder>>) -> Vec<String> {
+    let netid = match i32::from(socket.kind) {
+        libc::SOCK_STREAM => "u_str",
+        libc::SOCK_DGRAM => "u_dgr",
+        libc::SOCK_SEQPACKET => "u_seq",
+        _ => "???",
+    };
+    let state = STATE_NAMES
+        .get(usize::from(socket.state))
+        .unwrap_or(&"UNKNOWN");
+    vec![
+        netid.to_string(),
+        state.to_string(),
+        format!("{:<6}", socket.recv_q),
+        format!("{:<6}", socket.send_q),
+        format!("{} ", socket.name.as_deref().unwrap_or("*")),
+        socket.inode.to_string(),
+        "* ".to_string(),
+        socket.peer.to_string(),
+        users(holders),
+    ]
 }
 
 fn row(
@@ -200,16 +261,7 @@ fn row(
     if socket.interface != 0 {
         local = format!("{local}%{}", interface_name(socket.interface));
     }
-    let process = match holders {
-        Some(holders) if !holders.is_empty() => {
-            let each: Vec<String> = holders
-                .iter()
-                .map(|h| format!("(\"{}\",pid={},fd={})", h.command, h.pid, h.fd))
-                .collect();
-            format!(" users:({})", each.join(","))
-        }
-        _ => String::new(),
-    };
+    let process = users(holders);
     vec![
         socket.protocol.name().to_string(),
         state.to_string(),

@@ -415,6 +415,69 @@ fn parse_diag(body: &[u8]) -> Option<DiagSocket> {
     Some(socket)
 }
 
+/// One unix socket as `unix_diag` describes it.
+#[derive(Debug, Clone)]
+pub struct DiagUnix {
+    /// SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET.
+    pub kind: u8,
+    pub state: u8,
+    pub inode: u32,
+    /// The bound name: a path, or `@name` for an abstract one (NULs shown as `@`, as `ss`).
+    pub name: Option<String>,
+    pub peer: u32,
+    pub recv_q: u32,
+    pub send_q: u32,
+}
+
+/// Every unix socket in the states of the bit mask `states`, in the kernel's order.
+pub fn unix_sockets(states: u32) -> io::Result<Vec<DiagUnix>> {
+    let mut request = vec![libc::AF_UNIX as u8, 0, 0, 0];
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&0u32.to_ne_bytes()); // any inode
+    request.extend_from_slice(&(1u32 | 4 | 0x10).to_ne_bytes()); // name, peer, queues
+    request.resize(24, 0);
+    let bodies = dump(
+        libc::NETLINK_SOCK_DIAG,
+        SOCK_DIAG_BY_FAMILY,
+        SOCK_DIAG_BY_FAMILY,
+        &request,
+    )?;
+    Ok(bodies.iter().filter_map(|body| parse_unix(body)).collect())
+}
+
+fn parse_unix(body: &[u8]) -> Option<DiagUnix> {
+    let header = body.get(..16)?;
+    let mut socket = DiagUnix {
+        kind: header[1],
+        state: header[2],
+        inode: u32_at(header, 4),
+        name: None,
+        peer: 0,
+        recv_q: 0,
+        send_q: 0,
+    };
+    for (kind, data) in attributes(&body[16..]) {
+        match kind {
+            0 => {
+                // A path ends at its NUL; an abstract name starts with one and may hold more.
+                socket.name = Some(if data.first() == Some(&0) {
+                    let name: Vec<u8> = data
+                        .iter()
+                        .map(|&b| if b == 0 { b'@' } else { b })
+                        .collect();
+                    String::from_utf8_lossy(&name).into_owned()
+                } else {
+                    text(data)
+                });
+            }
+            2 => socket.peer = u32_at(data, 0),
+            4 => (socket.recv_q, socket.send_q) = (u32_at(data, 0), u32_at(data, 4)),
+            _ => {}
+        }
+    }
+    Some(socket)
+}
+
 // The fallback: what /proc/net and /sys/class/net tell without a netlink socket. Interfaces
 // and addresses are complete; what only netlink knows (qdisc, address lifetimes, a route's
 // protocol) is left out or inferred as noted at each field.

@@ -115,6 +115,46 @@ fn from_diag(protocol: Protocol, socket: netlink::DiagSocket) -> InetSocket {
     }
 }
 
+/// A unix socket: its type (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET), state, name and peer.
+pub use crate::sys::netlink::DiagUnix as UnixSocket;
+
+/// The unix sockets whose state bit is in `states`, from `unix_diag`, or from
+/// `/proc/net/unix` (without queue lengths or peers, which it does not have).
+pub fn unix_sockets(states: u32, use_proc: bool) -> Result<(Vec<UnixSocket>, Source)> {
+    let mut netlink_error = None;
+    if !use_proc {
+        match netlink::unix_sockets(states) {
+            Ok(found) => return Ok((found, Source::Netlink)),
+            Err(err) => netlink_error = Some(err.kind()),
+        }
+    }
+    procfs::require_proc()?;
+    let path = format!("{PROC}/net/unix");
+    let text = read_in_one_pass(&path).map_err(|err| Error::io("read", path, err))?;
+    let parse = |line: &str| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let flags = u32::from_str_radix(words.get(3)?, 16).ok()?;
+        // __SO_ACCEPTCON marks a listening socket; SS_CONNECTED (3) a connected one.
+        let state = match (flags & 0x10000 != 0, words.get(5)?) {
+            (true, _) => LISTEN,
+            (false, &"03") => ESTABLISHED,
+            _ => CLOSE,
+        };
+        Some(UnixSocket {
+            kind: u8::from_str_radix(words.get(4)?, 16).ok()?,
+            state,
+            inode: words.get(6)?.parse().ok()?,
+            name: words.get(7).map(|name| name.to_string()),
+            peer: 0,
+            recv_q: 0,
+            send_q: 0,
+        })
+    };
+    let mut found: Vec<UnixSocket> = text.lines().skip(1).filter_map(parse).collect();
+    found.retain(|socket| states & (1 << socket.state) != 0);
+    Ok((found, Source::Proc(netlink_error)))
+}
+
 /// `0100007F:1F90` or 32 hex digits and a port: the kernel prints each 32-bit word of the
 /// address in network order as a native integer.
 fn proc_address(word: &str) -> Option<(IpAddr, u16)> {
