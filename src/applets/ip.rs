@@ -104,7 +104,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             .any(|keyword| matches(command, keyword))
         {
             at = 1;
-        } else if CHANGES.iter().any(|keyword| matches(command, keyword)) || *command == "del" {
+        } else if CHANGES.iter().any(|keyword| matches(command, keyword)) {
             return Err(Exit::failed(
                 2,
                 format!("\"{command}\": this ip only shows (it is read-only)"),
