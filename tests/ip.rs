@@ -124,6 +124,8 @@ ip route add unreachable 10.96.0.0/16
 ip route add 10.95.0.5 dev $DEV scope link
 ip route add default via 10.99.0.254 dev $DEV proto dhcp src 10.99.0.1 metric 100
 ip -6 route add fd97::/64 via fd99::2 dev $DEV metric 1024
+ip route add 10.94.0.0/16 nexthop via 10.99.0.2 dev $DEV weight 1 nexthop via 10.99.0.3 dev $DEV weight 2
+ip -6 route add fd77::/64 nexthop via fd99::2 dev $DEV nexthop via fd99::3 dev $DEV
 "#;
     let rescue = env!("CARGO_BIN_EXE_rescue");
     let mut script = setup.to_string();
@@ -202,6 +204,8 @@ fn a_namespace_with_every_kind_of_address_and_route_prints_as_iproute2_prints_it
     }
     let (_, _, full) = results.iter().find(|(args, _, _)| args == "addr").unwrap();
     assert!(full.contains("10.98.0.1 peer 10.98.0.2/32"), "{full}");
+    let (_, _, routes) = results.iter().find(|(args, _, _)| args == "route").unwrap();
+    assert!(routes.contains("\tnexthop via 10.99.0.3 dev "), "{routes}");
     if full.contains("rt0@rt1") {
         assert!(
             full.contains("link-netnsid 0") && full.contains("M-DOWN"),
@@ -259,8 +263,15 @@ fn addresses(listing: &str) -> BTreeSet<(String, String, String)> {
     found
 }
 
-/// (destination, gateway, device) of each route.
-fn routes(listing: &str) -> BTreeSet<(String, String, String)> {
+/// (destination, gateway, device) of each route. Multipath routes (those followed by
+/// `nexthop` lines in `multipath`) are left out: /proc/net/route has only their first hop.
+fn routes(listing: &str, multipath: &str) -> BTreeSet<(String, String, String)> {
+    let lines: Vec<&str> = multipath.lines().collect();
+    let spread: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[1].starts_with("\tnexthop"))
+        .filter_map(|pair| pair[0].split_whitespace().next())
+        .collect();
     let after = |words: &[&str], key: &str| {
         words
             .iter()
@@ -271,6 +282,8 @@ fn routes(listing: &str) -> BTreeSet<(String, String, String)> {
     };
     listing
         .lines()
+        .filter(|line| !line.starts_with('\t'))
+        .filter(|line| !spread.contains(&line.split_whitespace().next().unwrap_or("")))
         .map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             let dst = words
@@ -301,9 +314,10 @@ fn assert_same_sets(netlink: &dyn Fn(&str) -> String, proc: &dyn Fn(&str) -> Str
         "{full}"
     );
     for args in ["route", "-6 route"] {
+        let full = netlink(args);
         assert_eq!(
-            routes(&proc(args)),
-            routes(&netlink(args)),
+            routes(&proc(args), &full),
+            routes(&full, &full),
             "ip {args} (left: --proc, right: netlink)"
         );
     }

@@ -17,7 +17,7 @@
 //! /proc/net/route and /proc/net/ipv6_route, and says so on standard error. The fallback has
 //! every interface and address, but no qdisc, address lifetimes (shown as forever), IPv6 route
 //! preference (shown as medium), and a route's protocol only inferred (`kernel` for an
-//! address's own subnet). Not done: multipath routes' nexthops, `-d`, `-s`, `-j`, `table`.
+//! address's own subnet). Not done: `-d`, `-s`, `-j`, `table`, nexthop objects.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -466,6 +466,14 @@ impl View {
                 other => other.to_string(),
             };
             let _ = write!(text, "pref {name}");
+        }
+        for hop in &route.nexthops {
+            text.push_str("\n\tnexthop ");
+            if let Some(gateway) = hop.gateway {
+                let _ = write!(text, "via {} ", ntop(gateway));
+            }
+            let _ = write!(text, "dev {} weight {} ", self.name_of(hop.oif), hop.weight);
+            route_flags(text, hop.flags);
         }
         text.push('\n');
     }

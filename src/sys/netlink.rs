@@ -308,6 +308,40 @@ pub struct Route {
     pub pref: Option<u8>,
     /// Seconds until it expires (RTA_CACHEINFO), when it does.
     pub expires: Option<i32>,
+    /// A multipath route's next hops (RTA_MULTIPATH).
+    pub nexthops: Vec<Nexthop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, Default)]
+pub struct Nexthop {
+    pub gateway: Option<IpAddr>,
+    pub oif: u32,
+    /// `rtnh_hops + 1`, as iproute2 prints it.
+    pub weight: u32,
+    pub flags: u32,
+}
+
+fn nexthops(mut data: &[u8]) -> Vec<Nexthop> {
+    let mut found = Vec::new();
+    while data.len() >= 8 {
+        let length = usize::from(u16_at(data, 0));
+        if length < 8 || length > data.len() {
+            break;
+        }
+        let gateway = attributes(&data[8..length])
+            .into_iter()
+            .find(|(kind, _)| *kind == 5)
+            .and_then(|(_, address)| ip_from(address));
+        found.push(Nexthop {
+            gateway,
+            oif: u32_at(data, 4),
+            weight: u32::from(data[3]) + 1,
+            flags: u32::from(data[2]),
+        });
+        data = data.get(align(length)..).unwrap_or(&[]);
+    }
+    found
 }
 
 /// Every route of `family` in every table, in the kernel's order.
@@ -344,6 +378,7 @@ fn parse_route(body: &[u8]) -> Option<Route> {
                 let ticks = u32_at(data, 8) as i32;
                 route.expires = (ticks != 0).then_some(ticks / 100);
             }
+            9 => route.nexthops = nexthops(data),
             15 => route.table = u32_at(data, 0),
             20 => route.pref = data.first().copied(),
             _ => {}
