@@ -971,6 +971,8 @@ mod tests {
         for start in 0..garbage.len() {
             let _ = parse_route(&garbage[start..]);
             let _ = parse_diag(&garbage[start..]);
+            let _ = parse_unix(&garbage[start..]);
+            let _ = nexthops(&garbage[start..]);
         }
     }
 
