@@ -11,6 +11,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+/// The python3 program that refuses netlink sockets, shared with tests/ss.rs.
+#[path = "net/without_netlink.rs"]
+mod without_netlink;
+use without_netlink::WITHOUT_NETLINK;
+
 /// The commands compared byte for byte.
 const COMMANDS: [&str; 10] = [
     "addr",
@@ -345,4 +350,27 @@ fn a_missing_device_and_a_change_are_refused() {
         assert!(err.contains("read-only"), "ip {args}: {err}");
     }
     assert_eq!(ip(true, "").2, Some(2), "no object");
+}
+
+#[test]
+fn without_netlink_the_fallback_is_taken_and_said() {
+    if !cfg!(target_arch = "x86_64") || !common::have_or_skip("python3") {
+        return;
+    }
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            WITHOUT_NETLINK,
+            env!("CARGO_BIN_EXE_rescue"),
+            "ip",
+            "addr",
+        ])
+        .output()
+        .unwrap();
+    common::assert_exit(&output, 0, "ip addr without netlink");
+    let said = common::stderr(&output);
+    assert!(said.contains("ip: netlink unavailable (Address family not supported by protocol); read /proc/net and /sys/class/net instead"), "{said}");
+    let forced = ip(true, "--proc addr").0;
+    assert_eq!(normalize(&common::stdout(&output)), normalize(&forced));
+    assert_eq!(links(&forced), links(&ip(true, "addr").0));
 }

@@ -13,6 +13,11 @@ use std::process::{Child, Command, Stdio};
 
 use common::Unsupported;
 
+/// The python3 program that refuses netlink sockets, shared with tests/ip.rs.
+#[path = "net/without_netlink.rs"]
+mod without_netlink;
+use without_netlink::WITHOUT_NETLINK;
+
 /// A child process listening on 127.0.0.1, killed when dropped (even when an assertion fails).
 struct Listener {
     child: Child,
@@ -421,5 +426,36 @@ fn unix_sockets_are_listed_as_iproute2_lists_them() {
     assert!(
         ours_of(&from_proc, datagram_path.to_str().unwrap())[0].starts_with("u_dgr UNCONN"),
         "{from_proc}"
+    );
+}
+
+#[test]
+fn without_netlink_the_fallback_is_taken_and_said() {
+    if !cfg!(target_arch = "x86_64") || !common::have_or_skip("python3") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            WITHOUT_NETLINK,
+            env!("CARGO_BIN_EXE_rescue"),
+            "ss",
+            "-ltn",
+        ])
+        .output()
+        .unwrap();
+    common::assert_exit(&output, 0, "ss -ltn without netlink");
+    let said = common::stderr(&output);
+    assert!(said.contains("ss: netlink unavailable (Address family not supported by protocol); read /proc/net instead"), "{said}");
+    let listed = tuples(&common::stdout(&output), &[port]);
+    assert_eq!(
+        listed,
+        [(
+            "LISTEN".to_string(),
+            format!("127.0.0.1:{port}"),
+            "0.0.0.0:*".to_string()
+        )]
     );
 }

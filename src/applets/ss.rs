@@ -131,7 +131,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         inet.extend(found);
     }
     if let Some(kind) = fell_back {
-        let why = std::io::Error::from(kind);
+        let why = std::io::Error::from_raw_os_error(kind);
         let why = super::strerror(&why);
         complain(
             name,

@@ -54,8 +54,8 @@ pub struct InetSocket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Netlink,
-    /// `/proc/net`, because netlink failed (with its error) or was not asked.
-    Proc(Option<std::io::ErrorKind>),
+    /// `/proc/net`, because netlink failed (with its errno) or was not asked.
+    Proc(Option<i32>),
 }
 
 /// The sockets of `protocol` in `families` (AF_INET, AF_INET6) whose state bit is in `states`,
@@ -77,7 +77,7 @@ pub fn inet_sockets(
             match netlink::inet_sockets(*family, number, states) {
                 Ok(sockets) => found.extend(sockets.into_iter().map(|s| from_diag(protocol, s))),
                 Err(err) => {
-                    netlink_error = Some(err.kind());
+                    netlink_error = Some(err.raw_os_error().unwrap_or(libc::EIO));
                     break;
                 }
             }
@@ -125,7 +125,7 @@ pub fn unix_sockets(states: u32, use_proc: bool) -> Result<(Vec<UnixSocket>, Sou
     if !use_proc {
         match netlink::unix_sockets(states) {
             Ok(found) => return Ok((found, Source::Netlink)),
-            Err(err) => netlink_error = Some(err.kind()),
+            Err(err) => netlink_error = Some(err.raw_os_error().unwrap_or(libc::EIO)),
         }
     }
     procfs::require_proc()?;
