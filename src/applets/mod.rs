@@ -106,7 +106,12 @@ pub const APPLETS: &[Applet] = &[
     applet!("rm", rm, "remove files; never follows a symlink", 1),
     applet!("rmdir", rmdir, "remove empty directories", 1),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
-    applet!("ss", ss, "list TCP and UDP sockets and their processes", 2),
+    applet!(
+        "ss",
+        ss,
+        "list TCP, UDP and unix sockets and their processes",
+        2
+    ),
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("touch", touch, "change file timestamps", 1),

@@ -5,7 +5,7 @@
 //! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share
 //! (mode strings, sizes, local time), and every way a name is quoted or escaped for output
 //! (`quoting`), and the kernel's network view (`netlink`: interfaces, addresses, routes and
-//! sockets over netlink with /proc/net fallbacks; `sockets`: the TCP and UDP tables and who
+//! sockets over netlink with /proc/net fallbacks; `sockets`: the TCP, UDP and unix tables and who
 //! holds each socket).
 //! Nothing here knows about dpkg or archives.
 
