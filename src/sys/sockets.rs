@@ -1,7 +1,7 @@
-//! The kernel's TCP and UDP sockets, as `ss` lists them, and which processes hold them.
-//! The tables come from `inet_diag` over netlink (what iproute2's `ss` reads: it has a listening
-//! socket's backlog and whether `::` means IPv6 only), or, when netlink cannot be had, from
-//! `/proc/net/{tcp,tcp6,udp,udp6}`. The holders come from `/proc/PID/fd/*` links
+//! The kernel's TCP, UDP and unix sockets, as `ss` lists them, and which processes hold them.
+//! The tables come from `inet_diag` and `unix_diag` over netlink (what iproute2's `ss` reads: it
+//! has a listening socket's backlog and whether `::` means IPv6 only), or, when netlink cannot be
+//! had, from `/proc/net/{tcp,tcp6,udp,udp6,unix}`. The holders come from `/proc/PID/fd/*` links
 //! `socket:[INODE]`. Nothing here prints.
 
 use std::collections::{HashMap, HashSet};
