@@ -14,6 +14,7 @@ mod cp;
 mod fuser;
 mod holders;
 mod install;
+mod ip;
 mod ln;
 mod ls;
 mod md5sum;
@@ -24,6 +25,7 @@ mod readlink;
 mod restore;
 mod rm;
 mod rmdir;
+mod ss;
 mod stat;
 mod sync;
 mod touch;
@@ -92,6 +94,12 @@ pub const APPLETS: &[Applet] = &[
         "everything that keeps a mount busy, and what to run next",
         2
     ),
+    applet!(
+        "ip",
+        ip,
+        "show interfaces, addresses and routes (read-only)",
+        2
+    ),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
@@ -112,6 +120,12 @@ pub const APPLETS: &[Applet] = &[
     applet!("rm", rm, "remove files; never follows a symlink", 1),
     applet!("rmdir", rmdir, "remove empty directories", 1),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
+    applet!(
+        "ss",
+        ss,
+        "list TCP, UDP and unix sockets and their processes",
+        2
+    ),
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("touch", touch, "change file timestamps", 1),

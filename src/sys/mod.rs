@@ -4,7 +4,9 @@
 //! symlink-safe removal the file applets share, extended attributes and file capabilities,
 //! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share
 //! (mode strings, sizes, local time), and every way a name is quoted or escaped for output
-//! (`quoting`).
+//! (`quoting`), and the kernel's network view (`netlink`: interfaces, addresses, routes and
+//! sockets over netlink with /proc/net fallbacks; `sockets`: the TCP, UDP and unix tables and who
+//! holds each socket).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
@@ -29,12 +31,14 @@ pub mod mode;
 pub mod mode_spec;
 pub mod mountinfo;
 pub mod open_files;
+pub mod netlink;
 pub mod parallel;
 pub mod procfs;
 pub mod quoting;
 pub mod remove;
 pub mod root;
 pub mod same_file;
+pub mod sockets;
 pub mod strftime;
 pub mod tree;
 pub mod xattr;
