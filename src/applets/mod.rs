@@ -18,6 +18,7 @@ mod md5sum;
 mod messages;
 mod mkdir;
 mod mv;
+mod ps;
 mod readlink;
 mod restore;
 mod rm;
@@ -83,6 +84,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),
     applet!("mv", mv, "move or rename files", 1),
+    applet!("ps", ps, "report a snapshot of the processes", 1),
     applet!(
         "restore",
         restore,

@@ -29,12 +29,14 @@ pub mod mode;
 pub mod mode_spec;
 pub mod mountinfo;
 pub mod parallel;
+pub mod process;
 pub mod procfs;
 pub mod quoting;
 pub mod remove;
 pub mod root;
 pub mod same_file;
 pub mod strftime;
+pub mod sysinfo;
 pub mod tree;
 pub mod xattr;
 
