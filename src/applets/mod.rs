@@ -11,7 +11,9 @@ mod cat;
 mod chmod;
 mod chown;
 mod cp;
+mod free;
 mod install;
+mod kill;
 mod ln;
 mod ls;
 mod md5sum;
@@ -27,6 +29,7 @@ mod stat;
 mod sync;
 mod touch;
 mod undo;
+mod uptime;
 mod verify;
 
 /// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
@@ -79,6 +82,8 @@ pub const APPLETS: &[Applet] = &[
         1
     ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!("free", free, "display free and used memory", 1),
+    applet!("kill", kill, "send a signal to processes", 1),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
@@ -104,6 +109,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("touch", touch, "change file timestamps", 1),
     applet!("undo", undo, "reverse a restore run from its journal", 2),
+    applet!("uptime", uptime, "how long the system has been running", 1),
     applet!(
         "verify",
         verify,
