@@ -1,0 +1,481 @@
+//! `rescue ps`: the columns procps prints for processes this test starts, `--forest` art, and
+//! `-D` with a process really stuck in D state: a `stat` waiting on a FUSE mount whose
+//! server (this test, through raw /dev/fuse) answers INIT and then nothing, stopped so the
+//! kernel waits for it killably; and a parent blocked in `vfork` while its child pauses.
+
+mod common;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The state letter of a process, from the field after the last `)` of its stat line.
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).map(|&b| b as char)
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("gave up waiting for {what}");
+    false
+}
+
+/// Whitespace runs made one space, each line trimmed: procps and we may pad differently
+/// where a value overflows its column.
+fn normalized(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// A child process killed and reaped when the value goes, whatever happened.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sleeper(args: &[&str]) -> Reaped {
+    Reaped(
+        Command::new("sleep")
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sleep"),
+    )
+}
+
+/// A FUSE mount served by nobody after INIT, and a `stat` stuck on it in D state. Drop aborts
+/// the connection (closing the device), kills the `stat` and detaches the mount.
+struct StalledFuse {
+    device: Option<OwnedFd>,
+    mountpoint: PathBuf,
+    stuck: Option<Reaped>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for StalledFuse {
+    fn drop(&mut self) {
+        // Closing the last descriptor of the device aborts the connection: every request
+        // waiting on it finishes with an error, so the killed `stat` can really go.
+        self.device.take();
+        self.stuck.take();
+        if let Ok(path) = CString::new(self.mountpoint.as_os_str().as_encoded_bytes()) {
+            // SAFETY: a valid C string; MNT_DETACH never blocks on the dead server.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+const FUSE_INIT: u32 = 26;
+
+impl StalledFuse {
+    /// `None` (said on stderr) where /dev/fuse or the mount is not available.
+    fn start() -> Option<StalledFuse> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mountpoint = dir.path().join("mnt");
+        std::fs::create_dir(&mountpoint).expect("mkdir");
+        // SAFETY: a constant C string; the descriptor is owned right away.
+        let raw = unsafe { libc::open(c"/dev/fuse".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if raw < 0 {
+            eprintln!("no /dev/fuse: {}", std::io::Error::last_os_error());
+            return None;
+        }
+        // SAFETY: `raw` was just opened and is owned by nothing else.
+        let device = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fuse = StalledFuse {
+            device: Some(device),
+            mountpoint,
+            stuck: None,
+            _dir: dir,
+        };
+        if !fuse.mount() || !fuse.answer_init() {
+            return None;
+        }
+        Some(fuse)
+    }
+
+    fn fd(&self) -> i32 {
+        self.device.as_ref().expect("open").as_raw_fd()
+    }
+
+    fn mount(&self) -> bool {
+        let options = CString::new(format!(
+            "fd={},rootmode=40000,user_id=0,group_id=0",
+            self.fd()
+        ))
+        .unwrap();
+        let target = CString::new(self.mountpoint.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C strings for the call's duration.
+        let rc = unsafe {
+            libc::mount(
+                c"rescue-test-fuse".as_ptr(),
+                target.as_ptr(),
+                c"fuse".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                options.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            eprintln!("cannot mount fuse: {}", std::io::Error::last_os_error());
+        }
+        rc == 0
+    }
+
+    /// Reads the kernel's INIT and answers it with protocol 7.x and no features.
+    fn answer_init(&self) -> bool {
+        let mut buffer = vec![0u8; 1 << 20];
+        // SAFETY: the buffer is valid for its length.
+        let n = unsafe { libc::read(self.fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+        let word = |at: usize| u32::from_ne_bytes(buffer[at..at + 4].try_into().unwrap());
+        if n < 56 || word(4) != FUSE_INIT {
+            eprintln!("no FUSE_INIT from the kernel (read {n})");
+            return false;
+        }
+        let unique = &buffer[8..16];
+        let (minor, max_readahead) = (word(44), word(48));
+        let mut reply = Vec::with_capacity(80);
+        reply.extend_from_slice(&80u32.to_ne_bytes());
+        reply.extend_from_slice(&0i32.to_ne_bytes());
+        reply.extend_from_slice(unique);
+        for value in [7, minor, max_readahead, 0] {
+            reply.extend_from_slice(&u32::to_ne_bytes(value));
+        }
+        reply.extend_from_slice(&0u16.to_ne_bytes()); // max_background
+        reply.extend_from_slice(&0u16.to_ne_bytes()); // congestion_threshold
+        reply.extend_from_slice(&4096u32.to_ne_bytes()); // max_write
+        reply.extend_from_slice(&1u32.to_ne_bytes()); // time_gran
+        reply.resize(80, 0);
+        // SAFETY: the reply is valid for its length.
+        let written = unsafe { libc::write(self.fd(), reply.as_ptr().cast(), reply.len()) };
+        if written != 80 {
+            eprintln!("FUSE_INIT reply: {}", std::io::Error::last_os_error());
+        }
+        written == 80
+    }
+
+    /// Starts `stat MNT/file`, waits until it sleeps on the unanswered LOOKUP, then stops it:
+    /// with a signal pending the kernel waits killably, in D state. Returns its pid.
+    fn stick(&mut self) -> Option<u32> {
+        let child = Command::new("stat")
+            .arg(self.mountpoint.join("file"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start stat");
+        let pid = child.id();
+        self.stuck = Some(Reaped(child));
+        let waiting = || {
+            std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+                .is_ok_and(|wchan| wchan.contains("request_wait_answer"))
+                || std::fs::read_to_string(format!("/proc/{pid}/stack"))
+                    .is_ok_and(|stack| stack.contains("request_wait_answer"))
+        };
+        if !wait_for("stat to wait on FUSE", Duration::from_secs(10), waiting) {
+            return None;
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        wait_for("stat in D state", Duration::from_secs(10), || {
+            state_of(pid) == Some('D')
+        })
+        .then_some(pid)
+    }
+}
+
+/// A forked child blocked in `vfork` (the kernel waits in D state for the vfork child to exec
+/// or exit), and its vfork child pausing. Drop kills both.
+struct VforkParent {
+    parent: i32,
+    child: Option<i32>,
+}
+
+impl VforkParent {
+    fn start() -> VforkParent {
+        // SAFETY: between fork and _exit the child calls only vfork, pause and _exit, all
+        // async-signal-safe; nothing of this process's threads is touched.
+        let parent = unsafe { libc::fork() };
+        assert!(parent >= 0, "fork: {}", std::io::Error::last_os_error());
+        if parent == 0 {
+            // SAFETY: as above; the vfork child only pauses, then exits without returning.
+            // (libc deprecates vfork for Rust callers that return from it; this one never does.)
+            #[allow(deprecated)]
+            unsafe {
+                if libc::vfork() == 0 {
+                    loop {
+                        libc::pause();
+                    }
+                }
+                libc::_exit(0);
+            }
+        }
+        let mut stuck = VforkParent {
+            parent,
+            child: None,
+        };
+        let pid = parent as u32;
+        wait_for(
+            "the vfork parent in D state",
+            Duration::from_secs(10),
+            || state_of(pid) == Some('D'),
+        );
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        stuck.child = children
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok());
+        stuck
+    }
+}
+
+impl Drop for VforkParent {
+    fn drop(&mut self) {
+        // SAFETY: signalling and reaping our own child; the grandchild is killed by pid.
+        unsafe {
+            if let Some(child) = self.child {
+                libc::kill(child, libc::SIGKILL);
+            }
+            libc::kill(self.parent, libc::SIGKILL);
+            libc::waitpid(self.parent, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// `rescue ps ARGS`, which must finish within `limit` (it must never hang on a stuck process).
+fn ps_within(limit: Duration, args: &[&str]) -> std::process::Output {
+    let mut child = common::rescue()
+        .arg("ps")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rescue ps");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rescue ps {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The `-D` listing of `pid`: its line and the stack lines below it.
+fn d_entry(listing: &str, pid: u32) -> Option<Vec<String>> {
+    let mut lines = listing.lines();
+    let first = lines.find(|line| line.split_whitespace().next() == Some(&pid.to_string()))?;
+    let mut entry = vec![first.to_string()];
+    entry.extend(
+        lines
+            .take_while(|line| line.starts_with("  ") && line.trim_start().starts_with('['))
+            .map(str::to_string),
+    );
+    Some(entry)
+}
+
+fn assert_listed_in_d(pid: u32, frame: &str) {
+    let output = ps_within(Duration::from_secs(20), &["-D"]);
+    common::assert_exit(&output, 0, "ps -D");
+    let listing = common::stdout(&output);
+    eprintln!("{listing}");
+    let entry = d_entry(&listing, pid)
+        .unwrap_or_else(|| panic!("pid {pid} not in ps -D:\n{}", common::show(&output)));
+    let words: Vec<&str> = entry[0].split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"D"), "{entry:?}");
+    assert!(
+        entry[1..].iter().any(|line| line.contains(frame)),
+        "no {frame} on the stack of {pid}: {entry:?}"
+    );
+    // Every process is listed, the stuck one with its state, and in reasonable time.
+    let output = ps_within(Duration::from_secs(20), &["-e", "-o", "pid,state,args"]);
+    common::assert_exit(&output, 0, "ps -e");
+    let line = normalized(&common::stdout(&output))
+        .into_iter()
+        .find(|line| line.starts_with(&format!("{pid} ")))
+        .expect("the stuck process is listed");
+    assert!(line.starts_with(&format!("{pid} D ")), "{line}");
+}
+
+#[test]
+fn a_stat_stuck_on_a_dead_fuse_server_is_shown_in_d_with_its_stack() {
+    if !common::root_or_skip("mounting FUSE and reading kernel stacks need root") {
+        return;
+    }
+    let Some(mut fuse) = StalledFuse::start() else {
+        common::skip("no FUSE here (the vfork test still covers -D)");
+        return;
+    };
+    let pid = fuse
+        .stick()
+        .expect("a stat stuck in D state on the stalled mount");
+    assert_listed_in_d(pid, "request_wait_answer");
+    compare_with_procps(&[pid]);
+}
+
+#[test]
+fn a_parent_blocked_in_vfork_is_shown_in_d_with_its_stack() {
+    if !common::root_or_skip("reading kernel stacks needs root") {
+        return;
+    }
+    let stuck = VforkParent::start();
+    let pid = stuck.parent as u32;
+    assert_eq!(state_of(pid), Some('D'), "vfork parent not in D state");
+    assert_listed_in_d(pid, "vfork");
+    compare_with_procps(&[pid]);
+}
+
+/// `ps -o pid,ppid,state,tty,args -p PIDS` as procps prints it, for these and a sleep.
+fn compare_with_procps(pids: &[u32]) {
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    let sleeping = sleeper(&["300"]);
+    let mut list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    list.push(sleeping.0.id().to_string());
+    list.push(std::process::id().to_string());
+    let list = list.join(",");
+    let args = ["-o", "pid,ppid,state,tty,args", "-p", &list];
+    let theirs = Command::new("ps").args(args).output().expect("run ps");
+    let ours = ps_within(Duration::from_secs(20), &args);
+    assert_eq!(
+        normalized(&common::stdout(&ours)),
+        normalized(&common::stdout(&theirs)),
+        "ours:\n{}\nprocps:\n{}",
+        common::stdout(&ours),
+        common::stdout(&theirs)
+    );
+}
+
+#[test]
+fn columns_match_procps_for_processes_started_here() {
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    let a = sleeper(&["301"]);
+    let b = sleeper(&["302", "0.5"]);
+    let list = format!("{},{},{}", a.0.id(), b.0.id(), std::process::id());
+    for format in [
+        "pid,ppid,state,tty,args",
+        "pid,user,uid,group,stat,nlwp,comm",
+        "pid=PROC,ppid=,args",
+        "pid,etimes,time,vsz",
+    ] {
+        let args = ["-o", format, "-p", &list];
+        let theirs = Command::new("ps").args(args).output().expect("run ps");
+        let ours = ps_within(Duration::from_secs(20), &args);
+        let (ours, theirs) = (common::stdout(&ours), common::stdout(&theirs));
+        let (ours, theirs) = (normalized(&ours), normalized(&theirs));
+        if format.contains("etimes") {
+            // Elapsed seconds may tick between the two runs.
+            assert_eq!(ours.len(), theirs.len(), "{ours:?} {theirs:?}");
+            continue;
+        }
+        assert_eq!(ours, theirs, "-o {format}");
+    }
+    for full in [&["-f", "-p", &list][..], &["-p", &list][..]] {
+        let theirs = Command::new("ps").args(full).output().expect("run ps");
+        let ours = ps_within(Duration::from_secs(20), full);
+        assert_eq!(
+            common::stdout(&ours),
+            common::stdout(&theirs),
+            "ps {full:?} byte for byte"
+        );
+    }
+}
+
+#[test]
+fn forest_art_matches_procps() {
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    let shell = Reaped(
+        Command::new("sh")
+            .args(["-c", "sleep 303 & sleep 304 & (sleep 305 & wait) & wait"])
+            .spawn()
+            .expect("start sh"),
+    );
+    let root = shell.0.id();
+    let mut pids = vec![root];
+    let found = wait_for("the shell's children", Duration::from_secs(5), || {
+        pids = descendants(root);
+        pids.len() >= 5
+    });
+    assert!(found, "descendants: {pids:?}");
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let args = ["--forest", "-o", "pid,args", "-p", &list.join(",")];
+    let theirs = Command::new("ps").args(args).output().expect("run ps");
+    let ours = ps_within(Duration::from_secs(20), &args);
+    assert_eq!(common::stdout(&ours), common::stdout(&theirs));
+    assert!(common::stdout(&ours).contains("\\_ "));
+    for pid in &pids[1..] {
+        // SAFETY: killing the sleeps and subshell this test started.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+}
+
+/// `pid` and everything below it, parents first.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let parent = all[at];
+        let path = format!("/proc/{parent}/task/{parent}/children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        all.extend(
+            text.split_whitespace()
+                .filter_map(|word| word.parse::<u32>().ok()),
+        );
+        at += 1;
+    }
+    all
+}
+
+#[test]
+fn nothing_selected_is_status_1_and_a_bad_field_is_a_usage_error() {
+    let output = common::run(&["ps", "-p", "2147483646"]);
+    common::assert_exit(&output, 1, "no such pid");
+    assert_eq!(common::stdout(&output).lines().count(), 1, "header only");
+    let output = common::run(&["ps", "-o", "pid,nosuchfield"]);
+    common::assert_exit(&output, 1, "unknown field");
+    assert!(common::stderr(&output).contains("nosuchfield"));
+    let output = common::run(&["ps", "--no-headers", "-o", "pid", "-p", "1"]);
+    assert_eq!(common::stdout(&output).trim(), "1");
+}
+
+#[test]
+fn a_name_with_spaces_and_parentheses_is_read_whole() {
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("a) b (c");
+    std::os::unix::fs::symlink(which("sleep"), &odd).unwrap();
+    let child = Reaped(Command::new(&odd).arg("306").spawn().expect("start"));
+    let pid = child.0.id().to_string();
+    let ours = ps_within(Duration::from_secs(20), &["-o", "comm=,state=", "-p", &pid]);
+    assert_eq!(normalized(&common::stdout(&ours)), ["a) b (c S"]);
+}
+
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| Path::new("/bin").join(program))
+}
