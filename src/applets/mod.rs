@@ -27,6 +27,7 @@ mod rm;
 mod rmdir;
 mod stat;
 mod sync;
+mod top;
 mod touch;
 mod undo;
 mod uptime;
@@ -107,6 +108,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
+    applet!("top", top, "display processes, refreshed", 1),
     applet!("touch", touch, "change file timestamps", 1),
     applet!("undo", undo, "reverse a restore run from its journal", 2),
     applet!("uptime", uptime, "how long the system has been running", 1),

@@ -138,6 +138,8 @@ pub struct Process {
     pub wchan: Option<String>,
     /// Resident set in kB, from `statm` (pages times the page size).
     pub rss_kib: u64,
+    /// Resident shared pages (file-backed and shmem) in kB, `statm`'s third field.
+    pub shared_kib: u64,
     pub cmdline: Cmdline,
 }
 
@@ -160,13 +162,17 @@ impl Process {
         let status = read_gone_ok(pid_path(pid, "status"))?
             .map(|bytes| parse_status(&String::from_utf8_lossy(&bytes)))
             .unwrap_or_default();
-        let rss_kib = read_gone_ok(pid_path(pid, "statm"))?
-            .and_then(|bytes| {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                text.split_ascii_whitespace().nth(1)?.parse::<u64>().ok()
+        let statm: Vec<u64> = read_gone_ok(pid_path(pid, "statm"))?
+            .map(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .split_ascii_whitespace()
+                    .map(|word| word.parse().unwrap_or(0))
+                    .collect()
             })
-            .map(|pages| pages * page_size() / 1024)
-            .unwrap_or(stat.rss * page_size() / 1024);
+            .unwrap_or_default();
+        let page_kib = page_size() / 1024;
+        let rss_kib = statm.get(1).copied().unwrap_or(stat.rss) * page_kib;
+        let shared_kib = statm.get(2).copied().unwrap_or(0) * page_kib;
         let wchan = if want.wchan { read_wchan(pid) } else { None };
         let cmdline = if want.cmdline {
             read_cmdline(pid)
@@ -179,6 +185,7 @@ impl Process {
             status,
             wchan,
             rss_kib,
+            shared_kib,
             cmdline,
         }))
     }
