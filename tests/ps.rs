@@ -64,16 +64,26 @@ struct StalledFuse {
     device: Option<OwnedFd>,
     mountpoint: PathBuf,
     stuck: Option<Reaped>,
+    server: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for StalledFuse {
     fn drop(&mut self) {
-        // Closing the last descriptor of the device aborts the connection: every request
-        // waiting on it finishes with an error, so the killed `stat` can really go.
-        self.device.take();
+        let path = CString::new(self.mountpoint.as_os_str().as_encoded_bytes()).ok();
+        if let Some(path) = &path {
+            // MNT_FORCE aborts the connection first: every request waiting on it finishes
+            // with an error, so the processes stuck on it can be killed and the server's
+            // read returns. (Closing the device alone would not while the server reads it.)
+            // SAFETY: a valid C string.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_FORCE) };
+        }
         self.stuck.take();
-        if let Ok(path) = CString::new(self.mountpoint.as_os_str().as_encoded_bytes()) {
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+        self.device.take();
+        if let Some(path) = &path {
             // SAFETY: a valid C string; MNT_DETACH never blocks on the dead server.
             unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
         }
@@ -100,6 +110,7 @@ impl StalledFuse {
             device: Some(device),
             mountpoint,
             stuck: None,
+            server: None,
             _dir: dir,
         };
         if !fuse.mount() || !fuse.answer_init() {
@@ -478,4 +489,183 @@ fn which(program: &str) -> PathBuf {
         .map(|dir| dir.join(program))
         .find(|path| path.is_file())
         .unwrap_or_else(|| Path::new("/bin").join(program))
+}
+
+const FUSE_LOOKUP: u32 = 1;
+const FUSE_FORGET: u32 = 2;
+const FUSE_GETATTR: u32 = 3;
+const FUSE_OPEN: u32 = 14;
+const FUSE_READ: u32 = 15;
+const FUSE_RELEASE: u32 = 18;
+const FUSE_INTERRUPT: u32 = 36;
+const FUSE_BATCH_FORGET: u32 = 42;
+
+/// `struct fuse_attr`: a directory for node 1, a 4 KiB regular file for any other.
+fn fuse_attr(node: u64) -> Vec<u8> {
+    let (mode, size, nlink) = if node == 1 {
+        (0o040755u32, 0u64, 2u32)
+    } else {
+        (0o100644, 4096, 1)
+    };
+    let mut attr = Vec::with_capacity(88);
+    for value in [node, size, size / 512, 0, 0, 0] {
+        attr.extend_from_slice(&value.to_ne_bytes());
+    }
+    for value in [0u32, 0, 0, mode, nlink, 0, 0, 0, 4096, 0] {
+        attr.extend_from_slice(&value.to_ne_bytes());
+    }
+    attr
+}
+
+/// The answer to one request, `None` for those never answered: READ (so page faults on
+/// the file wait forever), FORGET and INTERRUPT (which take no answer).
+fn fuse_answer(opcode: u32, node: u64) -> Option<(i32, Vec<u8>)> {
+    let valid = 3600u64.to_ne_bytes();
+    match opcode {
+        FUSE_READ | FUSE_FORGET | FUSE_BATCH_FORGET | FUSE_INTERRUPT => None,
+        FUSE_LOOKUP => {
+            let mut entry = Vec::new();
+            for value in [2u64, 0] {
+                entry.extend_from_slice(&value.to_ne_bytes());
+            }
+            entry.extend_from_slice(&valid);
+            entry.extend_from_slice(&valid);
+            entry.extend_from_slice(&[0; 8]);
+            entry.extend(fuse_attr(2));
+            Some((0, entry))
+        }
+        FUSE_GETATTR => {
+            let mut out = valid.to_vec();
+            out.extend_from_slice(&[0; 8]);
+            out.extend(fuse_attr(node));
+            Some((0, out))
+        }
+        FUSE_OPEN => Some((0, vec![0; 16])),
+        FUSE_RELEASE => Some((0, Vec::new())),
+        _ => Some((-libc::ENOSYS, Vec::new())),
+    }
+}
+
+impl StalledFuse {
+    /// Answers every request but READ in a thread, until the connection is aborted.
+    fn serve_all_but_read(&mut self) {
+        let fd = self.fd();
+        self.server = Some(std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                // SAFETY: the buffer is valid for its length; the fd outlives this thread
+                // (Drop joins it before closing).
+                let n = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+                if n < 40 {
+                    if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                    {
+                        continue;
+                    }
+                    return;
+                }
+                let opcode = u32::from_ne_bytes(buffer[4..8].try_into().unwrap());
+                let node = u64::from_ne_bytes(buffer[16..24].try_into().unwrap());
+                let Some((error, body)) = fuse_answer(opcode, node) else {
+                    continue;
+                };
+                let mut reply = Vec::with_capacity(16 + body.len());
+                reply.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+                reply.extend_from_slice(&error.to_ne_bytes());
+                reply.extend_from_slice(&buffer[8..16]);
+                reply.extend(body);
+                // SAFETY: the reply is valid for its length.
+                unsafe { libc::write(fd, reply.as_ptr().cast(), reply.len()) };
+            }
+        }));
+    }
+}
+
+/// A python whose memory lock is wedged: one thread reads /proc/self/mem at a page of a file
+/// on the stalled mount (it faults holding the mmap lock for reading and waits for the READ
+/// that never comes), then the main thread asks for the lock for writing (mmap) and waits in
+/// D state. Anyone reading its cmdline now queues behind that writer: the read blocks.
+const WEDGE: &str = r#"
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+f = os.open(sys.argv[1], os.O_RDONLY)
+page = libc.mmap(None, 4096, 1, 1, f, 0)
+def fault():
+    mem = os.open("/proc/self/mem", os.O_RDONLY)
+    os.pread(mem, 1, page)
+threading.Thread(target=fault, daemon=True).start()
+time.sleep(0.5)
+print("wedging", flush=True)
+libc.mmap(None, 4096, 3, 0x22, -1, 0)
+"#;
+
+#[test]
+fn a_process_whose_cmdline_read_blocks_does_not_hang_ps() {
+    if !common::root_or_skip("mounting FUSE needs root") || !common::have_or_skip("python3") {
+        return;
+    }
+    let Some(mut fuse) = StalledFuse::start() else {
+        common::skip("no FUSE here");
+        return;
+    };
+    fuse.serve_all_but_read();
+    let mut python = Command::new("python3")
+        .args(["-c", WEDGE])
+        .arg(fuse.mountpoint.join("file"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let pid = python.id();
+    let mut line = String::new();
+    let stdout = python.stdout.take().unwrap();
+    fuse.stuck = Some(Reaped(python));
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    assert_eq!(line.trim(), "wedging");
+    assert!(
+        wait_for(
+            "the wedged python in D state",
+            Duration::from_secs(10),
+            || { state_of(pid) == Some('D') }
+        ),
+        "python never blocked on its memory lock"
+    );
+    // Our ps: to files, since a reader still blocked in the kernel keeps the process (and
+    // its pipes) alive until the mount is aborted; the leader's exit is what shows it done.
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let child = common::rescue()
+        .args(["ps", "-o", "pid,state,args", "-p", &pid.to_string()])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("run rescue ps");
+    let ps = Reaped(child);
+    let ps_pid = ps.0.id();
+    let finished = wait_for("rescue ps to finish", Duration::from_secs(15), || {
+        matches!(state_of(ps_pid), Some('Z') | None)
+    });
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        finished,
+        "rescue ps hung on the wedged process:\n{out}\n{err}"
+    );
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        normalized(&out),
+        [
+            "PID S COMMAND".to_string(),
+            format!("{pid} D [{}]", comm.trim())
+        ],
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "pid {pid}: command line not read (reading its cmdline took more than"
+        )),
+        "stderr: {err}"
+    );
+    drop(ps);
+    drop(fuse);
 }
