@@ -669,3 +669,114 @@ fn a_process_whose_cmdline_read_blocks_does_not_hang_ps() {
     drop(ps);
     drop(fuse);
 }
+
+/// Runs `script` with `sh -c` in a private mount namespace (`unshare -m`), where it may hide
+/// /proc or /etc under an empty tmpfs without touching the host's view.
+fn in_private_mounts(script: &str) -> Option<std::process::Output> {
+    if !common::root_or_skip("mount namespaces need root") || !common::have_or_skip("unshare") {
+        return None;
+    }
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!("mount --make-rprivate / && {script}"))
+        .env("RESCUE", env!("CARGO_BIN_EXE_rescue"))
+        .output()
+        .expect("run unshare");
+    Some(output)
+}
+
+#[test]
+fn without_proc_every_process_applet_says_so_and_exits_2() {
+    let script = "mount -t tmpfs none /proc && for args in ps 'ps -D' 'top -b -n 1' free \
+                  uptime 'kill -n sleep'; do \"$RESCUE\" $args; echo \"status $?\"; done";
+    let Some(output) = in_private_mounts(script) else {
+        return;
+    };
+    let stdout = common::stdout(&output);
+    let statuses: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("status"))
+        .collect();
+    assert_eq!(statuses, ["status 2"; 6], "{}", common::show(&output));
+    let stderr = common::stderr(&output);
+    for applet in ["ps", "top", "free", "uptime", "kill"] {
+        assert!(
+            stderr.contains(&format!("rescue {applet}: /proc: missing: ")),
+            "{applet}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn without_etc_users_are_numbers() {
+    let sleeping = sleeper(&["307"]);
+    let pid = sleeping.0.id();
+    let script = format!(
+        "mount -t tmpfs none /etc && mount -t tmpfs none /usr/share && \
+         \"$RESCUE\" ps -o user=,group=,uid= -p {pid}"
+    );
+    let Some(output) = in_private_mounts(&script) else {
+        return;
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    assert_eq!(
+        normalized(&common::stdout(&output)),
+        [format!("{uid} {gid} {uid}")],
+        "{}",
+        common::show(&output)
+    );
+}
+
+#[test]
+fn long_user_names_are_cut_as_procps_cuts_them() {
+    if !common::root_or_skip("running a process as another user needs root")
+        || !common::have_or_skip("setpriv")
+        || !common::have_or_skip("ps")
+    {
+        return;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let Some(uid) = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid = fields.nth(1)?;
+        (name.len() > 8).then(|| uid.to_string())
+    }) else {
+        common::skip("no user with a name longer than 8 characters");
+        return;
+    };
+    let other = Reaped(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                &uid,
+                "--regid",
+                &uid,
+                "--clear-groups",
+                "sleep",
+                "308",
+            ])
+            .spawn()
+            .expect("start setpriv"),
+    );
+    let pid = other.0.id().to_string();
+    wait_for(
+        "the sleep to run as the other user",
+        Duration::from_secs(5),
+        || std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"),
+    );
+    for args in [
+        &["-o", "user,pid,args", "-p", &pid][..],
+        &["-f", "-p", &pid],
+    ] {
+        let theirs = Command::new("ps").args(args).output().unwrap();
+        let ours = ps_within(Duration::from_secs(20), args);
+        assert_eq!(
+            common::stdout(&ours),
+            common::stdout(&theirs),
+            "ps {args:?}"
+        );
+        assert!(common::stdout(&ours).contains('+'));
+    }
+}
