@@ -266,24 +266,51 @@ impl Drop for VforkParent {
 }
 
 /// `rescue ps ARGS`, which must finish within `limit` (it must never hang on a stuck process).
+/// Its output goes to files, so that what it said so far is shown if it hangs.
 fn ps_within(limit: Duration, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = common::rescue()
         .arg("ps")
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .expect("run rescue ps");
     let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
         if start.elapsed() > limit {
+            let stack =
+                std::fs::read_to_string(format!("/proc/{}/task", child.id())).unwrap_or_default();
+            let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+                .map(|dir| {
+                    dir.filter_map(|entry| {
+                        let tid = entry.ok()?.file_name().into_string().ok()?;
+                        let path = format!("/proc/{}/task/{tid}/stack", child.id());
+                        Some(format!("{tid}: {}", std::fs::read_to_string(path).ok()?))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("rescue ps {args:?} did not finish within {limit:?}");
+            panic!(
+                "rescue ps {args:?} did not finish within {limit:?}{stack}\nstdout:\n{}\nstderr:\n{}\ntasks:\n{}",
+                std::fs::read_to_string(&out).unwrap_or_default(),
+                std::fs::read_to_string(&err).unwrap_or_default(),
+                tasks.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap_or_default(),
+        stderr: std::fs::read(&err).unwrap_or_default(),
     }
-    child.wait_with_output().expect("output")
 }
 
 /// The `-D` listing of `pid`: its line and the stack lines below it.
@@ -384,6 +411,8 @@ fn columns_match_procps_for_processes_started_here() {
         "pid,ppid,state,tty,args",
         "pid,user,uid,group,stat,nlwp,comm",
         "pid=PROC,ppid=,args",
+        "pid,rss,vsz,nlwp,pri,ni,pgid,sid",
+        "pid,start,stime,lstart,tname,wchan",
         "pid,etimes,time,vsz",
     ] {
         let args = ["-o", format, "-p", &list];
@@ -398,7 +427,9 @@ fn columns_match_procps_for_processes_started_here() {
         }
         assert_eq!(ours, theirs, "-o {format}");
     }
-    for full in [&["-f", "-p", &list][..], &["-p", &list][..]] {
+    // The test process itself uses CPU while this runs: its C and TIME may move.
+    let sleeps = format!("{},{}", a.0.id(), b.0.id());
+    for full in [&["-f", "-p", &sleeps][..], &["-p", &sleeps][..]] {
         let theirs = Command::new("ps").args(full).output().expect("run ps");
         let ours = ps_within(Duration::from_secs(20), full);
         assert_eq!(

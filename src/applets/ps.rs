@@ -398,13 +398,29 @@ fn header_line(columns: &[Column]) -> String {
 
 fn row(columns: &[Column], process: &Process, context: &Context, prefix: &str) -> String {
     let mut cells = Vec::with_capacity(columns.len());
+    // How far the line has run past where its columns should be: a value wider than its
+    // column pushes the rest right until later padding takes it back, as procps does.
+    let mut debt = 0;
     for (i, column) in columns.iter().enumerate() {
         let last = i + 1 == columns.len();
         let mut text = cell(column.field, process, context);
         if matches!(column.field, Field::Args | Field::Comm) {
             text = format!("{prefix}{text}");
         }
-        cells.push(fit(column, text, last));
+        let fitted = fit(column, text, last);
+        let length = fitted.chars().count();
+        let padding = if column.field.right_aligned() {
+            fitted.len() - fitted.trim_start().len()
+        } else {
+            length - fitted.trim_end().chars().count()
+        };
+        let absorbed = debt.min(padding);
+        debt = debt - absorbed + length.saturating_sub(column.width);
+        cells.push(if column.field.right_aligned() {
+            fitted[absorbed..].to_string()
+        } else {
+            fitted[..fitted.len() - absorbed].to_string()
+        });
     }
     cells.join(" ").trim_end().to_string()
 }
@@ -477,8 +493,11 @@ fn cell(field: Field, process: &Process, context: &Context) -> String {
         }
         Field::Nlwp => process.threads().to_string(),
         Field::C => (permille_cpu(process, elapsed) / 10).min(99).to_string(),
+        // A real-time process has no nice value that matters; procps shows `-`.
+        Field::Nice if !matches!(stat.policy, 0 | 3) => "-".into(),
         Field::Nice => stat.nice.to_string(),
-        Field::Pri => stat.priority.to_string(),
+        // procps' `pri` counts the other way: 39 is the most favoured.
+        Field::Pri => (39 - stat.priority).to_string(),
     }
 }
 

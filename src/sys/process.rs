@@ -37,6 +37,8 @@ pub struct Stat {
     pub vsize: u64,
     /// (24) pages.
     pub rss: u64,
+    /// (41) the scheduling policy: 0 normal, 1 FIFO, 2 RR, 3 batch, 5 idle, 6 deadline.
+    pub policy: u32,
 }
 
 /// Parses one `stat` line. The command name is everything between the first `(` and the LAST
@@ -70,6 +72,7 @@ pub fn parse_stat(line: &[u8]) -> Option<Stat> {
         starttime: num(22)?,
         vsize: num(23)?,
         rss: num(24).unwrap_or(0),
+        policy: num(41).unwrap_or(0) as u32,
     })
 }
 
