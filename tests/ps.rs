@@ -497,6 +497,33 @@ fn nothing_selected_is_status_1_and_a_bad_field_is_a_usage_error() {
     assert!(common::stderr(&output).contains("nosuchfield"));
     let output = common::run(&["ps", "--no-headers", "-o", "pid", "-p", "1"]);
     assert_eq!(common::stdout(&output).trim(), "1");
+    let output = common::run(&["ps", "-u", "no-such-user-here"]);
+    common::assert_exit(&output, 1, "unknown user");
+    assert!(common::stderr(&output).contains("no-such-user-here"));
+}
+
+#[test]
+fn users_select_by_name_and_number() {
+    let sleeping = sleeper(&["309"]);
+    let pid = sleeping.0.id().to_string();
+    let uid = nix::unistd::geteuid().as_raw().to_string();
+    let by_number = common::run(&["ps", "-u", &uid, "-o", "pid="]);
+    assert!(common::stdout(&by_number)
+        .lines()
+        .any(|line| line.trim() == pid));
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_string())
+    });
+    if let Some(name) = name {
+        let by_name = common::run(&["ps", "-u", &name, "-o", "pid="]);
+        assert!(common::stdout(&by_name)
+            .lines()
+            .any(|line| line.trim() == pid));
+    }
+    let other = common::run(&["ps", "-u", "4000000000", "-o", "pid="]);
+    common::assert_exit(&other, 1, "a uid nobody runs as");
 }
 
 #[test]

@@ -10,8 +10,9 @@
 //!   -p PIDS        the processes with these pids; -u USERS: of these effective users (names
 //!                  or numbers); several selections add up
 //!   --forest       children below their parents, with procps' `\_ ` art in the command
-//!   --no-headers   no header line (also --no-heading); -w is accepted and changes nothing:
-//!                  lines are never cut
+//!   --no-headers   no header line (also --no-heading)
+//!   -w             on a terminal lines are cut at its width; -w makes that at least 132
+//!                  columns, -ww never cuts (into a pipe or a file lines are never cut)
 //!   -D             ours: every process in uninterruptible sleep (D state) with its pid,
 //!                  state, wait channel, elapsed time and command, and its kernel stack from
 //!                  /proc/PID/stack indented below it (reading that needs root)
@@ -65,7 +66,7 @@ pub(super) struct Args {
     /// print no header line
     #[arg(long = "no-headers", alias = "no-heading")]
     no_headers: bool,
-    /// wide output (lines are never cut)
+    /// wide output (twice: unlimited)
     #[arg(short = 'w', action = clap::ArgAction::Count)]
     wide: u8,
 }
@@ -260,6 +261,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             .map(|(i, _)| (i, String::new()))
             .collect()
     };
+    let limit = line_limit(args.wide);
     let mut out = std::io::stdout().lock();
     let show_header = !args.no_headers && columns.iter().any(|c| !c.header.is_empty());
     let write = |out: &mut std::io::StdoutLock| -> std::io::Result<()> {
@@ -267,7 +269,12 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             writeln!(out, "{}", header_line(&columns))?;
         }
         for (index, prefix) in &order {
-            let line = row(&columns, &processes[*index], &context, prefix);
+            let mut line = row(&columns, &processes[*index], &context, prefix);
+            if let Some(limit) = limit {
+                if let Some((cut, _)) = line.char_indices().nth(limit) {
+                    line.truncate(cut);
+                }
+            }
             writeln!(out, "{line}")?;
         }
         out.flush()
@@ -275,6 +282,25 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     write(&mut out).map_err(|err| Exit::write_error(2, &err))?;
     say_unreadable(name, &processes);
     Ok(if processes.is_empty() { 1 } else { 0 })
+}
+
+/// procps' rule for long lines: on a terminal they are cut at its width, `-w` widens that to
+/// at least 132 columns and `-ww` lifts it; into a pipe or a file they are never cut.
+fn line_limit(wide: u8) -> Option<usize> {
+    // SAFETY: isatty only inspects the descriptor.
+    if wide >= 2 || unsafe { libc::isatty(libc::STDOUT_FILENO) } != 1 {
+        return None;
+    }
+    // SAFETY: an all-zero winsize is valid; TIOCGWINSZ writes one into it while it lives.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|text| text.parse::<usize>().ok())
+        .or((ok && size.ws_col > 0).then_some(usize::from(size.ws_col)))
+        .unwrap_or(80);
+    Some(if wide == 1 { columns.max(132) } else { columns })
 }
 
 /// Says on stderr which command lines could not be read, and why.
