@@ -229,11 +229,20 @@ fn by_name(name: &str, wanted: &str, signal: i32, yes: bool) -> Result<i32, Exit
         wchan: false,
     };
     let me = std::process::id();
-    let matching: Vec<_> = process::all(want)
-        .map_err(|err| Exit::failed(2, err))?
-        .into_iter()
+    let all = process::all(want).map_err(|err| Exit::failed(2, err))?;
+    let matching: Vec<_> = all
+        .iter()
         .filter(|p| p.pid != me && (p.stat.comm == wanted || p.argv0_name() == Some(wanted)))
         .collect();
+    for process in &all {
+        if let (Some(why), true) = (process.cmdline_problem(), process.stat.comm != wanted) {
+            let pid = process.pid;
+            complain(
+                name,
+                format!("pid {pid}: command line not read ({why}); not matched"),
+            );
+        }
+    }
     if matching.is_empty() {
         complain(name, format!("no process named {wanted}"));
         return Ok(1);

@@ -287,6 +287,19 @@ fn read_cmdline(pid: u32) -> Cmdline {
     }
 }
 
+/// The environment of a process (`NAME=value` strings), read like `cmdline` with a time limit:
+/// `Ok(None)` when the read did not finish in time.
+pub fn environ(pid: u32) -> Result<Option<Vec<String>>> {
+    let read = procfs::read_with_timeout(pid_path(pid, "environ"), STUCK_AFTER)?;
+    Ok(read.map(|bytes| {
+        bytes
+            .split(|&b| b == 0)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| String::from_utf8_lossy(entry).into_owned())
+            .collect()
+    }))
+}
+
 /// Every process that can be read, ascending by pid. A pid whose files turn out malformed is
 /// skipped (it may have been replaced midway); `/proc` itself missing is the error.
 pub fn all(want: Want) -> Result<Vec<Process>> {
@@ -444,6 +457,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(matches!(me.cmdline, Cmdline::Args(_)));
+        let environment = environ(me.pid).unwrap().unwrap();
+        let path = std::env::var("PATH").map(|path| format!("PATH={path}"));
+        assert!(path.is_err() || environment.contains(&path.unwrap()));
         assert!(me.rss_kib > 0);
         assert_eq!(me.status.euid, nix::unistd::geteuid().as_raw());
     }
