@@ -41,7 +41,7 @@ pub(super) struct Args {
     iterations: Option<u64>,
     /// delay between frames in seconds
     #[arg(short = 'd', long = "delay", value_name = "SECONDS")]
-    delay: Option<f64>,
+    delay: Option<String>,
     /// sort field
     #[arg(
         short = 'o',
@@ -124,10 +124,13 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         Some(text) => parse_sort(text)
             .ok_or_else(|| Exit::failed(1, format!("unrecognized field name '{text}'")))?,
     };
-    let delay = args.delay.unwrap_or(3.0);
-    if !(0.0..=86400.0).contains(&delay) {
-        return Err(Exit::failed(1, format!("bad delay interval '{delay}'")));
-    }
+    let delay = match &args.delay {
+        None => Duration::from_secs(3),
+        Some(text) => crate::sys::sysinfo::hundredths(text)
+            .filter(|&hundredths| hundredths <= 86_400 * 100)
+            .map(|hundredths| Duration::from_millis(hundredths * 10))
+            .ok_or_else(|| Exit::failed(1, format!("bad delay interval '{text}'")))?,
+    };
     let mut pids = Vec::new();
     for word in args.pids.iter().flat_map(|list| list.split(',')) {
         let pid = word
@@ -151,7 +154,6 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         accounts: Accounts::load(&Root::new("/")),
     };
     let mut sampler = Sampler::new().map_err(|err| Exit::failed(2, err))?;
-    let delay = Duration::from_secs_f64(delay);
     if interactive {
         return interactive_loop(&mut settings, &mut sampler, delay, rows, args.iterations);
     }

@@ -102,10 +102,11 @@ pub(super) fn summary(now: i64, uptime: f64) -> crate::Result<String> {
     let unit = if users > 1 { "users" } else { "user" };
     text.push_str(&format!("{users:2} {unit}, "));
     let load = sysinfo::load_average()?;
-    text.push_str(&format!(
-        " load average: {:.2}, {:.2}, {:.2}",
-        load[0], load[1], load[2]
-    ));
+    let shown: Vec<String> = load
+        .iter()
+        .map(|hundredths| format!("{}.{:02}", hundredths / 100, hundredths % 100))
+        .collect();
+    text.push_str(&format!(" load average: {}", shown.join(", ")));
     Ok(text)
 }
 

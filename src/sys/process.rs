@@ -364,7 +364,8 @@ pub fn uptime() -> Result<f64> {
     let text = std::fs::read_to_string(&path).map_err(|err| Error::io("read", &path, err))?;
     text.split_ascii_whitespace()
         .next()
-        .and_then(|word| word.parse().ok())
+        .and_then(super::sysinfo::hundredths)
+        .map(|hundredths| hundredths as f64 / 100.0)
         .ok_or_else(|| Error::parse(path, Some(1), "not an uptime"))
 }
 

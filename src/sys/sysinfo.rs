@@ -95,17 +95,29 @@ impl Memory {
     }
 }
 
-/// `/proc/loadavg`: the three load averages, and running/total tasks.
-pub fn load_average() -> Result<[f64; 3]> {
+/// A decimal as the kernel writes it (`0.42`, `67321.45`) in hundredths, read without the
+/// float parser (which would add its tables to a binary that must stay small).
+pub fn hundredths(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = fraction.chars().chain("00".chars()).take(2).collect();
+    Some(whole.parse::<u64>().ok()?.checked_mul(100)? + digits.parse::<u64>().ok()?)
+}
+
+/// `/proc/loadavg`: the three load averages, in hundredths.
+pub fn load_average() -> Result<[u64; 3]> {
     let (path, text) = read_proc("loadavg")?;
-    let mut words = text
-        .split_ascii_whitespace()
-        .map(|word| word.parse::<f64>());
-    let mut load = [0.0; 3];
+    let mut words = text.split_ascii_whitespace().map(hundredths);
+    let mut load = [0; 3];
     for slot in &mut load {
         *slot = words
             .next()
-            .and_then(|word| word.ok())
+            .flatten()
             .ok_or_else(|| Error::parse(&path, Some(1), "not a load average line"))?;
     }
     Ok(load)
@@ -187,6 +199,17 @@ mod tests {
         let old = Memory::parse("MemTotal: 1000 kB\nMemFree: 300 kB\n");
         assert_eq!(old.available(), 300);
         assert_eq!(old.used(), 700);
+    }
+
+    #[test]
+    fn decimals_in_hundredths() {
+        assert_eq!(hundredths("0.42"), Some(42));
+        assert_eq!(hundredths("67321.4"), Some(6732140));
+        assert_eq!(hundredths("3"), Some(300));
+        assert_eq!(hundredths("1.234"), Some(123));
+        assert_eq!(hundredths("x"), None);
+        assert_eq!(hundredths(".5"), None);
+        assert_eq!(hundredths("1.-"), None);
     }
 
     #[test]
