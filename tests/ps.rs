@@ -335,7 +335,12 @@ fn assert_listed_in_d(pid: u32, frame: &str) {
     let entry = d_entry(&listing, pid)
         .unwrap_or_else(|| panic!("pid {pid} not in ps -D:\n{}", common::show(&output)));
     let words: Vec<&str> = entry[0].split_whitespace().collect();
-    assert_eq!(words.get(1), Some(&"D"), "{entry:?}");
+    assert_eq!(
+        words.get(1),
+        Some(&pid.to_string().as_str()),
+        "main thread: {entry:?}"
+    );
+    assert_eq!(words.get(2), Some(&"D"), "{entry:?}");
     assert!(
         entry[1..].iter().any(|line| line.contains(frame)),
         "no {frame} on the stack of {pid}: {entry:?}"
@@ -724,6 +729,20 @@ fn a_process_whose_cmdline_read_blocks_does_not_hang_ps() {
             "pid {pid}: command line not read (reading its cmdline took more than"
         )),
         "stderr: {err}"
+    );
+    // -D names the thread waiting for the memory lock, with the stack that shows why.
+    let listing = ps_within(Duration::from_secs(60), &["-D"]);
+    eprintln!("{}", common::stdout(&listing));
+    let entry = d_entry(&common::stdout(&listing), pid).expect("the wedged python in ps -D");
+    assert!(
+        entry[0].contains(&format!("[{}]", comm.trim())),
+        "{entry:?}"
+    );
+    assert!(
+        entry
+            .iter()
+            .any(|line| line.contains("rwsem_down_write") || line.contains("mmap")),
+        "{entry:?}"
     );
     drop(ps);
     drop(fuse);

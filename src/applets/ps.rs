@@ -13,9 +13,11 @@
 //!   --no-headers   no header line (also --no-heading)
 //!   -w             on a terminal lines are cut at its width; -w makes that at least 132
 //!                  columns, -ww never cuts (into a pipe or a file lines are never cut)
-//!   -D             ours: every process in uninterruptible sleep (D state) with its pid,
-//!                  state, wait channel, elapsed time and command, and its kernel stack from
-//!                  /proc/PID/stack indented below it (reading that needs root)
+//!   -D             ours: every thread in uninterruptible sleep (D state), the main thread
+//!                  or another, with its pid, thread id, state, wait channel, the process's
+//!                  elapsed time and command, and its kernel stack from
+//!                  /proc/PID/task/TID/stack indented below it (reading that needs root);
+//!                  `no process in uninterruptible sleep (D)` and status 0 when there is none
 //!
 //! FIELDS: pid ppid pgid sid user (euser) uid (euid) group (egroup) gid (egid) s (state) stat
 //! wchan start stime lstart etime etimes time rss vsz tty (tt, tname) args (cmd, command)
@@ -700,14 +702,15 @@ fn forest_art(prefix: &[u8]) -> String {
         .collect()
 }
 
-/// `ps -D`: the processes in D state with their kernel stacks.
+/// `ps -D`: the threads in D state (main or not) with their processes and kernel stacks.
 fn d_state(name: &str) -> Result<i32, Exit> {
-    let want = Want {
-        cmdline: false,
-        wchan: true,
-    };
-    let mut stuck = process::all(want).map_err(|err| Exit::failed(2, err))?;
-    stuck.retain(|process| process.stat.state == 'D');
+    let mut stuck: Vec<(Process, Vec<process::Task>)> = Vec::new();
+    for process in process::all(Want::default()).map_err(|err| Exit::failed(2, err))? {
+        let tasks = process::tasks_in_d(process.pid);
+        if !tasks.is_empty() {
+            stuck.push((process, tasks));
+        }
+    }
     let mut out = std::io::stdout().lock();
     if stuck.is_empty() {
         writeln!(out, "no process in uninterruptible sleep (D)")
@@ -715,59 +718,61 @@ fn d_state(name: &str) -> Result<i32, Exit> {
         return Ok(0);
     }
     // Read only now, and only for these: their command lines are the ones that block.
-    for process in &mut stuck {
-        if let Ok(Some(again)) = Process::read(
-            process.pid,
-            Want {
-                cmdline: true,
-                wchan: true,
-            },
-        ) {
+    let want = Want {
+        cmdline: true,
+        wchan: false,
+    };
+    for (process, _) in &mut stuck {
+        if let Ok(Some(again)) = Process::read(process.pid, want) {
             *process = again;
         }
     }
     let uptime = process::uptime().map_err(|err| Exit::failed(2, err))?;
-    let pid_width = pid_width();
-    let wchan_width = stuck
-        .iter()
-        .map(|p| p.wchan.as_deref().unwrap_or("-").len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let text = d_state_text(&stuck, uptime, pid_width, wchan_width);
+    let text = d_state_text(&stuck, uptime, pid_width());
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|err| Exit::write_error(2, &err))?;
-    say_unreadable(name, &stuck);
+    let processes: Vec<Process> = stuck.into_iter().map(|(process, _)| process).collect();
+    say_unreadable(name, &processes);
     Ok(0)
 }
 
-fn d_state_text(stuck: &[Process], uptime: f64, pid_width: usize, wchan_width: usize) -> String {
+fn d_state_text(stuck: &[(Process, Vec<process::Task>)], uptime: f64, pid_width: usize) -> String {
+    let wchan_width = stuck
+        .iter()
+        .flat_map(|(_, tasks)| tasks)
+        .map(|task| task.wchan.as_deref().unwrap_or("-").len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut text = format!(
-        "{:>pid_width$} S {:<wchan_width$}     ELAPSED COMMAND\n",
-        "PID", "WCHAN"
+        "{:>pid_width$} {:>pid_width$} S {:<wchan_width$}     ELAPSED COMMAND\n",
+        "PID", "TID", "WCHAN"
     );
-    let indent = " ".repeat(pid_width + 1);
-    for process in stuck {
-        text.push_str(&format!(
-            "{:>pid_width$} {} {:<wchan_width$} {:>11} {}\n",
-            process.pid,
-            process.stat.state,
-            process.wchan.as_deref().unwrap_or("-"),
-            etime(process.elapsed(uptime)),
-            process.args()
-        ));
-        match process::kernel_stack(process.pid) {
-            Ok(frames) if frames.is_empty() => {
-                text.push_str(&format!("{indent}(empty kernel stack)\n"));
-            }
-            Ok(frames) => {
-                for frame in frames {
-                    text.push_str(&format!("{indent}{frame}\n"));
+    let indent = " ".repeat(2 * pid_width + 2);
+    for (process, tasks) in stuck {
+        for task in tasks {
+            text.push_str(&format!(
+                "{:>pid_width$} {:>pid_width$} {} {:<wchan_width$} {:>11} {}\n",
+                process.pid,
+                task.tid,
+                task.state,
+                task.wchan.as_deref().unwrap_or("-"),
+                etime(process.elapsed(uptime)),
+                process.args()
+            ));
+            match process::kernel_stack(process.pid, task.tid) {
+                Ok(frames) if frames.is_empty() => {
+                    text.push_str(&format!("{indent}(empty kernel stack)\n"));
                 }
-            }
-            Err(err) => {
-                text.push_str(&format!("{indent}({})\n", process::stack_problem(&err)));
+                Ok(frames) => {
+                    for frame in frames {
+                        text.push_str(&format!("{indent}{frame}\n"));
+                    }
+                }
+                Err(err) => {
+                    text.push_str(&format!("{indent}({})\n", process::stack_problem(&err)));
+                }
             }
         }
     }

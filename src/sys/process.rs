@@ -312,9 +312,44 @@ pub fn all(want: Want) -> Result<Vec<Process>> {
     Ok(processes)
 }
 
-/// The kernel stack of a process, as `/proc/PID/stack` lists it (root only).
-pub fn kernel_stack(pid: u32) -> Result<Vec<String>> {
-    let path = pid_path(pid, "stack");
+/// One thread (task) of a process: its id, state and wait channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub tid: u32,
+    pub state: char,
+    pub wchan: Option<String>,
+}
+
+/// The threads of a process in uninterruptible sleep (D), the main one included: a process
+/// whose main thread sleeps normally may have one thread stuck on a dead NFS server.
+pub fn tasks_in_d(pid: u32) -> Vec<Task> {
+    let dir = pid_path(pid, "task");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut tids: Vec<u32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    tids.into_iter()
+        .filter_map(|tid| {
+            let task = dir.join(tid.to_string());
+            let stat = parse_stat(&std::fs::read(task.join("stat")).ok()?)?;
+            (stat.state == 'D').then(|| Task {
+                tid,
+                state: stat.state,
+                wchan: std::fs::read_to_string(task.join("wchan"))
+                    .ok()
+                    .map(|text| text.trim().to_string())
+                    .filter(|text| !text.is_empty() && text != "0"),
+            })
+        })
+        .collect()
+}
+
+/// The kernel stack of one thread, as `/proc/PID/task/TID/stack` lists it (root only).
+pub fn kernel_stack(pid: u32, tid: u32) -> Result<Vec<String>> {
+    let path = pid_path(pid, "task").join(tid.to_string()).join("stack");
     let read = procfs::read_with_timeout(path.clone(), STUCK_AFTER)?;
     let Some(bytes) = read else {
         return Err(Error::refused(path, "reading it did not finish in time"));
