@@ -858,3 +858,67 @@ fn long_user_names_are_cut_as_procps_cuts_them() {
         assert!(common::stdout(&ours).contains('+'));
     }
 }
+
+#[test]
+fn a_thread_in_d_is_shown_while_its_main_thread_is_not() {
+    if !common::root_or_skip("mounting FUSE needs root") || !common::have_or_skip("python3") {
+        return;
+    }
+    let Some(mut fuse) = StalledFuse::start() else {
+        common::skip("no FUSE here");
+        return;
+    };
+    let script = "import os, sys, threading, time\n\
+                  threading.Thread(target=os.stat, args=(sys.argv[1],), daemon=True).start()\n\
+                  time.sleep(300)\n";
+    let python = Command::new("python3")
+        .args(["-c", script])
+        .arg(fuse.mountpoint.join("file"))
+        .spawn()
+        .expect("start python3");
+    let pid = python.id();
+    fuse.stuck = Some(Reaped(python));
+    let waiting_thread = || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        tasks
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|&tid| {
+                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+                    .is_ok_and(|wchan| wchan.contains("request_wait_answer"))
+            })
+    };
+    let mut tid = None;
+    wait_for(
+        "a python thread waiting on FUSE",
+        Duration::from_secs(10),
+        || {
+            tid = waiting_thread();
+            tid.is_some()
+        },
+    );
+    let tid = tid.expect("a thread stuck in the lookup");
+    assert_ne!(tid, pid);
+    // SAFETY: stopping our own child: the waiting thread now waits killably (D).
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let thread_state = || {
+        let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        stat.get(close + 2).map(|&b| b as char)
+    };
+    assert!(wait_for("the thread in D", Duration::from_secs(10), || {
+        thread_state() == Some('D')
+    }));
+    assert_ne!(
+        state_of(pid),
+        Some('D'),
+        "the main thread is stopped, not in D"
+    );
+    let listing = common::stdout(&ps_within(Duration::from_secs(60), &["-D"]));
+    let line = listing
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.first() == Some(&pid.to_string().as_str()))
+        .unwrap_or_else(|| panic!("python {pid} not in ps -D:\n{listing}"));
+    assert_eq!(line[1..3], [tid.to_string().as_str(), "D"], "{listing}");
+    assert!(listing.contains("request_wait_answer"), "{listing}");
+}
