@@ -199,3 +199,61 @@ fn an_unknown_sort_field_is_refused() {
     let out = common::run(&["top", "-b", "-n", "1", "-o", "NOSUCH"]);
     common::assert_exit(&out, 1, "bad field");
 }
+
+/// Drives interactive top on a pseudo-terminal: it redraws, takes keys in raw mode, quits on
+/// `q` with status 0 and leaves the terminal as it found it.
+const DRIVE_ON_A_PTY: &str = r#"
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "top", "-d", "0.2"])
+out = b""
+def drain(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+during = None
+drain(0.8)
+during = termios.tcgetattr(fd)[3]
+os.write(fd, b"M")
+drain(0.5)
+os.write(fd, b"q")
+drain(0.5)
+_, status = os.waitpid(pid, 0)
+after = termios.tcgetattr(fd)[3]
+print("exit", os.waitstatus_to_exitcode(status))
+print("raw-while-running", int(not (during & termios.ICANON) and not (during & termios.ECHO)))
+print("restored", int(bool(after & termios.ICANON) and bool(after & termios.ECHO)))
+print("frames", out.count(b"\x1b[H\x1b[2J"))
+print("header", int(b"PID USER" in out))
+"#;
+
+#[test]
+fn interactive_mode_quits_on_q_and_restores_the_terminal() {
+    if !common::have_or_skip("python3") {
+        return;
+    }
+    let out = Command::new("python3")
+        .args(["-c", DRIVE_ON_A_PTY, env!("CARGO_BIN_EXE_rescue")])
+        .output()
+        .expect("run python3");
+    let said = common::stdout(&out);
+    for expected in ["exit 0", "raw-while-running 1", "restored 1", "header 1"] {
+        assert!(
+            said.lines().any(|line| line == expected),
+            "{expected}: {}",
+            common::show(&out)
+        );
+    }
+    let frames: u32 = said
+        .lines()
+        .find_map(|line| line.strip_prefix("frames ")?.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 2, "redrawn every 0.2 s: {said}");
+}
