@@ -140,7 +140,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         pids.push(pid);
     }
     let interactive = !args.batch && is_terminal(libc::STDIN_FILENO) && is_terminal(1);
-    let (columns, rows) = terminal_size();
+    let (columns, _) = terminal_size();
     let width = args
         .width
         .or(columns)
@@ -155,7 +155,14 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     };
     let mut sampler = Sampler::new().map_err(|err| Exit::failed(2, err))?;
     if interactive {
-        return interactive_loop(&mut settings, &mut sampler, delay, rows, args.iterations);
+        let fixed_width = args.width.is_some();
+        return interactive_loop(
+            &mut settings,
+            &mut sampler,
+            delay,
+            fixed_width,
+            args.iterations,
+        );
     }
     let mut out = std::io::stdout().lock();
     let mut frame_number = 0;
@@ -456,7 +463,7 @@ fn interactive_loop(
     settings: &mut Settings,
     sampler: &mut Sampler,
     delay: Duration,
-    rows: Option<usize>,
+    fixed_width: bool,
     iterations: Option<u64>,
 ) -> Result<i32, Exit> {
     let raw = RawTerminal::enter().map_err(|err| Exit::failed(2, err.desc()))?;
@@ -464,6 +471,11 @@ fn interactive_loop(
     let mut shown = 0;
     loop {
         let lines = frame(settings, sampler).map_err(|err| Exit::failed(2, err))?;
+        // The window may have been resized since the last frame.
+        let (columns, rows) = terminal_size();
+        if let (false, Some(columns)) = (fixed_width, columns) {
+            settings.width = columns.max(40);
+        }
         let height = rows.unwrap_or(24).max(8) - 1;
         let screen: Vec<&str> = lines.iter().take(height).map(String::as_str).collect();
         let written = write!(out, "\x1b[H\x1b[2J{}", screen.join("\n")).and_then(|()| out.flush());
