@@ -922,3 +922,30 @@ fn a_thread_in_d_is_shown_while_its_main_thread_is_not() {
     assert_eq!(line[1..3], [tid.to_string().as_str(), "D"], "{listing}");
     assert!(listing.contains("request_wait_answer"), "{listing}");
 }
+
+#[test]
+fn a_zombie_is_shown_as_procps_shows_it() {
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    // The shell's child outlives nothing: `exec sleep` never reaps it, so it stays a zombie.
+    let parent = Reaped(
+        Command::new("sh")
+            .args(["-c", "sleep 0 & exec sleep 300"])
+            .spawn()
+            .expect("start sh"),
+    );
+    let mut zombie = None;
+    wait_for("a zombie child", Duration::from_secs(5), || {
+        zombie = descendants(parent.0.id())
+            .into_iter()
+            .find(|&pid| state_of(pid) == Some('Z'));
+        zombie.is_some()
+    });
+    let zombie = zombie.expect("a zombie").to_string();
+    let args = ["-o", "pid,stat,comm,args,cmd", "-p", &zombie];
+    let theirs = Command::new("ps").args(args).output().expect("run ps");
+    let ours = ps_within(Duration::from_secs(60), &args);
+    assert_eq!(common::stdout(&ours), common::stdout(&theirs));
+    assert!(common::stdout(&ours).contains("<defunct>"));
+}

@@ -194,10 +194,12 @@ impl Process {
     }
 
     /// The arguments joined by spaces as ps's `args` shows them, or `[comm]` when there are
-    /// none to show (kernel threads, zombies, stuck or unreadable ones).
+    /// none to show (kernel threads, stuck or unreadable ones; `[comm] <defunct>` for zombies).
     pub fn args(&self) -> String {
         match &self.cmdline {
             Cmdline::Args(args) => args.join(" "),
+            // A zombie has given its memory back: only its name is left, said as procps does.
+            _ if self.stat.state == 'Z' => format!("[{}] <defunct>", self.stat.comm),
             _ => format!("[{}]", self.stat.comm),
         }
     }
