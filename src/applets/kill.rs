@@ -254,12 +254,13 @@ fn by_name(name: &str, wanted: &str, signal: i32, yes: bool) -> Result<i32, Exit
     print(&listing)?;
     let signal_shown = signal_name(signal).unwrap_or_else(|| signal.to_string());
     if !yes {
+        let which = match matching.len() {
+            1 => "this process".to_string(),
+            n => format!("these {n} processes"),
+        };
         complain(
             name,
-            format!(
-                "nothing sent: add --yes to send SIG{signal_shown} to these {} processes",
-                matching.len()
-            ),
+            format!("nothing sent: add --yes to send SIG{signal_shown} to {which}"),
         );
         return Ok(0);
     }
