@@ -15,12 +15,16 @@ mod fuser;
 mod holders;
 mod install;
 mod ip;
+mod free;
+mod install;
+mod kill;
 mod ln;
 mod ls;
 mod md5sum;
 mod messages;
 mod mkdir;
 mod mv;
+mod ps;
 mod readlink;
 mod restore;
 mod rm;
@@ -28,8 +32,10 @@ mod rmdir;
 mod ss;
 mod stat;
 mod sync;
+mod top;
 mod touch;
 mod undo;
+mod uptime;
 mod verify;
 
 /// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
@@ -100,11 +106,14 @@ pub const APPLETS: &[Applet] = &[
         "show interfaces, addresses and routes (read-only)",
         2
     ),
+    applet!("free", free, "display free and used memory", 1),
+    applet!("kill", kill, "send a signal to processes", 1),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),
     applet!("mv", mv, "move or rename files", 1),
+    applet!("ps", ps, "report a snapshot of the processes", 1),
     applet!(
         "restore",
         restore,
@@ -128,8 +137,10 @@ pub const APPLETS: &[Applet] = &[
     ),
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
+    applet!("top", top, "display processes, refreshed", 1),
     applet!("touch", touch, "change file timestamps", 1),
     applet!("undo", undo, "reverse a restore run from its journal", 2),
+    applet!("uptime", uptime, "how long the system has been running", 1),
     applet!(
         "verify",
         verify,

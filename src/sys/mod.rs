@@ -33,6 +33,7 @@ pub mod mountinfo;
 pub mod open_files;
 pub mod netlink;
 pub mod parallel;
+pub mod process;
 pub mod procfs;
 pub mod quoting;
 pub mod remove;
@@ -40,6 +41,7 @@ pub mod root;
 pub mod same_file;
 pub mod sockets;
 pub mod strftime;
+pub mod sysinfo;
 pub mod tree;
 pub mod xattr;
 
