@@ -16,7 +16,6 @@ mod holders;
 mod install;
 mod ip;
 mod free;
-mod install;
 mod kill;
 mod ln;
 mod ls;
