@@ -13,6 +13,7 @@ mod chown;
 mod cp;
 mod install;
 mod ln;
+mod log;
 mod ls;
 mod md5sum;
 mod messages;
@@ -79,6 +80,7 @@ pub const APPLETS: &[Applet] = &[
     ),
     applet!("cp", cp, "copy files and trees", 1),
     applet!("ln", ln, "make links", 1),
+    applet!("log", log, "search syslog files and systemd journals", 2),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),

@@ -22,6 +22,7 @@ pub mod errno;
 pub mod fs_status;
 pub mod human;
 pub mod input;
+pub mod journal;
 pub mod localtime;
 pub mod login_group;
 pub mod ls_colors;
@@ -35,6 +36,7 @@ pub mod remove;
 pub mod root;
 pub mod same_file;
 pub mod strftime;
+pub mod syslog;
 pub mod tree;
 pub mod xattr;
 

@@ -1,0 +1,543 @@
+//! A read-only reader of systemd journal files (`*.journal`, `*.journal~`), written from
+//! systemd's documented format (JOURNAL_FILE_FORMAT, `journal-def.h`) without libsystemd.
+//! It owns the file layout: the header, the entry-array chain that lists entries in the order
+//! they were written, ENTRY objects and their DATA objects (`FIELD=value`, compressed with XZ,
+//! LZ4 or ZSTD, in regular and COMPACT files). It does not use the hash tables (nothing is
+//! looked up by value: every entry is read and filtered by the caller), does not verify
+//! hashes or seals, and never writes.
+//!
+//! A journal left by a crashed journald, a file still being written, or a truncated copy is
+//! normal on the day this tool is used: every offset and size is checked against the file's
+//! length before it is read, whatever is valid is returned, and what is not is reported as a
+//! problem beside the entries. No size read from the file is allocated beyond the file's own
+//! length, and decompression stops at [`MAX_FIELD`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+const SIGNATURE: &[u8; 8] = b"LPKSHHRH";
+const INCOMPATIBLE_XZ: u32 = 1;
+const INCOMPATIBLE_LZ4: u32 = 2;
+const INCOMPATIBLE_KEYED_HASH: u32 = 4;
+const INCOMPATIBLE_ZSTD: u32 = 8;
+const INCOMPATIBLE_COMPACT: u32 = 16;
+const INCOMPATIBLE_KNOWN: u32 = INCOMPATIBLE_XZ
+    | INCOMPATIBLE_LZ4
+    | INCOMPATIBLE_KEYED_HASH
+    | INCOMPATIBLE_ZSTD
+    | INCOMPATIBLE_COMPACT;
+
+const OBJECT_DATA: u8 = 1;
+const OBJECT_ENTRY: u8 = 3;
+const OBJECT_ENTRY_ARRAY: u8 = 6;
+const OBJECT_COMPRESSED_XZ: u8 = 1;
+const OBJECT_COMPRESSED_LZ4: u8 = 2;
+const OBJECT_COMPRESSED_ZSTD: u8 = 4;
+
+/// The smallest header any systemd version wrote (v187's is 224 bytes; this reader needs the
+/// fields up to `tail_entry_monotonic`).
+const MIN_HEADER: u64 = 208;
+const OBJECT_HEADER: u64 = 16;
+/// Offsets of the DATA payload: after hash, next_hash, next_field, entry, entry_array,
+/// n_entries, and in COMPACT files tail_entry_array_offset and its count (two le32).
+const DATA_PAYLOAD: u64 = 64;
+const DATA_PAYLOAD_COMPACT: u64 = 72;
+/// ENTRY items start after seqnum, realtime, monotonic, boot_id and xor_hash.
+const ENTRY_ITEMS: u64 = 64;
+/// ENTRY_ARRAY items start after next_entry_array_offset.
+const ARRAY_ITEMS: u64 = 24;
+/// The largest field value decompressed; journald itself refuses fields over 64 MiB by default
+/// (`DATA_SIZE_MAX` is larger, but no sane message is), and a hostile file must not make the
+/// reader allocate without bound.
+pub const MAX_FIELD: usize = 64 << 20;
+/// DATA objects decoded and kept for the next entries (most entries share `_HOSTNAME`,
+/// `_BOOT_ID`, `_SYSTEMD_UNIT` ... with their neighbours).
+const CACHE_LIMIT: usize = 4096;
+
+/// One entry: where it is in the file, its header fields, and its `FIELD=value` payloads.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub offset: u64,
+    pub seqnum: u64,
+    /// Microseconds since the epoch, as journald stamped the entry.
+    pub realtime: u64,
+    pub monotonic: u64,
+    pub boot_id: [u8; 16],
+    pub fields: Vec<Vec<u8>>,
+}
+
+impl Entry {
+    /// The value of the first `NAME=` field.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.fields.iter().find_map(|field| {
+            field
+                .strip_prefix(name.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+        })
+    }
+
+    /// Every value of `NAME=` (a field may repeat in one entry).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields.iter().filter_map(move |field| {
+            field
+                .strip_prefix(name.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+        })
+    }
+}
+
+/// An open journal file: its length when opened and the header fields this reader uses.
+pub struct JournalFile {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    header_size: u64,
+    compact: bool,
+    entry_array_offset: u64,
+    /// Whether the file says it is still being written (state ONLINE).
+    pub online: bool,
+    /// The file's id, which stays when journald renames it on rotation.
+    pub file_id: [u8; 16],
+    cache: HashMap<u64, Vec<u8>>,
+}
+
+impl JournalFile {
+    pub fn open(path: &Path) -> Result<JournalFile> {
+        let file = File::open(path).map_err(|err| Error::io("open", path, err))?;
+        let meta = file
+            .metadata()
+            .map_err(|err| Error::io("stat", path, err))?;
+        if !meta.is_file() {
+            return Err(Error::refused(path, "not a regular file"));
+        }
+        let mut header = [0u8; MIN_HEADER as usize];
+        let got =
+            read_at_most(&file, &mut header, 0).map_err(|err| Error::io("read", path, err))?;
+        if got < 8 || &header[..8] != SIGNATURE {
+            return Err(Error::parse(
+                path,
+                None,
+                "not a journal file (no LPKSHHRH signature)",
+            ));
+        }
+        if got < header.len() {
+            return Err(Error::parse(path, None, "journal header cut short"));
+        }
+        let incompatible = le32(&header, 12);
+        if incompatible & !INCOMPATIBLE_KNOWN != 0 {
+            return Err(Error::parse(
+                path,
+                None,
+                format!("unsupported incompatible flags {incompatible:#x}"),
+            ));
+        }
+        let header_size = le64(&header, 88);
+        if header_size < MIN_HEADER || header_size > meta.len() {
+            return Err(Error::parse(
+                path,
+                None,
+                format!("bad header size {header_size}"),
+            ));
+        }
+        Ok(JournalFile {
+            file,
+            path: path.to_path_buf(),
+            len: meta.len(),
+            header_size,
+            compact: incompatible & INCOMPATIBLE_COMPACT != 0,
+            entry_array_offset: le64(&header, 176),
+            online: header[16] == 1,
+            file_id: header[24..40].try_into().unwrap_or([0; 16]),
+            cache: HashMap::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, what: String) -> Error {
+        Error::parse(&self.path, None, what)
+    }
+
+    /// Reads the object at `offset`, which must have type `kind` and at least `min` bytes;
+    /// returns its flags and its bytes (header included).
+    fn object(&self, offset: u64, kind: u8, min: u64) -> Result<(u8, Vec<u8>)> {
+        if !offset.is_multiple_of(8)
+            || offset < self.header_size
+            || offset.saturating_add(16) > self.len
+        {
+            return Err(self.corrupt(format!("object offset {offset} out of the file")));
+        }
+        let mut head = [0u8; OBJECT_HEADER as usize];
+        self.read_exact(&mut head, offset)?;
+        let size = le64(&head, 8);
+        if head[0] != kind {
+            let found = head[0];
+            return Err(self.corrupt(format!(
+                "object at {offset} has type {found}, expected {kind}"
+            )));
+        }
+        if size < min || size > self.len - offset {
+            return Err(self.corrupt(format!("object at {offset} has bad size {size}")));
+        }
+        let mut bytes = vec![0u8; size as usize];
+        self.read_exact(&mut bytes, offset)?;
+        Ok((head[1], bytes))
+    }
+
+    fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        match read_at_most(&self.file, buf, offset) {
+            Ok(got) if got == buf.len() => Ok(()),
+            Ok(_) => Err(self.corrupt(format!("object at {offset} cut short"))),
+            Err(err) => Err(Error::io("read", &self.path, err)),
+        }
+    }
+
+    /// The offsets of every entry, in the order they were written, from the entry-array
+    /// chain. A broken link ends the chain: the offsets read so far are returned with the
+    /// problem.
+    pub fn entry_offsets(&self) -> (Vec<u64>, Option<Error>) {
+        let mut offsets = Vec::new();
+        let mut array = self.entry_array_offset;
+        let item = if self.compact { 4 } else { 8 };
+        while array != 0 {
+            let (_, bytes) = match self.object(array, OBJECT_ENTRY_ARRAY, ARRAY_ITEMS) {
+                Ok(object) => object,
+                Err(err) => return (offsets, Some(err)),
+            };
+            let next = le64(&bytes, 16);
+            for chunk in bytes[ARRAY_ITEMS as usize..].chunks_exact(item) {
+                let offset = if self.compact {
+                    u64::from(le32(chunk, 0))
+                } else {
+                    le64(chunk, 0)
+                };
+                // Arrays are allocated larger than needed and filled in order.
+                if offset == 0 {
+                    return (offsets, None);
+                }
+                offsets.push(offset);
+            }
+            // Arrays are only ever appended, so a link backwards is a loop in a damaged file.
+            if next != 0 && next <= array {
+                let what = format!("entry array at {array} links back to {next}");
+                return (offsets, Some(self.corrupt(what)));
+            }
+            array = next;
+        }
+        (offsets, None)
+    }
+
+    /// The entry at `offset` with every field that could be read; a field that could not is
+    /// left out and the first such problem returned beside the entry.
+    pub fn entry(&mut self, offset: u64) -> Result<(Entry, Option<Error>)> {
+        let (_, bytes) = self.object(offset, OBJECT_ENTRY, ENTRY_ITEMS)?;
+        let mut boot_id = [0u8; 16];
+        boot_id.copy_from_slice(&bytes[40..56]);
+        let mut entry = Entry {
+            offset,
+            seqnum: le64(&bytes, 16),
+            realtime: le64(&bytes, 24),
+            monotonic: le64(&bytes, 32),
+            boot_id,
+            fields: Vec::new(),
+        };
+        let item = if self.compact { 4 } else { 16 };
+        let mut problem = None;
+        for chunk in bytes[ENTRY_ITEMS as usize..].chunks_exact(item) {
+            let data = if self.compact {
+                u64::from(le32(chunk, 0))
+            } else {
+                le64(chunk, 0)
+            };
+            match self.data(data) {
+                Ok(payload) => entry.fields.push(payload),
+                Err(err) => {
+                    problem.get_or_insert(err);
+                }
+            }
+        }
+        Ok((entry, problem))
+    }
+
+    /// The payload of the DATA object at `offset`, decompressed.
+    fn data(&mut self, offset: u64) -> Result<Vec<u8>> {
+        if let Some(payload) = self.cache.get(&offset) {
+            return Ok(payload.clone());
+        }
+        let start = if self.compact {
+            DATA_PAYLOAD_COMPACT
+        } else {
+            DATA_PAYLOAD
+        };
+        let (flags, bytes) = self.object(offset, OBJECT_DATA, start)?;
+        let stored = &bytes[start as usize..];
+        let payload = match flags & 7 {
+            0 => Ok(stored.to_vec()),
+            OBJECT_COMPRESSED_XZ => decompress_xz(stored),
+            OBJECT_COMPRESSED_LZ4 => decompress_lz4(stored),
+            OBJECT_COMPRESSED_ZSTD => decompress_zstd(stored),
+            _ => Err(format!("unknown compression flags {flags:#x}")),
+        }
+        .map_err(|what| self.corrupt(format!("data object at {offset}: {what}")))?;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(offset, payload.clone());
+        Ok(payload)
+    }
+}
+
+/// `pread` until `buf` is full or the file ends; the number of bytes read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(got)
+}
+
+fn le64(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+}
+
+fn le32(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
+}
+
+/// Reads a decoder to its end, refusing more than [`MAX_FIELD`] bytes.
+fn read_bounded(mut reader: impl Read) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    (&mut reader)
+        .take(MAX_FIELD as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|err| format!("cannot decompress: {err}"))?;
+    if out.len() > MAX_FIELD {
+        return Err(format!("decompresses to more than {MAX_FIELD} bytes"));
+    }
+    Ok(out)
+}
+
+fn decompress_xz(stored: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    read_bounded(xz2::read::XzDecoder::new(stored))
+}
+
+fn decompress_zstd(stored: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let decoder = zstd::stream::read::Decoder::new(stored)
+        .map_err(|err| format!("cannot decompress: {err}"))?;
+    read_bounded(decoder)
+}
+
+/// systemd's LZ4 payload: the uncompressed size as le64, then one LZ4 block.
+fn decompress_lz4(stored: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if stored.len() < 8 {
+        return Err("LZ4 payload cut short".into());
+    }
+    let size = le64(stored, 0);
+    // An LZ4 block expands at most 255 times.
+    if size > MAX_FIELD as u64 || size > (stored.len() as u64 - 8).saturating_mul(255) {
+        return Err(format!("LZ4 payload claims {size} bytes"));
+    }
+    let mut out = vec![0u8; size as usize];
+    let got = lz4_flex::block::decompress_into(&stored[8..], &mut out)
+        .map_err(|err| format!("cannot decompress: {err}"))?;
+    if got != out.len() {
+        return Err(format!("LZ4 payload gave {got} bytes, not {size}"));
+    }
+    Ok(out)
+}
+
+/// The journal files of ROOT, oldest name first: `ROOT/var/log/journal/*/*.journal[~]`, and
+/// the volatile `/run/log/journal` when ROOT is the running system. Directories that cannot be
+/// read are returned as errors beside the files.
+pub fn journal_files(root: &Path) -> (Vec<PathBuf>, Vec<Error>) {
+    let mut dirs = vec![root.join("var/log/journal")];
+    if root == Path::new("/") {
+        dirs.push(PathBuf::from("/run/log/journal"));
+    }
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let machines = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                errors.push(Error::io("read directory", &dir, err));
+                continue;
+            }
+        };
+        let mut subdirs: Vec<PathBuf> = machines.flatten().map(|e| e.path()).collect();
+        subdirs.push(dir.clone());
+        for sub in subdirs.into_iter().filter(|d| d.is_dir()) {
+            match std::fs::read_dir(&sub) {
+                Ok(entries) => files.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| is_journal_name(p)),
+                ),
+                Err(err) => errors.push(Error::io("read directory", &sub, err)),
+            }
+        }
+    }
+    files.sort();
+    (files, errors)
+}
+
+/// `*.journal` or `*.journal~` (the name journald gives a file it found dirty at startup).
+pub fn is_journal_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.ends_with(".journal") || name.ends_with(".journal~")
+}
+
+/// Whether the file starts with the journal signature.
+pub fn has_signature(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut head))
+        .is_ok_and(|()| &head == SIGNATURE)
+}
+
+/// Which entries `journalctl -u`, `-p` and `-b` would show.
+#[derive(Debug, Default, Clone)]
+pub struct EntryFilter {
+    /// Unit names, already completed (`ssh` is `ssh.service`, as journalctl mangles it).
+    pub units: Vec<String>,
+    /// Priorities shown: `PRIORITY` from the first to the second, inclusive.
+    pub priorities: Option<(u8, u8)>,
+    /// `_BOOT_ID` as 32 hex digits.
+    pub boot_id: Option<String>,
+}
+
+impl EntryFilter {
+    pub fn accepts(&self, entry: &Entry) -> bool {
+        if let Some((low, high)) = self.priorities {
+            let level = entry
+                .get("PRIORITY")
+                .filter(|p| p.len() == 1 && p[0].is_ascii_digit())
+                .map(|p| p[0] - b'0');
+            if !level.is_some_and(|level| (low..=high).contains(&level)) {
+                return false;
+            }
+        }
+        if let Some(boot) = &self.boot_id {
+            let field = entry.get("_BOOT_ID").map(<[u8]>::to_vec);
+            let header = hex(&entry.boot_id).into_bytes();
+            if field.unwrap_or(header) != boot.as_bytes() {
+                return false;
+            }
+        }
+        self.units.is_empty() || self.units.iter().any(|unit| about_unit(entry, unit))
+    }
+}
+
+/// journalctl's `-u UNIT` (`add_matches_for_unit`): the unit's own messages, its core dumps,
+/// PID 1's messages about it, and root daemons' messages about it.
+fn about_unit(entry: &Entry, unit: &str) -> bool {
+    let is = |name: &str, value: &str| entry.all(name).any(|v| v == value.as_bytes());
+    is("_SYSTEMD_UNIT", unit)
+        || (is("MESSAGE_ID", "fc2e22bc6ee647b6b90729ab34a250b1")
+            && is("_UID", "0")
+            && is("COREDUMP_UNIT", unit))
+        || (is("_PID", "1") && is("UNIT", unit))
+        || (is("_UID", "0") && is("OBJECT_SYSTEMD_UNIT", unit))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// journalctl's default output (`-o short`) of an entry, without the final newline:
+/// `Dec 03 13:16:02 HOST IDENT[PID]: MESSAGE`, in local time, later lines of a message
+/// indented under the first, a value that is not printable text shown as `[SIZE blob data]`.
+pub fn short_line(entry: &Entry) -> Vec<u8> {
+    let source = entry
+        .get("_SOURCE_REALTIME_TIMESTAMP")
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0 && *t < (1 << 63))
+        .unwrap_or(entry.realtime);
+    let secs = (source / 1_000_000) as i64;
+    let mut line = crate::sys::strftime::strftime(b"%b %d %H:%M:%S", secs, 0)
+        .unwrap_or_else(|| format!("@{secs}").into_bytes());
+    if let Some(host) = entry.get("_HOSTNAME").filter(|h| printable_short(h)) {
+        line.push(b' ');
+        line.extend_from_slice(host);
+    }
+    let ident = [entry.get("SYSLOG_IDENTIFIER"), entry.get("_COMM")]
+        .into_iter()
+        .flatten()
+        .find(|i| printable_short(i));
+    line.push(b' ');
+    line.extend_from_slice(ident.unwrap_or(b"unknown"));
+    let pid = [entry.get("_PID"), entry.get("SYSLOG_PID")]
+        .into_iter()
+        .flatten()
+        .find(|p| printable_short(p));
+    if let Some(pid) = pid {
+        line.push(b'[');
+        line.extend_from_slice(pid);
+        line.push(b']');
+    }
+    line.extend_from_slice(b": ");
+    let message = entry.get("MESSAGE").unwrap_or(b"");
+    if !printable(message) {
+        line.extend_from_slice(format!("[{} blob data]", format_bytes(message.len())).as_bytes());
+        return line;
+    }
+    let indent = line.len();
+    let message = message.strip_suffix(b"\n").unwrap_or(message);
+    for (i, piece) in message.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            line.push(b'\n');
+            line.resize(line.len() + indent, b' ');
+        }
+        line.extend_from_slice(piece);
+    }
+    line
+}
+
+/// systemd's `utf8_is_printable_newline`: valid UTF-8 without control characters but tab and
+/// newline.
+fn printable(value: &[u8]) -> bool {
+    std::str::from_utf8(value).is_ok_and(|text| {
+        !text
+            .chars()
+            .any(|c| (c < ' ' && c != '\t' && c != '\n') || ('\u{7f}'..='\u{9f}').contains(&c))
+    })
+}
+
+/// journalctl's `shall_print` for the fields before the message: short and printable.
+fn printable_short(value: &[u8]) -> bool {
+    value.len() < 128 && printable(value)
+}
+
+/// systemd's `format_bytes`: `512B`, `1.5K`, `3.0M`.
+fn format_bytes(size: usize) -> String {
+    let size = size as u64;
+    for (shift, suffix) in [(30, 'G'), (20, 'M'), (10, 'K')] {
+        let factor = 1u64 << shift;
+        if size >= factor {
+            return format!("{}.{}{suffix}", size / factor, size * 10 / factor % 10);
+        }
+    }
+    format!("{size}B")
+}
