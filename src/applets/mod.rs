@@ -11,6 +11,7 @@ mod cat;
 mod chmod;
 mod chown;
 mod cp;
+mod dmesg;
 mod install;
 mod ln;
 mod log;
@@ -79,6 +80,7 @@ pub const APPLETS: &[Applet] = &[
         1
     ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!("dmesg", dmesg, "print the kernel ring buffer", 1),
     applet!("ln", ln, "make links", 1),
     applet!("log", log, "search syslog files and systemd journals", 2),
     applet!("ls", ls, "list directory contents", 2),
