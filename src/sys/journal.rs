@@ -58,6 +58,8 @@ pub const MAX_FIELD: usize = 64 << 20;
 /// DATA objects decoded and kept for the next entries (most entries share `_HOSTNAME`,
 /// `_BOOT_ID`, `_SYSTEMD_UNIT` ... with their neighbours).
 const CACHE_LIMIT: usize = 4096;
+/// Only short values are shared that way; a long message is read again when needed.
+const CACHED_SIZE: usize = 4096;
 
 /// One entry: where it is in the file, its header fields, and its `FIELD=value` payloads.
 #[derive(Debug, Clone)]
@@ -250,14 +252,24 @@ impl JournalFile {
         };
         let item = if self.compact { 4 } else { 16 };
         let mut problem = None;
+        let mut total = 0usize;
         for chunk in bytes[ENTRY_ITEMS as usize..].chunks_exact(item) {
+            // Many items naming one highly compressed object must not add up without bound.
+            if total > MAX_FIELD {
+                let what = format!("entry at {offset} holds more than {MAX_FIELD} bytes");
+                problem.get_or_insert(self.corrupt(what));
+                break;
+            }
             let data = if self.compact {
                 u64::from(le32(chunk, 0))
             } else {
                 le64(chunk, 0)
             };
             match self.data(data) {
-                Ok(payload) => entry.fields.push(payload),
+                Ok(payload) => {
+                    total += payload.len();
+                    entry.fields.push(payload);
+                }
                 Err(err) => {
                     problem.get_or_insert(err);
                 }
@@ -286,10 +298,12 @@ impl JournalFile {
             _ => Err(format!("unknown compression flags {flags:#x}")),
         }
         .map_err(|what| self.corrupt(format!("data object at {offset}: {what}")))?;
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
+        if payload.len() <= CACHED_SIZE {
+            if self.cache.len() >= CACHE_LIMIT {
+                self.cache.clear();
+            }
+            self.cache.insert(offset, payload.clone());
         }
-        self.cache.insert(offset, payload.clone());
         Ok(payload)
     }
 }
@@ -540,4 +554,226 @@ fn format_bytes(size: usize) -> String {
         }
     }
     format!("{size}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const NONE: u8 = 0;
+
+    fn put64(file: &mut [u8], at: usize, value: u64) {
+        file[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+
+    fn compress(kind: u8, data: &[u8]) -> Vec<u8> {
+        match kind {
+            OBJECT_COMPRESSED_XZ => {
+                let mut out = Vec::new();
+                xz2::read::XzEncoder::new(data, 6)
+                    .read_to_end(&mut out)
+                    .unwrap();
+                out
+            }
+            OBJECT_COMPRESSED_LZ4 => {
+                let mut out = (data.len() as u64).to_le_bytes().to_vec();
+                out.extend(lz4_flex::block::compress(data));
+                out
+            }
+            OBJECT_COMPRESSED_ZSTD => zstd::stream::encode_all(data, 3).unwrap(),
+            _ => data.to_vec(),
+        }
+    }
+
+    /// Appends an object (8-aligned) and returns its offset.
+    fn object(file: &mut Vec<u8>, kind: u8, flags: u8, body: &[u8]) -> u64 {
+        let offset = file.len() as u64;
+        let size = 16 + body.len() as u64;
+        file.extend([kind, flags, 0, 0, 0, 0, 0, 0]);
+        file.extend(size.to_le_bytes());
+        file.extend(body);
+        file.resize(file.len().next_multiple_of(8), 0);
+        offset
+    }
+
+    /// A journal as journald lays it out, without hash tables (this reader does not use them).
+    fn build(compact: bool, compression: u8, entries: &[(u64, &[&[u8]])]) -> Vec<u8> {
+        let mut file = vec![0u8; 272];
+        file[..8].copy_from_slice(SIGNATURE);
+        let flag = match compression {
+            OBJECT_COMPRESSED_XZ => INCOMPATIBLE_XZ,
+            OBJECT_COMPRESSED_LZ4 => INCOMPATIBLE_LZ4,
+            OBJECT_COMPRESSED_ZSTD => INCOMPATIBLE_ZSTD,
+            _ => 0,
+        };
+        let compact_flag = if compact { INCOMPATIBLE_COMPACT } else { 0 };
+        file[12..16].copy_from_slice(&(flag | compact_flag).to_le_bytes());
+        put64(&mut file, 88, 272);
+        let mut entry_offsets = Vec::new();
+        for (seq, (realtime, fields)) in entries.iter().enumerate() {
+            let mut items = Vec::new();
+            for field in *fields {
+                let mut body = vec![0u8; if compact { 56 } else { 48 }];
+                body.extend(compress(compression, field));
+                let data = object(&mut file, OBJECT_DATA, compression, &body);
+                if compact {
+                    items.extend((data as u32).to_le_bytes());
+                } else {
+                    items.extend(data.to_le_bytes());
+                    items.extend([0u8; 8]);
+                }
+            }
+            let mut body = (seq as u64 + 1).to_le_bytes().to_vec();
+            body.extend(realtime.to_le_bytes());
+            body.extend(7u64.to_le_bytes());
+            body.extend([0xabu8; 16]);
+            body.extend(0u64.to_le_bytes());
+            body.extend(items);
+            entry_offsets.push(object(&mut file, OBJECT_ENTRY, 0, &body));
+        }
+        let mut body = 0u64.to_le_bytes().to_vec();
+        for offset in entry_offsets.iter().chain([0u64, 0].iter()) {
+            if compact {
+                body.extend((*offset as u32).to_le_bytes());
+            } else {
+                body.extend(offset.to_le_bytes());
+            }
+        }
+        let array = object(&mut file, OBJECT_ENTRY_ARRAY, 0, &body);
+        put64(&mut file, 176, array);
+        put64(&mut file, 152, entries.len() as u64);
+        file
+    }
+
+    fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        file
+    }
+
+    /// Every entry that can be read, and whether anything was reported; never panics.
+    fn read_all(path: &Path) -> (Vec<Entry>, bool) {
+        let Ok(mut journal) = JournalFile::open(path) else {
+            return (Vec::new(), true);
+        };
+        let (offsets, problem) = journal.entry_offsets();
+        let mut reported = problem.is_some();
+        let mut entries = Vec::new();
+        for offset in offsets {
+            match journal.entry(offset) {
+                Ok((entry, problem)) => {
+                    reported |= problem.is_some();
+                    entries.push(entry);
+                }
+                Err(_) => reported = true,
+            }
+        }
+        (entries, reported)
+    }
+
+    fn sample() -> Vec<u8> {
+        format!("MESSAGE={}", "long message ".repeat(400)).into_bytes()
+    }
+
+    #[test]
+    fn regular_and_compact_files_with_each_compression() {
+        let long = sample();
+        for compact in [false, true] {
+            for kind in [
+                NONE,
+                OBJECT_COMPRESSED_XZ,
+                OBJECT_COMPRESSED_LZ4,
+                OBJECT_COMPRESSED_ZSTD,
+            ] {
+                let entries: [(u64, &[&[u8]]); 2] = [
+                    (1_000_000, &[b"MESSAGE=hello", b"PRIORITY=3", b"_PID=42"]),
+                    (2_000_000, &[long.as_slice(), b"_HOSTNAME=h"]),
+                ];
+                let file = write(&build(compact, kind, &entries));
+                let (read, reported) = read_all(file.path());
+                let case = format!("compact {compact}, compression {kind}");
+                assert!(!reported, "{case}");
+                assert_eq!(read.len(), 2, "{case}");
+                assert_eq!(read[0].get("MESSAGE"), Some(&b"hello"[..]), "{case}");
+                assert_eq!(read[0].get("_PID"), Some(&b"42"[..]), "{case}");
+                assert_eq!(read[0].seqnum, 1, "{case}");
+                assert_eq!(read[1].realtime, 2_000_000, "{case}");
+                assert_eq!(read[1].fields[0], long, "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_files_are_read_as_far_as_they_are_valid() {
+        let entries: [(u64, &[&[u8]]); 2] =
+            [(1, &[b"MESSAGE=a", b"X=1"]), (2, &[b"MESSAGE=b", b"Y=2"])];
+        let good = build(false, OBJECT_COMPRESSED_LZ4, &entries);
+        // Cut anywhere: no panic, and never more entries than were written.
+        for len in 0..good.len() {
+            let file = write(&good[..len]);
+            let (read, _) = read_all(file.path());
+            assert!(read.len() <= 2);
+        }
+        // An object whose size is 2^63: refused, not allocated.
+        let first_data = 272;
+        let mut huge = good.clone();
+        put64(&mut huge, first_data + 8, 1 << 63);
+        let file = write(&huge);
+        let (read, reported) = read_all(file.path());
+        assert!(reported);
+        assert_eq!(read[1].get("MESSAGE"), Some(&b"b"[..]));
+        // An entry array that points at itself: the loop is reported.
+        let mut looped = good.clone();
+        let array = le64(&good, 176) as usize;
+        put64(&mut looped, array + 16, array as u64);
+        // Without its spare zero slots, so that the link is followed.
+        put64(&mut looped, array + 8, 16 + 8 + 2 * 8);
+        let (read, reported) = read_all(write(&looped).path());
+        assert!(reported && read.len() == 2);
+        // Garbage offsets in the header.
+        let mut garbage = good.clone();
+        put64(&mut garbage, 176, u64::MAX - 3);
+        assert!(read_all(write(&garbage).path()).1);
+        // An LZ4 payload claiming a huge size.
+        let mut claim = good;
+        put64(&mut claim, first_data + 64, u64::MAX);
+        assert!(read_all(write(&claim).path()).1);
+    }
+
+    /// Random corruptions of a valid file: whatever is read, nothing panics or hangs.
+    #[test]
+    fn random_corruptions_never_panic() {
+        let long = sample();
+        let entries: [(u64, &[&[u8]]); 3] = [
+            (1, &[b"MESSAGE=a", b"X=1"]),
+            (2, &[long.as_slice()]),
+            (3, &[b"MESSAGE=c"]),
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for compact in [false, true] {
+            for kind in [
+                OBJECT_COMPRESSED_XZ,
+                OBJECT_COMPRESSED_LZ4,
+                OBJECT_COMPRESSED_ZSTD,
+            ] {
+                let good = build(compact, kind, &entries);
+                for _ in 0..300 {
+                    let mut bad = good.clone();
+                    for _ in 0..1 + next() % 4 {
+                        let at = (next() % bad.len() as u64) as usize;
+                        bad[at] = next() as u8;
+                    }
+                    let (read, _) = read_all(write(&bad).path());
+                    assert!(read.len() <= 3);
+                }
+            }
+        }
+    }
 }
