@@ -5,7 +5,8 @@
 //! ROOT/var/log (syslog, messages, kern.log, auth.log, daemon.log, user.log and their
 //! rotations `.N` and `.N.gz`, oldest first) and the systemd journal files
 //! (ROOT/var/log/journal/*/*.journal and *.journal~, and /run/log/journal when ROOT is /).
-//! Matching lines are printed in time order; journal entries in journalctl's default short
+//! Matching lines are printed in time order (each file's own order kept, as journalctl keeps
+//! a journal's order across a clock step back); journal entries in journalctl's default short
 //! format (`Dec 03 13:16:02 HOST IDENT[PID]: MESSAGE`, local time), syslog lines as written.
 //! With FILE..., only those files are searched (text, gzip'ed text, or journal files).
 //!
@@ -17,7 +18,8 @@
 //!   -p, --priority P       journal entries of priority P or more urgent: 0-7, emerg..debug,
 //!                          or a range `err..warning`
 //!   -b, --boot             the current boot only (journal `_BOOT_ID`; syslog lines since the
-//!                          boot time)
+//!                          boot time); with another ROOT or FILE..., the last boot recorded
+//!                          in its journals, as journalctl -b with --root or --file
 //!   -n, --lines N          only the last N matches (10 with -f)
 //!   -f, --follow           keep printing new matches (live syslog files and journals are
 //!                          polled every half second)
@@ -91,6 +93,9 @@ struct Query {
     journal: EntryFilter,
     /// Microseconds since the epoch of the boot, for `-b` on syslog lines.
     boot_time: Option<i64>,
+    /// `-b` on another root or on named files: the last boot their journals recorded, known
+    /// only once they are read (journalctl's `-b` with `--root`, `--file`).
+    last_boot: bool,
     syslog: bool,
     journal_files: bool,
 }
@@ -126,6 +131,28 @@ fn contains(line: &[u8], pattern: &[u8], ignore_case: bool) -> bool {
 struct Found {
     time: i64,
     line: Vec<u8>,
+    /// The boot of a journal entry.
+    boot: Option<[u8; 16]>,
+    /// Which file it came from (its place in the list of sources).
+    source: usize,
+}
+
+/// Where one source's matches go.
+struct Sink<'a> {
+    found: &'a mut Vec<Found>,
+    source: usize,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, time: i64, line: Vec<u8>, boot: Option<[u8; 16]>) {
+        let source = self.source;
+        self.found.push(Found {
+            time,
+            line,
+            boot,
+            source,
+        });
+    }
 }
 
 /// Where a followed source has been read up to.
@@ -135,26 +162,36 @@ struct Progress {
     text: HashMap<PathBuf, ((u64, u64), u64)>,
     /// Journal files by file id: the last entry offset seen.
     journals: HashMap<[u8; 16], u64>,
+    /// Every boot seen in the journals: its first and last entry's time.
+    boots: HashMap<[u8; 16], (u64, u64)>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
-    let query = query_of(&args)?;
+    let mut query = query_of(&args)?;
     let mut progress = Progress::default();
     let mut errors = false;
     let mut found = Vec::new();
-    for (path, is_journal) in sources(&args, &query, &mut errors) {
+    for (source, (path, is_journal)) in sources(&args, &query, &mut errors).into_iter().enumerate()
+    {
+        let mut into = Sink {
+            found: &mut found,
+            source,
+        };
         let result = if is_journal {
-            search_journal(&path, &query, &mut progress, &mut found)
+            search_journal(&path, &query, &mut progress, &mut into)
         } else {
-            search_text(&path, &query, &mut progress, &mut found)
+            search_text(&path, &query, &mut progress, &mut into)
         };
         if let Err(err) = result {
             complain(name, err);
             errors = true;
         }
     }
-    found.sort_by_key(|f| f.time);
+    if query.last_boot {
+        found = only_last_boot(found, &mut query, &progress)?;
+    }
+    let mut found = merge(found);
     let keep = args.lines.or(args.follow.then_some(10));
     if let Some(keep) = keep {
         let drop = found.len().saturating_sub(keep);
@@ -172,6 +209,35 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     } else {
         1
     })
+}
+
+/// The lines of all sources in time order. Each source's own order is kept (journalctl shows
+/// a file's entries in the order they were written, a clock step back included): the sources'
+/// runs are merged, the earliest head first.
+fn merge(found: Vec<Found>) -> Vec<Found> {
+    let mut runs: Vec<std::collections::VecDeque<Found>> = Vec::new();
+    let mut last_source = None;
+    for f in found {
+        if last_source != Some(f.source) || runs.is_empty() {
+            last_source = Some(f.source);
+            runs.push(std::collections::VecDeque::new());
+        }
+        if let Some(run) = runs.last_mut() {
+            run.push_back(f);
+        }
+    }
+    let mut merged = Vec::new();
+    loop {
+        let next = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, run)| run.front().map(|f| (f.time, i)))
+            .min();
+        match next.and_then(|(_, i)| runs[i].pop_front()) {
+            Some(f) => merged.push(f),
+            None => return merged,
+        }
+    }
 }
 
 fn print(found: &[Found]) -> Result<(), Exit> {
@@ -219,7 +285,7 @@ fn search_journal(
     path: &Path,
     query: &Query,
     progress: &mut Progress,
-    found: &mut Vec<Found>,
+    found: &mut Sink,
 ) -> crate::Result<()> {
     let mut file = JournalFile::open(path)?;
     let (offsets, mut problem) = file.entry_offsets();
@@ -232,13 +298,19 @@ fn search_journal(
                     problem = field_problem;
                 }
                 last = last.max(offset);
+                let span = progress
+                    .boots
+                    .entry(entry.boot_id)
+                    .or_insert((entry.realtime, entry.realtime));
+                *span = (span.0.min(entry.realtime), span.1.max(entry.realtime));
                 let time = i64::try_from(entry.realtime).unwrap_or(i64::MAX);
                 if !query.journal.accepts(&entry) {
                     continue;
                 }
                 let line = journal::short_line(&entry);
                 if query.wants(Some(time), &line) {
-                    found.push(Found { time, line });
+                    let boot = Some(entry.boot_id);
+                    found.push(time, line, boot);
                 }
             }
             Err(err) => {
@@ -258,7 +330,7 @@ fn search_text(
     path: &Path,
     query: &Query,
     progress: &mut Progress,
-    found: &mut Vec<Found>,
+    found: &mut Sink,
 ) -> crate::Result<()> {
     let meta = std::fs::metadata(path).map_err(|err| crate::Error::io("stat", path, err))?;
     let clock = LineClock::new(meta.mtime());
@@ -278,10 +350,7 @@ fn search_text(
         time = clock.stamp(text).or(time);
         if query.wants(time, text) {
             let time = time.unwrap_or(0);
-            found.push(Found {
-                time,
-                line: text.to_vec(),
-            });
+            found.push(time, text.to_vec(), None);
         }
     }
     let offset = total.min(read.get());
@@ -322,15 +391,20 @@ fn follow(args: &Args, query: &Query, progress: &mut Progress) -> Result<(), Exi
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let mut found = Vec::new();
-        for (path, is_journal) in sources(args, query, &mut ignored) {
+        for (source, (path, is_journal)) in
+            sources(args, query, &mut ignored).into_iter().enumerate()
+        {
+            let mut into = Sink {
+                found: &mut found,
+                source,
+            };
             if is_journal {
-                let _ = search_journal(&path, query, progress, &mut found);
+                let _ = search_journal(&path, query, progress, &mut into);
             } else if !is_rotated(&path) || !args.files.is_empty() {
-                let _ = follow_text(&path, query, progress, &mut found);
+                let _ = follow_text(&path, query, progress, &mut into);
             }
         }
-        found.sort_by_key(|f| f.time);
-        print(&found)?;
+        print(&merge(found))?;
     }
 }
 
@@ -346,7 +420,7 @@ fn follow_text(
     path: &Path,
     query: &Query,
     progress: &mut Progress,
-    found: &mut Vec<Found>,
+    found: &mut Sink,
 ) -> std::io::Result<()> {
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
@@ -368,10 +442,7 @@ fn follow_text(
     {
         time = clock.stamp(text).or(time);
         if query.wants(time.or(Some(i64::MAX)), text) {
-            found.push(Found {
-                time: time.unwrap_or(i64::MAX),
-                line: text.to_vec(),
-            });
+            found.push(time.unwrap_or(i64::MAX), text.to_vec(), None);
         }
     }
     progress
@@ -393,7 +464,8 @@ fn query_of(args: &Args) -> Result<Query, Exit> {
             .transpose()
     };
     let priorities = args.priority.as_deref().map(parse_priorities).transpose()?;
-    let boot_id = if args.boot {
+    let this_system = args.root == Path::new("/") && args.files.is_empty();
+    let boot_id = if args.boot && this_system {
         Some(current_boot_id()?)
     } else {
         None
@@ -418,8 +490,13 @@ fn query_of(args: &Args) -> Result<Query, Exit> {
             .unwrap_or_default(),
         ignore_case: args.ignore_case,
         since: time(&args.since, "--since")?.map(|s| s * 1_000_000),
-        until: time(&args.until, "--until")?.map(|s| s * 1_000_000 + 999_999),
-        boot_time: if args.boot { boot_time() } else { None },
+        until: time(&args.until, "--until")?.map(|s| s * 1_000_000),
+        boot_time: if args.boot && this_system {
+            boot_time()
+        } else {
+            None
+        },
+        last_boot: args.boot && !this_system,
         journal: EntryFilter {
             units,
             priorities,
@@ -428,6 +505,31 @@ fn query_of(args: &Args) -> Result<Query, Exit> {
         syslog: !args.journal_only && !journal_fields,
         journal_files: !args.syslog_only,
     })
+}
+
+/// Keeps what was logged during the last boot the journals recorded (the boot of their newest
+/// entry): its journal entries, and syslog lines from its first entry on. From now on the
+/// query asks for that boot.
+fn only_last_boot(
+    found: Vec<Found>,
+    query: &mut Query,
+    progress: &Progress,
+) -> Result<Vec<Found>, Exit> {
+    let (boot, (first, _)) = progress
+        .boots
+        .iter()
+        .max_by_key(|(_, (_, last))| *last)
+        .ok_or_else(|| Exit::failed(2, "-b: no boot is recorded in the journals read"))?;
+    query.journal.boot_id = Some(journal::hex(boot));
+    query.boot_time = i64::try_from(*first).ok();
+    query.last_boot = false;
+    Ok(found
+        .into_iter()
+        .filter(|f| match f.boot {
+            Some(b) => b == *boot,
+            None => query.boot_time.is_some_and(|start| f.time >= start),
+        })
+        .collect())
 }
 
 /// `--since`/`--until` as journalctl takes them, in seconds since the epoch.

@@ -201,10 +201,45 @@ impl JournalFile {
         }
     }
 
-    /// The offsets of every entry, in the order they were written, from the entry-array
-    /// chain. A broken link ends the chain: the offsets read so far are returned with the
-    /// problem.
+    /// The offsets of every entry, in the order they were written: from the entry-array
+    /// chain, and when the chain is broken (a file cut short: the arrays are often written
+    /// after the entries they list) also from walking the objects one after the other, as
+    /// far as their headers make sense. Any problem is returned beside the offsets.
     pub fn entry_offsets(&self) -> (Vec<u64>, Option<Error>) {
+        let (mut offsets, problem) = self.chained_offsets();
+        if problem.is_some() {
+            offsets.extend(self.walked_offsets());
+            offsets.sort_unstable();
+            offsets.dedup();
+        }
+        (offsets, problem)
+    }
+
+    /// ENTRY objects found by stepping from object to object from the end of the header.
+    fn walked_offsets(&self) -> Vec<u64> {
+        let mut offsets = Vec::new();
+        let mut at = self.header_size.next_multiple_of(8);
+        let mut head = [0u8; OBJECT_HEADER as usize];
+        while at.saturating_add(OBJECT_HEADER) <= self.len {
+            if self.read_exact(&mut head, at).is_err() {
+                break;
+            }
+            let size = le64(&head, 8);
+            if head[0] == 0 || head[0] > 7 || size < OBJECT_HEADER || size > self.len - at {
+                break;
+            }
+            if head[0] == OBJECT_ENTRY {
+                offsets.push(at);
+            }
+            at = match (at + size).checked_next_multiple_of(8) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        offsets
+    }
+
+    fn chained_offsets(&self) -> (Vec<u64>, Option<Error>) {
         let mut offsets = Vec::new();
         let mut array = self.entry_array_offset;
         let item = if self.compact { 4 } else { 8 };
@@ -512,13 +547,13 @@ pub fn short_line(entry: &Entry) -> Vec<u8> {
         line.push(b']');
     }
     line.extend_from_slice(b": ");
-    let message = entry.get("MESSAGE").unwrap_or(b"");
-    if !printable(message) {
+    let message = strip_tab_ansi(entry.get("MESSAGE").unwrap_or(b""));
+    if !printable(&message) {
         line.extend_from_slice(format!("[{} blob data]", format_bytes(message.len())).as_bytes());
         return line;
     }
     let indent = line.len();
-    let message = message.strip_suffix(b"\n").unwrap_or(message);
+    let message = message.strip_suffix(b"\n").unwrap_or(&message);
     for (i, piece) in message.split(|&b| b == b'\n').enumerate() {
         if i > 0 {
             line.push(b'\n');
@@ -527,6 +562,32 @@ pub fn short_line(entry: &Entry) -> Vec<u8> {
         line.extend_from_slice(piece);
     }
     line
+}
+
+/// systemd's `strip_tab_ansi`: a tab becomes eight spaces, colour sequences (`ESC [ ... m`)
+/// are dropped.
+fn strip_tab_ansi(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\t' => out.extend_from_slice(b"        "),
+            0x1b if message.get(i + 1) == Some(&b'[') => {
+                let params = message[i + 2..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit() || matches!(b, b';' | b':'))
+                    .count();
+                if message.get(i + 2 + params) == Some(&b'm') {
+                    i += params + 3;
+                    continue;
+                }
+                out.push(0x1b);
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// systemd's `utf8_is_printable_newline`: valid UTF-8 without control characters but tab and
