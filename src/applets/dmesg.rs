@@ -8,7 +8,9 @@
 //!   -l, --level LIST   only these levels: emerg, alert, crit, err, warn, notice, info, debug
 //!                      (or 0-7), separated by commas
 //!   -k, --kernel       kernel messages only (not those written to /dev/kmsg by programs)
-//!   -r, --raw          `<PRI>[    1.234567] message`, as the buffer holds it
+//!   -r, --raw          `<PRI>[    1.234567] message`, as the buffer holds it (util-linux
+//!                      2.38 reading /dev/kmsg prints facility OR level, `<5>` for a user
+//!                      notice; we print the real PRI, `<13>`, as its `-S -r` does)
 //!   -x, --decode       facility and level in words: `kern  :info  : [    1.234567] ...`
 //!   -w, --follow       wait for new messages
 //!   -S, --syslog       read with the syslog(2) call rather than /dev/kmsg
