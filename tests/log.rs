@@ -366,3 +366,115 @@ fn damaged_journals_never_crash_the_reader() {
         );
     }
 }
+
+/// A running `rescue log -f`, killed when dropped; its lines arrive through a channel.
+struct Follower {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(args: &[&str]) -> Follower {
+        let mut child = common::rescue()
+            .arg("log")
+            .args(args)
+            .env("TZ", "UTC")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rescue log -f");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                if send.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    /// The next line, within 10 seconds.
+    fn next(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line within 10 s")
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn follow_sees_appended_lines_rotation_and_new_journal_entries() {
+    let root = tempfile::tempdir().unwrap();
+    let syslog = root.path().join("var/log/syslog");
+    write_file(
+        &syslog,
+        "2026-12-01T00:00:00+00:00 h a: marker old\n",
+        at(DEC_1),
+    );
+    let follower = Follower::start(&["--root", root.path().to_str().unwrap(), "-f", "marker"]);
+    assert_eq!(follower.next(), "2026-12-01T00:00:00+00:00 h a: marker old");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&syslog)
+        .unwrap();
+    // Half a line is not printed until it is finished.
+    file.write_all(b"2026-12-01T00:01:00+00:00 h a: marker ")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    file.write_all(b"appended\nnot this one\n").unwrap();
+    assert_eq!(
+        follower.next(),
+        "2026-12-01T00:01:00+00:00 h a: marker appended"
+    );
+    std::fs::rename(&syslog, syslog.with_extension("1")).unwrap();
+    write_file(
+        &syslog,
+        "2026-12-01T00:02:00+00:00 h a: marker rotated\n",
+        at(DEC_1),
+    );
+    assert_eq!(
+        follower.next(),
+        "2026-12-01T00:02:00+00:00 h a: marker rotated"
+    );
+    drop(follower);
+
+    let Some((root, file)) = journal_root(true) else {
+        return;
+    };
+    let r = root.path().to_str().unwrap();
+    let follower = Follower::start(&["--root", r, "-f", "-n", "1", "-u", "cron"]);
+    assert!(follower.next().ends_with("CRON[100]: event 21 hello"));
+    // systemd-journal-remote appends to the file it is given.
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(&file)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let record = export_record(&[
+        ("__REALTIME_TIMESTAMP", b"1796090400000000"),
+        ("__MONOTONIC_TIMESTAMP", b"99999"),
+        ("_BOOT_ID", BOOTS[1].as_bytes()),
+        ("_HOSTNAME", b"host1"),
+        ("_SYSTEMD_UNIT", b"cron.service"),
+        ("SYSLOG_IDENTIFIER", b"CRON"),
+        ("_PID", b"7"),
+        ("MESSAGE", b"fresh entry"),
+    ]);
+    child.stdin.take().unwrap().write_all(&record).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        follower.next(),
+        "Dec 01 02:00:00 host1 CRON[7]: fresh entry"
+    );
+}

@@ -164,6 +164,8 @@ struct Progress {
     journals: HashMap<[u8; 16], u64>,
     /// Every boot seen in the journals: its first and last entry's time.
     boots: HashMap<[u8; 16], (u64, u64)>,
+    /// Journals whose damage was reported already (followed files are read again and again).
+    warned: std::collections::HashSet<[u8; 16]>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
@@ -172,8 +174,13 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut progress = Progress::default();
     let mut errors = false;
     let mut found = Vec::new();
-    for (source, (path, is_journal)) in sources(&args, &query, &mut errors).into_iter().enumerate()
-    {
+    let listed = sources(&args, &query, &mut errors);
+    if listed.is_empty() && args.files.is_empty() && !errors {
+        let dir = args.root.join("var/log");
+        let what = format!("no syslog file or journal under {}", super::quote(&dir));
+        return Err(Exit::failed(2, what));
+    }
+    for (source, (path, is_journal)) in listed.into_iter().enumerate() {
         let mut into = Sink {
             found: &mut found,
             source,
@@ -319,7 +326,7 @@ fn search_journal(
         }
     }
     progress.journals.insert(file.file_id, last);
-    if let Some(problem) = problem {
+    if let Some(problem) = problem.filter(|_| progress.warned.insert(file.file_id)) {
         // A damaged tail is the normal state of a journal after a crash: said, not fatal.
         complain(super::program(), format!("warning: {problem}"));
     }
