@@ -248,7 +248,7 @@ fn merge(found: Vec<Found>) -> Vec<Found> {
 }
 
 fn print(found: &[Found]) -> Result<(), Exit> {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     for f in found {
         out.write_all(&f.line)
             .and_then(|()| out.write_all(b"\n"))

@@ -58,6 +58,8 @@ pub const MAX_FIELD: usize = 64 << 20;
 /// DATA objects decoded and kept for the next entries (most entries share `_HOSTNAME`,
 /// `_BOOT_ID`, `_SYSTEMD_UNIT` ... with their neighbours).
 const CACHE_LIMIT: usize = 4096;
+/// How much is read at once.
+const WINDOW: usize = 256 << 10;
 /// Only short values are shared that way; a long message is read again when needed.
 const CACHED_SIZE: usize = 4096;
 
@@ -106,6 +108,8 @@ pub struct JournalFile {
     /// The file's id, which stays when journald renames it on rotation.
     pub file_id: [u8; 16],
     cache: HashMap<u64, Vec<u8>>,
+    /// The bytes last read from the file and where they start.
+    window: std::cell::RefCell<(u64, Vec<u8>)>,
 }
 
 impl JournalFile {
@@ -156,6 +160,7 @@ impl JournalFile {
             online: header[16] == 1,
             file_id: header[24..40].try_into().unwrap_or([0; 16]),
             cache: HashMap::new(),
+            window: std::cell::RefCell::new((0, Vec::new())),
         })
     }
 
@@ -194,6 +199,27 @@ impl JournalFile {
     }
 
     fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        // Objects are small and read in file order: one read of a window serves many.
+        if buf.len() <= WINDOW / 4 {
+            let mut window = self.window.borrow_mut();
+            let (start, bytes) = &mut *window;
+            let inside = |start: u64, len: usize| {
+                offset >= start && offset + buf.len() as u64 <= start + len as u64
+            };
+            if !inside(*start, bytes.len()) {
+                bytes.resize(WINDOW, 0);
+                let got = read_at_most(&self.file, bytes, offset)
+                    .map_err(|err| Error::io("read", &self.path, err))?;
+                bytes.truncate(got);
+                *start = offset;
+            }
+            if inside(*start, bytes.len()) {
+                let at = (offset - *start) as usize;
+                buf.copy_from_slice(&bytes[at..at + buf.len()]);
+                return Ok(());
+            }
+            return Err(self.corrupt(format!("object at {offset} cut short")));
+        }
         match read_at_most(&self.file, buf, offset) {
             Ok(got) if got == buf.len() => Ok(()),
             Ok(_) => Err(self.corrupt(format!("object at {offset} cut short"))),
