@@ -207,7 +207,8 @@ impl JournalFile {
                 offset >= start && offset + buf.len() as u64 <= start + len as u64
             };
             if !inside(*start, bytes.len()) {
-                bytes.resize(WINDOW, 0);
+                let left = self.len.saturating_sub(offset);
+                bytes.resize(WINDOW.min(usize::try_from(left).unwrap_or(WINDOW)), 0);
                 let got = read_at_most(&self.file, bytes, offset)
                     .map_err(|err| Error::io("read", &self.path, err))?;
                 bytes.truncate(got);
