@@ -478,3 +478,27 @@ fn follow_sees_appended_lines_rotation_and_new_journal_entries() {
         "Dec 01 02:00:00 host1 CRON[7]: fresh entry"
     );
 }
+
+/// ROOT/var/log as an absolute symlink is followed inside ROOT, never to the host's logs; a
+/// FIFO named as a FILE is refused, not waited on.
+#[test]
+fn paths_stay_inside_root_and_a_fifo_never_hangs() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("var")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere/log", root.path().join("var/log")).unwrap();
+    write_file(
+        &root.path().join("elsewhere/log/syslog"),
+        "2026-12-01T00:00:00+00:00 h a: inside the root\n",
+        at(DEC_1),
+    );
+    let out = log(&["--root", root.path().to_str().unwrap(), "inside"]);
+    assert_eq!(
+        lines(&out),
+        ["2026-12-01T00:00:00+00:00 h a: inside the root"]
+    );
+    let fifo = root.path().join("fifo.journal");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let out = log(&["x", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("fifo.journal"), "{}", stderr(&out));
+}

@@ -42,6 +42,7 @@ use clap::Parser;
 use super::{complain, Exit};
 use crate::sys::input::{Line, LineReader};
 use crate::sys::journal::{self, EntryFilter, JournalFile};
+use crate::sys::root::{Last, Root};
 use crate::sys::syslog::{self, LineClock};
 
 #[derive(Parser)]
@@ -272,13 +273,20 @@ fn sources(args: &Args, query: &Query, errors: &mut bool) -> Vec<(PathBuf, bool)
             })
             .collect();
     }
+    // Resolved inside ROOT: a broken root's absolute symlink must not lead to the host's logs.
+    let root = Root::new(&args.root);
+    let inside = |path: &str| root.resolve(Path::new(path), Last::Follow).ok();
     let mut list = Vec::new();
-    if query.syslog {
-        let files = syslog::syslog_files(&args.root.join("var/log"));
+    if let (true, Some(dir)) = (query.syslog, inside("/var/log")) {
+        let files = syslog::syslog_files(&dir);
         list.extend(files.into_iter().map(|p| (p, false)));
     }
     if query.journal_files {
-        let (files, problems) = journal::journal_files(&args.root);
+        let mut dirs: Vec<PathBuf> = inside("/var/log/journal").into_iter().collect();
+        if root.is_host_root() {
+            dirs.push(PathBuf::from("/run/log/journal"));
+        }
+        let (files, problems) = journal::journal_files(&dirs);
         for problem in problems {
             complain(super::program(), problem);
             *errors = true;

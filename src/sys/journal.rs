@@ -103,6 +103,7 @@ pub struct JournalFile {
     header_size: u64,
     compact: bool,
     entry_array_offset: u64,
+    n_entries: u64,
     /// Whether the file says it is still being written (state ONLINE).
     pub online: bool,
     /// The file's id, which stays when journald renames it on rotation.
@@ -114,13 +115,12 @@ pub struct JournalFile {
 
 impl JournalFile {
     pub fn open(path: &Path) -> Result<JournalFile> {
-        let file = File::open(path).map_err(|err| Error::io("open", path, err))?;
+        // Only a regular file: a FIFO planted at the name must not hang the reader.
+        let file = crate::sys::input::open_regular(path, crate::sys::root::Last::Follow)
+            .map_err(|err| Error::io("open", path, err))?;
         let meta = file
             .metadata()
             .map_err(|err| Error::io("stat", path, err))?;
-        if !meta.is_file() {
-            return Err(Error::refused(path, "not a regular file"));
-        }
         let mut header = [0u8; MIN_HEADER as usize];
         let got =
             read_at_most(&file, &mut header, 0).map_err(|err| Error::io("read", path, err))?;
@@ -157,6 +157,7 @@ impl JournalFile {
             header_size,
             compact: incompatible & INCOMPATIBLE_COMPACT != 0,
             entry_array_offset: le64(&header, 176),
+            n_entries: le64(&header, 152),
             online: header[16] == 1,
             file_id: header[24..40].try_into().unwrap_or([0; 16]),
             cache: HashMap::new(),
@@ -234,7 +235,8 @@ impl JournalFile {
     /// far as their headers make sense. Any problem is returned beside the offsets.
     pub fn entry_offsets(&self) -> (Vec<u64>, Option<Error>) {
         let (mut offsets, problem) = self.chained_offsets();
-        if problem.is_some() {
+        // Fewer than the header counts: a crash between writing entries and linking them.
+        if problem.is_some() || (offsets.len() as u64) < self.n_entries {
             offsets.extend(self.walked_offsets());
             offsets.sort_unstable();
             offsets.dedup();
@@ -438,14 +440,11 @@ fn decompress_lz4(stored: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The journal files of ROOT, oldest name first: `ROOT/var/log/journal/*/*.journal[~]`, and
-/// the volatile `/run/log/journal` when ROOT is the running system. Directories that cannot be
-/// read are returned as errors beside the files.
-pub fn journal_files(root: &Path) -> (Vec<PathBuf>, Vec<Error>) {
-    let mut dirs = vec![root.join("var/log/journal")];
-    if root == Path::new("/") {
-        dirs.push(PathBuf::from("/run/log/journal"));
-    }
+/// The journal files in `dirs` (ROOT/var/log/journal, and /run/log/journal for the running
+/// system) and their machine-id subdirectories: `*.journal` and `*.journal~`, sorted by name.
+/// Directories that cannot be read are returned as errors beside the files.
+pub fn journal_files(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
+    let dirs = dirs.to_vec();
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for dir in dirs {
@@ -487,7 +486,7 @@ pub fn is_journal_name(path: &Path) -> bool {
 /// Whether the file starts with the journal signature.
 pub fn has_signature(path: &Path) -> bool {
     let mut head = [0u8; 8];
-    File::open(path)
+    crate::sys::input::open_regular(path, crate::sys::root::Last::Follow)
         .and_then(|mut file| file.read_exact(&mut head))
         .is_ok_and(|()| &head == SIGNATURE)
 }
