@@ -502,3 +502,48 @@ fn paths_stay_inside_root_and_a_fifo_never_hangs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("fifo.journal"), "{}", stderr(&out));
 }
+
+/// `--since` in the forms journalctl takes: a time ago, `today`, `@EPOCH`.
+#[test]
+fn relative_and_named_times() {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp = |secs: u64| {
+        let out = Command::new("date")
+            .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S+00:00"])
+            .output()
+            .unwrap();
+        stdout(&out).trim().to_string()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{} h a: two days ago\n{} h a: two hours ago\n{} h a: a minute ago\n",
+        stamp(now - 2 * 86_400),
+        stamp(now - 2 * 3600),
+        stamp(now - 60)
+    );
+    write_file(
+        &root.path().join("var/log/syslog"),
+        &text,
+        SystemTime::now(),
+    );
+    let r = root.path().to_str().unwrap();
+    let count = |since: &str| lines(&log(&["--root", r, "--since", since, "ago"])).len();
+    assert_eq!(count("1d"), 2);
+    assert_eq!(count("90min"), 1);
+    assert_eq!(count("3h"), 2);
+    assert_eq!(count("30s"), 0);
+    assert_eq!(count("3 days ago"), 3);
+    assert_eq!(count(&format!("@{}", now - 3 * 3600)), 2);
+    let yesterday = count("yesterday");
+    assert!((1..=2).contains(&yesterday), "{yesterday}");
+    assert_eq!(
+        log(&["--root", r, "--since", "soon"]).status.code(),
+        Some(2)
+    );
+    let last = lines(&log(&["--root", r, "-n", "1", "ago"]));
+    assert_eq!(last.len(), 1);
+    assert!(last[0].ends_with("a minute ago"));
+}

@@ -25,7 +25,8 @@
 //!                          polled every half second)
 //!   --syslog-only, --journal-only  search one kind of log only
 //!
-//! `-u` and `-p` need journal fields: with either, syslog text files are not searched.
+//! `-u` and `-p` need journal fields: with either, syslog text files are not searched. A UNIT
+//! is a name, not a glob (journalctl's `-u 'ssh*'` is not done).
 //! Journal files in use, left by a crashed journald, or cut short are read as far as they
 //! are valid and the rest is reported. Exit status: 0 when something matched, 1 when nothing
 //! did, 2 when a log could not be read (as grep).
