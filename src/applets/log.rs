@@ -31,7 +31,6 @@
 //! are valid and the rest is reported. Exit status: 0 when something matched, 1 when nothing
 //! did, 2 when a log could not be read (as grep).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
@@ -139,6 +138,19 @@ struct Found {
     source: usize,
 }
 
+/// The value kept for `key`, made from `new` the first time. A few files and boots are
+/// followed: a list does, and costs less code than a map.
+fn slot<K: PartialEq, V>(list: &mut Vec<(K, V)>, key: K, new: V) -> &mut V {
+    let at = match list.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            list.push((key, new));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
+}
+
 /// Where one source's matches go.
 struct Sink<'a> {
     found: &'a mut Vec<Found>,
@@ -157,17 +169,20 @@ impl Sink<'_> {
     }
 }
 
+/// A file's device and inode: a new number at the same name is a new file (rotation).
+type DevIno = (u64, u64);
+
 /// Where a followed source has been read up to.
 #[derive(Default)]
 struct Progress {
     /// Text files: (device, inode) and the offset read up to.
-    text: HashMap<PathBuf, ((u64, u64), u64)>,
+    text: Vec<(PathBuf, (DevIno, u64))>,
     /// Journal files by file id: the last entry offset seen.
-    journals: HashMap<[u8; 16], u64>,
+    journals: Vec<([u8; 16], u64)>,
     /// Every boot seen in the journals: its first and last entry's time.
-    boots: HashMap<[u8; 16], (u64, u64)>,
+    boots: Vec<([u8; 16], (u64, u64))>,
     /// Journals whose damage was reported already (followed files are read again and again).
-    warned: std::collections::HashSet<[u8; 16]>,
+    warned: Vec<[u8; 16]>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
@@ -305,7 +320,7 @@ fn search_journal(
 ) -> crate::Result<()> {
     let mut file = JournalFile::open(path)?;
     let (offsets, mut problem) = file.entry_offsets();
-    let seen = progress.journals.get(&file.file_id).copied().unwrap_or(0);
+    let seen = *slot(&mut progress.journals, file.file_id, 0);
     let mut last = seen;
     for offset in offsets.into_iter().filter(|&o| o > seen) {
         match file.entry(offset) {
@@ -314,10 +329,8 @@ fn search_journal(
                     problem = field_problem;
                 }
                 last = last.max(offset);
-                let span = progress
-                    .boots
-                    .entry(entry.boot_id)
-                    .or_insert((entry.realtime, entry.realtime));
+                let first = (entry.realtime, entry.realtime);
+                let span = slot(&mut progress.boots, entry.boot_id, first);
                 *span = (span.0.min(entry.realtime), span.1.max(entry.realtime));
                 let time = i64::try_from(entry.realtime).unwrap_or(i64::MAX);
                 if !query.journal.accepts(&entry) {
@@ -334,8 +347,10 @@ fn search_journal(
             }
         }
     }
-    progress.journals.insert(file.file_id, last);
-    if let Some(problem) = problem.filter(|_| progress.warned.insert(file.file_id)) {
+    *slot(&mut progress.journals, file.file_id, 0) = last;
+    let warned = progress.warned.contains(&file.file_id);
+    if let Some(problem) = problem.filter(|_| !warned) {
+        progress.warned.push(file.file_id);
         // A damaged tail is the normal state of a journal after a crash: said, not fatal.
         complain(super::program(), format!("warning: {problem}"));
     }
@@ -370,9 +385,8 @@ fn search_text(
         }
     }
     let offset = total.min(read.get());
-    progress
-        .text
-        .insert(path.to_path_buf(), ((meta.dev(), meta.ino()), offset));
+    let id = (meta.dev(), meta.ino());
+    *slot(&mut progress.text, path.to_path_buf(), (id, 0)) = (id, offset);
     Ok(())
 }
 
@@ -441,8 +455,8 @@ fn follow_text(
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     let id = (meta.dev(), meta.ino());
-    let offset = match progress.text.get(path) {
-        Some((known, offset)) if *known == id && *offset <= meta.len() => *offset,
+    let offset = match slot(&mut progress.text, path.to_path_buf(), (id, 0)) {
+        (known, offset) if *known == id && *offset <= meta.len() => *offset,
         _ => 0,
     };
     file.seek(std::io::SeekFrom::Start(offset))?;
@@ -461,9 +475,7 @@ fn follow_text(
             found.push(time.unwrap_or(i64::MAX), text.to_vec(), None);
         }
     }
-    progress
-        .text
-        .insert(path.to_path_buf(), (id, offset + complete as u64));
+    *slot(&mut progress.text, path.to_path_buf(), (id, 0)) = (id, offset + complete as u64);
     Ok(())
 }
 
