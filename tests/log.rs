@@ -547,3 +547,56 @@ fn relative_and_named_times() {
     assert_eq!(last.len(), 1);
     assert!(last[0].ends_with("a minute ago"));
 }
+
+/// Messages journalctl shows in its own ways: colour stripped, tabs as eight spaces, control
+/// bytes and invalid UTF-8 as `[SIZE blob data]`, later lines indented, no identifier.
+#[test]
+fn odd_messages_print_as_journalctl_prints_them() {
+    if !common::have_or_skip(JOURNAL_REMOTE) || !common::have_or_skip("journalctl") {
+        return;
+    }
+    let messages: [&[u8]; 9] = [
+        b"a\x1b[31mred\x1b[0m b",
+        b"tab\there",
+        b"ctl\x01x",
+        b"bad \xff utf",
+        b"trail\n",
+        b"esc\x1b[2Jclear",
+        &[b'x'; 5000],
+        b"multi\n\nempty",
+        "caf\u{e9} \u{2603}".as_bytes(),
+    ];
+    let mut stream = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let realtime = ((DEC_1 + i as u64) * 1_000_000).to_string();
+        let mut fields: Vec<(&str, &[u8])> = vec![
+            ("__REALTIME_TIMESTAMP", realtime.as_bytes()),
+            ("__MONOTONIC_TIMESTAMP", b"1"),
+            ("_BOOT_ID", BOOTS[0].as_bytes()),
+            ("_HOSTNAME", b"h"),
+            ("MESSAGE", message),
+        ];
+        if i % 2 == 1 {
+            fields.push(("_COMM", b"comm"));
+        }
+        if i == 4 {
+            fields.push(("SYSLOG_PID", b"77"));
+        }
+        stream.extend(export_record(&fields));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.journal");
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(&file)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    let ours = log(&["", file.to_str().unwrap()]);
+    assert_same(&ours, &journalctl(&file, &[]), "odd messages");
+    assert!(stdout(&ours).contains("[5B blob data]"));
+}
