@@ -183,6 +183,9 @@ struct Progress {
     boots: Vec<([u8; 16], (u64, u64))>,
     /// Journals whose damage was reported already (followed files are read again and again).
     warned: Vec<[u8; 16]>,
+    /// Journal files by name: what their header said when last read. A followed journal that
+    /// has not changed is not read again.
+    stamps: Vec<(PathBuf, [u8; 24])>,
 }
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
@@ -318,6 +321,13 @@ fn search_journal(
     progress: &mut Progress,
     found: &mut Sink,
 ) -> crate::Result<()> {
+    if let Some(now) = journal::change_stamp(path) {
+        let stamp = slot(&mut progress.stamps, path.to_path_buf(), [0xff; 24]);
+        if *stamp == now {
+            return Ok(());
+        }
+        *stamp = now;
+    }
     let mut file = JournalFile::open(path)?;
     let (offsets, mut problem) = file.entry_offsets();
     let seen = *slot(&mut progress.journals, file.file_id, 0);

@@ -483,6 +483,15 @@ pub fn is_journal_name(path: &Path) -> bool {
     name.ends_with(".journal") || name.ends_with(".journal~")
 }
 
+/// The header fields that change with every object appended (`tail_object_offset`,
+/// `n_objects`, `n_entries`): equal, nothing was added. journald writes through a shared
+/// mapping, which does not always move the file's mtime.
+pub fn change_stamp(path: &Path) -> Option<[u8; 24]> {
+    let file = crate::sys::input::open_regular(path, crate::sys::root::Last::Follow).ok()?;
+    let mut stamp = [0u8; 24];
+    (read_at_most(&file, &mut stamp, 136).ok()? == 24).then_some(stamp)
+}
+
 /// Whether the file starts with the journal signature.
 pub fn has_signature(path: &Path) -> bool {
     let mut head = [0u8; 8];
