@@ -288,6 +288,12 @@ impl JournalFile {
                 if offset == 0 {
                     return (offsets, None);
                 }
+                // Entries are appended, so their offsets grow: one that does not is damage
+                // (and a file listing one entry a million times must not cost a million reads).
+                if offsets.last().is_some_and(|&last| offset <= last) {
+                    let what = format!("entry array at {array} lists {offset} out of order");
+                    return (offsets, Some(self.corrupt(what)));
+                }
                 offsets.push(offset);
             }
             // Arrays are only ever appended, so a link backwards is a loop in a damaged file.
@@ -827,6 +833,12 @@ mod tests {
         put64(&mut looped, array + 8, 16 + 8 + 2 * 8);
         let (read, reported) = read_all(write(&looped).path());
         assert!(reported && read.len() == 2);
+        // An array listing the first entry again: reported, each entry read once.
+        let mut again = good.clone();
+        let first_entry = le64(&good, array + 24);
+        put64(&mut again, array + 32, first_entry);
+        let (read, reported) = read_all(write(&again).path());
+        assert!(reported && read.len() == 2, "{}", read.len());
         // Garbage offsets in the header.
         let mut garbage = good.clone();
         put64(&mut garbage, 176, u64::MAX - 3);
