@@ -600,3 +600,31 @@ fn odd_messages_print_as_journalctl_prints_them() {
     assert_same(&ours, &journalctl(&file, &[]), "odd messages");
     assert!(stdout(&ours).contains("[5B blob data]"));
 }
+
+/// `-b` on the running system needs the boot id from /proc: without it, the rule every applet
+/// follows (`/proc: missing: ...`, status 2); the other options do not need /proc.
+#[test]
+fn current_boot_without_proc_says_so() {
+    if !common::root_or_skip("mounts over /proc in a private namespace")
+        || !common::have_or_skip("unshare")
+    {
+        return;
+    }
+    let root = syslog_root();
+    let script = format!(
+        "mount -t tmpfs none /proc && '{bin}' log -b marker; echo status $?; \
+         '{bin}' log --root '{root}' marker >/dev/null; echo status $?",
+        bin = env!("CARGO_BIN_EXE_rescue"),
+        root = root.path().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("log: /proc: missing: "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "status 2\nstatus 0\n");
+}
