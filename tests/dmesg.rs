@@ -105,6 +105,8 @@ fn same_records_as_util_linux() {
         &["-x", "-T"],
         &["-l", "err,warn"],
         &["-k"],
+        &["-u", "-x"],
+        &["-f", "kern,user", "-l", "warn,info"],
         &["-S"],
         &["-S", "-x"],
     ];

@@ -1,4 +1,4 @@
-//! usage: rescue dmesg [-T|-t] [-l LEVELS] [-k] [-r] [-x] [-w] [-S]
+//! usage: rescue dmesg [-T|-t] [-l LEVELS] [-f FACILITIES] [-k|-u] [-r] [-x] [-w] [-S]
 //!
 //! Print the kernel's ring buffer as util-linux 2.38 `dmesg` prints it when standard output
 //! is not a terminal (no colour, no pager):
@@ -7,7 +7,10 @@
 //!   -t, --notime       no timestamps
 //!   -l, --level LIST   only these levels: emerg, alert, crit, err, warn, notice, info, debug
 //!                      (or 0-7), separated by commas
+//!   -f, --facility LIST  only these facilities: kern, user, mail, daemon, auth, syslog,
+//!                      lpr, news, uucp, cron, authpriv, ftp, local0-local7
 //!   -k, --kernel       kernel messages only (not those written to /dev/kmsg by programs)
+//!   -u, --userspace    messages written by programs only
 //!   -r, --raw          `<PRI>[    1.234567] message`, as the buffer holds it (util-linux
 //!                      2.38 reading /dev/kmsg prints facility OR level, `<5>` for a user
 //!                      notice; we print the real PRI, `<13>`, as its `-S -r` does)
@@ -42,9 +45,15 @@ pub(super) struct Args {
     /// restrict output to these levels
     #[arg(short = 'l', long = "level", value_name = "LIST")]
     level: Option<String>,
+    /// restrict output to these facilities
+    #[arg(short = 'f', long = "facility", value_name = "LIST")]
+    facility: Option<String>,
     /// kernel messages only
-    #[arg(short = 'k', long = "kernel")]
+    #[arg(short = 'k', long = "kernel", conflicts_with = "userspace")]
     kernel: bool,
+    /// userspace messages only
+    #[arg(short = 'u', long = "userspace")]
+    userspace: bool,
     /// print the raw message buffer
     #[arg(short = 'r', long = "raw", conflicts_with = "decode")]
     raw: bool,
@@ -71,7 +80,9 @@ const FACILITIES: [&str; 24] = [
 /// How records are printed.
 struct Style {
     levels: Option<[bool; 8]>,
+    facilities: Option<[bool; 24]>,
     kernel_only: bool,
+    userspace_only: bool,
     raw: bool,
     decode: bool,
     time: Time,
@@ -90,7 +101,16 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     if args.follow && args.syslog {
         return Err(Exit::usage("--follow needs /dev/kmsg, not --syslog"));
     }
-    let levels = args.level.as_deref().map(parse_levels).transpose()?;
+    let levels = args
+        .level
+        .as_deref()
+        .map(|list| parse_names(list, &LEVELS, "level"))
+        .transpose()?;
+    let facilities = args
+        .facility
+        .as_deref()
+        .map(|list| parse_names(list, &FACILITIES, "facility"))
+        .transpose()?;
     let time = if args.notime {
         Time::None
     } else if args.ctime {
@@ -100,7 +120,9 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     };
     let style = Style {
         levels,
+        facilities,
         kernel_only: args.kernel,
+        userspace_only: args.userspace,
         raw: args.raw,
         decode: args.decode,
         time,
@@ -149,17 +171,22 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     Ok(0)
 }
 
-fn parse_levels(text: &str) -> Result<[bool; 8], Exit> {
-    let mut wanted = [false; 8];
+/// A comma-separated list of names (or their numbers) from `names`, as a set.
+fn parse_names<const N: usize>(
+    text: &str,
+    names: &[&str; N],
+    what: &str,
+) -> Result<[bool; N], Exit> {
+    let mut wanted = [false; N];
     for word in text.split(',') {
-        let level = match word.parse::<usize>() {
-            Ok(n) if n < 8 => n,
-            _ => LEVELS
+        let at = match word.parse::<usize>() {
+            Ok(n) if n < N => n,
+            _ => names
                 .iter()
                 .position(|l| *l == word)
-                .ok_or_else(|| Exit::usage(format!("unknown level '{word}'")))?,
+                .ok_or_else(|| Exit::usage(format!("unknown {what} '{word}'")))?,
         };
-        wanted[level] = true;
+        wanted[at] = true;
     }
     Ok(wanted)
 }
@@ -168,8 +195,13 @@ impl Style {
     /// The record as util-linux prints it, newline included; empty when filtered out.
     fn format(&self, record: &KernelRecord) -> Vec<u8> {
         let level = usize::from(record.level);
+        let facility = usize::from(record.facility);
         if self.levels.is_some_and(|wanted| !wanted[level & 7])
-            || (self.kernel_only && record.facility != 0)
+            || self
+                .facilities
+                .is_some_and(|wanted| !wanted.get(facility).copied().unwrap_or(false))
+            || (self.kernel_only && facility != 0)
+            || (self.userspace_only && facility == 0)
         {
             return Vec::new();
         }
