@@ -54,18 +54,18 @@ pub fn syslog_files(dir: &Path) -> Vec<PathBuf> {
 
 /// A text log opened for reading, decompressed when it starts with gzip's magic bytes.
 pub fn open_text(path: &Path) -> Result<Box<dyn Read>> {
-    let mut file = open_regular(path, Last::Follow).map_err(|err| Error::io("open", path, err))?;
+    use std::os::unix::fs::FileExt;
+    let file = open_regular(path, Last::Follow).map_err(|err| Error::io("open", path, err))?;
     let mut magic = [0u8; 2];
+    // Read in place, so that the decoder starts at the start and is the very decoder apt's
+    // index reader uses (one copy of its code in the binary).
     let got = file
-        .read(&mut magic)
+        .read_at(&mut magic, 0)
         .map_err(|err| Error::io("read", path, err))?;
-    let head = io::Cursor::new(magic[..got].to_vec());
     if got == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(
-            head.chain(file),
-        )))
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(file)))
     } else {
-        Ok(Box::new(head.chain(file)))
+        Ok(Box::new(file))
     }
 }
 
