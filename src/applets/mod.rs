@@ -13,11 +13,13 @@ mod chown;
 mod cp;
 mod fuser;
 mod holders;
+mod dmesg;
 mod install;
 mod ip;
 mod free;
 mod kill;
 mod ln;
+mod log;
 mod ls;
 mod md5sum;
 mod messages;
@@ -107,7 +109,9 @@ pub const APPLETS: &[Applet] = &[
     ),
     applet!("free", free, "display free and used memory", 1),
     applet!("kill", kill, "send a signal to processes", 1),
+    applet!("dmesg", dmesg, "print the kernel ring buffer", 1),
     applet!("ln", ln, "make links", 1),
+    applet!("log", log, "search syslog files and systemd journals", 2),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),

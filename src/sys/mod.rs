@@ -24,6 +24,7 @@ pub mod errno;
 pub mod fs_status;
 pub mod human;
 pub mod input;
+pub mod journal;
 pub mod localtime;
 pub mod login_group;
 pub mod ls_colors;
@@ -42,6 +43,7 @@ pub mod same_file;
 pub mod sockets;
 pub mod strftime;
 pub mod sysinfo;
+pub mod syslog;
 pub mod tree;
 pub mod xattr;
 
