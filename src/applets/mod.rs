@@ -10,13 +10,18 @@ use std::path::{Path, PathBuf};
 mod cat;
 mod chmod;
 mod chown;
+mod chroot;
 mod cp;
+mod df;
 mod install;
 mod ln;
 mod ls;
 mod md5sum;
 mod messages;
 mod mkdir;
+mod mount;
+mod mountpoint;
+mod mounts;
 mod mv;
 mod readlink;
 mod restore;
@@ -25,6 +30,7 @@ mod rmdir;
 mod stat;
 mod sync;
 mod touch;
+mod umount;
 mod undo;
 mod verify;
 
@@ -77,11 +83,31 @@ pub const APPLETS: &[Applet] = &[
         "change owner and group (names from ROOT's files)",
         1
     ),
+    applet!(
+        "chroot",
+        chroot,
+        "run a command with another root (users from its files)",
+        125
+    ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!("df", df, "report file system space usage", 1),
     applet!("ln", ln, "make links", 1),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),
+    applet!("mount", mount, "mount a file system, or list mounts", 1),
+    applet!(
+        "mountpoint",
+        mountpoint,
+        "see whether a directory is a mount point",
+        1
+    ),
+    applet!(
+        "mounts",
+        mounts,
+        "the mount table, with what is wrong in it",
+        2
+    ),
     applet!("mv", mv, "move or rename files", 1),
     applet!(
         "restore",
@@ -101,6 +127,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("stat", stat, "display file status", 1),
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("touch", touch, "change file timestamps", 1),
+    applet!("umount", umount, "unmount file systems", 1),
     applet!("undo", undo, "reverse a restore run from its journal", 2),
     applet!(
         "verify",
@@ -247,7 +274,9 @@ fn version_line(name: &str) -> &'static str {
         "cat",
         "chmod",
         "chown",
+        "chroot",
         "cp",
+        "df",
         "ln",
         "ls",
         "md5sum",

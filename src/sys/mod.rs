@@ -34,7 +34,9 @@ pub mod quoting;
 pub mod remove;
 pub mod root;
 pub mod same_file;
+pub mod statfs;
 pub mod strftime;
+pub mod superblock;
 pub mod tree;
 pub mod xattr;
 
