@@ -129,3 +129,31 @@ fn a_missing_operand_is_said_and_the_rest_is_shown() {
     );
     assert_eq!(mount_points(&stdout(&ours)), mount_points(&stdout(&gnu)));
 }
+
+#[test]
+fn a_statfs_that_never_answers_is_given_up_and_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mounted) = filled_tmpfs(tmp.path()) else {
+        return;
+    };
+    let dir = mounted.0.to_str().unwrap();
+    for args in [vec![dir], vec![]] {
+        let started = std::time::Instant::now();
+        let out = common::rescue()
+            .arg("df")
+            .args(&args)
+            .env("RESCUE_FAULT_STUCK_STATFS", dir)
+            .output()
+            .expect("run rescue df");
+        assert!(started.elapsed().as_secs() < 10, "df {args:?} waited");
+        assert_eq!(out.status.code(), Some(1), "df {args:?}: {}", show(&out));
+        assert_eq!(
+            common::stderr(&out),
+            format!("rescue df: {dir}: statfs did not answer within 1 s (stale NFS?)\n")
+        );
+        assert!(!stdout(&out).contains("rescue-df"), "{}", show(&out));
+        if args.is_empty() {
+            assert!(mount_points(&stdout(&out)).contains("/"), "{}", show(&out));
+        }
+    }
+}

@@ -494,3 +494,47 @@ fn chroot_runs_commands_inside_with_newroots_users() {
         );
     }
 }
+
+#[test]
+fn an_image_file_is_mounted_through_a_loop_device_that_goes_away() {
+    let Some(tmp) = setup("loop devices need root") else {
+        return;
+    };
+    if !have_or_skip("mkfs.ext4") || !have_or_skip("losetup") {
+        return;
+    }
+    let image = tmp.path().join("image.ext4");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    assert_exit(
+        &theirs("mkfs.ext4", &["-q", "-F", text(&image)]),
+        0,
+        "mkfs.ext4",
+    );
+    let made = dirs(tmp.path(), &["m"]);
+    let target = &made[0].0;
+    assert_exit(
+        &ours(&["mount", "-r", text(&image), text(target)]),
+        0,
+        "mount IMAGE",
+    );
+    let device = findmnt(target, "SOURCE");
+    let _detach = Loop(device.clone());
+    assert!(device.starts_with("/dev/loop"), "{device}");
+    assert!(findmnt(target, "OPTIONS").starts_with("ro"));
+    // util-linux lists an auto-clearing loop device as its image; so do we.
+    let line = |output: &Output| {
+        stdout(output)
+            .lines()
+            .find(|line| line.contains(text(target)))
+            .map(str::to_string)
+    };
+    let listed = line(&ours(&["mount", "-t", "ext4"]));
+    assert_eq!(listed, line(&theirs("mount", &["-t", "ext4"])));
+    assert!(listed.unwrap().starts_with(text(&image)));
+    assert_exit(&ours(&["umount", text(target)]), 0, "umount");
+    let still = stdout(&theirs("losetup", &["-j", text(&image)]));
+    assert_eq!(still, "", "the loop device is released with its mount");
+}

@@ -118,6 +118,44 @@ fn healthy_hidden_and_read_only_mounts_are_told_apart() {
 }
 
 #[test]
+fn a_read_only_superblock_under_a_read_write_mount_and_a_stuck_statfs_are_flagged() {
+    if !root_or_skip("mounting needs root") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    let bound = tmp.path().join("bound");
+    for dir in [&first, &bound] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let _guards = [Mounted(bound.clone()), Mounted(first.clone())];
+    mount(&["-t", "ramfs", "rescue-sb"], &first);
+    mount(&["--bind", first.to_str().unwrap()], &bound);
+    // A plain remount makes the file system read-only; the bind stays a read-write mount.
+    mount(&["-o", "remount,ro"], &first);
+    let out = mounts(&["-t", "ramfs"]);
+    assert_exit(&out, 1, "a read-only superblock under a read-write mount");
+    let text = stdout(&out);
+    assert!(
+        rows(&text, &bound)[0].ends_with("remounted read-only"),
+        "{text}"
+    );
+    assert!(rows(&text, &first)[0].ends_with("ok"), "{text}");
+
+    let out = rescue()
+        .args(["mounts", "-t", "ramfs"])
+        .env("RESCUE_FAULT_STUCK_STATFS", &first)
+        .output()
+        .expect("run rescue mounts");
+    assert_exit(&out, 1, "a stuck statfs");
+    let text = stdout(&out);
+    assert!(
+        rows(&text, &first)[0].ends_with("stale: statfs did not answer in 1 s"),
+        "{text}"
+    );
+}
+
+#[test]
 fn pseudo_file_systems_are_hidden_unless_all() {
     let out = mounts(&[]);
     if !Path::new("/proc/self/mountinfo").exists() {

@@ -30,7 +30,8 @@
 //! superblock. Without `-t`, the type is that superblock's (ext4 when it has a feature ext3
 //! lacks, ext3 when it has a journal, else ext2), else each type /proc/filesystems lists for
 //! devices is tried in turn. `mount DIR` alone takes the rest from /etc/fstab. A regular file
-//! as SOURCE is not set up as a loop device (use `losetup`). /etc/mtab is never written:
+//! as SOURCE (an image) is attached to a free loop device that goes away when it is
+//! unmounted, as util-linux does; the listing shows the image. /etc/mtab is never written:
 //! Debian's is a link to /proc/self/mounts, and util-linux 2.38 does not write a regular one.
 //!
 //! Messages are util-linux's (`mount: /x: mount point does not exist.`). Exit status: 0
@@ -312,6 +313,7 @@ fn perform(request: &Request, verbose: bool) -> Result<i32, Exit> {
     let main_call = flags != 0 || options.propagation == 0;
     if main_call {
         let (source, fs_type) = resolve_source(request)?;
+        let (source, _held) = loop_for(source, fs_type.as_deref(), request)?;
         let target = request.target.as_path();
         if !flags_only(flags) && !target.exists() {
             return Err(mount_failed(target, "mount point does not exist."));
@@ -385,6 +387,35 @@ fn resolve_source(request: &Request) -> Result<(OsString, Option<String>), Exit>
         None
     };
     Ok((source, fs_type))
+}
+
+/// A regular file given as the source of a disk file system is mounted through a loop
+/// device, as util-linux does; the device's descriptor is held until the mount is made.
+fn loop_for(
+    source: OsString,
+    fs_type: Option<&str>,
+    request: &Request,
+) -> Result<(OsString, Option<std::fs::File>), Exit> {
+    let flags = request.options.flags;
+    let is_file = std::fs::metadata(&source).is_ok_and(|meta| meta.is_file());
+    if !is_file
+        || flags & (libc::MS_BIND | libc::MS_MOVE | libc::MS_REMOUNT) != 0
+        || fs_type.is_some_and(is_pseudo)
+    {
+        return Ok((source, None));
+    }
+    let read_only = flags & libc::MS_RDONLY != 0;
+    let (device, held) = superblock::attach_loop(Path::new(&source), read_only).map_err(|_| {
+        Exit::failed(
+            32,
+            format!(
+                "{}: failed to setup loop device for {}.",
+                request.target.display(),
+                source.to_string_lossy()
+            ),
+        )
+    })?;
+    Ok((device.into_os_string(), Some(held)))
 }
 
 /// One mount(2) call; without a type, every device file system the kernel knows is tried in

@@ -46,14 +46,25 @@ pub fn probe_all(paths: &[PathBuf], limit: Duration) -> Vec<Probe> {
     })
 }
 
+/// Fault injection for the tests, which cannot make an NFS server die on cue:
+/// `RESCUE_FAULT_STUCK_STATFS=PATH` makes every probe of PATH block as one of a dead hard NFS
+/// mount does.
+const STUCK_FAULT: &str = "RESCUE_FAULT_STUCK_STATFS";
+
 /// Probes one path, waiting at most `limit`.
 pub fn probe(path: PathBuf, limit: Duration) -> Probe {
-    let answer = with_timeout(limit, move || match std::fs::metadata(&path) {
-        Ok(meta) => Probe::Answered {
-            device: meta.dev(),
-            status: fs_status(&path),
-        },
-        Err(err) => Probe::StatFailed(err),
+    let stuck = std::env::var_os(STUCK_FAULT).is_some_and(|fault| path.as_os_str() == fault);
+    let answer = with_timeout(limit, move || {
+        while stuck {
+            std::thread::park();
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) => Probe::Answered {
+                device: meta.dev(),
+                status: fs_status(&path),
+            },
+            Err(err) => Probe::StatFailed(err),
+        }
     });
     answer.unwrap_or(Probe::Stuck)
 }

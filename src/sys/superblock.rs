@@ -5,6 +5,9 @@
 //!
 //! What it does not do: swap, LUKS, btrfs, vfat (blkid knows them; the rescue case is a root
 //! or /boot partition whose links vanished with udev).
+//!
+//! Also here, because `mount IMAGE DIR` needs a block device to read: [`attach_loop`], which
+//! makes a regular file one (a loop device that goes away when it is unmounted).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -177,6 +180,92 @@ pub fn block_devices() -> Vec<PathBuf> {
         .into_iter()
         .map(|name| Path::new("/dev").join(name))
         .collect()
+}
+
+/// The kernel's `struct loop_info64`.
+#[repr(C)]
+struct LoopInfo64 {
+    device: u64,
+    inode: u64,
+    rdevice: u64,
+    offset: u64,
+    size_limit: u64,
+    number: u32,
+    encrypt_type: u32,
+    encrypt_key_size: u32,
+    flags: u32,
+    file_name: [u8; 64],
+    crypt_name: [u8; 64],
+    encrypt_key: [u8; 32],
+    init: [u64; 2],
+}
+
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_SET_FD: libc::c_ulong = 0x4C00;
+const LOOP_SET_STATUS64: libc::c_ulong = 0x4C04;
+const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
+const LO_FLAGS_READ_ONLY: u32 = 1;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// Attaches `file` to a free loop device (read-only when asked, or when the file cannot be
+/// written) with auto-clear, as util-linux's mount does for a regular file: the device is
+/// released when its last user goes. Returns the device's path and an open descriptor of it,
+/// to be held until the mount is made (closing it first would release the device).
+pub fn attach_loop(file: &Path, read_only: bool) -> Result<(PathBuf, std::fs::File)> {
+    use std::os::fd::AsRawFd;
+    let control = std::fs::File::open("/dev/loop-control")
+        .map_err(|err| Error::io("open", "/dev/loop-control", err))?;
+    let backing = std::fs::OpenOptions::new()
+        .read(true)
+        .write(!read_only)
+        .open(file)
+        .or_else(|_| std::fs::File::open(file))
+        .map_err(|err| Error::io("open", file, err))?;
+    let writable = !read_only && std::fs::OpenOptions::new().write(true).open(file).is_ok();
+    // SAFETY: an ioctl without arguments on an open loop-control descriptor.
+    let number = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+    if number < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::io(
+            "find a free loop device with",
+            "/dev/loop-control",
+            err,
+        ));
+    }
+    let device = PathBuf::from(format!("/dev/loop{number}"));
+    let loop_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(&device)
+        .map_err(|err| Error::io("open", &device, err))?;
+    // SAFETY: LOOP_SET_FD takes the backing descriptor as its argument.
+    let rc = unsafe {
+        libc::ioctl(
+            loop_file.as_raw_fd(),
+            LOOP_SET_FD as _,
+            backing.as_raw_fd() as libc::c_ulong,
+        )
+    };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::io("attach a file to", &device, err));
+    }
+    // SAFETY: plain data; zero is a valid value for every field.
+    let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
+    info.flags = LO_FLAGS_AUTOCLEAR | if writable { 0 } else { LO_FLAGS_READ_ONLY };
+    let name = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let name = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str());
+    let length = name.len().min(63);
+    info.file_name[..length].copy_from_slice(&name[..length]);
+    // SAFETY: a pointer to a live loop_info64 for the call.
+    let rc = unsafe { libc::ioctl(loop_file.as_raw_fd(), LOOP_SET_STATUS64 as _, &info) };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        // SAFETY: undoes the LOOP_SET_FD above on the same descriptor.
+        unsafe { libc::ioctl(loop_file.as_raw_fd(), LOOP_CLR_FD as _, 0) };
+        return Err(Error::io("set up", &device, err));
+    }
+    Ok((device, loop_file))
 }
 
 #[cfg(test)]
