@@ -55,8 +55,10 @@ const STUCK_FAULT: &str = "RESCUE_FAULT_STUCK_STATFS";
 pub fn probe(path: PathBuf, limit: Duration) -> Probe {
     let stuck = std::env::var_os(STUCK_FAULT).is_some_and(|fault| path.as_os_str() == fault);
     let answer = with_timeout(limit, move || {
-        while stuck {
-            std::thread::park();
+        if stuck {
+            loop {
+                std::thread::park();
+            }
         }
         match std::fs::metadata(&path) {
             Ok(meta) => Probe::Answered {
