@@ -61,6 +61,18 @@ fn a_tmpfs_is_reported_byte_for_byte_as_gnu_does() {
         vec!["-h", "--total", "-T", &dir],
         vec!["-k", "-P", "-T", &dir],
         vec!["-t", "tmpfs", &dir],
+        vec!["--output", &dir],
+        vec![
+            "--output=source,target,file",
+            "--output=ipcent",
+            &dir,
+            &inner,
+        ],
+        vec!["-h", "--output=size,avail,pcent", "--total", &dir],
+        vec!["-B1M", &dir],
+        vec!["-B512", "-T", &dir],
+        vec!["-hB1MB", &dir],
+        vec!["-B1M", "-h", &dir],
     ] {
         let (gnu, ours) = gnu_and_ours("df", tmp.path(), &args, &[]);
         assert_eq!(stdout(&ours), stdout(&gnu), "df {args:?}");
@@ -110,6 +122,36 @@ fn the_whole_table_shows_what_gnu_shows() {
         assert_eq!(last.1, last.0, "df {args:?}");
         let shown = last.1.contains(&ours_dir);
         assert_eq!(shown, !args.contains(&"-x"), "df {args:?}");
+    }
+}
+
+#[test]
+fn nothing_to_show_and_bad_options_are_said_as_gnu_says_them() {
+    if !gnu_or_skip("df") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["-t", "rescue-no-such-type"],
+        vec!["-t", "rescue-no-such-type", "--total", "/"],
+        vec!["-Bx", "/"],
+        vec!["--output=target,source,target", "/"],
+        vec!["-i", "--output", "/"],
+    ] {
+        let (gnu, ours) = gnu_and_ours("df", tmp.path(), &args, &[]);
+        assert_eq!(ours.status.code(), gnu.status.code(), "df {args:?}");
+        assert_eq!(stdout(&ours), stdout(&gnu), "df {args:?}");
+        let first = |text: String| {
+            text.lines()
+                .next()
+                .unwrap_or("")
+                .replace("rescue df:", "df:")
+        };
+        assert_eq!(
+            first(common::stderr(&ours)),
+            first(common::stderr(&gnu)),
+            "df {args:?}"
+        );
     }
 }
 

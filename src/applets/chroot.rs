@@ -26,7 +26,10 @@ use crate::sys::accounts::Accounts;
 use crate::sys::root::Root;
 
 #[derive(Parser)]
-#[command(about = "Run a command with a different root directory")]
+#[command(
+    about = "Run a command with a different root directory",
+    args_override_self = true
+)]
 pub(super) struct Args {
     /// specify user and group (ID or name) to use
     #[arg(long = "userspec", value_name = "USER:GROUP")]

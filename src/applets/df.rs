@@ -1,6 +1,8 @@
-//! usage: rescue df [-ahHiklPT] [-t TYPE]... [-x TYPE]... [--total] [FILE]...
+//! usage: rescue df [-ahHiklPT] [-B SIZE] [-t TYPE]... [-x TYPE]... [--total]
+//!                  [--output[=FIELD_LIST]] [FILE]...
 //!
 //!   -a, --all             include dummy, duplicate and inaccessible file systems
+//!   -B, --block-size SIZE sizes in units of SIZE (`1K`, `1M`, `1MB`, `512`)
 //!   -h, --human-readable  sizes in powers of 1024 (`1.5G`)
 //!   -H, --si              sizes in powers of 1000 (`1.7G`)
 //!   -i, --inodes          inode counts instead of blocks
@@ -11,37 +13,49 @@
 //!   -t, --type TYPE       only file systems of TYPE
 //!   -x, --exclude-type TYPE  not file systems of TYPE
 //!       --total           add a `total` line
+//!       --output[=FIELD_LIST]  these columns: source fstype itotal iused iavail ipcent size
+//!                         used avail pcent file target (all of them without a list)
 //!
 //! GNU coreutils 9.1 `df`: the same columns, widths, rounding (always up), `Use%` (used over
 //! used plus available, rounded up) and the same choice of file systems. Without `-a` it hides
 //! dummy file systems (proc, sysfs, devpts, cgroup...: those with no blocks) and all but one
 //! mount of each device (the one nearest the root; a device mounted over another on the
-//! same directory wins). A FILE stands for the mount it is on.
+//! same directory wins). A FILE stands for the mount it is on; a device FILE for where it is
+//! mounted. `-h`, `-H`, `-B` and `-k` act in the order given, the last one wins.
 //!
 //! Unlike GNU's, no `statfs` can hang it: each runs in a worker given up after one second, so
 //! a dead NFS server prints `df: DIR: statfs did not answer within 1 s (stale NFS?)` and the
-//! other lines still come. Exit status 0, or 1 when a FILE or file system could not be read.
-//! Not done: `--output`, `-B`, `--sync`, and the `DF_BLOCK_SIZE`/`BLOCK_SIZE` variables.
+//! other lines still come. Exit status 0, or 1 when a FILE or file system could not be read
+//! or none was shown. Not done: `--sync`, `--no-sync`, and the `DF_BLOCK_SIZE`/`BLOCK_SIZE`
+//! variables (sizes are 1K blocks unless an option says otherwise).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{FromArgMatches, Parser};
 
-use super::{complain, strerror, Exit};
+use super::{complain, quote, strerror, Exit};
 use crate::sys::fs_status::FsStatus;
 use crate::sys::mountinfo::{MountTable, TableSource};
 use crate::sys::procfs::STUCK_AFTER;
 use crate::sys::statfs::{probe_all, Probe};
 
 #[derive(Parser)]
-#[command(about = "Report file system space usage", disable_help_flag = true)]
+#[command(
+    about = "Report file system space usage",
+    disable_help_flag = true,
+    args_override_self = true
+)]
 pub(super) struct Args {
     /// include pseudo, duplicate, inaccessible file systems
     #[arg(short = 'a', long = "all")]
     all: bool,
+    /// scale sizes by SIZE
+    #[arg(short = 'B', long = "block-size", value_name = "SIZE")]
+    block_size: Option<String>,
     /// print sizes in powers of 1024
     #[arg(short = 'h', long = "human-readable")]
     human: bool,
@@ -64,19 +78,97 @@ pub(super) struct Args {
     #[arg(short = 'T', long = "print-type")]
     print_type: bool,
     /// limit listing to file systems of type TYPE
-    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    #[arg(short = 't', long = "type", value_name = "TYPE", action = clap::ArgAction::Append)]
     types: Vec<String>,
     /// limit listing to file systems not of type TYPE
-    #[arg(short = 'x', long = "exclude-type", value_name = "TYPE")]
+    #[arg(short = 'x', long = "exclude-type", value_name = "TYPE", action = clap::ArgAction::Append)]
     exclude: Vec<String>,
     /// produce a grand total
     #[arg(long = "total")]
     total: bool,
+    /// use the output format defined by FIELD_LIST
+    #[arg(
+        long = "output",
+        value_name = "FIELD_LIST",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        action = clap::ArgAction::Append
+    )]
+    output: Vec<String>,
     /// display this help and exit
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
     #[arg(value_name = "FILE")]
     files: Vec<OsString>,
+}
+
+/// A column, in `--output`'s words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Source,
+    FsType,
+    ITotal,
+    IUsed,
+    IAvail,
+    IPcent,
+    Size,
+    Used,
+    Avail,
+    Pcent,
+    File,
+    Target,
+}
+
+const FIELDS: [(&str, Field); 12] = [
+    ("source", Field::Source),
+    ("fstype", Field::FsType),
+    ("itotal", Field::ITotal),
+    ("iused", Field::IUsed),
+    ("iavail", Field::IAvail),
+    ("ipcent", Field::IPcent),
+    ("size", Field::Size),
+    ("used", Field::Used),
+    ("avail", Field::Avail),
+    ("pcent", Field::Pcent),
+    ("file", Field::File),
+    ("target", Field::Target),
+];
+
+impl Field {
+    fn is_inode(self) -> bool {
+        matches!(
+            self,
+            Field::ITotal | Field::IUsed | Field::IAvail | Field::IPcent
+        )
+    }
+
+    fn left_aligned(self) -> bool {
+        matches!(
+            self,
+            Field::Source | Field::FsType | Field::File | Field::Target
+        )
+    }
+
+    /// GNU's minimum widths.
+    fn minimum_width(self) -> usize {
+        match self {
+            Field::Source => 14,
+            Field::FsType | Field::Pcent => 4,
+            Field::File | Field::Target => 0,
+            _ => 5,
+        }
+    }
+}
+
+/// GNU's header modes: which captions the columns get.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Default,
+    Human,
+    Inodes,
+    Posix,
+    Output,
 }
 
 /// One mount as GNU's mount list holds it.
@@ -139,7 +231,8 @@ fn is_remote(device: &str, fs_type: &str) -> bool {
         || device == "-hosts"
 }
 
-/// How numbers are written: GNU's `human_output_opts` and output block size.
+/// How numbers are written: in blocks of a size (rounded up), or scaled with a suffix in
+/// powers of a base (1024 or 1000).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scale {
     Blocks(u64),
@@ -149,6 +242,8 @@ enum Scale {
 struct Options<'a> {
     args: &'a Args,
     scale: Scale,
+    mode: Mode,
+    fields: Vec<Field>,
     listed: bool,
 }
 
@@ -189,19 +284,165 @@ struct Row {
     cells: Vec<String>,
 }
 
-pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
-    let args: Args = super::parse(name, args)?;
-    let scale = if args.human {
-        Scale::Human(1024)
-    } else if args.si {
-        Scale::Human(1000)
-    } else {
-        Scale::Blocks(1024)
+/// What a row is made of, before it is written in the chosen columns.
+struct RowData<'a> {
+    device: &'a str,
+    fs_type: &'a str,
+    blocks: Values,
+    inodes: Values,
+    file: &'a str,
+    mount_point: &'a str,
+}
+
+/// The options as GNU reads them: the scale from the last of `-h -H -B -k`, the columns from
+/// the mode or `--output`.
+fn decode(
+    name: &'static str,
+    args: Vec<OsString>,
+) -> Result<(Args, Scale, Mode, Vec<Field>), Exit> {
+    let matches = super::parse_matches::<Args>(name, args)?;
+    let parsed = Args::from_arg_matches(&matches).map_err(Exit::from)?;
+    let last = |id: &str| {
+        (matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+            .then(|| matches.indices_of(id).and_then(Iterator::max))
+            .flatten()
     };
-    let _ = args.kilo;
+    let mut scale = Scale::Blocks(1024);
+    let mut chosen = None;
+    for (id, candidate) in [
+        ("human", Some(Scale::Human(1024))),
+        ("si", Some(Scale::Human(1000))),
+        ("kilo", Some(Scale::Blocks(1024))),
+        ("block_size", None),
+    ] {
+        let Some(at) = last(id) else { continue };
+        if chosen.is_some_and(|before| before > at) {
+            continue;
+        }
+        chosen = Some(at);
+        scale = match candidate {
+            Some(scale) => scale,
+            None => block_size(parsed.block_size.as_deref().unwrap_or(""))?,
+        };
+    }
+    let output_given = !parsed.output.is_empty();
+    if output_given {
+        for (given, option) in [
+            (parsed.inodes, "-i"),
+            (parsed.posix, "-P"),
+            (parsed.print_type, "-T"),
+        ] {
+            if given {
+                return Err(Exit::usage(format!(
+                    "options {option} and --output are mutually exclusive"
+                )));
+            }
+        }
+    }
+    let mode = if output_given {
+        Mode::Output
+    } else if parsed.inodes {
+        Mode::Inodes
+    } else if matches!(scale, Scale::Human(_)) {
+        Mode::Human
+    } else if parsed.posix {
+        Mode::Posix
+    } else {
+        Mode::Default
+    };
+    let fields = if output_given {
+        output_fields(&parsed.output)?
+    } else {
+        let numbers = if parsed.inodes {
+            [Field::ITotal, Field::IUsed, Field::IAvail, Field::IPcent]
+        } else {
+            [Field::Size, Field::Used, Field::Avail, Field::Pcent]
+        };
+        let mut fields = vec![Field::Source];
+        if parsed.print_type {
+            fields.push(Field::FsType);
+        }
+        fields.extend(numbers);
+        fields.push(Field::Target);
+        fields
+    };
+    Ok((parsed, scale, mode, fields))
+}
+
+/// `--output` lists, in order; each field once.
+fn output_fields(lists: &[String]) -> Result<Vec<Field>, Exit> {
+    let mut fields = Vec::new();
+    for list in lists {
+        let names: Vec<&str> = if list.is_empty() {
+            FIELDS.iter().map(|(name, _)| *name).collect()
+        } else {
+            list.split(',').collect()
+        };
+        for name in names {
+            let Some(&(_, field)) = FIELDS.iter().find(|(known, _)| *known == name) else {
+                return Err(Exit::usage(format!(
+                    "option --output: field {} unknown",
+                    quote(Path::new(name))
+                )));
+            };
+            if fields.contains(&field) {
+                return Err(Exit::usage(format!(
+                    "option --output: field {} used more than once",
+                    quote(Path::new(name))
+                )));
+            }
+            fields.push(field);
+        }
+    }
+    Ok(fields)
+}
+
+/// `-B SIZE`: a number, a unit (`K M G T P E Z Y` in powers of 1024, with `B` in powers of
+/// 1000, with `iB` of 1024) or both.
+fn block_size(text: &str) -> Result<Scale, Exit> {
+    let invalid = || Exit::failed(1, format!("invalid -B argument {}", quote(Path::new(text))));
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = if number.is_empty() {
+        1
+    } else {
+        number.parse().map_err(|_| invalid())?
+    };
+    let (letter, rest) = match unit.chars().next() {
+        Some(letter) => (Some(letter), &unit[letter.len_utf8()..]),
+        None => (None, ""),
+    };
+    let power = match letter {
+        None => 0,
+        Some('k' | 'K') => 1,
+        Some('M') => 2,
+        Some('G') => 3,
+        Some('T') => 4,
+        Some('P') => 5,
+        Some('E') => 6,
+        Some('Z') => 7,
+        Some('Y') => 8,
+        Some(_) => return Err(invalid()),
+    };
+    let base: u64 = match rest {
+        "" | "iB" => 1024,
+        "B" => 1000,
+        _ => return Err(invalid()),
+    };
+    let size = (0..power)
+        .try_fold(number, |size, _| size.checked_mul(base))
+        .filter(|&size| size > 0)
+        .ok_or_else(invalid)?;
+    Ok(Scale::Blocks(size))
+}
+
+pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
+    let (args, scale, mode, fields) = decode(name, args)?;
     let options = Options {
         args: &args,
         scale,
+        mode,
+        fields,
         listed: !args.files.is_empty(),
     };
     let mut status = 0;
@@ -222,52 +463,135 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             .collect();
         let paths: Vec<PathBuf> = shown.iter().map(|e| e.mount_point.clone()).collect();
         for (entry, probe) in shown.into_iter().zip(probe_all(&paths, STUCK_AFTER)) {
-            let place = (entry.mount_point.as_path(), probe);
+            let place = (entry.mount_point.as_path(), None, probe);
             status |= row_for(&options, entry, place, true, &mut rows, &mut totals);
         }
     } else {
         for (file, probe) in args.files.iter().zip(probes) {
-            let file = Path::new(file);
-            let device = match &probe {
-                Probe::Answered { device, .. } => *device,
-                Probe::StatFailed(err) => {
-                    complain(name, format!("{}: {}", shown(file), strerror(err)));
-                    status = 1;
-                    continue;
-                }
-                Probe::Stuck => {
-                    complain(name, stuck(file));
-                    status = 1;
-                    continue;
-                }
-            };
-            match mount_of(&list, file, device) {
-                Some(entry) => {
-                    status |= row_for(
-                        &options,
-                        entry,
-                        (file, probe),
-                        false,
-                        &mut rows,
-                        &mut totals,
-                    )
-                }
-                None => {
-                    complain(name, format!("{}: no mount found", shown(file)));
-                    status = 1;
-                }
-            }
+            status |= operand(
+                &options,
+                &list,
+                Path::new(file),
+                probe,
+                &mut rows,
+                &mut totals,
+            );
         }
     }
-    if rows.len() == 1 && args.files.is_empty() {
-        complain(name, "no file systems processed");
+    if rows.len() == 1 {
+        if status == 0 {
+            complain(name, "no file systems processed");
+        }
         return Ok(1);
     }
     if args.total {
         rows.push(total_row(&options, &totals));
     }
-    print_table(&rows).map_err(|err| Exit::write_error(1, &err))?;
+    print_table(&options.fields, &rows).map_err(|err| Exit::write_error(1, &err))?;
     Ok(status)
+}
+
+/// One FILE operand: its row, or what went wrong with it. Returns the exit status.
+fn operand(
+    options: &Options,
+    list: &[Entry],
+    file: &Path,
+    probe: Probe,
+    rows: &mut Vec<Row>,
+    totals: &mut (Values, Values),
+) -> i32 {
+    let device = match &probe {
+        Probe::Answered { device, .. } => *device,
+        Probe::StatFailed(err) => {
+            complain("df", format!("{}: {}", shown(file), strerror(err)));
+            return 1;
+        }
+        Probe::Stuck => {
+            complain("df", stuck(file));
+            return 1;
+        }
+    };
+    let is_device = std::fs::metadata(file)
+        .is_ok_and(|meta| meta.file_type().is_block_device() || meta.file_type().is_char_device());
+    if is_device {
+        match mount_of_device(list, file) {
+            DeviceMount::At(entry) => {
+                let probe = crate::sys::statfs::probe(entry.mount_point.clone(), STUCK_AFTER);
+                let place = (entry.mount_point.as_path(), Some(file), probe);
+                return row_for(options, entry, place, false, rows, totals);
+            }
+            DeviceMount::Eclipsed => {
+                complain(
+                    "df",
+                    format!(
+                        "cannot access {}: over-mounted by another device",
+                        quote(file)
+                    ),
+                );
+                return 1;
+            }
+            DeviceMount::NotMounted => {}
+        }
+    }
+    match mount_of(list, file, device) {
+        Some(entry) => row_for(
+            options,
+            entry,
+            (file, Some(file), probe),
+            false,
+            rows,
+            totals,
+        ),
+        None => {
+            complain("df", format!("{}: no mount found", shown(file)));
+            1
+        }
+    }
+}
+
+enum DeviceMount<'a> {
+    At(&'a Entry),
+    /// Mounted, but every mount of it is hidden under another device's.
+    Eclipsed,
+    NotMounted,
+}
+
+/// GNU's get_device: where a device operand is mounted, the shortest visible mount point.
+fn mount_of_device<'a>(list: &'a [Entry], file: &Path) -> DeviceMount<'a> {
+    let canonical = |name: &str| {
+        std::fs::canonicalize(name)
+            .ok()
+            .filter(|path| path.is_absolute())
+            .map(|path| path.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string())
+    };
+    let device = canonical(&file.to_string_lossy());
+    let mut best: Option<&Entry> = None;
+    let mut eclipsed = false;
+    for entry in list {
+        let name = canonical(&entry.device);
+        if name != device {
+            continue;
+        }
+        let last_here = list
+            .iter()
+            .rev()
+            .find(|other| other.mount_point == entry.mount_point)
+            .map(|other| canonical(&other.device));
+        eclipsed = last_here.is_some_and(|last| last != name);
+        let len = entry.mount_point.as_os_str().len();
+        if !eclipsed && best.is_none_or(|b| len < b.mount_point.as_os_str().len()) {
+            best = Some(entry);
+            if len == 1 {
+                break;
+            }
+        }
+    }
+    match best {
+        Some(entry) => DeviceMount::At(entry),
+        None if eclipsed => DeviceMount::Eclipsed,
+        None => DeviceMount::NotMounted,
+    }
 }
 
 fn shown(path: &Path) -> String {
@@ -385,11 +709,13 @@ fn mount_of<'a>(list: &'a [Entry], file: &Path, device: u64) -> Option<&'a Entry
     best
 }
 
-/// GNU's get_dev: one row, unless the mount is not to be shown. Returns the exit status.
+/// GNU's get_dev: one row, unless the mount is not to be shown. `place` is the path statfs
+/// was asked about, the FILE operand (None when listing all) and the answer. Returns the exit
+/// status.
 fn row_for(
     options: &Options,
     entry: &Entry,
-    (stat_file, probe): (&Path, Probe),
+    (stat_file, file, probe): (&Path, Option<&Path>, Probe),
     process_all: bool,
     rows: &mut Vec<Row>,
     totals: &mut (Values, Values),
@@ -441,14 +767,17 @@ fn row_for(
         None => (Values::default(), Values::default()),
     };
     add_to_totals(totals, &blocks, &inodes);
-    rows.push(make_row(
-        options,
-        &entry.device,
+    let file = file.map_or_else(|| "-".into(), |file| file.to_string_lossy());
+    let mount_point = entry.mount_point.to_string_lossy();
+    let data = RowData {
+        device: &entry.device,
         fs_type,
-        &blocks,
-        &inodes,
-        &entry.mount_point,
-    ));
+        blocks,
+        inodes,
+        file: &file,
+        mount_point: &mount_point,
+    };
+    rows.push(make_row(options, &data));
     0
 }
 
@@ -459,8 +788,6 @@ fn add_to_totals(totals: &mut (Values, Values), blocks: &Values, inodes: &Values
         }
     };
     let (total_blocks, total_inodes) = totals;
-    total_blocks.unit = 1;
-    total_inodes.unit = 1;
     add(&mut total_blocks.total, blocks.total, blocks.unit);
     add(&mut total_blocks.free, blocks.free, blocks.unit);
     add(&mut total_blocks.available, blocks.available, blocks.unit);
@@ -469,55 +796,65 @@ fn add_to_totals(totals: &mut (Values, Values), blocks: &Values, inodes: &Values
     add(&mut total_inodes.available, inodes.available, 1);
 }
 
+/// The `total` line: sums in bytes; `-` where the Mounted on column is, unless no Filesystem
+/// column says `total` already.
 fn total_row(options: &Options, totals: &(Values, Values)) -> Row {
-    let mut blocks = totals.0;
-    let mut inodes = totals.1;
-    blocks.unit = 1;
-    inodes.unit = 1;
+    let (mut blocks, mut inodes) = *totals;
     for values in [&mut blocks, &mut inodes] {
+        values.unit = 1;
         values.total.get_or_insert(0);
         values.free.get_or_insert(0);
         values.available.get_or_insert(0);
     }
-    make_row(options, "total", "-", &blocks, &inodes, Path::new("-"))
+    let has_source = options.fields.contains(&Field::Source);
+    let data = RowData {
+        device: "total",
+        fs_type: "-",
+        blocks,
+        inodes,
+        file: "-",
+        mount_point: if has_source { "-" } else { "total" },
+    };
+    make_row(options, &data)
 }
 
-fn make_row(
-    options: &Options,
-    device: &str,
-    fs_type: &str,
-    blocks: &Values,
-    inodes: &Values,
-    mount_point: &Path,
-) -> Row {
-    let mut cells = vec![device.to_string()];
-    if options.args.print_type {
-        cells.push(fs_type.to_string());
-    }
-    let (values, output_unit) = if options.args.inodes {
-        (inodes, 1)
-    } else {
-        match options.scale {
-            Scale::Blocks(size) => (blocks, size),
-            Scale::Human(_) => (blocks, 1),
-        }
-    };
-    let number = |value: Option<i128>| match value {
-        None => "-".to_string(),
-        Some(n) if n < 0 => format!(
-            "-{}",
-            readable(n.unsigned_abs(), values.unit, output_unit, options.scale)
-        ),
-        Some(n) => readable(n as u128, values.unit, output_unit, options.scale),
-    };
-    cells.push(number(values.total.map(i128::from)));
-    cells.push(number(values.used()));
-    cells.push(number(values.available.map(i128::from)));
-    cells.push(percent(values));
-    cells.push(mount_point.to_string_lossy().into_owned());
-    Row {
-        cells: cells.into_iter().map(|cell| sanitize(&cell)).collect(),
-    }
+fn make_row(options: &Options, data: &RowData) -> Row {
+    let cells = options
+        .fields
+        .iter()
+        .map(|&field| {
+            let values = if field.is_inode() {
+                &data.inodes
+            } else {
+                &data.blocks
+            };
+            let (scale, output_unit) = match (options.scale, field.is_inode()) {
+                (Scale::Human(base), _) => (Scale::Human(base), 1),
+                (Scale::Blocks(_), true) => (Scale::Blocks(1), 1),
+                (Scale::Blocks(size), false) => (Scale::Blocks(size), size),
+            };
+            let number = |value: Option<i128>| match value {
+                None => "-".to_string(),
+                Some(n) if n < 0 => format!(
+                    "-{}",
+                    readable(n.unsigned_abs(), values.unit, output_unit, scale)
+                ),
+                Some(n) => readable(n as u128, values.unit, output_unit, scale),
+            };
+            let cell = match field {
+                Field::Source => data.device.to_string(),
+                Field::FsType => data.fs_type.to_string(),
+                Field::Size | Field::ITotal => number(values.total.map(i128::from)),
+                Field::Used | Field::IUsed => number(values.used()),
+                Field::Avail | Field::IAvail => number(values.available.map(i128::from)),
+                Field::Pcent | Field::IPcent => percent(values),
+                Field::File => data.file.to_string(),
+                Field::Target => data.mount_point.to_string(),
+            };
+            sanitize(&cell)
+        })
+        .collect();
+    Row { cells }
 }
 
 /// Use%: used over used plus available, rounded up; `-` when both are zero or unknown.
@@ -596,68 +933,81 @@ fn sanitize(cell: &str) -> String {
 }
 
 fn header(options: &Options) -> Row {
-    let args = options.args;
-    let mut cells = vec!["Filesystem".to_string()];
-    if args.print_type {
-        cells.push("Type".to_string());
-    }
-    let human = matches!(options.scale, Scale::Human(_));
-    let names: [&str; 4] = if args.inodes {
-        ["Inodes", "IUsed", "IFree", "IUse%"]
-    } else if human {
-        ["Size", "Used", "Avail", "Use%"]
-    } else if args.posix {
-        ["1024-blocks", "Used", "Available", "Capacity"]
-    } else {
-        ["1K-blocks", "Used", "Available", "Use%"]
-    };
-    cells.extend(names.iter().map(|name| name.to_string()));
-    cells.push("Mounted on".to_string());
+    let mode = options.mode;
+    let cells = options
+        .fields
+        .iter()
+        .map(|field| match field {
+            Field::Source => "Filesystem".to_string(),
+            Field::FsType => "Type".to_string(),
+            Field::Size => match options.scale {
+                Scale::Blocks(size) if mode == Mode::Posix => format!("{size}-blocks"),
+                Scale::Blocks(size) => format!("{}-blocks", block_caption(size)),
+                Scale::Human(_) => "Size".to_string(),
+            },
+            Field::Used => "Used".to_string(),
+            Field::Avail if matches!(mode, Mode::Human | Mode::Output) => "Avail".to_string(),
+            Field::Avail => "Available".to_string(),
+            Field::Pcent if mode == Mode::Posix => "Capacity".to_string(),
+            Field::Pcent => "Use%".to_string(),
+            Field::ITotal => "Inodes".to_string(),
+            Field::IUsed => "IUsed".to_string(),
+            Field::IAvail => "IFree".to_string(),
+            Field::IPcent => "IUse%".to_string(),
+            Field::File => "File".to_string(),
+            Field::Target => "Mounted on".to_string(),
+        })
+        .collect();
     Row { cells }
 }
 
-/// GNU's minimum widths: Filesystem 14, Type 4, the numbers 5, Use% 4, the rest 0.
-fn minimum_width(header: &str) -> usize {
-    match header {
-        "Filesystem" => 14,
-        "Type" | "Use%" | "Capacity" => 4,
-        "Mounted on" => 0,
-        _ => 5,
+/// The block size in the `1K-blocks` header: in the base that says it exactly (`1M`,
+/// `1kB`, `512B`), as GNU picks it.
+fn block_caption(size: u64) -> String {
+    let (mut q1000, mut q1024) = (size, size);
+    let (mut by_1000, mut by_1024);
+    loop {
+        by_1000 = q1000 % 1000 == 0;
+        q1000 /= 1000;
+        by_1024 = q1024 % 1024 == 0;
+        q1024 /= 1024;
+        if !(by_1000 && by_1024) {
+            break;
+        }
     }
+    if by_1024 && !by_1000 {
+        return human(u128::from(size), 1024).replace(".0", "");
+    }
+    format!("{}B", human(u128::from(size), 1000).replace(".0", ""))
 }
 
-fn print_table(rows: &[Row]) -> std::io::Result<()> {
-    let columns = rows[0].cells.len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|col| {
+fn print_table(fields: &[Field], rows: &[Row]) -> std::io::Result<()> {
+    let widths: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .map(|(col, field)| {
             rows.iter()
                 .map(|row| row.cells[col].chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(minimum_width(&rows[0].cells[col]))
+                .max(field.minimum_width())
         })
         .collect();
-    let left = |col: usize| {
-        matches!(
-            rows[0].cells[col].as_str(),
-            "Filesystem" | "Type" | "Mounted on"
-        )
-    };
     let mut out = std::io::stdout().lock();
     for row in rows {
         let mut line = String::new();
-        for (col, cell) in row.cells.iter().enumerate() {
+        for (col, (cell, field)) in row.cells.iter().zip(fields).enumerate() {
             if col > 0 {
                 line.push(' ');
             }
-            let pad = widths[col].saturating_sub(cell.chars().count());
-            if left(col) {
+            let pad = " ".repeat(widths[col].saturating_sub(cell.chars().count()));
+            if field.left_aligned() {
                 line.push_str(cell);
-                if col + 1 < columns {
-                    line.push_str(&" ".repeat(pad));
+                if col + 1 < fields.len() {
+                    line.push_str(&pad);
                 }
             } else {
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
                 line.push_str(cell);
             }
         }

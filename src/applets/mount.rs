@@ -52,7 +52,7 @@ use crate::sys::mountinfo::{Mount, MountTable};
 use crate::sys::superblock::{self, Tag};
 
 #[derive(Parser)]
-#[command(about = "Mount a file system")]
+#[command(about = "Mount a file system", args_override_self = true)]
 pub(super) struct Args {
     /// file system type(s)
     #[arg(short = 't', long = "types", value_name = "TYPE")]

@@ -21,7 +21,10 @@ use super::{complain, strerror, Exit};
 use crate::sys::mountinfo::MountTable;
 
 #[derive(Parser)]
-#[command(about = "See whether a directory is a mount point")]
+#[command(
+    about = "See whether a directory is a mount point",
+    args_override_self = true
+)]
 pub(super) struct Args {
     /// be quiet
     #[arg(short = 'q', long = "quiet")]

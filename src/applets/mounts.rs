@@ -32,7 +32,10 @@ use crate::sys::procfs::STUCK_AFTER;
 use crate::sys::statfs::{probe_all, Probe};
 
 #[derive(Parser)]
-#[command(about = "Show mounts and what is wrong with them")]
+#[command(
+    about = "Show mounts and what is wrong with them",
+    args_override_self = true
+)]
 pub(super) struct Args {
     /// include pseudo file systems
     #[arg(short = 'a', long = "all")]

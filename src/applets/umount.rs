@@ -21,7 +21,7 @@ use super::{complain, Exit};
 use crate::sys::mountinfo::{Mount, MountTable};
 
 #[derive(Parser)]
-#[command(about = "Unmount file systems")]
+#[command(about = "Unmount file systems", args_override_self = true)]
 pub(super) struct Args {
     /// detach the file system now, clean up later
     #[arg(short = 'l', long = "lazy")]
