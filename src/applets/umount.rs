@@ -8,7 +8,9 @@
 //!
 //! util-linux 2.38 `umount` without libmount. An operand is a mount point (the mount on top
 //! there is unmounted) or a mounted source (`/dev/sdb1`, `tmpfs`: its last mount). `-R` reads
-//! the mount tree from mountinfo: the mounts whose parent chain leads to DIR's mount. Messages
+//! the mount tree from mountinfo: the mounts whose parent chain leads to DIR's mount. A DIR
+//! written as the mount table has it is unmounted without being looked at first, so `umount
+//! -f` or `-l` of a dead NFS mount never hangs in a stat. Messages
 //! are util-linux's (`umount: /x: not mounted.`, `target is busy.`); exit status 0 all
 //! unmounted, 32 some failed, 1 incorrect invocation.
 
@@ -79,11 +81,23 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
 
 /// The mount point an operand names, and its mount when the table knows it: a mount point
 /// first, else the last mount of that source, else an existing path (the kernel then says
-/// whether it is mounted).
+/// whether it is mounted). An absolute mount point the table names is taken as it is,
+/// without a stat that a dead NFS server would never answer.
 fn target_of<'a>(
     table: Option<&'a MountTable>,
     operand: &Path,
 ) -> Option<(PathBuf, Option<&'a Mount>)> {
+    let exact = table.and_then(|table| {
+        let mount = table
+            .mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == operand)?;
+        operand.is_absolute().then_some(mount)
+    });
+    if let Some(mount) = exact {
+        return Some((mount.mount_point.clone(), Some(mount)));
+    }
     let canonical = std::fs::canonicalize(operand).ok();
     if let Some(table) = table {
         if let Some(path) = &canonical {
