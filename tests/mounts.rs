@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 
 use common::{assert_exit, have_or_skip, rescue, root_or_skip, show, stdout};
 
+/// The ramfs tests take turns: each reads the whole ramfs table.
+static RAMFS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A mount point unmounted (everything on it, lazily) on drop.
 struct Mounted(PathBuf);
 
@@ -59,6 +62,9 @@ fn healthy_hidden_and_read_only_mounts_are_told_apart() {
     if !root_or_skip("mounting needs root") {
         return;
     }
+    let _turn = RAMFS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let healthy = tmp.path().join("healthy");
     let stacked = tmp.path().join("stacked");
@@ -122,6 +128,9 @@ fn a_read_only_superblock_under_a_read_write_mount_and_a_stuck_statfs_are_flagge
     if !root_or_skip("mounting needs root") {
         return;
     }
+    let _turn = RAMFS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let first = tmp.path().join("first");
     let bound = tmp.path().join("bound");
