@@ -199,3 +199,32 @@ fn a_statfs_that_never_answers_is_given_up_and_said() {
         }
     }
 }
+
+#[test]
+fn with_all_an_overmounted_entry_shows_no_numbers_as_gnu_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mounted) = filled_tmpfs(tmp.path()) else {
+        return;
+    };
+    let dir = mounted.0.to_str().unwrap().to_string();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "rescue-df-upper", &dir])
+        .status()
+        .expect("run mount");
+    assert!(status.success());
+    let _upper = Mounted(mounted.0.clone());
+    let ours_lines = |output: &std::process::Output| -> Vec<String> {
+        stdout(output)
+            .lines()
+            .filter(|line| line.ends_with(&dir))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    for args in [vec!["-a"], vec!["-a", "-T", "-i"]] {
+        let (gnu, ours) = gnu_and_ours("df", tmp.path(), &args, &[]);
+        let lines = ours_lines(&ours);
+        assert_eq!(lines, ours_lines(&gnu), "df {args:?}");
+        assert_eq!(lines.len(), 2, "df {args:?}: {}", show(&ours));
+        assert!(lines[0].starts_with("rescue-df -"), "{lines:?}");
+    }
+}

@@ -245,6 +245,8 @@ struct Options<'a> {
     mode: Mode,
     fields: Vec<Field>,
     listed: bool,
+    /// With `-a`: each device's standing mount (see [`shown_entries`]), name and remoteness.
+    winners: HashMap<u64, (String, bool)>,
 }
 
 impl Options<'_> {
@@ -438,12 +440,13 @@ fn block_size(text: &str) -> Result<Scale, Exit> {
 
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let (args, scale, mode, fields) = decode(name, args)?;
-    let options = Options {
+    let mut options = Options {
         args: &args,
         scale,
         mode,
         fields,
         listed: !args.files.is_empty(),
+        winners: HashMap::new(),
     };
     let mut status = 0;
     // GNU stats the operands first; one that is missing is said and left out.
@@ -456,7 +459,12 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut rows = vec![header(&options)];
     let mut totals = (Values::default(), Values::default());
     if args.files.is_empty() {
-        let shown: Vec<&Entry> = shown_entries(&list, &options)
+        let (shown, winners) = shown_entries(&list, &options);
+        options.winners = winners
+            .into_iter()
+            .map(|(dev, index)| (dev, (list[index].device.clone(), list[index].remote)))
+            .collect();
+        let shown: Vec<&Entry> = shown
             .into_iter()
             .map(|index| &list[index])
             .filter(|entry| options.shows(entry))
@@ -606,17 +614,16 @@ fn stuck(path: &Path) -> String {
     )
 }
 
-/// GNU's filter_mount_list: which mounts a listing without operands shows, in mount order.
-/// With `-a` all of them; else one per device.
-fn shown_entries(list: &[Entry], options: &Options) -> Vec<usize> {
-    if options.args.all {
-        return (0..list.len()).collect();
-    }
+/// GNU's filter_mount_list: which mounts a listing without operands shows, in mount order
+/// (with `-a` all of them, else one per device), and for each device the mount that stands
+/// for it (the list index), which `-a` uses to blank the numbers of an overmounted entry.
+fn shown_entries(list: &[Entry], options: &Options) -> (Vec<usize>, HashMap<u64, usize>) {
     let wanted: Vec<bool> = list
         .iter()
         .map(|entry| {
             let hidden_remote = entry.remote && options.args.local;
-            !hidden_remote && !entry.dummy && options.wanted_type(&entry.fs_type)
+            let hidden_dummy = entry.dummy && !options.args.all;
+            !hidden_remote && !hidden_dummy && options.wanted_type(&entry.fs_type)
         })
         .collect();
     let paths: Vec<PathBuf> = list
@@ -627,6 +634,7 @@ fn shown_entries(list: &[Entry], options: &Options) -> Vec<usize> {
         .collect();
     let mut probes = probe_all(&paths, STUCK_AFTER).into_iter();
     let mut kept: Vec<usize> = Vec::new();
+    // Each device's slot in `kept`: the last added with that number, as GNU's seen_last.
     let mut by_dev: HashMap<u64, usize> = HashMap::new();
     for (index, entry) in list.iter().enumerate() {
         let stat_dev = if wanted[index] {
@@ -638,7 +646,7 @@ fn shown_entries(list: &[Entry], options: &Options) -> Vec<usize> {
             None
         };
         let Some(dev) = stat_dev else {
-            by_dev.entry(entry.dev).or_insert(kept.len());
+            by_dev.insert(entry.dev, kept.len());
             kept.push(index);
             continue;
         };
@@ -651,7 +659,14 @@ fn shown_entries(list: &[Entry], options: &Options) -> Vec<usize> {
             kept[slot] = index;
         }
     }
-    kept
+    let winners = by_dev
+        .into_iter()
+        .map(|(dev, slot)| (dev, kept[slot]))
+        .collect();
+    if options.args.all {
+        return ((0..list.len()).collect(), winners);
+    }
+    (kept, winners)
 }
 
 /// Whether `entry` replaces `seen`, an earlier mount of the same device (GNU's rules).
@@ -729,7 +744,17 @@ fn row_for(
             complain("df", stuck(stat_file));
             return 1;
         }
-        Probe::Answered { status: Ok(s), .. } => Some(s),
+        Probe::Answered {
+            status: Ok(s),
+            device,
+        } => {
+            if process_all && options.args.all && overmounted(options, entry, device) {
+                fs_type = "-";
+                None
+            } else {
+                Some(s)
+            }
+        }
         Probe::Answered {
             status: Err(err), ..
         }
@@ -779,6 +804,15 @@ fn row_for(
     };
     rows.push(make_row(options, &data));
     0
+}
+
+/// `-a`: the directory shows another device than the entry's (it is mounted over), so
+/// its numbers are not the entry's. Two remote names may be aliases of one export.
+fn overmounted(options: &Options, entry: &Entry, device: u64) -> bool {
+    options
+        .winners
+        .get(&device)
+        .is_some_and(|(name, remote)| *name != entry.device && !(*remote && entry.remote))
 }
 
 fn add_to_totals(totals: &mut (Values, Values), blocks: &Values, inodes: &Values) {
