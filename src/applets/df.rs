@@ -711,8 +711,9 @@ fn mount_of<'a>(list: &'a [Entry], file: &Path, device: u64) -> Option<&'a Entry
         best = None;
     }
     if best.is_none() {
+        // An mtab entry has no device number (0): its directory is asked instead.
         for entry in list {
-            if entry.dev == device
+            if (entry.dev == device || entry.dev == 0)
                 && entry.fs_type != "lofs"
                 && best.is_none_or(|b| b.dummy || !entry.dummy)
                 && same_device(entry)
