@@ -459,18 +459,28 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut rows = vec![header(&options)];
     let mut totals = (Values::default(), Values::default());
     if args.files.is_empty() {
-        let (shown, winners) = shown_entries(&list, &options);
+        let (shown, winners, mut probed) = shown_entries(&list, &options);
         options.winners = winners
             .into_iter()
             .map(|(dev, index)| (dev, (list[index].device.clone(), list[index].remote)))
             .collect();
-        let shown: Vec<&Entry> = shown
+        let shown: Vec<usize> = shown
             .into_iter()
-            .map(|index| &list[index])
-            .filter(|entry| options.shows(entry))
+            .filter(|&index| options.shows(&list[index]))
             .collect();
-        let paths: Vec<PathBuf> = shown.iter().map(|e| e.mount_point.clone()).collect();
-        for (entry, probe) in shown.into_iter().zip(probe_all(&paths, STUCK_AFTER)) {
+        // What the filter asked is not asked again: a dead server costs one wait, not two.
+        let unasked: Vec<PathBuf> = shown
+            .iter()
+            .filter(|&&index| probed[index].is_none())
+            .map(|&index| list[index].mount_point.clone())
+            .collect();
+        let mut fresh = probe_all(&unasked, STUCK_AFTER).into_iter();
+        for index in shown {
+            let entry = &list[index];
+            let probe = probed[index]
+                .take()
+                .or_else(|| fresh.next())
+                .unwrap_or(Probe::Stuck);
             let place = (entry.mount_point.as_path(), None, probe);
             status |= row_for(&options, entry, place, true, &mut rows, &mut totals);
         }
@@ -616,8 +626,12 @@ fn stuck(path: &Path) -> String {
 
 /// GNU's filter_mount_list: which mounts a listing without operands shows, in mount order
 /// (with `-a` all of them, else one per device), and for each device the mount that stands
-/// for it (the list index), which `-a` uses to blank the numbers of an overmounted entry.
-fn shown_entries(list: &[Entry], options: &Options) -> (Vec<usize>, HashMap<u64, usize>) {
+/// for it (the list index), which `-a` uses to blank the numbers of an overmounted entry; and
+/// what each directory it asked said (by list index).
+fn shown_entries(
+    list: &[Entry],
+    options: &Options,
+) -> (Vec<usize>, HashMap<u64, usize>, Vec<Option<Probe>>) {
     let wanted: Vec<bool> = list
         .iter()
         .map(|entry| {
@@ -633,17 +647,17 @@ fn shown_entries(list: &[Entry], options: &Options) -> (Vec<usize>, HashMap<u64,
         .map(|(entry, _)| entry.mount_point.clone())
         .collect();
     let mut probes = probe_all(&paths, STUCK_AFTER).into_iter();
+    let mut probed: Vec<Option<Probe>> = list.iter().map(|_| None).collect();
     let mut kept: Vec<usize> = Vec::new();
     // Each device's slot in `kept`: the last added with that number, as GNU's seen_last.
     let mut by_dev: HashMap<u64, usize> = HashMap::new();
     for (index, entry) in list.iter().enumerate() {
-        let stat_dev = if wanted[index] {
-            match probes.next() {
-                Some(Probe::Answered { device, .. }) => Some(device),
-                _ => None,
-            }
-        } else {
-            None
+        if wanted[index] {
+            probed[index] = probes.next();
+        }
+        let stat_dev = match &probed[index] {
+            Some(Probe::Answered { device, .. }) => Some(*device),
+            _ => None,
         };
         let Some(dev) = stat_dev else {
             by_dev.insert(entry.dev, kept.len());
@@ -664,9 +678,9 @@ fn shown_entries(list: &[Entry], options: &Options) -> (Vec<usize>, HashMap<u64,
         .map(|(dev, slot)| (dev, kept[slot]))
         .collect();
     if options.args.all {
-        return ((0..list.len()).collect(), winners);
+        return ((0..list.len()).collect(), winners, probed);
     }
-    (kept, winners)
+    (kept, winners, probed)
 }
 
 /// Whether `entry` replaces `seen`, an earlier mount of the same device (GNU's rules).
