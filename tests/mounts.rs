@@ -248,3 +248,51 @@ fn without_proc_mtab_is_read_and_without_either_proc_is_named() {
         "{text}"
     );
 }
+
+#[test]
+fn the_static_binary_reads_mounts_in_an_empty_chroot_with_proc_bound() {
+    if !root_or_skip("chroot and bind mounts need root") {
+        return;
+    }
+    let Some(binary) = common::dist_binary() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    std::fs::copy(&binary, root.join("rescue")).unwrap();
+    let _proc = Mounted(root.join("proc"));
+    mount(&["--bind", "/proc"], &root.join("proc"));
+    let inside = |args: &[&str]| {
+        Command::new("chroot")
+            .arg(&root)
+            .arg("/rescue")
+            .args(args)
+            .output()
+            .expect("run chroot")
+    };
+    let out = inside(&["mounts", "--all"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", show(&out));
+    assert!(
+        stdout(&out).lines().any(|l| l.starts_with("/proc ")),
+        "{}",
+        show(&out)
+    );
+    let listed = inside(&["mount", "-t", "proc"]);
+    assert!(
+        stdout(&listed).contains(" on /proc type proc ("),
+        "{}",
+        show(&listed)
+    );
+    assert_exit(&inside(&["mountpoint", "/proc"]), 0, "mountpoint /proc");
+    let df = inside(&["df", "-a", "/proc"]);
+    assert_exit(&df, 0, "df -a /proc");
+    assert!(
+        stdout(&df)
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with(" /proc")),
+        "{}",
+        show(&df)
+    );
+}
