@@ -538,3 +538,65 @@ fn an_image_file_is_mounted_through_a_loop_device_that_goes_away() {
     let still = stdout(&theirs("losetup", &["-j", text(&image)]));
     assert_eq!(still, "", "the loop device is released with its mount");
 }
+
+#[test]
+fn mount_all_from_an_fstab_as_util_linux_does() {
+    let Some(tmp) = setup("mounting needs root") else {
+        return;
+    };
+    let made = dirs(tmp.path(), &["f1", "f2", "f3", "f4"]);
+    let [f1, f2, f3, f4] = [0, 1, 2, 3].map(|i| text(&made[i].0).to_string());
+    let fstab = tmp.path().join("fstab");
+    std::fs::write(
+        &fstab,
+        format!(
+            "# made by the test\n\
+             rescue-fa {f1} tmpfs size=1m,nosuid 0 0\n\
+             rescue-fb {f2} tmpfs noauto,size=2m 0 0\n\
+             {f1} {f3} none bind,ro 0 0\n\
+             /dev/rescue-nonexistent {f4} ext4 defaults 0 0\n\
+             a line fstab cannot hold\n"
+        ),
+    )
+    .unwrap();
+    let options = |dir: &str| findmnt(Path::new(dir), "OPTIONS");
+    let unmount_all = || {
+        for dir in [&f3, &f1, &f2] {
+            let _ = theirs("umount", &[dir]);
+        }
+    };
+    let mut seen = Vec::new();
+    for peer in [false, true] {
+        let run = |args: &[&str]| {
+            let mut all = vec!["-a", "-T", text(&fstab)];
+            all.extend(args);
+            if peer {
+                theirs("mount", &all)
+            } else {
+                let mut with_program = vec!["mount"];
+                with_program.extend(all);
+                ours(&with_program)
+            }
+        };
+        let first = run(&[]);
+        let state = [options(&f1), options(&f2), options(&f3)];
+        let again = run(&[]);
+        let only_tmpfs = run(&["-t", "tmpfs"]);
+        seen.push((
+            first.status.code(),
+            said_as(&first, "mount"),
+            state,
+            again.status.code(),
+            only_tmpfs.status.code(),
+        ));
+        unmount_all();
+    }
+    assert_eq!(seen[0], seen[1], "ours, then util-linux's");
+    assert_eq!(seen[0].0, Some(64));
+    assert!(seen[0].2[0].contains("nosuid") && seen[0].2[1].is_empty());
+    assert!(seen[0].2[2].starts_with("ro"));
+
+    // `mount DIR` takes the rest of the line, noauto or not.
+    assert_exit(&ours(&["mount", "-T", text(&fstab), &f2]), 0, "mount DIR");
+    assert!(options(&f2).contains("size=2048k"), "{}", options(&f2));
+}

@@ -1,6 +1,7 @@
 //! usage: rescue mount [-l] [-t TYPE]
 //!        rescue mount [-rwnv] [-t TYPE] [-o OPTIONS] [-B|-R|-M] SOURCE DIR
-//!        rescue mount [-rwnv] [-o OPTIONS] DIR|SOURCE
+//!        rescue mount [-rwnv] [-T FSTAB] [-o OPTIONS] DIR|SOURCE
+//!        rescue mount -a [-v] [-t TYPE] [-T FSTAB]
 //!
 //!   -t, --types TYPE       the file system type; when listing, only these (`ext4,tmpfs`,
 //!                          `noproc`)
@@ -11,6 +12,8 @@
 //!   -R, --rbind            bind a tree with the mounts inside it (`-o rbind`)
 //!   -M, --move             move a mount (`-o move`)
 //!   -l, --show-labels      when listing, add `[LABEL]` read from the superblock
+//!   -a, --all              mount every fstab line without `noauto` not mounted yet
+//!   -T, --fstab PATH       the fstab to read (default /etc/fstab)
 //!   -n, --no-mtab          accepted; /etc/mtab is never written (below)
 //!   -v, --verbose          say what was mounted
 //!
@@ -29,14 +32,16 @@
 //! when udev is dead, every block device in /proc/partitions read for its ext2/3/4 or xfs
 //! superblock. Without `-t`, the type is that superblock's (ext4 when it has a feature ext3
 //! lacks, ext3 when it has a journal, else ext2), else each type /proc/filesystems lists for
-//! devices is tried in turn. `mount DIR` alone takes the rest from /etc/fstab. A regular file
+//! devices is tried in turn. `mount DIR` alone takes the rest from /etc/fstab (its options,
+//! then the command line's). A regular file
 //! as SOURCE (an image) is attached to a free loop device that goes away when it is
 //! unmounted, as util-linux does; the listing shows the image. /etc/mtab is never written:
 //! Debian's is a link to /proc/self/mounts, and util-linux 2.38 does not write a regular one.
 //!
 //! Messages are util-linux's (`mount: /x: mount point does not exist.`). Exit status: 0
 //! mounted, 1 incorrect invocation or nothing found (`can't find LABEL=x.`), 32 the mount
-//! failed, 2 the mount table cannot be read.
+//! failed, 64 with `-a` some mounts failed and some did not, 2 the mount table cannot be
+//! read.
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
@@ -48,7 +53,7 @@ use clap::Parser;
 use libc::c_ulong;
 
 use super::Exit;
-use crate::sys::mountinfo::{Mount, MountTable};
+use crate::sys::mountinfo::{has_option, Mount, MountTable};
 use crate::sys::superblock::{self, Tag};
 
 #[derive(Parser)]
@@ -78,6 +83,12 @@ pub(super) struct Args {
     /// show labels when listing
     #[arg(short = 'l', long = "show-labels")]
     labels: bool,
+    /// mount everything the fstab lists
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// the fstab to read
+    #[arg(short = 'T', long = "fstab", value_name = "PATH")]
+    fstab: Option<PathBuf>,
     /// do not write /etc/mtab (never written anyway)
     #[arg(short = 'n', long = "no-mtab")]
     no_mtab: bool,
@@ -213,6 +224,9 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     for list in &raw {
         options.add(list);
     }
+    if args.all {
+        return mount_all(&args, &raw);
+    }
     match args.operands.as_slice() {
         [] if args.options.is_empty() && !args.bind && !args.rbind && !args.move_mount => {
             list(&args)
@@ -261,33 +275,109 @@ fn mount_one(
         };
         return perform(&request, args.verbose);
     }
-    let fstab = std::fs::read("/etc/fstab").unwrap_or_default();
-    let entries =
-        crate::sys::mountinfo::parse_fstab(&fstab, Path::new("/etc/fstab")).unwrap_or_default();
+    let entries = fstab_entries(args);
     let found = entries
         .iter()
         .find(|entry| entry.mount_point == target || entry.source == operand);
     let Some(entry) = found else {
         return Err(Exit::failed(
             1,
-            format!("{}: can't find in /etc/fstab.", operand.display()),
+            format!(
+                "{}: can't find in {}.",
+                operand.display(),
+                fstab_path(args).display()
+            ),
         ));
     };
-    let mut from_fstab = Options::default();
-    from_fstab.add(&entry.options);
-    from_fstab.flags |= options.flags;
-    from_fstab.data.extend(options.data);
-    from_fstab.propagation |= options.propagation;
-    let request = Request {
+    perform(
+        &fstab_request(entry, args.types.as_deref(), raw),
+        args.verbose,
+    )
+}
+
+/// `-a`: every fstab line not marked `noauto` (nor swap) whose directory has nothing
+/// mounted yet, in the file's order. Exit status as util-linux: 0 all mounted, 32 none
+/// could be, 64 some could.
+fn mount_all(args: &Args, raw: &[String]) -> Result<i32, Exit> {
+    let table = MountTable::read().ok();
+    let (mut mounted, mut failed) = (0, 0);
+    for entry in fstab_entries(args) {
+        let fs_type = entry.fs_type.as_str();
+        let skipped = has_option(&entry.options, "noauto")
+            || fs_type == "swap"
+            || !entry.mount_point.is_absolute()
+            || args
+                .types
+                .as_deref()
+                .is_some_and(|t| !type_matches(t, fs_type))
+            || table
+                .as_ref()
+                .is_some_and(|table| table.at(&entry.mount_point).next().is_some());
+        if skipped {
+            continue;
+        }
+        match perform(&fstab_request(&entry, None, raw), args.verbose) {
+            Ok(_) => mounted += 1,
+            Err(exit) => {
+                exit.finish("mount", 1);
+                failed += 1;
+            }
+        }
+    }
+    Ok(match (mounted, failed) {
+        (_, 0) => 0,
+        (0, _) => 32,
+        _ => 64,
+    })
+}
+
+fn fstab_path(args: &Args) -> PathBuf {
+    args.fstab
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/fstab"))
+}
+
+/// The fstab's lines; one that cannot be read is said and skipped, as util-linux does.
+fn fstab_entries(args: &Args) -> Vec<Mount> {
+    let path = fstab_path(args);
+    let data = std::fs::read(&path).unwrap_or_default();
+    let mut entries = Vec::new();
+    for (index, line) in data.split(|&byte| byte == b'\n').enumerate() {
+        // The dump and pass fields, when there, are numbers (util-linux refuses the line).
+        let numbers_after = String::from_utf8_lossy(line)
+            .split_whitespace()
+            .skip(4)
+            .all(|field| field.parse::<u32>().is_ok());
+        match crate::sys::mountinfo::parse_fstab(line, &path) {
+            Ok(parsed) if numbers_after || parsed.is_empty() => entries.extend(parsed),
+            _ => super::complain(
+                "mount",
+                format!(
+                    "{}: parse error at line {} -- ignored",
+                    path.display(),
+                    index + 1
+                ),
+            ),
+        }
+    }
+    entries
+}
+
+/// What an fstab line asks, with the command line's options after its own.
+fn fstab_request(entry: &Mount, types: Option<&str>, raw: &[String]) -> Request {
+    let mut options = Options::default();
+    options.add(&entry.options);
+    for list in raw {
+        options.add(list);
+    }
+    Request {
         source: entry.source.clone().into_os_string(),
         target: entry.mount_point.clone(),
-        fs_type: args
-            .types
-            .clone()
+        fs_type: types
+            .map(str::to_string)
             .or_else(|| Some(entry.fs_type.clone()).filter(|t| t != "auto")),
-        options: from_fstab,
-    };
-    perform(&request, args.verbose)
+        options,
+    }
 }
 
 /// A remount keeps what DIR has now and changes what the command line names: util-linux
