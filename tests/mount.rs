@@ -222,7 +222,9 @@ fn errors_are_util_linux_words_and_statuses() {
         ("mount", vec!["LABEL=rescue-no-such-label", text(&plain)]),
         ("mount", vec!["a", "b", "c"]),
         ("umount", vec![text(&plain)]),
+        ("umount", vec!["-q", text(&plain)]),
         ("umount", vec![text(&missing)]),
+        ("umount", vec!["-q", text(&missing)]),
     ];
     for (program, args) in cases {
         let mut with_program = vec![program];

@@ -1,9 +1,10 @@
-//! usage: rescue umount [-lRfnv] DIR|SOURCE...
+//! usage: rescue umount [-lRfnqv] DIR|SOURCE...
 //!
 //!   -l, --lazy       detach now, clean up when no longer busy (MNT_DETACH)
 //!   -R, --recursive  unmount everything below DIR first, deepest first, then DIR
 //!   -f, --force      force, for an unreachable NFS server (MNT_FORCE)
 //!   -n, --no-mtab    accepted; /etc/mtab is never written
+//!   -q, --quiet      no `not mounted.` messages (the status still says it)
 //!   -v, --verbose    say what was unmounted
 //!
 //! util-linux 2.38 `umount` without libmount. An operand is a mount point (the mount on top
@@ -37,6 +38,9 @@ pub(super) struct Args {
     /// do not write /etc/mtab (never written anyway)
     #[arg(short = 'n', long = "no-mtab")]
     no_mtab: bool,
+    /// suppress 'not mounted' messages
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
     /// say what is done
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -72,7 +76,9 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             Some((target, _)) => unmount(&target, flags, args.verbose),
         };
         if let Err(message) = outcome {
-            complain(name, message);
+            if !(args.quiet && message.ends_with(": not mounted.")) {
+                complain(name, message);
+            }
             status = 32;
         }
     }
