@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 mod cat;
 mod chmod;
 mod chown;
+mod chroot;
 mod cp;
+mod df;
+mod dmesg;
+mod free;
 mod fuser;
 mod holders;
-mod dmesg;
 mod install;
 mod ip;
-mod free;
 mod kill;
 mod ln;
 mod log;
@@ -24,6 +26,9 @@ mod ls;
 mod md5sum;
 mod messages;
 mod mkdir;
+mod mount;
+mod mountpoint;
+mod mounts;
 mod mv;
 mod ps;
 mod readlink;
@@ -35,6 +40,7 @@ mod stat;
 mod sync;
 mod top;
 mod touch;
+mod umount;
 mod undo;
 mod uptime;
 mod verify;
@@ -88,7 +94,16 @@ pub const APPLETS: &[Applet] = &[
         "change owner and group (names from ROOT's files)",
         1
     ),
+    applet!(
+        "chroot",
+        chroot,
+        "run a command with another root (users from its files)",
+        125
+    ),
     applet!("cp", cp, "copy files and trees", 1),
+    applet!("df", df, "report file system space usage", 1),
+    applet!("dmesg", dmesg, "print the kernel ring buffer", 1),
+    applet!("free", free, "display free and used memory", 1),
     applet!(
         "fuser",
         fuser,
@@ -107,27 +122,38 @@ pub const APPLETS: &[Applet] = &[
         "show interfaces, addresses and routes (read-only)",
         2
     ),
-    applet!("free", free, "display free and used memory", 1),
     applet!("kill", kill, "send a signal to processes", 1),
-    applet!("dmesg", dmesg, "print the kernel ring buffer", 1),
     applet!("ln", ln, "make links", 1),
     applet!("log", log, "search syslog files and systemd journals", 2),
     applet!("ls", ls, "list directory contents", 2),
     applet!("md5sum", md5sum, "compute or check MD5 digests", 1),
     applet!("mkdir", mkdir, "make directories", 1),
-    applet!("mv", mv, "move or rename files", 1),
-    applet!("ps", ps, "report a snapshot of the processes", 1),
+    applet!("mount", mount, "mount a file system, or list mounts", 1),
     applet!(
-        "restore",
-        restore,
-        "put back broken package files from .deb archives",
+        "mountpoint",
+        mountpoint,
+        "see whether a directory is a mount point",
+        1
+    ),
+    applet!(
+        "mounts",
+        mounts,
+        "the mount table, with what is wrong in it",
         2
     ),
+    applet!("mv", mv, "move or rename files", 1),
+    applet!("ps", ps, "report a snapshot of the processes", 1),
     applet!(
         "readlink",
         readlink,
         "print symlink targets or canonical paths",
         1
+    ),
+    applet!(
+        "restore",
+        restore,
+        "put back broken package files from .deb archives",
+        2
     ),
     applet!("rm", rm, "remove files; never follows a symlink", 1),
     applet!("rmdir", rmdir, "remove empty directories", 1),
@@ -142,6 +168,7 @@ pub const APPLETS: &[Applet] = &[
     applet!("sync", sync, "flush file system buffers", 2),
     applet!("top", top, "display processes, refreshed", 1),
     applet!("touch", touch, "change file timestamps", 1),
+    applet!("umount", umount, "unmount file systems", 1),
     applet!("undo", undo, "reverse a restore run from its journal", 2),
     applet!("uptime", uptime, "how long the system has been running", 1),
     applet!(
@@ -289,7 +316,9 @@ fn version_line(name: &str) -> &'static str {
         "cat",
         "chmod",
         "chown",
+        "chroot",
         "cp",
+        "df",
         "ln",
         "ls",
         "md5sum",

@@ -1,12 +1,14 @@
-//! The thin OS layer: root-confined path resolution, inputs opened only when they are regular
-//! files and read with bounded lines, accounts read from ROOT's own files, error text without
-//! Rust's "(os error N)" suffix, the copy engine, the descriptor-relative tree walk and the
-//! symlink-safe removal the file applets share, extended attributes and file capabilities,
-//! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share
-//! (mode strings, sizes, local time), and every way a name is quoted or escaped for output
-//! (`quoting`), and the kernel's network view (`netlink`: interfaces, addresses, routes and
-//! sockets over netlink with /proc/net fallbacks; `sockets`: the TCP, UDP and unix tables and who
-//! holds each socket).
+//! The thin OS layer. Files: root-confined path resolution, inputs opened only when they are
+//! regular files and read with bounded lines, accounts read from ROOT's own files, error text
+//! without Rust's "(os error N)" suffix, the copy engine, the descriptor-relative tree walk and
+//! the symlink-safe removal the file applets share, extended attributes and file capabilities,
+//! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share, and
+//! every way a name is quoted or escaped for output (`quoting`).
+//! The running kernel, read directly so that nothing needs the loader: `/proc` and reads that
+//! may block (`procfs`), the process table (`process`), memory, load and pressure (`sysinfo`),
+//! what each process holds open (`open_files`), the mount table (`mountinfo`), `statfs` that
+//! never hangs (`statfs`), file system labels and UUIDs (`superblock`), interfaces, addresses,
+//! routes and sockets (`netlink`, `sockets`), and the logs (`syslog`, `journal`).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
@@ -31,8 +33,8 @@ pub mod ls_colors;
 pub mod mode;
 pub mod mode_spec;
 pub mod mountinfo;
-pub mod open_files;
 pub mod netlink;
+pub mod open_files;
 pub mod parallel;
 pub mod process;
 pub mod procfs;
@@ -41,7 +43,9 @@ pub mod remove;
 pub mod root;
 pub mod same_file;
 pub mod sockets;
+pub mod statfs;
 pub mod strftime;
+pub mod superblock;
 pub mod sysinfo;
 pub mod syslog;
 pub mod tree;

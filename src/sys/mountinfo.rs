@@ -92,9 +92,9 @@ impl MountTable {
     /// directories (`path` should be canonical). The last one wins because a later mount on the
     /// same point hides the earlier.
     pub fn containing(&self, path: &Path) -> Option<&Mount> {
+        // max_by_key keeps the last of equals: in mount order, the mount on top.
         self.mounts
             .iter()
-            .rev()
             .filter(|mount| path.starts_with(&mount.mount_point))
             .max_by_key(|mount| mount.mount_point.as_os_str().len())
     }
@@ -257,6 +257,19 @@ mod tests {
         assert_eq!(inside.id, 41);
         assert_eq!(table.containing(Path::new("/etc")).unwrap().id, 22);
         assert_eq!(table.below(Path::new("/mnt")).count(), 2);
+    }
+
+    #[test]
+    fn the_mount_on_top_contains_a_path() {
+        let stacked = b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+            40 22 0:35 / /mnt rw - tmpfs lower rw\n\
+            41 40 0:36 / /mnt rw - tmpfs upper rw\n";
+        let table = MountTable {
+            mounts: parse_mountinfo(stacked, Path::new("m")).unwrap(),
+            source: TableSource::Mountinfo,
+        };
+        assert_eq!(table.containing(Path::new("/mnt/x")).unwrap().id, 41);
+        assert_eq!(table.containing(Path::new("/mnt")).unwrap().id, 41);
     }
 
     #[test]
