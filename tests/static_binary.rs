@@ -238,3 +238,86 @@ fn the_runbook_printf_transfer_rebuilds_the_binary() {
         common::stdout(&list)
     );
 }
+
+/// `/proc` bind-mounted into the empty root for as long as it lives.
+struct ProcMount(PathBuf);
+
+impl ProcMount {
+    fn mount(root: &Path) -> ProcMount {
+        let target = root.join("proc");
+        std::fs::create_dir_all(&target).unwrap();
+        let status = Command::new("mount")
+            .args(["--bind", "/proc"])
+            .arg(&target)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount --bind /proc");
+        ProcMount(target)
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The look-around applets that read the kernel's process and mount views. In an empty chroot
+/// each says plainly that `/proc` is missing and leaves with 2; with the host's `/proc`
+/// bind-mounted each works. `(args, statuses with /proc)`: 1 is "found something" where the
+/// applet has that meaning.
+const NEEDS_PROC: &[(&[&str], &[i32])] = &[
+    (&["ps", "-e"], &[0]),
+    (&["ps", "-D"], &[0]),
+    (&["top", "-b", "-n", "1"], &[0]),
+    (&["kill", "-n", "no-such-process-name"], &[1]),
+    (&["free"], &[0]),
+    (&["uptime"], &[0]),
+    (&["fuser", "-m", "/"], &[0, 1]),
+    (&["holders", "/"], &[0, 1]),
+    (&["mount"], &[0]),
+    (&["mounts"], &[0, 1]),
+    (&["df"], &[0, 1]),
+    (&["ss", "-ltn"], &[0]),
+];
+
+#[test]
+fn every_look_around_applet_says_proc_is_missing_then_works_with_it() {
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
+    for (args, _) in NEEDS_PROC {
+        let output = in_chroot(&root, args);
+        let said = common::stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?} without /proc: {said}");
+        assert!(said.contains("/proc") && said.contains("missing"), "{args:?}: {said}");
+        assert!(output.stdout.is_empty(), "{args:?} printed {}", common::stdout(&output));
+    }
+    let _proc = ProcMount::mount(&root);
+    for (args, statuses) in NEEDS_PROC {
+        let output = in_chroot(&root, args);
+        let code = output.status.code().unwrap_or(-1);
+        assert!(
+            statuses.contains(&code),
+            "{args:?} with /proc: exit {code}\n{}",
+            common::show(&output)
+        );
+        assert!(!common::stderr(&output).contains("missing"), "{args:?}: {}", common::show(&output));
+    }
+    let ps = ok(&in_chroot(&root, &["ps", "-e", "-o", "pid,comm"]));
+    assert!(ps.lines().count() > 2, "{ps}");
+}
+
+/// What needs no `/proc`: the kernel's log through syslog(2), the network through netlink, and
+/// the runbook's files.
+#[test]
+fn the_kernel_log_and_network_views_work_without_proc() {
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
+    let dmesg = ok(&in_chroot(&root, &["dmesg"]));
+    assert!(!dmesg.is_empty());
+    let addresses = ok(&in_chroot(&root, &["ip", "addr"]));
+    assert!(addresses.contains("lo"), "{addresses}");
+    ok(&in_chroot(&root, &["ip", "route"]));
+}
