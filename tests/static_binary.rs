@@ -273,12 +273,12 @@ const NEEDS_PROC: &[(&[&str], &[i32])] = &[
     (&["kill", "-n", "no-such-process-name"], &[1]),
     (&["free"], &[0]),
     (&["uptime"], &[0]),
-    (&["fuser", "-m", "/"], &[0, 1]),
-    (&["holders", "/"], &[0, 1]),
+    (&["fuser", "-m", "/proc"], &[0, 1]),
+    (&["holders", "/proc"], &[0, 1]),
     (&["mount"], &[0]),
     (&["mounts"], &[0, 1]),
     (&["df"], &[0, 1]),
-    (&["ss", "-ltn"], &[0]),
+    (&["ss", "-ltnp"], &[0]),
 ];
 
 #[test]
@@ -289,9 +289,20 @@ fn every_look_around_applet_says_proc_is_missing_then_works_with_it() {
     for (args, _) in NEEDS_PROC {
         let output = in_chroot(&root, args);
         let said = common::stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?} without /proc: {said}");
-        assert!(said.contains("/proc") && said.contains("missing"), "{args:?}: {said}");
-        assert!(output.stdout.is_empty(), "{args:?} printed {}", common::stdout(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?} without /proc: {said}"
+        );
+        assert!(
+            said.contains("/proc") && said.contains("missing"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?} printed {}",
+            common::stdout(&output)
+        );
     }
     let _proc = ProcMount::mount(&root);
     for (args, statuses) in NEEDS_PROC {
@@ -302,7 +313,11 @@ fn every_look_around_applet_says_proc_is_missing_then_works_with_it() {
             "{args:?} with /proc: exit {code}\n{}",
             common::show(&output)
         );
-        assert!(!common::stderr(&output).contains("missing"), "{args:?}: {}", common::show(&output));
+        assert!(
+            !common::stderr(&output).contains("missing"),
+            "{args:?}: {}",
+            common::show(&output)
+        );
     }
     let ps = ok(&in_chroot(&root, &["ps", "-e", "-o", "pid,comm"]));
     assert!(ps.lines().count() > 2, "{ps}");
@@ -320,4 +335,6 @@ fn the_kernel_log_and_network_views_work_without_proc() {
     let addresses = ok(&in_chroot(&root, &["ip", "addr"]));
     assert!(addresses.contains("lo"), "{addresses}");
     ok(&in_chroot(&root, &["ip", "route"]));
+    let sockets = ok(&in_chroot(&root, &["ss", "-ltn"]));
+    assert!(sockets.starts_with("State"), "{sockets}");
 }
