@@ -1,7 +1,7 @@
 //! What each process references: its working directory, root, executable, open descriptors and
 //! memory-mapped files, each with the device and inode it points at, read from `/proc/PID`.
-//! `fuser` and `holders` match these against a file or a mount; `ss` maps socket inodes back to
-//! their processes ([`socket_owners`]).
+//! `fuser` and `holders` match these against a file or a mount. (`ss` finds the holders of
+//! sockets with a lighter scan of its own, `sockets::holders`: descriptor links only.)
 //!
 //! Reading a process can block: `stat` of a working directory on a dead NFS server, or
 //! `/proc/PID/maps`, which takes the target's mmap lock, held forever by a process stuck in
@@ -11,7 +11,7 @@
 //! slot for the next process). A process that vanishes or cannot be read is reported as such,
 //! never an error for the whole scan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -80,15 +80,6 @@ impl Reference {
     /// Whether the name is of a file that was deleted while in use (` (deleted)` at its end).
     pub fn deleted(&self) -> bool {
         self.name.as_os_str().as_bytes().ends_with(b" (deleted)")
-    }
-
-    /// The inode of a socket descriptor (`socket:[12345]`).
-    pub fn socket_inode(&self) -> Option<u64> {
-        let name = self.name.to_str()?;
-        name.strip_prefix("socket:[")?
-            .strip_suffix(']')?
-            .parse()
-            .ok()
     }
 }
 
@@ -329,50 +320,6 @@ fn parse_maps_line(line: &[u8]) -> Option<(FileId, PathBuf)> {
     ))
 }
 
-/// Socket inode -> the (pid, fd) pairs holding it, from processes already read.
-pub fn socket_owners(processes: &[Process]) -> HashMap<u64, Vec<(u32, u32)>> {
-    let mut owners: HashMap<u64, Vec<(u32, u32)>> = HashMap::new();
-    for process in processes {
-        for reference in &process.references {
-            if let (Kind::Fd(fd), Some(inode)) = (reference.kind, reference.socket_inode()) {
-                owners.entry(inode).or_default().push((process.pid, fd));
-            }
-        }
-    }
-    owners
-}
-
-/// Socket inode -> (pid, fd) for every process, reading only the descriptor links (a
-/// `readlink` of them never blocks, unlike a `stat`), for `ss -p`. Processes that cannot be
-/// read are left out.
-pub fn socket_inodes() -> Result<HashMap<u64, Vec<(u32, u32)>>> {
-    let mut owners: HashMap<u64, Vec<(u32, u32)>> = HashMap::new();
-    for pid in procfs::pids()? {
-        let dir = procfs::pid_path(pid, "fd");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let Ok(name) = std::fs::read_link(entry.path()) else {
-                continue;
-            };
-            let reference = Reference {
-                kind: Kind::Fd(fd),
-                file: None,
-                name,
-                writing: false,
-            };
-            if let Some(inode) = reference.socket_inode() {
-                owners.entry(inode).or_default().push((pid, fd));
-            }
-        }
-    }
-    Ok(owners)
-}
-
 /// Whether a reference is to a file on one mount: on its device, and, where the same file
 /// system is also mounted elsewhere (a bind mount shares the device), not by a path through one
 /// of those other mount points. A reference that could not be stat'ed is judged by its path.
@@ -530,25 +477,6 @@ mod tests {
         assert_eq!(refs[1].file.unwrap().device, (0, 0x2a));
         assert!(refs[1].deleted());
         assert_eq!(refs[2].file.unwrap().device, (0x103, 0xf));
-    }
-
-    #[test]
-    fn socket_names_give_their_inode() {
-        let socket = Reference {
-            kind: Kind::Fd(3),
-            file: None,
-            name: PathBuf::from("socket:[4242]"),
-            writing: false,
-        };
-        assert_eq!(socket.socket_inode(), Some(4242));
-        let process = Process {
-            pid: 7,
-            uid: Some(0),
-            command: "x".into(),
-            references: vec![socket],
-            trouble: None,
-        };
-        assert_eq!(socket_owners(&[process])[&4242], [(7, 3)]);
     }
 
     /// A reader where every third pid never answers, as a process stuck in D state.
