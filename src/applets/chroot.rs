@@ -1,9 +1,9 @@
 //! usage: rescue chroot [--userspec=USER:GROUP] [--groups=G_LIST] [--skip-chdir] NEWROOT
 //!                      [COMMAND [ARG]...]
 //!
-//!       --userspec=USER:GROUP  run as USER and GROUP (names or numbers)
-//!       --groups=G_LIST        supplementary groups, `g1,g2,...`
-//!       --skip-chdir           do not change to `/` (only when NEWROOT is the current `/`)
+//!   --userspec=USER:GROUP  run as USER and GROUP (names or numbers)
+//!   --groups=G_LIST        supplementary groups, `g1,g2,...`
+//!   --skip-chdir           do not change to `/` (only when NEWROOT is the current `/`)
 //!
 //! GNU coreutils 9.1 `chroot`: run COMMAND with NEWROOT as its root directory, by default
 //! `$SHELL -i` (or `/bin/sh -i`). Users and groups are read from NEWROOT's own /etc/passwd and
