@@ -15,8 +15,9 @@ use crate::shell::{self, workspace_root};
 /// `tzdata` (touch's local-time tests read /usr/share/zoneinfo). The look-around applets are
 /// compared with their peers: `procps` (ps, free, uptime, top), `psmisc` (fuser), `util-linux`
 /// and `mount` (df's peer is coreutils; findmnt, mountpoint, dmesg), `iproute2` (ss, ip), and
-/// `bsdutils` (logger) with `systemd-journal-remote`, which writes the journal files `log` is
-/// tested on without a running journald. A test that finds one missing
+/// `systemd` (journalctl) with `systemd-journal-remote`, which writes the journal files `log`
+/// is tested on without a running journald, and `e2fsprogs` (mkfs.ext4: the superblocks
+/// `mount LABEL=` reads, and a swap file's file system for `holders`). A test that finds one missing
 /// fails in CI rather than skipping (tests/common/skip.rs).
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
@@ -36,7 +37,8 @@ const TEST_PACKAGES: &[&str] = &[
     "procps",
     "util-linux",
     "iproute2",
-    "bsdutils",
+    "e2fsprogs",
+    "systemd",
     "gzip",
     "systemd-journal-remote",
 ];
