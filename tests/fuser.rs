@@ -173,6 +173,9 @@ fn kill_asks_and_kills_nothing_without_a_yes() {
     let out = fuser(&["-m", "-k"], &[&scene.mnt]);
     common::assert_exit(&out, 0, "fuser -m -k without an answer");
     assert!(common::stderr(&out).contains("Kill process"));
+    // Asked once, not once per process, when nobody is there to answer.
+    assert_eq!(common::stderr(&out).matches("Kill process").count(), 1);
+    assert!(common::stderr(&out).contains("no answer (end of input)"));
 
     let mut answered = common::rescue()
         .args(["fuser", "-m", "-k"])

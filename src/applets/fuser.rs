@@ -469,8 +469,9 @@ fn parse_signal(spec: &str) -> Option<Signal> {
     full.parse().ok()
 }
 
-/// Sends `signal` to each process, asking first unless `yes`. False when a signal could not
-/// be sent (each failure is said).
+/// Sends `signal` to each process, asking first unless `yes`; at the end of input it stops
+/// asking and sends nothing more, as after a no. False when a signal could not be sent (each
+/// failure is said).
 pub(super) fn kill_each(name: &str, victims: &[&Process], signal: Signal, yes: bool) -> bool {
     let me = std::process::id();
     let mut all_sent = true;
@@ -481,8 +482,17 @@ pub(super) fn kill_each(name: &str, victims: &[&Process], signal: Signal, yes: b
             escape(&process.command),
             signal.as_str()
         );
-        if !yes && !super::ask(&asked, Yes::Initial) {
-            continue;
+        if !yes {
+            match super::ask_until_end(&asked, Yes::Initial) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => {
+                    // Nobody is there to answer: one prompt, not one per process.
+                    eprintln!();
+                    complain(name, "no answer (end of input); nothing more is sent (--yes sends without asking)");
+                    return all_sent;
+                }
+            }
         }
         let Ok(pid) = i32::try_from(process.pid) else {
             continue;

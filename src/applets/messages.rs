@@ -231,6 +231,12 @@ impl Yes {
 /// Prints `prompt` on stderr without a newline and reads one line of stdin; whether it is yes
 /// is `yes`'s to say. End of input, or input that cannot be read, is no.
 pub fn ask(prompt: &str, yes: Yes) -> bool {
+    ask_until_end(prompt, yes).unwrap_or(false)
+}
+
+/// [`ask`], telling end of input (`None`) from an answer, for a caller with many questions
+/// that should stop asking when nobody is there to answer.
+pub fn ask_until_end(prompt: &str, yes: Yes) -> Option<bool> {
     {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{prompt}");
@@ -238,8 +244,8 @@ pub fn ask(prompt: &str, yes: Yes) -> bool {
     }
     let mut answer = String::new();
     match std::io::stdin().lock().read_line(&mut answer) {
-        Ok(n) if n > 0 => yes.accepts(&answer),
-        _ => false,
+        Ok(n) if n > 0 => Some(yes.accepts(&answer)),
+        _ => None,
     }
 }
 

@@ -48,7 +48,7 @@ mod verify;
 /// Names in applets' messages are quoted the way GNU quotes them (`quoteaf`); the other styles
 /// are in [`crate::sys::quoting`].
 pub use crate::sys::quoting::quote;
-pub use messages::{ask, complain, describe_io, program, strerror, Exit, Yes};
+pub use messages::{ask, ask_until_end, complain, describe_io, program, strerror, Exit, Yes};
 
 /// One command of the multi-call binary.
 pub struct Applet {
