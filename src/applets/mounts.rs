@@ -11,12 +11,14 @@
 //!                         ROOT's /etc/fstab mounts it read-write
 //!   stale: statfs did not answer in 1 s   a dead NFS server or a hung device; the statfs
 //!                         is given up, never waited for
-//!   overmounted           hidden under a later mount on the same directory
+//!   overmounted           hidden under a later mount on the same directory (shown, but not
+//!                         a fault: healthy hosts stack mounts too)
 //!
 //! The table is /proc/self/mountinfo; without /proc it is /etc/mtab (said on stderr: what the
 //! last `mount` wrote, not necessarily the kernel's view), and without either the /proc
-//! error, exit 2. Exit status 0 when nothing is flagged, 1 when something is (found problems),
-//! 2 when the table cannot be read. No peer: findmnt shows the table, not the trouble.
+//! error, exit 2. Exit status 0 when nothing is wrong, 1 when a mount is stale or remounted
+//! read-only (found problems), 2 when the table cannot be read. No peer: findmnt shows the
+//! table, not the trouble.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -115,8 +117,11 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let mut flagged = false;
     for (mount, hidden) in shown.iter().zip(hidden) {
         let mut states = Vec::new();
+        // Hidden is worth showing but is no fault: systemd and containers stack mounts on
+        // healthy hosts all the time.
+        let mut notes = Vec::new();
         if hidden {
-            states.push("overmounted".to_string());
+            notes.push("overmounted".to_string());
         } else if matches!(probes.next(), Some(Probe::Stuck)) {
             states.push(format!(
                 "stale: statfs did not answer in {} s",
@@ -128,6 +133,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             states.push("remounted read-only".to_string());
         }
         flagged |= !states.is_empty();
+        states.extend(notes);
         rows.push([
             mount.mount_point.to_string_lossy().into_owned(),
             mount.fs_type.clone(),
