@@ -949,3 +949,37 @@ fn a_zombie_is_shown_as_procps_shows_it() {
     assert_eq!(common::stdout(&ours), common::stdout(&theirs));
     assert!(common::stdout(&ours).contains("<defunct>"));
 }
+
+/// A process may call itself anything, terminal escapes included: ps and top must not pass
+/// them to the operator's terminal. procps shows a newline as a space and other control bytes
+/// as `?`; so do we.
+#[test]
+fn a_name_holding_terminal_escapes_is_shown_harmless() {
+    use std::os::unix::process::CommandExt;
+    if !common::have_or_skip("ps") {
+        return;
+    }
+    let child = Reaped(
+        Command::new(which("sleep"))
+            .arg0("evil\u{1b}[2J\nname\tx")
+            .arg("307")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start"),
+    );
+    let pid = child.0.id().to_string();
+    let ours = ps_within(Duration::from_secs(60), &["-o", "args=", "-p", &pid]);
+    let peer = Command::new("ps")
+        .args(["-o", "args=", "-p", &pid])
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout(&ours), "evil?[2J name?x 307\n");
+    assert_eq!(common::stdout(&ours), common::stdout(&peer));
+    let top = common::run(&["top", "-b", "-n", "1", "-c", "-p", &pid]);
+    assert!(!top.stdout.contains(&0x1b), "{}", common::show(&top));
+    assert!(
+        common::stdout(&top).contains("evil?[2J name?x 307"),
+        "{}",
+        common::show(&top)
+    );
+}

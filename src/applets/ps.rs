@@ -313,7 +313,8 @@ fn say_unreadable(name: &str, processes: &[Process]) {
                 name,
                 format!(
                     "pid {}: command line not read ({why}); shown as [{}]",
-                    process.pid, process.stat.comm
+                    process.pid,
+                    process.comm()
                 ),
             );
         }
@@ -504,7 +505,7 @@ fn cell(field: Field, process: &Process, context: &Context) -> String {
         Field::Vsz => (stat.vsize / 1024).to_string(),
         Field::Tty => process.tty().unwrap_or_else(|| "?".into()),
         Field::Args => process.args(),
-        Field::Comm => stat.comm.clone(),
+        Field::Comm => process.comm(),
         Field::Pcpu => {
             let permille = permille_cpu(process, elapsed);
             if permille > 999 {

@@ -401,7 +401,7 @@ fn row_line(row: &Row, settings: &Settings, pid_width: usize) -> String {
     let command = if settings.cmdline {
         process.args()
     } else {
-        stat.comm.clone()
+        process.comm()
     };
     // procps leaves the last column of the screen empty.
     let room = settings

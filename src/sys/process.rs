@@ -195,13 +195,20 @@ impl Process {
 
     /// The arguments joined by spaces as ps's `args` shows them, or `[comm]` when there are
     /// none to show (kernel threads, stuck or unreadable ones; `[comm] <defunct>` for zombies).
+    /// Any process can name itself anything, terminal escapes included; what is shown is made
+    /// safe by [`shown`].
     pub fn args(&self) -> String {
         match &self.cmdline {
-            Cmdline::Args(args) => args.join(" "),
+            Cmdline::Args(args) => shown(&args.join(" ")),
             // A zombie has given its memory back: only its name is left, said as procps does.
-            _ if self.stat.state == 'Z' => format!("[{}] <defunct>", self.stat.comm),
-            _ => format!("[{}]", self.stat.comm),
+            _ if self.stat.state == 'Z' => format!("[{}] <defunct>", self.comm()),
+            _ => format!("[{}]", self.comm()),
         }
+    }
+
+    /// The command name (`comm`) as it may be printed: see [`shown`].
+    pub fn comm(&self) -> String {
+        shown(&self.stat.comm)
     }
 
     /// `argv[0]`'s file name, for `kill -n`; `None` without arguments.
@@ -266,6 +273,19 @@ fn read_wchan(pid: u32) -> Option<String> {
     let bytes = std::fs::read(pid_path(pid, "wchan")).ok()?;
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     (!text.is_empty() && text != "0").then_some(text)
+}
+
+/// A process's name or arguments as they may go to a terminal: a newline is a space, and every
+/// other control character, DEL, C1 control and byte that was not UTF-8 is `?`, as procps
+/// shows them, so that a process named `\e[2J` cannot clear the operator's screen.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => ' ',
+            c if c.is_control() || c == char::REPLACEMENT_CHARACTER => '?',
+            c => c,
+        })
+        .collect()
 }
 
 fn read_cmdline(pid: u32) -> Cmdline {
@@ -466,6 +486,15 @@ mod tests {
         assert!(parse_stat(b"42 (x").is_none());
         assert!(parse_stat(b"42 (x) S").is_none());
         assert!(parse_stat(b"").is_none());
+    }
+
+    #[test]
+    fn names_are_shown_without_control_characters() {
+        assert_eq!(
+            shown("a\tb\u{1}c\u{7f}d\u{fffd}e\nf\u{1b}[2J\u{9b}g"),
+            "a?b?c?d?e f?[2J?g"
+        );
+        assert_eq!(shown("sshd: root@pts/0"), "sshd: root@pts/0");
     }
 
     #[test]
