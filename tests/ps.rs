@@ -977,8 +977,9 @@ fn a_name_holding_terminal_escapes_is_shown_harmless() {
     assert_eq!(common::stdout(&ours), common::stdout(&peer));
     let top = common::run(&["top", "-b", "-n", "1", "-c", "-p", &pid]);
     assert!(!top.stdout.contains(&0x1b), "{}", common::show(&top));
+    // top cuts the command at the screen's width.
     assert!(
-        common::stdout(&top).contains("evil?[2J name?x 307"),
+        common::stdout(&top).contains(" evil?[2J"),
         "{}",
         common::show(&top)
     );
