@@ -20,6 +20,7 @@
 pub mod diversions;
 pub mod lists;
 pub mod maintscript;
+pub mod owners;
 pub mod statoverride;
 pub mod status;
 
