@@ -35,6 +35,7 @@ mod readlink;
 mod restore;
 mod rm;
 mod rmdir;
+mod salvage;
 mod ss;
 mod stat;
 mod sync;
@@ -157,6 +158,12 @@ pub const APPLETS: &[Applet] = &[
     ),
     applet!("rm", rm, "remove files; never follows a symlink", 1),
     applet!("rmdir", rmdir, "remove empty directories", 1),
+    applet!(
+        "salvage",
+        salvage,
+        "recover deleted files that running processes still hold",
+        2
+    ),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
     applet!(
         "ss",

@@ -6,7 +6,7 @@
 //! every way a name is quoted or escaped for output (`quoting`).
 //! The running kernel, read directly so that nothing needs the loader: `/proc` and reads that
 //! may block (`procfs`), the process table (`process`), memory, load and pressure (`sysinfo`),
-//! what each process holds open (`open_files`), the mount table (`mountinfo`), `statfs` that
+//! what each process holds open (`open_files`) and the deleted files among it (`deleted`), the mount table (`mountinfo`), `statfs` that
 //! never hangs (`statfs`), file system labels and UUIDs (`superblock`), interfaces, addresses,
 //! routes and sockets (`netlink`, `sockets`), and the logs (`syslog`, `journal`).
 //! Nothing here knows about dpkg or archives.
@@ -21,6 +21,7 @@ pub mod civil;
 pub mod copy;
 pub mod copy_data;
 pub mod date_spec;
+pub mod deleted;
 pub mod dirstream;
 pub mod errno;
 pub mod fs_status;
