@@ -311,3 +311,78 @@ fn files_not_deleted_or_outside_the_root_are_not_listed() {
     let none = rescue_in(root.path(), "salvage", &["--list", "/etc/kept"]);
     assert_eq!(none.status.code(), Some(1), "{}", common::show(&none));
 }
+
+#[test]
+fn without_proc_it_says_so_and_exits_2() {
+    if !common::root_or_skip("mount namespaces need root") || !common::have_or_skip("unshare") {
+        return;
+    }
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg("mount --make-rprivate / && mount -t tmpfs none /proc && \"$RESCUE\" salvage --list")
+        .env("RESCUE", env!("CARGO_BIN_EXE_rescue"))
+        .output()
+        .expect("run unshare");
+    assert_eq!(output.status.code(), Some(2), "{}", common::show(&output));
+    assert!(
+        common::stderr(&output).contains("rescue salvage: /proc: missing: "),
+        "{}",
+        common::show(&output)
+    );
+}
+
+/// After an rsync: another file was renamed over the package's, and old processes hold the
+/// old one. And after `rm -rf` of its directory. The held version goes back (the newer file
+/// into the backup), missing directories are made, a directory standing at a path is left
+/// alone; undo takes it all back.
+#[test]
+fn replaced_and_removed_package_files_come_back_and_a_directory_is_left_alone() {
+    if !common::root_or_skip("owners and the journal's backups need root") {
+        return;
+    }
+    let bytes = library_bytes();
+    let mut root = package_root(&bytes, false);
+    root.add(
+        Pkg::new("tool")
+            .dir("/usr/bin")
+            .file("/usr/bin/tool", "#!/bin/sh\necho old tool\n")
+            .file("/usr/bin/blocked", "blocked"),
+    );
+    let (lib, tool, blocked) = (
+        root.host(LIB),
+        root.host("/usr/bin/tool"),
+        root.host("/usr/bin/blocked"),
+    );
+    let _holders = [hold_open(&lib), hold_open(&tool), hold_open(&blocked)];
+    let newer = root.host("/usr/bin/.tool.rsync");
+    fs::write(&newer, "#!/bin/sh\necho new tool\n").unwrap();
+    fs::rename(&newer, &tool).unwrap();
+    fs::remove_dir_all(lib.parent().unwrap()).unwrap();
+    fs::remove_file(&blocked).unwrap();
+    fs::create_dir(&blocked).unwrap();
+
+    let list = rescue_in(root.path(), "salvage", &["--list"]);
+    let out = stdout(&list);
+    assert!(out.contains("/usr/bin/tool  "), "{out}");
+    assert!(out.contains("tool md5 ok, differs now"), "{out}");
+    assert!(out.contains("md5 ok, a directory stands there"), "{out}");
+
+    let put = rescue_in(root.path(), "salvage", &["--yes"]);
+    assert_eq!(
+        put.status.code(),
+        Some(1),
+        "the directory is left: {}",
+        common::show(&put)
+    );
+    assert!(fs::read(&lib).unwrap() == bytes);
+    assert_eq!(fs::read(&tool).unwrap(), b"#!/bin/sh\necho old tool\n");
+    assert!(blocked.is_dir());
+
+    let undo = rescue_in(root.path(), "undo", &[]);
+    assert_eq!(undo.status.code(), Some(0), "{}", common::show(&undo));
+    assert_eq!(fs::read(&tool).unwrap(), b"#!/bin/sh\necho new tool\n");
+    assert!(
+        !lib.parent().unwrap().exists(),
+        "undo left the directory it made"
+    );
+}

@@ -149,10 +149,16 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
             status = 1;
         }
     }
+    let listing_only = args.list || !args.yes && args.to.is_none();
+    // A --to that will be refused is refused before anything is listed or asked.
+    let to = match &args.to {
+        Some(to) if !listing_only => Some(destination(&root_dir, &owners, to)?),
+        _ => None,
+    };
     for item in &items {
         println!("{}", describe(item));
     }
-    if args.list || !args.yes && args.to.is_none() {
+    if listing_only {
         print_next_steps(&args, &root, &items);
         return Ok(status);
     }
@@ -160,10 +166,6 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         println!("not salvaged: declined, or no terminal to ask; run with --yes");
         return Ok(1);
     }
-    let to = match &args.to {
-        Some(to) => Some(destination(&root_dir, &owners, to)?),
-        None => None,
-    };
     let failed = salvage(&args, &root, &owners, to.as_ref(), &mut items)?;
     Ok(if failed { 1 } else { status })
 }
