@@ -115,7 +115,13 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let owners = read_owners(name, &root);
     let (found, troubled) =
         deleted::find(crate::sys::procfs::STUCK_AFTER).map_err(|err| Exit::failed(2, err))?;
-    if !troubled.is_empty() {
+    if !troubled.is_empty() && !nix::unistd::geteuid().is_root() {
+        complain(
+            name,
+            "warning: not root: only this user's processes are read, and mapped-only files \
+             cannot be opened",
+        );
+    } else if !troubled.is_empty() {
         let named: Vec<String> = troubled
             .iter()
             .take(5)
@@ -206,7 +212,12 @@ fn classify(root: &Root, owners: &Owners, deleted: DeletedFile, inside: PathBuf)
     let packages = packages.join(", ");
     let mut opened = deleted.open();
     let state = match &mut opened {
-        Err(err) => State::Unreadable(err.to_string()),
+        Err(err) => {
+            // The line names the file already, as inside ROOT.
+            let text = err.to_string();
+            let host = format!("{}: ", deleted.path.display());
+            State::Unreadable(text.strip_prefix(&host).unwrap_or(&text).to_string())
+        }
         Ok(_) if owned.is_empty() => State::NotOwned,
         Ok(_) if owned.iter().all(|owner| owner.md5.is_none()) => State::NoMd5(packages),
         Ok(file) => match file.md5() {
@@ -560,5 +571,36 @@ fn copy_out(
             println!("FAILED {shown}: {err}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_taken_inside_the_root_and_by_their_merged_usr_twin() {
+        let root = Path::new("/srv/chroot");
+        assert_eq!(
+            inside_root(root, Path::new("/srv/chroot/usr/lib/x.so")),
+            Some(PathBuf::from("/usr/lib/x.so"))
+        );
+        assert_eq!(
+            inside_root(root, Path::new("/srv/chrootx/usr/lib/x.so")),
+            None
+        );
+        assert_eq!(
+            inside_root(Path::new("/"), Path::new("/usr/bin/ls")),
+            Some(PathBuf::from("/usr/bin/ls"))
+        );
+        let inside = Path::new("/usr/lib/x86_64-linux-gnu/libc.so.6");
+        assert!(wanted(&[], inside));
+        assert!(wanted(&[PathBuf::from("/lib/x86_64-linux-gnu")], inside));
+        assert!(wanted(&[PathBuf::from(inside)], inside));
+        assert!(!wanted(
+            &[PathBuf::from("/usr/lib/x86_64-linux-gn")],
+            inside
+        ));
+        assert!(!wanted(&[PathBuf::from("/etc")], inside));
     }
 }

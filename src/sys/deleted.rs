@@ -182,6 +182,12 @@ impl DeletedFile {
             }
         }
         let err = last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+        if err.raw_os_error() == Some(libc::EPERM) {
+            return Err(Error::refused(
+                &self.path,
+                "only mapped, and the kernel lets only root (CAP_SYS_ADMIN) open a mapping's file",
+            ));
+        }
         Err(Error::io("open", &self.path, err))
     }
 }
