@@ -60,6 +60,7 @@ pub(super) struct Args {
     #[arg(long, short = 'y')]
     yes: bool,
     /// only these paths (as inside ROOT), or what is below them
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
 
@@ -507,12 +508,11 @@ fn put_back(run: &mut Run, root: &Root, item: &mut Item, md5: &str) -> crate::Re
     let Some(opened) = item.opened.as_mut() else {
         return Err(crate::Error::refused(&item.inside, "not open"));
     };
-    let now = opened.meta.mtime();
     let directory = Metadata {
         mode: 0o755,
         uid: 0,
         gid: 0,
-        mtime: now,
+        mtime: opened.meta.mtime(),
         capability: None,
     };
     let mut ancestors: Vec<&Path> = item.inside.ancestors().skip(1).collect();
