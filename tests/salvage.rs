@@ -48,7 +48,8 @@ fn map_one_page(path: &Path) -> Held {
     let script = "import ctypes, os, sys, time\n\
         libc = ctypes.CDLL(None, use_errno=True)\n\
         libc.mmap.restype = ctypes.c_void_p\n\
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n\
+        t = ctypes\n\
+        libc.mmap.argtypes = [t.c_void_p, t.c_size_t, t.c_int, t.c_int, t.c_int, t.c_long]\n\
         fd = os.open(sys.argv[1], os.O_RDONLY)\n\
         addr = libc.mmap(None, 4096, 1, 2, fd, 0)\n\
         os.close(fd)\n\

@@ -186,7 +186,10 @@ fn read_owners(name: &str, root: &Root) -> Owners {
         Err(err) => {
             complain(
                 name,
-                format!("warning: cannot read the dpkg database ({err}): no file counts as package-owned"),
+                format!(
+                    "warning: cannot read the dpkg database ({err}): no file counts as \
+                     package-owned"
+                ),
             );
             Owners::default()
         }

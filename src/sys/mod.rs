@@ -6,9 +6,10 @@
 //! every way a name is quoted or escaped for output (`quoting`).
 //! The running kernel, read directly so that nothing needs the loader: `/proc` and reads that
 //! may block (`procfs`), the process table (`process`), memory, load and pressure (`sysinfo`),
-//! what each process holds open (`open_files`) and the deleted files among it (`deleted`), the mount table (`mountinfo`), `statfs` that
-//! never hangs (`statfs`), file system labels and UUIDs (`superblock`), interfaces, addresses,
-//! routes and sockets (`netlink`, `sockets`), and the logs (`syslog`, `journal`).
+//! what each process holds open (`open_files`) and the deleted files among it (`deleted`), the
+//! mount table (`mountinfo`), `statfs` that never hangs (`statfs`), file system labels and UUIDs
+//! (`superblock`), interfaces, addresses, routes and sockets (`netlink`, `sockets`), and the
+//! logs (`syslog`, `journal`).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
