@@ -107,3 +107,22 @@ fn nested_parameter_defaults_do_not_overflow_the_stack() {
 fn nested_command_substitutions_do_not_overflow_the_stack() {
     assert!(parse_and_walk(nested("$(", "", ")", 10_000)) < TIME_LIMIT);
 }
+
+// Found with the maintscript target's harness (a 3,766-byte mangled libgcrypt postinst): the
+// walk's limits multiply. A loop of 64 known words in a function called from a loop, a few
+// calls deep, is 64^N commands; the walk ran for minutes. A budget of commands over the whole
+// walk (eval's MAX_STEPS) ends it, truncated; a cap on the effects one way records
+// (MAX_EFFECTS) keeps each step cheap.
+#[test]
+fn loops_inside_calls_inside_loops_end_in_time() {
+    let words = (0..64).map(|n| n.to_string()).collect::<Vec<_>>().join(" ");
+    let mut script = String::from("f0() { true; }\n");
+    for level in 1..6 {
+        script.push_str(&format!(
+            "f{level}() {{ for w in {words}; do f{}; done; }}\n",
+            level - 1
+        ));
+    }
+    script.push_str("f5\n");
+    assert!(parse_and_walk(script) < TIME_LIMIT);
+}

@@ -88,6 +88,15 @@ pub const MAX_SCENARIOS: usize = 32;
 const MAX_ITERATIONS: usize = 64;
 /// Function calls nest at most this deep (a recursive function is not followed further).
 const MAX_DEPTH: usize = 16;
+/// All the walking one script may cost, in commands evaluated over every scenario. The limits
+/// above multiply (64 iterations of a loop in a function called in a loop, 16 calls deep...):
+/// beyond this the walk stops where it is and says it was truncated, so that a hostile or
+/// odd script costs milliseconds, not minutes. Real scripts take a few hundred.
+const MAX_STEPS: usize = 50_000;
+/// Effects one way through a script may record before the walk stops (truncated): each
+/// branch copies what its way has recorded, so their number must stay small. Real scripts
+/// record a few dozen.
+const MAX_EFFECTS: usize = 256;
 
 /// The commands whose effects are recorded.
 const EFFECT_COMMANDS: &[&str] = &[
@@ -112,6 +121,7 @@ pub fn evaluate(
         relevant: relevant_variables(script),
         truncated: false,
         depth: 0,
+        steps: 0,
     };
     let state = State {
         vars: env
@@ -202,9 +212,30 @@ struct Interp<'a> {
     relevant: HashSet<String>,
     truncated: bool,
     depth: usize,
+    /// Commands evaluated so far, against [`MAX_STEPS`].
+    steps: usize,
 }
 
 impl<'a> Interp<'a> {
+    /// False (and truncated) once this way through the script has recorded too much.
+    fn room(&mut self, state: &State) -> bool {
+        if state.effects.len() > MAX_EFFECTS {
+            self.truncated = true;
+            return false;
+        }
+        true
+    }
+
+    /// Counts one more command; false (and truncated) once the budget is spent.
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            self.truncated = true;
+            return false;
+        }
+        true
+    }
+
     fn cap(&mut self, mut ends: Ends) -> Ends {
         if ends.len() > MAX_SCENARIOS {
             ends.truncate(MAX_SCENARIOS);
@@ -218,7 +249,7 @@ impl<'a> Interp<'a> {
         for and_or in list {
             let mut next = Vec::new();
             for (state, status) in current {
-                if state.flow == Flow::Normal {
+                if state.flow == Flow::Normal && self.step() && self.room(&state) {
                     next.extend(self.and_or(and_or, state));
                 } else {
                     next.push((state, status));
