@@ -263,4 +263,7 @@ fn a_plain_directory_never_followed_out_of() {
     assert!(stdout(&out).contains("0 changed files"));
     let out = changes(&root, &["--since", "the day before"]);
     assert_exit(&out, 2, "not a time");
+    let out = changes(&root, &[]);
+    assert_exit(&out, 2, "no --since");
+    assert!(common::stderr(&out).contains("missing --since TIME"));
 }

@@ -63,7 +63,7 @@ enum Format {
 pub(super) struct Args {
     /// changed at or after TIME
     #[arg(long, value_name = "TIME")]
-    since: String,
+    since: Option<String>,
     /// the root to look in, as if chrooted into it
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
@@ -167,7 +167,11 @@ fn depth_below(top: &Path, path: &Path) -> usize {
 impl Visitor for Collect<'_, '_> {
     fn visit(&mut self, entry: &Entry) -> Step {
         let is_top = entry.path == self.top;
-        if !is_top && (entry.stat.st_dev != self.dev || self.scan.mounts.contains_key(entry.path)) {
+        // A mount point of the same file system (a bind mount) is a directory: only those
+        // are looked up, the lookup costs more than the walk's own work per file.
+        let other_fs = entry.stat.st_dev != self.dev
+            || (entry.is_dir() && self.scan.mounts.contains_key(entry.path));
+        if !is_top && other_fs {
             self.found.skipped.push(entry.path.to_path_buf());
             return Step::Done(true);
         }
@@ -303,10 +307,13 @@ fn walk_from(
     split: Option<usize>,
 ) -> (Found, Vec<Job>) {
     let mut found = Found::default();
-    let failed = |found: &mut Found, err: &dyn std::fmt::Display| {
-        found
-            .errors
-            .push(format!("cannot read {}: {err}", escape(path)));
+    let failed = |found: &mut Found, err: &io::Error| {
+        // A directory found by the first part of the walk may be gone by now, on a live system.
+        let vanished = matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
+        if expected.is_none() || !vanished {
+            let what = format!("cannot read {}: {}", escape(path), super::strerror(err));
+            found.errors.push(what);
+        }
     };
     let (parent, name) = match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => (open_inside(root, parent), c_name(name)),
@@ -315,7 +322,7 @@ fn walk_from(
     let (parent, name) = match (parent, name) {
         (Ok(parent), Ok(name)) => (parent, name),
         (Err(err), _) | (_, Err(err)) => {
-            failed(&mut found, &super::strerror(&err));
+            failed(&mut found, &err);
             return (found, Vec::new());
         }
     };
@@ -323,7 +330,7 @@ fn walk_from(
         Ok(stat) if expected.is_none_or(|e| at::same_file(e, &stat)) => stat,
         Ok(_) => return (found, Vec::new()),
         Err(err) => {
-            failed(&mut found, &super::strerror(&err));
+            failed(&mut found, &err);
             return (found, Vec::new());
         }
     };
@@ -444,8 +451,13 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let since = crate::sys::since::parse_time(&args.since, now)
-        .ok_or_else(|| Exit::failed(2, format!("invalid --since time '{}'", args.since)))?;
+    // Required, but said in getopt's words rather than clap's.
+    let text = args
+        .since
+        .as_deref()
+        .ok_or_else(|| Exit::usage("missing --since TIME"))?;
+    let since = crate::sys::since::parse_time(text, now)
+        .ok_or_else(|| Exit::failed(2, format!("invalid --since time '{text}'")))?;
     if !args.root.is_dir() {
         let what = format!(
             "cannot use root {}: not a directory",
@@ -514,7 +526,7 @@ fn skipped_line(skipped: &[PathBuf], mounts: &HashMap<PathBuf, String>) -> Optio
         })
         .collect();
     Some(format!(
-        "skipped {} mount{} (other file systems; name one as PATH to look in it): {}",
+        "skipped {} mount{} (other file systems are searched when named as PATH, pseudo ones never): {}",
         skipped.len(),
         if skipped.len() == 1 { "" } else { "s" },
         named.join(", ")
