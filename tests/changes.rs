@@ -91,6 +91,21 @@ fn json_entries(output: &Output) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// `find ROOT -xdev ! -type d FLAG @SINCE`, as paths inside ROOT.
+fn found_by_find(root: &Path, flag: &str, since: u64) -> BTreeSet<String> {
+    let out = Command::new("find")
+        .arg(root)
+        .args(["-xdev", "!", "-type", "d", flag, &format!("@{since}")])
+        .output()
+        .expect("run find");
+    assert!(out.status.success(), "find: {}", show(&out));
+    let prefix = root.display().to_string();
+    stdout(&out)
+        .lines()
+        .map(|l| l.strip_prefix(&prefix).expect("under ROOT").to_string())
+        .collect()
+}
+
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     items
         .iter()
@@ -163,6 +178,11 @@ fn the_changes_made_to_a_root_are_listed_with_their_owners() {
         .map(|p| p.to_string())
         .collect();
     assert_eq!(by_mtime, expected_mtime, "{}", show(&out));
+
+    // GNU find, the peer: `-newerct`/`-newermt` on non-directories, on one file system.
+    for (flag, ours) in [("-newerct", paths(&expected)), ("-newermt", by_mtime)] {
+        assert_eq!(found_by_find(root, flag, since), ours, "find {flag}");
+    }
 
     // A time ago: exactly the mark, give or take the second the clock may turn meanwhile
     // (everything else changed two seconds before the mark).
