@@ -496,7 +496,7 @@ fn query_of(args: &Args) -> Result<Query, Exit> {
     let time = |text: &Option<String>, what: &str| -> Result<Option<i64>, Exit> {
         text.as_deref()
             .map(|t| {
-                parse_time(t, now)
+                crate::sys::since::parse_time(t, now)
                     .ok_or_else(|| Exit::failed(2, format!("invalid {what} time '{t}'")))
             })
             .transpose()
@@ -568,56 +568,6 @@ fn only_last_boot(
             None => query.boot_time.is_some_and(|start| f.time >= start),
         })
         .collect())
-}
-
-/// `--since`/`--until` as journalctl takes them, in seconds since the epoch.
-fn parse_time(text: &str, now: i64) -> Option<i64> {
-    let text = text.trim();
-    let midnight = |days_back: i32| {
-        let today = crate::sys::localtime::LocalTime::of(now)?;
-        syslog::local_seconds(
-            today.year,
-            today.month,
-            today.day as i32 - days_back,
-            0,
-            0,
-            0,
-        )
-    };
-    match text {
-        "now" => return Some(now),
-        "today" => return midnight(0),
-        "yesterday" => return midnight(1),
-        "tomorrow" => return midnight(-1),
-        _ => {}
-    }
-    if let Some(ago) = relative(text) {
-        return Some(now - ago);
-    }
-    let base = crate::sys::date_spec::Instant {
-        secs: now,
-        nanos: 0,
-    };
-    crate::sys::date_spec::parse_date(text, base)
-        .ok()
-        .map(|i| i.secs)
-}
-
-/// `30s`, `90min`, `2h`, `1d`, `-2h`, `2h ago`: seconds ago.
-fn relative(text: &str) -> Option<i64> {
-    let text = text.strip_suffix(" ago").unwrap_or(text).trim();
-    let text = text.strip_prefix('-').unwrap_or(text);
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let number: i64 = text.get(..digits)?.parse().ok()?;
-    let unit = match text[digits..].trim() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        _ => return None,
-    };
-    number.checked_mul(unit)
 }
 
 const LEVELS: [&str; 8] = [

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 mod cat;
+mod changes;
 mod chmod;
 mod chown;
 mod chroot;
@@ -88,6 +89,12 @@ macro_rules! applet {
 /// Every applet, in the order `--list` prints them.
 pub const APPLETS: &[Applet] = &[
     applet!("cat", cat, "concatenate files to standard output", 1),
+    applet!(
+        "changes",
+        changes,
+        "files changed since a time, and which package owns them",
+        2
+    ),
     applet!("chmod", chmod, "change file mode bits", 1),
     applet!(
         "chown",

@@ -44,6 +44,7 @@ pub mod quoting;
 pub mod remove;
 pub mod root;
 pub mod same_file;
+pub mod since;
 pub mod sockets;
 pub mod statfs;
 pub mod strftime;
