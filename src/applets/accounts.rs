@@ -68,7 +68,7 @@ struct Finding {
 
 const HEADINGS: [&str; 4] = [
     "missing accounts that packages or base-passwd need",
-    "syntax errors",
+    "syntax errors and missing files",
     "entries missing from their partner file",
     "removed since the newest backup",
 ];
