@@ -693,3 +693,48 @@ fn apply(root: &Root, state: &State, plan: &Plan, now: i64) -> crate::Result<Str
     run.commit(staged)?;
     run.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(script: &str) -> Vec<(usize, Kind, String)> {
+        let list = parse::parse(script).unwrap();
+        let mut commands = Vec::new();
+        walk_list(&list, &mut commands);
+        commands
+            .into_iter()
+            .flat_map(|(line, words)| {
+                account_command(&words)
+                    .into_iter()
+                    .map(move |(kind, name)| (line, kind, name))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn account_commands_in_scripts() {
+        let script = "#!/bin/sh\nset -e\nif ! getent passwd sshd >/dev/null; then\n  \
+            adduser --quiet --system --no-create-home --home /run/sshd \\\n    \
+            --shell /usr/sbin/nologin sshd\nfi\n\
+            addgroup --system _ssh\n\
+            useradd -r -g Debian-exim -d /var/spool/exim4 -U Debian-exim\n\
+            groupadd -g 107 crontab\n\
+            adduser \"$USER\" dialout\n\
+            f() { adduser --system --group --home /nonexistent messagebus; }\n";
+        assert_eq!(
+            scan(script),
+            [
+                (4, Kind::Passwd, "sshd".to_string()),
+                (7, Kind::Group, "_ssh".to_string()),
+                (8, Kind::Group, "Debian-exim".to_string()),
+                (8, Kind::Passwd, "Debian-exim".to_string()),
+                (8, Kind::Group, "Debian-exim".to_string()),
+                (9, Kind::Group, "crontab".to_string()),
+                (10, Kind::Group, "dialout".to_string()),
+                (11, Kind::Passwd, "messagebus".to_string()),
+                (11, Kind::Group, "messagebus".to_string()),
+            ]
+        );
+    }
+}
