@@ -208,13 +208,13 @@ fn syntax_errors_are_named_where_pwck_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fs::create_dir(root.join("etc")).unwrap();
-    let passwd = "root:x:0:0:root:/root:/bin/sh\nbin:x:2:2:bin:/bin\nsync:x:four:65534:sync:/bin:/bin/sync\nman:x:6:12:man:/var/cache/man:/bin/sh\n";
+    let passwd = "root:x:0:0:root:/root:/bin/sh\nbin:x:2:2:bin:/bin\nsync:x:four:65534:sync:/bin:/bin/sync\nman:x:6:12:man:/var/cache/man:/bin/sh\nlp:x:7:7:lp:/:/bin/sh\n";
     let group = "root:x:0:\nbin:x:two:\nman:x:12:\n";
     fs::write(root.join("etc/passwd"), passwd).unwrap();
     fs::write(root.join("etc/group"), group).unwrap();
     fs::write(
         root.join("etc/shadow"),
-        "root:*:1:0:99999:7:::\nbin:*:1:0:99999:7:::\nsync:*:1:0:99999:7:::\nman:*:1:0:99999:7:::\n",
+        "root:*:1:0:99999:7:::\nbin:*:1:0:99999:7:::\nsync:*:1:0:99999:7:::\nman:*:1:0:99999:7:::\nlp:*:1:0:99999:7:::\n",
     )
     .unwrap();
     fs::write(root.join("etc/gshadow"), "root:*::\nbin:*::\nman:*::\n").unwrap();
@@ -270,4 +270,14 @@ fn syntax_errors_are_named_where_pwck_names_them() {
         said(&grpck)
     );
     assert_eq!(ours_in("passwd"), BTreeSet::from([2, 3]));
+    // pwck's `user 'lp': no group 7`, at lp's line.
+    assert!(
+        said(&pwck).contains("user 'lp': no group 7"),
+        "{}",
+        said(&pwck)
+    );
+    assert!(
+        out.contains(&format!("{}user lp: no group 7 in ", shown("passwd", 5))),
+        "{out}"
+    );
 }

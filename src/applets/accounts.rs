@@ -3,7 +3,8 @@
 //! Check ROOT's (default `/`) passwd, group, shadow and gshadow, the way `pwck -r` and
 //! `grpck -r` check their syntax (field count, numeric ids, empty and duplicate names, a
 //! second uid 0, an empty home), each finding with FILE:LINE; then every entry present in one
-//! file and missing from its partner (passwd and shadow, group and gshadow); then what the
+//! file and missing from its partner (passwd and shadow, group and gshadow), and users whose
+//! primary group is in no group entry (pwck's `no group`); then what the
 //! packages need that is missing: the users and groups of dpkg's statoverride file, of the
 //! maintainer scripts' `adduser`, `useradd`, `addgroup` and `groupadd` commands, and base-passwd's
 //! fixed system accounts (`usr/share/base-passwd/*.master`), each with who needs it; then what
@@ -69,7 +70,7 @@ struct Finding {
 const HEADINGS: [&str; 4] = [
     "missing accounts that packages or base-passwd need",
     "syntax errors and missing files",
-    "entries missing from their partner file",
+    "entries missing from their partner file or group",
     "removed since the newest backup",
 ];
 
@@ -143,6 +144,7 @@ fn check(
         }
         partner_findings(root, state, kind, &mut findings);
     }
+    group_findings(root, state, &mut findings);
     let missing = missing_accounts(root, state, needs, now, &mut findings);
     for kind in Kind::ALL {
         let Some(backup) = state.backups(kind).first() else {
@@ -182,6 +184,30 @@ fn partner_findings(root: &Root, state: &State, kind: Kind, findings: &mut Vec<F
                 line.number,
                 kind.account(),
                 shown(root, &partner.inside)
+            );
+            findings.push(Finding { urgency: 2, text });
+        }
+    }
+}
+
+/// A user whose primary group is in no group entry (`pwck`'s `no group N`), when there is a
+/// group file to look in.
+fn group_findings(root: &Root, state: &State, findings: &mut Vec<Finding>) {
+    let (passwd, group) = (state.file(Kind::Passwd), state.file(Kind::Group));
+    if group.stat.is_none() {
+        return;
+    }
+    let gids: HashSet<u32> = group.entries().filter_map(|(_, l)| l.id()).collect();
+    for (name, line) in passwd.entries() {
+        let Some(gid) = line.field(3).and_then(|g| g.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !gids.contains(&gid) {
+            let text = format!(
+                "{}:{}: user {name}: no group {gid} in {}",
+                shown(root, &passwd.inside),
+                line.number,
+                shown(root, &group.inside)
             );
             findings.push(Finding { urgency: 2, text });
         }
