@@ -118,6 +118,15 @@ fn the_passwd_disaster_is_named_repaired_and_undone() {
         "a hash was printed:\n{out}"
     );
 
+    let asked = common::rescue_in(root, "accounts", &["--repair"]);
+    common::assert_exit(&asked, 1, "a repair nobody could confirm");
+    assert!(common::stdout(&asked).contains("add user sshd (id 102) to passwd and shadow"));
+    assert!(common::stdout(&asked).contains("not applied: no terminal to ask; run with --yes"));
+    assert!(
+        state(root) == before,
+        "a repair without --yes changed the files"
+    );
+
     let repaired = accounts(root, &["--repair", "--yes"]);
     common::assert_exit(&repaired, 0, "the repair");
     let out = common::stdout(&repaired);
@@ -279,5 +288,16 @@ fn syntax_errors_are_named_where_pwck_names_them() {
     assert!(
         out.contains(&format!("{}user lp: no group 7 in ", shown("passwd", 5))),
         "{out}"
+    );
+}
+
+#[test]
+fn a_root_that_is_no_directory_is_an_error() {
+    let out = common::run(&["accounts", "--root", "/nonexistent/rescue-accounts"]);
+    common::assert_exit(&out, 2, "no root");
+    assert!(
+        common::stderr(&out).contains("not a directory"),
+        "{}",
+        common::show(&out)
     );
 }
