@@ -96,7 +96,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         }
         return Ok(i32::from(!findings.is_empty()));
     }
-    repair(&root, &args, &state, &missing, now)
+    repair(&root, &args, &state, (&missing, !findings.is_empty()), now)
 }
 
 fn now_unix() -> i64 {
@@ -575,14 +575,14 @@ fn repair(
     root: &Root,
     args: &Args,
     state: &State,
-    missing: &[(Kind, String)],
+    (missing, had_findings): (&[(Kind, String)], bool),
     now: i64,
 ) -> Result<i32, Exit> {
     let plan = account_files::plan(state, missing, now / 86400);
     print_plan(root, state, &plan);
     if plan.additions.is_empty() {
         println!("nothing to add back");
-        return Ok(i32::from(!missing.is_empty()));
+        return Ok(i32::from(had_findings));
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {

@@ -94,7 +94,7 @@ pub enum Family {
     Dash,
     /// `/var/backups/passwd.bak`: the daily cron job of Debian releases before bookworm.
     VarBackups,
-    /// `/srv/rescue/state/passwd`: the seeded kit's copy.
+    /// `/srv/rescue/state/passwd` (or `.../state/etc/passwd`): the seeded kit's copy.
     Seeded,
 }
 
@@ -102,11 +102,22 @@ impl Family {
     pub const ALL: [Family; 3] = [Family::Dash, Family::VarBackups, Family::Seeded];
 
     pub fn path(self, kind: Kind) -> PathBuf {
-        PathBuf::from(match self {
-            Family::Dash => format!("/etc/{}-", kind.name()),
-            Family::VarBackups => format!("/var/backups/{}.bak", kind.name()),
-            Family::Seeded => format!("/srv/rescue/state/{}", kind.name()),
-        })
+        self.paths(kind).swap_remove(0)
+    }
+
+    /// Where to look, first found wins: the kit's layout is not fixed yet, so its copy is
+    /// looked for both flat and under `etc/`.
+    pub fn paths(self, kind: Kind) -> Vec<PathBuf> {
+        let name = kind.name();
+        let paths = match self {
+            Family::Dash => vec![format!("/etc/{name}-")],
+            Family::VarBackups => vec![format!("/var/backups/{name}.bak")],
+            Family::Seeded => vec![
+                format!("/srv/rescue/state/{name}"),
+                format!("/srv/rescue/state/etc/{name}"),
+            ],
+        };
+        paths.into_iter().map(PathBuf::from).collect()
     }
 }
 
@@ -484,8 +495,11 @@ impl State {
             state.current.insert(kind, file);
             let mut found = Vec::new();
             for family in Family::ALL {
-                if let Some(file) = AccountFile::read(root, kind, &family.path(kind))? {
-                    found.push(Backup { family, file });
+                for path in family.paths(kind) {
+                    if let Some(file) = AccountFile::read(root, kind, &path)? {
+                        found.push(Backup { family, file });
+                        break;
+                    }
                 }
             }
             found.sort_by_key(|b| std::cmp::Reverse(b.mtime()));
