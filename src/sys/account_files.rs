@@ -784,4 +784,72 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn plan_restores_locked_keeps_and_never_renumbers() {
+        let mut state = State {
+            current: HashMap::new(),
+            backups: HashMap::new(),
+            masters: HashMap::new(),
+        };
+        state.current.insert(
+            Kind::Passwd,
+            file(
+                Kind::Passwd,
+                "root:x:0:0::/root:/bin/sh\napp:x:42:42::/:/bin/sh",
+            ),
+        );
+        state
+            .current
+            .insert(Kind::Shadow, file(Kind::Shadow, "root:*:1:0:99999:7:::\n"));
+        state.current.insert(Kind::Group, file(Kind::Group, ""));
+        state.current.insert(Kind::Gshadow, file(Kind::Gshadow, ""));
+        let mut backup = |kind, text: &str| {
+            let mut f = file(kind, text);
+            f.inside = Family::Dash.path(kind);
+            state.backups.insert(
+                kind,
+                vec![Backup {
+                    family: Family::Dash,
+                    file: f,
+                }],
+            );
+        };
+        backup(
+            Kind::Passwd,
+            "man:x:6:12::/:/bin/sh\n_apt:x:42:65534::/:/bin/sh\nbob:x:1001:1001::/:/bin/sh\n",
+        );
+        backup(Kind::Shadow, "man:$y$hash:1:0:99999:7:::\n");
+        state.masters.insert(
+            Kind::Passwd,
+            file(Kind::Passwd, "daemon:*:1:1:daemon:/usr/sbin:/bin/sh\n"),
+        );
+        let missing: Vec<(Kind, String)> = ["man", "_apt", "bob", "daemon", "nobody"]
+            .iter()
+            .map(|n| (Kind::Passwd, n.to_string()))
+            .collect();
+        let plan = plan(&state, &missing, 20000);
+        let added: Vec<&str> = plan.additions.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(added, ["man", "daemon"]);
+        assert_eq!(
+            plan.additions[0].secret.as_deref(),
+            Some(&b"man:*:1:0:99999:7:::"[..])
+        );
+        assert_eq!(
+            plan.additions[1].line,
+            b"daemon:x:1:1:daemon:/usr/sbin:/bin/sh"
+        );
+        assert_eq!(
+            plan.additions[1].secret.as_deref(),
+            Some(&b"daemon:*:20000:0:99999:7:::"[..])
+        );
+        let skipped: Vec<&str> = plan.skipped.iter().map(|s| s.1.as_str()).collect();
+        assert_eq!(skipped, ["_apt", "bob", "nobody"]);
+        assert!(plan.skipped[0].2.contains("app's"));
+        let contents = plan.contents(&state);
+        assert_eq!(contents[0].0, Kind::Passwd);
+        assert!(contents[0]
+            .1
+            .starts_with(b"root:x:0:0::/root:/bin/sh\napp:x:42:42::/:/bin/sh\nman:"));
+    }
 }
