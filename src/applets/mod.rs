@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod accounts;
 mod cat;
 mod changes;
 mod chmod;
@@ -88,6 +89,12 @@ macro_rules! applet {
 
 /// Every applet, in the order `--list` prints them.
 pub const APPLETS: &[Applet] = &[
+    applet!(
+        "accounts",
+        accounts,
+        "check and repair ROOT's passwd, group, shadow and gshadow",
+        2
+    ),
     applet!("cat", cat, "concatenate files to standard output", 1),
     applet!(
         "changes",

@@ -1,6 +1,7 @@
 //! The thin OS layer. Files: root-confined path resolution, inputs opened only when they are
-//! regular files and read with bounded lines, accounts read from ROOT's own files, error text
-//! without Rust's "(os error N)" suffix, the copy engine, the descriptor-relative tree walk and
+//! regular files and read with bounded lines, accounts read from ROOT's own files (and as text
+//! lines for checking and rewriting: `account_files`), error text without Rust's "(os error
+//! N)" suffix, the copy engine, the descriptor-relative tree walk and
 //! the symlink-safe removal the file applets share, extended attributes and file capabilities,
 //! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share, and
 //! every way a name is quoted or escaped for output (`quoting`).
@@ -12,6 +13,7 @@
 //! logs (`syslog`, `journal`).
 //! Nothing here knows about dpkg or archives.
 
+pub mod account_files;
 pub mod accounts;
 pub mod at;
 pub mod backup;
