@@ -9,6 +9,7 @@
 //! what each process holds open (`open_files`), the mount table (`mountinfo`), `statfs` that
 //! never hangs (`statfs`), file system labels and UUIDs (`superblock`), interfaces, addresses,
 //! routes and sockets (`netlink`, `sockets`), and the logs (`syslog`, `journal`).
+//! Programs as the loader sees them: ELF headers (`elf`) and the library search (`ld_so`).
 //! Nothing here knows about dpkg or archives.
 
 pub mod accounts;
@@ -22,11 +23,13 @@ pub mod copy;
 pub mod copy_data;
 pub mod date_spec;
 pub mod dirstream;
+pub mod elf;
 pub mod errno;
 pub mod fs_status;
 pub mod human;
 pub mod input;
 pub mod journal;
+pub mod ld_so;
 pub mod localtime;
 pub mod login_group;
 pub mod ls_colors;
