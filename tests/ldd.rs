@@ -104,6 +104,38 @@ fn this_machines_ssh_and_bash_resolve_as_lddtree_resolves_them() {
     }
 }
 
+#[test]
+fn a_sample_of_this_machines_programs_and_libraries_list_as_lddtree_lists_them() {
+    let mut files = Vec::new();
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        let elves = names.into_iter().filter(|p| {
+            fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+                && fs::read(p).is_ok_and(|b| b.starts_with(b"\x7fELF"))
+        });
+        // Every seventh, so the sample spreads over the alphabet.
+        files.extend(elves.step_by(7).take(12));
+    }
+    let mut compared = 0;
+    for file in &files {
+        let ours = ldd(&[Path::new("-l"), file]);
+        let ours = common::stdout(&ours);
+        if ours.ends_with(": statically linked\n") {
+            continue;
+        }
+        let Some(theirs) = lddtree(&[Path::new("-l"), file]) else {
+            return;
+        };
+        assert_eq!(ours, theirs, "ldd -l {}", file.display());
+        compared += 1;
+    }
+    assert!(compared >= 10, "compared {compared} of {files:?}");
+}
+
 /// A directory with `lib/libtiny.so.1` and `bin/prog` linked against it with `rpath` as its
 /// search path (`--enable-new-dtags`: DT_RUNPATH; else DT_RPATH). None when no cc.
 fn build_with_origin(dir: &Path, rpath: &str, runpath: bool) -> Option<PathBuf> {
@@ -279,6 +311,32 @@ fn scripts_static_truncated_and_text_files_get_their_answer() {
             .contains("the script's interpreter /no/such/interpreter is missing"),
         "{}",
         common::show(&orphan)
+    );
+
+    // `#!/usr/bin/env NAME`: env is checked, and NAME found in PATH is checked too.
+    fs::write(path("env-sh"), "#!/usr/bin/env sh\n").unwrap();
+    fs::write(
+        path("env-none"),
+        "#!/usr/bin/env -S no-such-command-here -x\n",
+    )
+    .unwrap();
+    let env = ldd(&[&path("env-sh")]);
+    common::assert_exit(&env, 0, "env sh");
+    let said = common::stdout(&env);
+    assert!(
+        said.contains("a script for /usr/bin/env\n/usr/bin/env (interpreter => "),
+        "{said}"
+    );
+    assert!(
+        said.contains("\nsh => /usr/local/") || said.contains("\nsh => /usr/bin/sh\n"),
+        "{said}"
+    );
+    let env = ldd(&[&path("env-none")]);
+    common::assert_exit(&env, 1, "env without its command");
+    assert!(
+        common::stdout(&env).contains("the script's command no-such-command-here is not found"),
+        "{}",
+        common::show(&env)
     );
 
     let mut statics = vec![path("static")];

@@ -46,6 +46,16 @@ const PROGRAM_DIRS: &[&str] = &[
     "/usr/local/sbin",
 ];
 
+/// Where `#!/usr/bin/env NAME` looks for NAME: env's own default PATH, as a root shell has it.
+const PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
 /// How many `#!` interpreters are followed (the kernel allows 4 levels).
 const MAX_SCRIPT_DEPTH: usize = 4;
 
@@ -164,7 +174,8 @@ fn absolute(root: &Root, file: &Path) -> PathBuf {
 
 /// What is at `inside`: a script, an ELF file, or something else.
 enum Kind {
-    Script(PathBuf),
+    /// The interpreter and the first argument after it (`env`'s command).
+    Script(PathBuf, Option<PathBuf>),
     Elf(Elf),
 }
 
@@ -181,11 +192,15 @@ fn examine(loader: &Loader, shown: &Path, inside: &Path) -> Result<Kind, String>
         .map_err(|err| format!("{shown}: {}", crate::sys::errno::describe(&err)))?;
     if let Some(line) = head.strip_prefix(b"#!") {
         let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
-        let word = line
+        let mut words = line
             .split(|b| b.is_ascii_whitespace())
-            .find(|w| !w.is_empty())
+            .filter(|w| !w.is_empty())
+            .map(|w| PathBuf::from(OsStr::from_bytes(w)));
+        let word = words
+            .next()
             .ok_or_else(|| format!("{shown}: a script with an empty #! line"))?;
-        return Ok(Kind::Script(PathBuf::from(OsStr::from_bytes(word))));
+        let command = words.find(|w| !w.as_os_str().as_bytes().starts_with(b"-"));
+        return Ok(Kind::Script(word, command));
     }
     match crate::sys::elf::read(&file) {
         Ok(elf) => Ok(Kind::Elf(elf)),
@@ -208,7 +223,7 @@ fn check(
         Err(why) => return Outcome::Unreadable(why),
     };
     match kind {
-        Kind::Script(interpreter) => {
+        Kind::Script(interpreter, command) => {
             lines.push(format!(
                 "{}: a script for {}",
                 escape(shown),
@@ -217,20 +232,38 @@ fn check(
             if depth >= MAX_SCRIPT_DEPTH {
                 return Outcome::Unreadable(format!("{}: too many #! levels", escape(shown)));
             }
-            let exists = loader.root().open_regular(&interpreter);
-            if matches!(&exists, Err(err) if err.raw_os_error() == Some(libc::ENOENT)) {
-                return Outcome::Lacks(vec![Finding {
-                    what: format!(
-                        "the script's interpreter {} is missing",
-                        escape(&interpreter)
-                    ),
-                    candidates: link_chain(loader.root(), &interpreter),
-                    name: None,
-                }]);
+            let first = check_interpreter(loader, &interpreter, "interpreter", list, lines, depth);
+            match command {
+                Some(command) if interpreter.file_name() == Some(OsStr::new("env")) => {
+                    let Some(found) = on_path(loader.root(), &command) else {
+                        return merge(
+                            first,
+                            vec![Finding {
+                                what: format!(
+                                    "the script's command {} is not found in {}",
+                                    escape(&command),
+                                    PATH.join(":")
+                                ),
+                                candidates: PATH
+                                    .iter()
+                                    .map(|d| Path::new(d).join(&command))
+                                    .collect(),
+                                name: None,
+                            }],
+                        );
+                    };
+                    lines.push(format!("{} => {}", escape(&command), escape(&found)));
+                    let then = check_interpreter(loader, &found, "command", list, lines, depth);
+                    match then {
+                        Outcome::Lacks(more) => merge(first, more),
+                        other if matches!(first, Outcome::Starts) => other,
+                        _ => first,
+                    }
+                }
+                _ => first,
             }
-            check(loader, &interpreter, &interpreter, list, lines, depth + 1)
         }
-        Kind::Elf(elf) if elf.interp.is_none() && elf.needed.is_empty() => {
+        Kind::Elf(elf) if elf.interp.is_none() && elf.needed.is_empty() && elf.soname.is_none() => {
             lines.push(format!("{}: statically linked", escape(shown)));
             Outcome::Starts
         }
@@ -246,6 +279,49 @@ fn check(
             findings(loader.root(), &tree)
         }
     }
+}
+
+/// A script's interpreter (or env's command): missing is a finding, else its own check.
+fn check_interpreter(
+    loader: &mut Loader,
+    program: &Path,
+    role: &str,
+    list: bool,
+    lines: &mut Vec<String>,
+    depth: usize,
+) -> Outcome {
+    let exists = loader.root().open_regular(program);
+    if matches!(&exists, Err(err) if err.raw_os_error() == Some(libc::ENOENT)) {
+        return Outcome::Lacks(vec![Finding {
+            what: format!("the script's {role} {} is missing", escape(program)),
+            candidates: link_chain(loader.root(), program),
+            name: None,
+        }]);
+    }
+    check(loader, program, program, list, lines, depth + 1)
+}
+
+/// `first`'s findings and then `more`; an unreadable `first` stays unreadable.
+fn merge(first: Outcome, more: Vec<Finding>) -> Outcome {
+    match first {
+        Outcome::Starts => Outcome::Lacks(more),
+        Outcome::Lacks(mut findings) => {
+            findings.extend(more);
+            Outcome::Lacks(findings)
+        }
+        unreadable => unreadable,
+    }
+}
+
+/// The first regular file named `command` in [`PATH`] inside ROOT (a command with a slash is
+/// itself).
+fn on_path(root: &Root, command: &Path) -> Option<PathBuf> {
+    if command.as_os_str().as_bytes().contains(&b'/') {
+        return Some(command.to_path_buf());
+    }
+    PATH.iter()
+        .map(|dir| Path::new(dir).join(command))
+        .find(|path| root.open_regular(path).is_ok())
 }
 
 /// `path` and, when it is a symlink (dangling, say), where it leads inside ROOT.
@@ -465,7 +541,7 @@ fn check_all(args: &Args, loader: &mut Loader) -> Result<i32, Exit> {
     for program in &programs {
         let mut lines = Vec::new();
         let outcome = match examine(loader, program, program) {
-            Ok(Kind::Script(_)) | Err(_) => continue,
+            Ok(Kind::Script(..)) | Err(_) => continue,
             Ok(Kind::Elf(_)) => check(
                 loader,
                 program,

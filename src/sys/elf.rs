@@ -33,6 +33,8 @@ const PN_XNUM: u16 = 0xffff;
 const MAX_PHDRS: usize = 65_536;
 const MAX_DYNAMIC_BYTES: u64 = 4 << 20;
 const MAX_STRING: usize = 4096;
+/// Real programs need a few hundred libraries at most; each name costs a read.
+const MAX_NEEDED: usize = 4096;
 
 /// Why a file is not an ELF object we can read.
 #[derive(Debug)]
@@ -393,6 +395,11 @@ fn read_dynamic<S: Source + ?Sized>(
         let (tag, value) = (reader.word(pair, 0), reader.word(pair, half));
         match tag {
             DT_NULL => break,
+            DT_NEEDED if needed.len() == MAX_NEEDED => {
+                return Err(ElfError::Malformed(format!(
+                    "more than {MAX_NEEDED} DT_NEEDED entries"
+                )))
+            }
             DT_NEEDED => needed.push(value),
             DT_SONAME => soname = Some(value),
             DT_RPATH => rpath = Some(value),

@@ -14,7 +14,7 @@
 //! per library. Not modelled: `ld.so.cache` contents that disagree with `ld.so.conf`,
 //! glibc-hwcaps subdirectories, secure-mode (setuid) restrictions on `$ORIGIN`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -101,8 +101,9 @@ pub struct Loader {
 impl Loader {
     pub fn new(root: Root) -> Loader {
         let mut conf = Vec::new();
-        read_conf(&root, Path::new("/etc/ld.so.conf"), 0, &mut conf);
-        let mut seen = std::collections::HashSet::new();
+        let mut read = HashSet::new();
+        read_conf(&root, Path::new("/etc/ld.so.conf"), &mut read, &mut conf);
+        let mut seen = HashSet::new();
         conf.retain(|dir| seen.insert(dir.clone()));
         Loader {
             root,
@@ -386,10 +387,14 @@ pub fn normalize(path: &Path) -> PathBuf {
 }
 
 /// Appends the directories of the ld.so.conf file `inside` (read inside ROOT), following
-/// `include GLOB` lines (relative ones from the including file's directory), 16 levels deep at
-/// most. A missing or unreadable file adds nothing, as ldconfig carries on.
-fn read_conf(root: &Root, inside: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    if depth > 16 {
+/// `include GLOB` lines (relative ones from the including file's directory), each file once
+/// (a file including itself would be endless). A missing or unreadable file adds nothing, as
+/// ldconfig carries on.
+fn read_conf(root: &Root, inside: &Path, read: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) {
+    let resolved = root
+        .resolve_inside(inside, Last::Follow)
+        .unwrap_or_else(|_| inside.to_path_buf());
+    if read.len() > 4096 || !read.insert(resolved) {
         return;
     }
     let Ok(file) = root.open_regular(inside) else {
@@ -420,7 +425,7 @@ fn read_conf(root: &Root, inside: &Path, depth: usize, out: &mut Vec<PathBuf>) {
                     _ => pattern.to_path_buf(),
                 };
                 for path in glob(root, &pattern) {
-                    read_conf(root, &path, depth + 1, out);
+                    read_conf(root, &path, read, out);
                 }
             }
             continue;
@@ -535,5 +540,19 @@ mod tests {
         arch.machine = 183;
         assert_eq!(default_dirs(&arch)[0], Path::new("/lib/aarch64-linux-gnu"));
         assert!(mismatch(&x86_64(), &arch).is_some());
+    }
+
+    #[test]
+    fn an_ld_so_conf_including_itself_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/ld.so.conf"),
+            "include /etc/ld.so.conf /etc/*.conf\n/x\ninclude ../etc/ld.so.conf\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/ld.so.conf", dir.path().join("etc/again.conf")).unwrap();
+        let loader = Loader::new(Root::new(dir.path()));
+        assert_eq!(loader.conf, vec![PathBuf::from("/x")]);
     }
 }
