@@ -71,6 +71,7 @@ pub(super) struct Args {
     /// check every package-owned program in the bin and sbin directories
     #[arg(long, conflicts_with_all = ["list", "files"])]
     all: bool,
+    /// programs, libraries or scripts, as paths inside ROOT
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
