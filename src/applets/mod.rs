@@ -22,6 +22,7 @@ mod holders;
 mod install;
 mod ip;
 mod kill;
+mod ldd;
 mod ln;
 mod log;
 mod ls;
@@ -138,6 +139,12 @@ pub const APPLETS: &[Applet] = &[
         2
     ),
     applet!("kill", kill, "send a signal to processes", 1),
+    applet!(
+        "ldd",
+        ldd,
+        "why a program will not start: its loader and libraries",
+        2
+    ),
     applet!("ln", ln, "make links", 1),
     applet!("log", log, "search syslog files and systemd journals", 2),
     applet!("ls", ls, "list directory contents", 2),

@@ -1,16 +1,17 @@
 //! The thin OS layer. Files: root-confined path resolution, inputs opened only when they are
 //! regular files and read with bounded lines, accounts read from ROOT's own files (and as text
 //! lines for checking and rewriting: `account_files`), error text without Rust's "(os error
-//! N)" suffix, the copy engine, the descriptor-relative tree walk and
-//! the symlink-safe removal the file applets share, extended attributes and file capabilities,
-//! mode and date specifications as GNU parses them, the formatting `ls` and `stat` share, and
-//! every way a name is quoted or escaped for output (`quoting`).
+//! N)" suffix, the copy engine, the descriptor-relative tree walk and the symlink-safe removal
+//! the file applets share, extended attributes and file capabilities, mode and date
+//! specifications as GNU parses them (and the times `--since` takes: `since`), the formatting
+//! `ls` and `stat` share, and every way a name is quoted or escaped for output (`quoting`).
 //! The running kernel, read directly so that nothing needs the loader: `/proc` and reads that
 //! may block (`procfs`), the process table (`process`), memory, load and pressure (`sysinfo`),
 //! what each process holds open (`open_files`) and the deleted files among it (`deleted`), the
-//! mount table (`mountinfo`), `statfs` that never hangs (`statfs`), file system labels and UUIDs
-//! (`superblock`), interfaces, addresses, routes and sockets (`netlink`, `sockets`), and the
-//! logs (`syslog`, `journal`).
+//! mount table (`mountinfo`), `statfs` that never hangs (`statfs`), file system labels and
+//! UUIDs (`superblock`), interfaces, addresses, routes and sockets (`netlink`, `sockets`), and
+//! the logs (`syslog`, `journal`).
+//! Programs as the loader sees them: ELF headers (`elf`) and the library search (`ld_so`).
 //! Nothing here knows about dpkg or archives.
 
 pub mod account_files;
@@ -26,11 +27,13 @@ pub mod copy_data;
 pub mod date_spec;
 pub mod deleted;
 pub mod dirstream;
+pub mod elf;
 pub mod errno;
 pub mod fs_status;
 pub mod human;
 pub mod input;
 pub mod journal;
+pub mod ld_so;
 pub mod localtime;
 pub mod login_group;
 pub mod ls_colors;
