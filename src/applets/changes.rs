@@ -34,6 +34,7 @@
 //! Exit status: 0 nothing changed, 1 something did, 2 something could not be read (what
 //! could be read is still listed).
 
+use crate::sys::quoting::json_string;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Read, Write};
@@ -664,23 +665,6 @@ fn write_text(found: &Found, report: &Report) -> io::Result<()> {
         writeln!(out, "next: {next}")?;
     }
     out.flush()
-}
-
-/// A JSON string (RFC 8259): `"`, `\` and control characters escaped.
-fn json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// `"KEY": "path"`, plus `"KEY_bytes_hex"` when the path is not UTF-8.

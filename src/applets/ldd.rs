@@ -46,15 +46,9 @@ const PROGRAM_DIRS: &[&str] = &[
     "/usr/local/sbin",
 ];
 
-/// Where `#!/usr/bin/env NAME` looks for NAME: env's own default PATH, as a root shell has it.
-const PATH: &[&str] = &[
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+/// Where `#!/usr/bin/env NAME` looks for NAME: env's own default PATH, as a root shell has
+/// it, which is where dpkg looks for commands too.
+const PATH: &[&str] = crate::dpkg::maintscript::COMMAND_DIRS;
 
 /// How many `#!` interpreters are followed (the kernel allows 4 levels).
 const MAX_SCRIPT_DEPTH: usize = 4;

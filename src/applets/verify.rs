@@ -36,6 +36,7 @@
 //! which `--format dpkg` prints as `.` (ok) or the letter (failed); `?` where no archive was
 //! found or a script sets a value not known here (shown as information, not a problem).
 
+use crate::sys::quoting::json_string;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -182,21 +183,6 @@ fn write_dpkg(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     Ok(())
-}
-
-fn json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A path in JSON: as it is when UTF-8, else with `\ooo` escapes (and `path_is_escaped`).

@@ -259,7 +259,7 @@ impl<'a> RootWorld<'a> {
 }
 
 /// Where a Debian system looks for commands (dpkg runs scripts with this PATH).
-const COMMAND_DIRS: &[&str] = &[
+pub const COMMAND_DIRS: &[&str] = &[
     "/usr/local/sbin",
     "/usr/local/bin",
     "/usr/sbin",
