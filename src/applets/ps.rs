@@ -220,16 +220,6 @@ fn parse_format(specs: &[String], pid_width: usize) -> Result<Vec<Column>, Exit>
     Ok(columns)
 }
 
-/// procps sizes pid columns by the largest pid the kernel hands out (`pid_max`), at least 5.
-fn pid_width() -> usize {
-    std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .map(|max| max.to_string().len())
-        .unwrap_or(5)
-        .max(5)
-}
-
 pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let args: Args = super::parse(name, args)?;
     procfs::require_proc().map_err(|err| Exit::failed(2, err))?;
@@ -237,7 +227,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     if args.d_state {
         return d_state(name);
     }
-    let pid_width = pid_width();
+    let pid_width = crate::sys::process::pid_width();
     let specs: Vec<String> = if !args.format.is_empty() {
         args.format.clone()
     } else if args.full {
@@ -729,7 +719,7 @@ fn d_state(name: &str) -> Result<i32, Exit> {
         }
     }
     let uptime = process::uptime().map_err(|err| Exit::failed(2, err))?;
-    let text = d_state_text(&stuck, uptime, pid_width());
+    let text = d_state_text(&stuck, uptime, crate::sys::process::pid_width());
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|err| Exit::write_error(2, &err))?;

@@ -263,7 +263,7 @@ fn frame(settings: &Settings, sampler: &mut Sampler) -> crate::Result<Vec<String
     sort_rows(&mut rows, settings.sort, settings.ascending);
     let mut lines = summary(&rows, &cpu)?;
     lines.push(String::new());
-    let pid_width = pid_width();
+    let pid_width = crate::sys::process::pid_width();
     lines.push(format!(
         "{:>pid_width$} USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND",
         "PID"
@@ -272,15 +272,6 @@ fn frame(settings: &Settings, sampler: &mut Sampler) -> crate::Result<Vec<String
         lines.push(row_line(row, settings, pid_width));
     }
     Ok(lines)
-}
-
-fn pid_width() -> usize {
-    std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .map(|max| max.to_string().len())
-        .unwrap_or(5)
-        .max(5)
 }
 
 /// D-state processes first, then the chosen order (highest first unless ascending), then pid.

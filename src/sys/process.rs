@@ -394,6 +394,17 @@ pub fn stack_problem(err: &Error) -> String {
 }
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+/// How wide procps makes pid columns: the digits of the largest pid the kernel hands out
+/// (`pid_max`), at least 5.
+pub fn pid_width() -> usize {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .map(|max| max.to_string().len())
+        .unwrap_or(5)
+        .max(5)
+}
+
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
