@@ -126,3 +126,11 @@ fn loops_inside_calls_inside_loops_end_in_time() {
     script.push_str("f5\n");
     assert!(parse_and_walk(script) < TIME_LIMIT);
 }
+
+// Found with the maintscript target's harness: `install -m` options are taken from the flag
+// cluster by byte index, and a non-ASCII letter in it (`-i\u{fffd}`) sliced inside a
+// character: a panic, and verify's worker died.
+#[test]
+fn install_flags_holding_a_non_ascii_letter_are_read() {
+    assert!(parse_and_walk("install -ic\u{fffd}m 755 /usr/bin/x\n".to_string()) < TIME_LIMIT);
+}

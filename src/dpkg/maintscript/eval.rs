@@ -1405,7 +1405,7 @@ impl InstallArgs {
         };
         let owner = |value: Option<String>| value.map_or(Value::Unknown, |v| parse_owner(&v));
         for (i, c) in flags.char_indices() {
-            let inline = &flags[i + 1..];
+            let inline = &flags[i + c.len_utf8()..];
             match c {
                 'm' => self.mode = to_value(take(inline)),
                 'o' => self.user = Some(owner(take(inline))),
