@@ -7,6 +7,7 @@ pub mod applets;
 pub mod deb;
 pub mod dpkg;
 pub mod error;
+pub mod kit;
 pub mod restore;
 pub mod sources;
 pub mod sys;
