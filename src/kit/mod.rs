@@ -3,3 +3,68 @@
 //! every package-owned path's metadata, and copies of the host's own account and dpkg state.
 
 pub mod baseline;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::sys::root::{Last, Root};
+use crate::{Error, Result};
+
+/// Where the kit lives inside a root when `--kit` does not say.
+pub const DEFAULT_DIR: &str = "/srv/rescue";
+
+/// A kit directory, as the host sees it.
+#[derive(Clone, Debug)]
+pub struct Kit {
+    dir: PathBuf,
+}
+
+impl Kit {
+    /// The kit to use for `root`: `explicit` (`--kit DIR`, a host path) when given, which must
+    /// exist; else `ROOT/srv/rescue` when it is a directory; else none.
+    pub fn find(root: &Root, explicit: Option<&Path>) -> Result<Option<Kit>> {
+        if let Some(dir) = explicit {
+            return match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => Ok(Some(Kit::at(dir))),
+                Ok(_) => Err(Error::io(
+                    "use kit",
+                    dir,
+                    io::Error::from_raw_os_error(libc::ENOTDIR),
+                )),
+                Err(err) => Err(Error::io("use kit", dir, err)),
+            };
+        }
+        let Ok(dir) = root.resolve(Path::new(DEFAULT_DIR), Last::Follow) else {
+            return Ok(None);
+        };
+        Ok(std::fs::metadata(&dir)
+            .is_ok_and(|meta| meta.is_dir())
+            .then(|| Kit::at(&dir)))
+    }
+
+    /// A kit at a host path, whether or not it exists yet (`seed` makes it).
+    pub fn at(dir: &Path) -> Kit {
+        Kit {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The archive store: the installed versions' `.deb`s.
+    pub fn debs(&self) -> PathBuf {
+        self.dir.join("debs")
+    }
+
+    /// The baseline file ([`baseline::Baseline`]).
+    pub fn baseline(&self) -> PathBuf {
+        self.dir.join("baseline")
+    }
+
+    /// Copies of the host's own state: accounts, the dpkg status, diversions, statoverride.
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+}
