@@ -1,5 +1,5 @@
 //! usage: rescue restore [--root DIR] [--admindir DIR] [--from SRC]... [--conffiles]
-//!                       [--dry-run] [-y|--yes] [--no-cache] [--ignore-lock] [PKG...]
+//!                       [--dry-run] [-y|--yes] [--no-cache] [--ignore-lock] [--kit DIR] [PKG...]
 //!
 //! Put back exactly what is broken among the package-owned files under ROOT (default `/`), from
 //! the installed versions' `.deb` archives: missing or changed files, symlinks, directories,
@@ -38,6 +38,7 @@ use clap::Parser;
 use super::{Exit, Yes};
 
 use super::complain;
+use crate::kit::Kit;
 use crate::restore::execute;
 use crate::restore::plan::{self, ActionKind, Plan};
 use crate::sources::Source;
@@ -70,6 +71,9 @@ pub(super) struct Args {
     /// go on past a dpkg lock whose holder does not exist here (never past a live one)
     #[arg(long)]
     ignore_lock: bool,
+    /// the seeded kit to use (default ROOT/srv/rescue when present), a path on this host
+    #[arg(long, value_name = "DIR")]
+    kit: Option<PathBuf>,
     /// packages to restore (default: every installed package)
     packages: Vec<String>,
 }
@@ -99,9 +103,11 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     for ignored in locks.iter().flat_map(|l| &l.ignored) {
         complain(name, format!("warning: {ignored}"));
     }
+    let kit = Kit::find(&root, args.kit.as_deref()).map_err(|err| Exit::failed(2, err))?;
     let options = plan::Options {
         conffiles: args.conffiles,
         use_cache: !args.no_cache,
+        kit,
     };
     let plan = match plan::plan(&root, &db, &args.packages, sources, &options) {
         Ok(plan) => plan,

@@ -1,5 +1,5 @@
 //! usage: rescue verify [--root DIR] [--admindir DIR] [--db-only] [--missing-only] [--no-cache]
-//!                      [--format text|dpkg|json] [--from SRC]... [PKG...]
+//!                      [--format text|dpkg|json] [--from SRC]... [--kit DIR] [PKG...]
 //!
 //! Check every package-owned file against the dpkg database under ROOT (default `/`), read
 //! without any dpkg binary: missing paths, MD5 mismatches, modified conffiles (obsolete ones
@@ -46,6 +46,7 @@ use clap::{Parser, ValueEnum};
 
 use super::{complain, Exit};
 use crate::dpkg::{Database, Severity};
+use crate::kit::Kit;
 use crate::sources::Source;
 use crate::sys::human::decimal_size;
 use crate::sys::quoting::{escape, shell_word};
@@ -84,6 +85,9 @@ pub(super) struct Args {
     /// where .deb archives are found (directory, mirror tree, http:// mirror)
     #[arg(long, value_name = "SRC")]
     from: Vec<OsString>,
+    /// the seeded kit to use (default ROOT/srv/rescue when present), a path on this host
+    #[arg(long, value_name = "DIR")]
+    kit: Option<PathBuf>,
     /// packages to check (default: all); `name` or `name:arch`
     packages: Vec<String>,
 }
@@ -95,10 +99,12 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     for wanted in &unknown {
         complain(name, format!("package '{wanted}' is not installed"));
     }
+    let kit = Kit::find(&root, args.kit.as_deref()).map_err(|err| Exit::failed(2, err))?;
     let options = Options {
         missing_only: args.missing_only,
         use_cache: !args.no_cache,
         threads: 0,
+        kit,
     };
     let progress = Progress::default();
     let show_progress = std::io::stderr().is_terminal();

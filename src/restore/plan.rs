@@ -45,6 +45,9 @@ pub struct Options {
     pub conffiles: bool,
     /// Use verify's digest cache.
     pub use_cache: bool,
+    /// The seeded kit in use (`--kit`, or ROOT/srv/rescue): its archive store is a source and
+    /// its baseline is expected metadata.
+    pub kit: Option<crate::kit::Kit>,
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +183,7 @@ pub fn plan(
     }
     let verify_options = verify::Options {
         use_cache: options.use_cache,
+        kit: options.kit.clone(),
         ..verify::Options::default()
     };
     let report = verify::verify(root, db, &packages, &verify_options, None)?;

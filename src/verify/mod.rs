@@ -244,6 +244,8 @@ pub struct Options {
     /// Threads of every pass (reading the lists, `lstat`, hashing, the archive checks); 0
     /// means one per core. [`crate::sys::parallel::threads`] decides.
     pub threads: usize,
+    /// The seeded kit in use (`--kit`, or ROOT/srv/rescue): its baseline is expected metadata.
+    pub kit: Option<crate::kit::Kit>,
 }
 
 impl Default for Options {
@@ -252,6 +254,7 @@ impl Default for Options {
             missing_only: false,
             use_cache: true,
             threads: 0,
+            kit: None,
         }
     }
 }
