@@ -20,18 +20,19 @@
 //! read-only (found problems), 2 when the table cannot be read. No peer: findmnt shows the
 //! table, not the trouble.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 
 use super::mount::{merge_options, type_matches};
 use super::{complain, Exit};
-use crate::sys::mountinfo::{has_option, Mount, MountTable, TableSource};
+use crate::sys::mountinfo::{
+    faults, fstab_read_write, overmounted, Mount, MountTable, TableSource,
+};
 use crate::sys::procfs::STUCK_AFTER;
-use crate::sys::statfs::{probe_all, Probe};
+use crate::sys::statfs::probe_all;
 
 #[derive(Parser)]
 #[command(
@@ -84,7 +85,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
              necessarily what the kernel has mounted",
         );
     }
-    let fstab = fstab_read_write(&args.root);
+    let fstab = fstab_read_write(&crate::sys::root::Root::new(&args.root));
     let shown: Vec<&Mount> = table
         .mounts
         .iter()
@@ -116,21 +117,12 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     ]];
     let mut flagged = false;
     for (mount, hidden) in shown.iter().zip(hidden) {
-        let mut states = Vec::new();
-        // Hidden is worth showing but is no fault: systemd and containers stack mounts on
-        // healthy hosts all the time.
+        let probe = if hidden { None } else { probes.next() };
+        let fstab_says_rw = fstab.get(&mount.mount_point).copied().unwrap_or(false);
+        let mut states = faults(mount, probe.as_ref(), fstab_says_rw);
         let mut notes = Vec::new();
         if hidden {
             notes.push("overmounted".to_string());
-        } else if matches!(probes.next(), Some(Probe::Stuck)) {
-            states.push(format!(
-                "stale: statfs did not answer in {} s",
-                STUCK_AFTER.as_secs()
-            ));
-        }
-        let fstab_says_rw = fstab.get(&mount.mount_point).copied().unwrap_or(false);
-        if (mount.super_read_only() && !mount.read_only()) || (mount.read_only() && fstab_says_rw) {
-            states.push("remounted read-only".to_string());
         }
         flagged |= !states.is_empty();
         states.extend(notes);
@@ -148,34 +140,6 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     }
     print_rows(&rows).map_err(|err| Exit::write_error(2, &err))?;
     Ok(i32::from(flagged))
-}
-
-/// Whether a later mount sits on the same directory.
-fn overmounted(table: &MountTable, mount: &Mount) -> bool {
-    let Some(last) = table.at(&mount.mount_point).last() else {
-        return false;
-    };
-    !std::ptr::eq(last, mount)
-}
-
-/// ROOT's /etc/fstab: each mount point and whether it is to be read-write.
-fn fstab_read_write(root: &Path) -> HashMap<PathBuf, bool> {
-    let root = crate::sys::root::Root::new(root);
-    let Ok(mut file) = root.open_regular(Path::new("/etc/fstab")) else {
-        return HashMap::new();
-    };
-    let mut data = Vec::new();
-    if std::io::Read::read_to_end(&mut file, &mut data).is_err() {
-        return HashMap::new();
-    }
-    crate::sys::mountinfo::parse_fstab(&data, Path::new("/etc/fstab"))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|entry| {
-            let rw = !has_option(&entry.options, "ro");
-            (entry.mount_point, rw)
-        })
-        .collect()
 }
 
 fn print_rows(rows: &[[String; 5]]) -> std::io::Result<()> {

@@ -14,6 +14,7 @@
 //! Programs as the loader sees them: ELF headers (`elf`) and the library search (`ld_so`).
 //! Nothing here knows about dpkg or archives.
 
+pub mod account_check;
 pub mod account_files;
 pub mod accounts;
 pub mod at;
