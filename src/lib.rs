@@ -5,6 +5,7 @@
 
 pub mod applets;
 pub mod deb;
+pub mod doctor;
 pub mod dpkg;
 pub mod error;
 pub mod kit;

@@ -16,6 +16,7 @@ mod chroot;
 mod cp;
 mod df;
 mod dmesg;
+mod doctor;
 mod free;
 mod fuser;
 mod holders;
@@ -119,6 +120,12 @@ pub const APPLETS: &[Applet] = &[
     applet!("cp", cp, "copy files and trees", 1),
     applet!("df", df, "report file system space usage", 1),
     applet!("dmesg", dmesg, "print the kernel ring buffer", 1),
+    applet!(
+        "doctor",
+        doctor,
+        "triage a root: what is wrong, most urgent first, what to run next",
+        2
+    ),
     applet!("free", free, "display free and used memory", 1),
     applet!(
         "fuser",

@@ -116,6 +116,11 @@ impl Loader {
         &self.root
     }
 
+    /// The directories of ROOT's `ld.so.conf` and its includes, in order, each once.
+    pub fn conf_dirs(&self) -> &[PathBuf] {
+        &self.conf
+    }
+
     /// Reads the ELF at `inside` (any kind).
     pub fn read(&self, inside: &Path) -> Result<Elf, ElfError> {
         let file = self.root.open_regular(inside)?;

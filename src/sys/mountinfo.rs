@@ -227,6 +227,50 @@ pub fn unescape(field: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether a later mount sits on the same directory (hidden is no fault: systemd and
+/// containers stack mounts on healthy hosts all the time).
+pub fn overmounted(table: &MountTable, mount: &Mount) -> bool {
+    let Some(last) = table.at(&mount.mount_point).last() else {
+        return false;
+    };
+    !std::ptr::eq(last, mount)
+}
+
+/// ROOT's /etc/fstab: each mount point and whether it is to be read-write.
+pub fn fstab_read_write(root: &Root) -> std::collections::HashMap<PathBuf, bool> {
+    let inside = Path::new("/etc/fstab");
+    let Ok(file) = root.open_regular(inside) else {
+        return Default::default();
+    };
+    let Ok(data) = super::input::read_at_most(file, 1 << 20) else {
+        return Default::default();
+    };
+    parse_fstab(&data, inside)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| {
+            let rw = !has_option(&entry.options, "ro");
+            (entry.mount_point, rw)
+        })
+        .collect()
+}
+
+/// What is wrong with a visible mount: stale (its statfs `probe` did not answer) or remounted
+/// read-only (by the kernel after an error, or against fstab's word).
+pub fn faults(mount: &Mount, probe: Option<&Probe>, fstab_says_rw: bool) -> Vec<String> {
+    let mut faults = Vec::new();
+    if matches!(probe, Some(Probe::Stuck)) {
+        faults.push(format!(
+            "stale: statfs did not answer in {} s",
+            super::procfs::STUCK_AFTER.as_secs()
+        ));
+    }
+    if (mount.super_read_only() && !mount.read_only()) || (mount.read_only() && fstab_says_rw) {
+        faults.push("remounted read-only".to_string());
+    }
+    faults
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,48 +334,4 @@ mod tests {
         assert_eq!(mounts[0].mount_point, Path::new("/"));
         assert_eq!(mounts[0].fs_type, "ext4");
     }
-}
-
-/// Whether a later mount sits on the same directory (hidden is no fault: systemd and
-/// containers stack mounts on healthy hosts all the time).
-pub fn overmounted(table: &MountTable, mount: &Mount) -> bool {
-    let Some(last) = table.at(&mount.mount_point).last() else {
-        return false;
-    };
-    !std::ptr::eq(last, mount)
-}
-
-/// ROOT's /etc/fstab: each mount point and whether it is to be read-write.
-pub fn fstab_read_write(root: &Root) -> std::collections::HashMap<PathBuf, bool> {
-    let inside = Path::new("/etc/fstab");
-    let Ok(file) = root.open_regular(inside) else {
-        return Default::default();
-    };
-    let Ok(data) = super::input::read_at_most(file, 1 << 20) else {
-        return Default::default();
-    };
-    parse_fstab(&data, inside)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|entry| {
-            let rw = !has_option(&entry.options, "ro");
-            (entry.mount_point, rw)
-        })
-        .collect()
-}
-
-/// What is wrong with a visible mount: stale (its statfs `probe` did not answer) or remounted
-/// read-only (by the kernel after an error, or against fstab's word).
-pub fn faults(mount: &Mount, probe: Option<&Probe>, fstab_says_rw: bool) -> Vec<String> {
-    let mut faults = Vec::new();
-    if matches!(probe, Some(Probe::Stuck)) {
-        faults.push(format!(
-            "stale: statfs did not answer in {} s",
-            super::procfs::STUCK_AFTER.as_secs()
-        ));
-    }
-    if (mount.super_read_only() && !mount.read_only()) || (mount.read_only() && fstab_says_rw) {
-        faults.push("remounted read-only".to_string());
-    }
-    faults
 }
