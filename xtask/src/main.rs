@@ -4,7 +4,8 @@
 //!   dist --target aarch64-unknown-linux-musl
 //!                      the same for arm64, cross-built with Debian's cross gcc and musl
 //!                      (installed when missing): target/dist/aarch64/{rescue,SHA256SUMS}
-//!   ci                 everything CI checks: fmt, clippy, dist, function length, tests
+//!   ci                 everything CI checks: fmt, clippy, dist (x86_64, then aarch64 run under
+//!                      qemu by the tests), function length, tests
 //!                      (installs what it needs; the tests run with RESCUE_CI=1: no skips)
 //!   bench              rescue against its peers on this machine's own files, printed as ratios
 //!   fuzz [--seconds N] [--jobs N] [TARGET...]
