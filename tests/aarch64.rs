@@ -55,6 +55,12 @@ fn host(args: &[&OsStr]) -> Command {
     command
 }
 
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
 fn output(command: &mut Command) -> Output {
     command
         .output()
@@ -282,4 +288,63 @@ fn restore_unpacks_xz_and_zstd_archives() {
     assert_exit(&restored, 0, "rescue restore under qemu");
     pristine.assert_same(&fixture.snapshot(), "after the arm64 restore");
     assert_eq!(fixture.dpkg_verify(), "");
+}
+
+/// An empty directory as `/` with only the binary and qemu (static itself) in it: no loader,
+/// no libc, no /etc, no /proc, as on the bad day.
+#[test]
+fn works_in_an_empty_chroot() {
+    let Some(binary) = arm_binary() else {
+        return;
+    };
+    if !common::root_or_skip("chroot needs root") {
+        return;
+    }
+    let Some(qemu) = on_path(QEMU) else {
+        return common::skip("qemu-aarch64-static is not on PATH");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&binary, dir.path().join("rescue")).unwrap();
+    std::fs::copy(qemu, dir.path().join("qemu")).unwrap();
+    let run = |args: &[&str]| {
+        output(
+            Command::new("/usr/sbin/chroot")
+                .arg(dir.path())
+                .args(["/qemu", "/rescue"])
+                .args(args)
+                .env_clear(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_exit(&out, 0, &format!("rescue {}", args.join(" ")));
+        stdout(&out)
+    };
+    let listing = ok(&["ls", "-la", "/"]);
+    assert!(
+        listing.contains(" rescue\n") && listing.contains(" qemu\n"),
+        "{listing}"
+    );
+    ok(&["mkdir", "-p", "/a/b"]);
+    ok(&["touch", "-d", "2001-02-03 04:05:06", "/a/b/file"]);
+    ok(&["chown", "1234:5678", "/a/b/file"]);
+    ok(&["chmod", "4755", "/a/b/file"]);
+    ok(&["cp", "-a", "/a", "/copy"]);
+    let copied = ok(&["ls", "-ln", "/copy/b"]);
+    assert!(
+        copied.contains("-rwsr-xr-x 1 1234 5678 0 Feb  3  2001 file"),
+        "{copied}"
+    );
+    std::fs::write(dir.path().join("data"), b"hello\n").unwrap();
+    assert_eq!(
+        ok(&["md5sum", "/data"]),
+        "b1946ac92492d2347c6235b4d2611184  /data\n"
+    );
+    let ps = run(&["ps"]);
+    assert_exit(&ps, 2, "rescue ps without /proc");
+    assert!(
+        common::stderr(&ps).contains("/proc: missing"),
+        "{}",
+        show(&ps)
+    );
 }
