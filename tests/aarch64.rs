@@ -348,3 +348,21 @@ fn works_in_an_empty_chroot() {
         show(&ps)
     );
 }
+
+/// Each applet's clap definition is built at its first use: `--help` builds them all.
+#[test]
+fn every_applet_answers_help() {
+    let Some(binary) = arm_binary() else {
+        return;
+    };
+    let list = output(&mut arm(&binary, &os(&["--list"])));
+    assert_exit(&list, 0, "rescue --list under qemu");
+    let applets = stdout(&list);
+    let x86 = stdout(&output(&mut host(&os(&["--list"]))));
+    assert_eq!(applets, x86);
+    for applet in applets.lines() {
+        let help = output(&mut arm(&binary, &os(&[applet, "--help"])));
+        assert_exit(&help, 0, &format!("rescue {applet} --help under qemu"));
+        assert!(stdout(&help).contains("Usage"), "{}", show(&help));
+    }
+}
