@@ -359,7 +359,10 @@ fn every_applet_answers_help() {
     assert_exit(&list, 0, "rescue --list under qemu");
     let applets = stdout(&list);
     let x86 = stdout(&output(&mut host(&os(&["--list"]))));
-    assert_eq!(applets, x86);
+    assert_eq!(
+        applets, x86,
+        "a stale arm64 binary? cargo xtask dist --target aarch64-unknown-linux-musl"
+    );
     for applet in applets.lines() {
         let help = output(&mut arm(&binary, &os(&[applet, "--help"])));
         assert_exit(&help, 0, &format!("rescue {applet} --help under qemu"));
