@@ -269,6 +269,10 @@ fn chmod_pinned(
     chmod_with(ModeCall::ByName, pinned, dir, name, follow, expected, mode)
 }
 
+/// fchmodat2(2) is 452 on every architecture (new system calls share one number since 424);
+/// the libc crate names it for some targets only, not aarch64's musl.
+const SYS_FCHMODAT2: libc::c_long = 452;
+
 fn chmod_with(
     call: ModeCall,
     pinned: &OwnedFd,
@@ -283,7 +287,7 @@ fn chmod_with(
         // SAFETY (all arms): NUL-terminated names, descriptors we hold open.
         ModeCall::Fchmodat2 => unsafe {
             libc::syscall(
-                libc::SYS_fchmodat2,
+                SYS_FCHMODAT2,
                 pinned.as_raw_fd(),
                 c"".as_ptr(),
                 mode,

@@ -18,7 +18,8 @@ use crate::shell::{self, workspace_root};
 /// `systemd` (journalctl) with `systemd-journal-remote`, which writes the journal files `log`
 /// is tested on without a running journald, and `e2fsprogs` (mkfs.ext4: the superblocks
 /// `mount LABEL=` reads, and a swap file's file system for `holders`). A test that finds one missing
-/// fails in CI rather than skipping (tests/common/skip.rs).
+/// fails in CI rather than skipping (tests/common/skip.rs). `qemu-user-static` runs the arm64
+/// binary (tests/aarch64.rs); its cross toolchain is installed by `dist --target` itself.
 const TEST_PACKAGES: &[&str] = &[
     "musl-tools",
     "debootstrap",
@@ -41,6 +42,7 @@ const TEST_PACKAGES: &[&str] = &[
     "systemd",
     "gzip",
     "systemd-journal-remote",
+    "qemu-user-static",
 ];
 
 pub fn run() -> crate::Result {
@@ -72,6 +74,8 @@ pub fn run() -> crate::Result {
         "warnings",
     ]))?;
     let binary = crate::dist::run()?;
+    // tests/aarch64.rs runs it under qemu.
+    crate::cross::dist(&crate::cross::AARCH64)?;
     crate::fn_length::run()?;
     // The static-binary tests must run, not skip, in CI: tell them the binary is required.
     shell::run(

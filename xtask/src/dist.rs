@@ -11,7 +11,7 @@ pub const TARGET: &str = "x86_64-unknown-linux-musl";
 /// The binary must fit where operators carry it (a mirror's /srv/rescue, a USB stick's spare
 /// corner) and start instantly. The aim is 3 MiB; the debugging applets (ps, mount, ldd,
 /// salvage, the journal reader ...) took it just past that, and 4 MiB is the hard limit.
-const SIZE_LIMIT: u64 = 4 * 1024 * 1024;
+pub const SIZE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Builds target/dist/rescue and returns its path.
 pub fn run() -> crate::Result<PathBuf> {

@@ -9,6 +9,8 @@ const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
 const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
 
 pub fn check_static(path: &Path) -> crate::Result {
     let data =
@@ -24,6 +26,44 @@ pub fn check_static(path: &Path) -> crate::Result {
             path.display(),
             problems.join(", ")
         ))
+    }
+}
+
+/// That the binary was built for `expected` (an `EM_*`): a cross build that quietly produced
+/// a host binary would pass every other check.
+pub fn check_machine(path: &Path, expected: u16) -> crate::Result {
+    let data =
+        std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let found = machine(&data).map_err(|why| format!("{}: {why}", path.display()))?;
+    if found == expected {
+        eprintln!("{}: {}", path.display(), machine_name(found));
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is for {}, not {}",
+            path.display(),
+            machine_name(found),
+            machine_name(expected)
+        ))
+    }
+}
+
+/// The ELF header's e_machine.
+pub fn machine(data: &[u8]) -> Result<u16, String> {
+    if data.len() < 64 || &data[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if data[5] != 1 {
+        return Err("not a little-endian ELF file".into());
+    }
+    read_u16(data, 0x12)
+}
+
+fn machine_name(machine: u16) -> String {
+    match machine {
+        EM_X86_64 => "x86_64".into(),
+        EM_AARCH64 => "aarch64".into(),
+        other => format!("ELF machine {other}"),
     }
 }
 
@@ -116,5 +156,25 @@ mod tests {
         let mut truncated = std::fs::read("/bin/ls").unwrap();
         truncated.truncate(80);
         assert!(dynamic_dependencies(&truncated).is_err());
+    }
+
+    #[test]
+    fn the_machine_is_read_from_the_header() {
+        let data = std::fs::read("/bin/ls").unwrap();
+        let host = if cfg!(target_arch = "aarch64") {
+            EM_AARCH64
+        } else {
+            EM_X86_64
+        };
+        assert_eq!(machine(&data), Ok(host));
+        assert!(check_machine(Path::new("/bin/ls"), host).is_ok());
+        let other = if host == EM_AARCH64 {
+            EM_X86_64
+        } else {
+            EM_AARCH64
+        };
+        let err = check_machine(Path::new("/bin/ls"), other).unwrap_err();
+        assert!(err.contains(" is for "), "{err}");
+        assert!(machine(b"#!/bin/sh\n").is_err());
     }
 }

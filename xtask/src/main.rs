@@ -1,7 +1,11 @@
 //! Build automation for `rescue`, run as `cargo xtask TASK` (the alias is in .cargo/config.toml):
 //!
 //!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS}
-//!   ci                 everything CI checks: fmt, clippy, dist, function length, tests
+//!   dist --target aarch64-unknown-linux-musl
+//!                      the same for arm64, cross-built with Debian's cross gcc and musl
+//!                      (installed when missing): target/dist/aarch64/{rescue,SHA256SUMS}
+//!   ci                 everything CI checks: fmt, clippy, dist (x86_64, then aarch64 run under
+//!                      qemu by the tests), function length, tests
 //!                      (installs what it needs; the tests run with RESCUE_CI=1: no skips)
 //!   bench              rescue against its peers on this machine's own files, printed as ratios
 //!   fuzz [--seconds N] [--jobs N] [TARGET...]
@@ -14,6 +18,7 @@
 
 mod bench;
 mod ci;
+mod cross;
 mod dist;
 mod elf;
 mod fn_length;
@@ -26,7 +31,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("dist") => dist::run().map(|_| ()),
+        Some("dist") => dist_command(&args[1..]),
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -36,7 +41,7 @@ fn main() -> ExitCode {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
-            "usage: cargo xtask dist | ci | bench [ls|cp|verify|restore]... \
+            "usage: cargo xtask dist [--target TRIPLE] | ci | bench [ls|cp|verify|restore]... \
              | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length \
              | gnu-tests [--check] [UTIL|TEST]..."
                 .into(),
@@ -48,6 +53,21 @@ fn main() -> ExitCode {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `dist`, or `dist --target TRIPLE`: the x86_64 triple is the plain build, another a cross one.
+fn dist_command(args: &[String]) -> Result {
+    let target = match args {
+        [] => None,
+        [flag, target] if flag == "--target" => Some(target.as_str()),
+        [flag] if flag.starts_with("--target=") => Some(&flag["--target=".len()..]),
+        _ => return Err("usage: cargo xtask dist [--target TRIPLE]".into()),
+    };
+    match target {
+        None => dist::run().map(|_| ()),
+        Some(target) if target == dist::TARGET => dist::run().map(|_| ()),
+        Some(target) => cross::dist(cross::find(target)?).map(|_| ()),
     }
 }
 
