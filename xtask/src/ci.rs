@@ -41,6 +41,11 @@ const TEST_PACKAGES: &[&str] = &[
     "systemd",
     "gzip",
     "systemd-journal-remote",
+    // tests/deb.rs: the package's man pages rendered, the package checked, its completions run.
+    "man-db",
+    "lintian",
+    "zsh",
+    "fish",
 ];
 
 pub fn run() -> crate::Result {
@@ -72,6 +77,8 @@ pub fn run() -> crate::Result {
         "warnings",
     ]))?;
     let binary = crate::dist::run()?;
+    // The .deb made from it, which tests/deb.rs installs.
+    crate::deb::package(&binary)?;
     crate::fn_length::run()?;
     // The static-binary tests must run, not skip, in CI: tell them the binary is required.
     shell::run(

@@ -15,19 +15,24 @@ use crate::shell::{self, workspace_root};
 const MAINTAINER: &str = "rescue developers <rescue@invalid.invalid>";
 const SYNOPSIS: &str = "static multi-call binary to verify and restore a broken Debian root";
 
-/// Builds the package and returns its path.
+/// Builds the dist binary, then the package; returns the package's path.
 pub fn run() -> crate::Result<PathBuf> {
-    let binary = crate::dist::run()?;
-    let dist = workspace_root().join("target/dist");
+    package(&crate::dist::run()?)
+}
+
+/// The package of `binary`, which `cargo xtask dist` built (with the pages and completions).
+pub fn package(binary: &Path) -> crate::Result<PathBuf> {
+    // Beside the binary: its pages and completions, and the package.
+    let dist = binary.parent().unwrap_or(Path::new("."));
     let version = docs::version();
-    let arch = debian_arch(&binary)?;
+    let arch = debian_arch(binary)?;
     let epoch = source_date_epoch();
-    let stage = shell::cargo_target_dir().join("deb").join("rescue");
+    let stage = shell::cargo_target_dir().join("deb").join(arch);
     if stage.exists() {
         std::fs::remove_dir_all(&stage)
             .map_err(|err| format!("cannot remove {}: {err}", stage.display()))?;
     }
-    stage_files(&stage, &dist, &binary, epoch)?;
+    stage_files(&stage, dist, binary, epoch)?;
     stage_control(&stage, version, arch)?;
     fix_modes_and_times(&stage, epoch)?;
 
@@ -42,13 +47,10 @@ pub fn run() -> crate::Result<PathBuf> {
     let size = std::fs::metadata(&deb)
         .map_err(|err| format!("cannot stat {}: {err}", deb.display()))?
         .len();
-    println!(
-        "target/dist/{}: {size} bytes",
-        deb.file_name().unwrap_or_default().to_string_lossy()
-    );
+    println!("{}: {size} bytes", deb.display());
     if shell::have("lintian") {
-        // Lintian refuses nothing as root but says it should not run so; its checks are the
-        // same either way. Errors fail the task, warnings are printed.
+        // As root it only warns that it should not run so. Errors fail the task; warnings are
+        // printed, and the ones that are so on purpose are overridden (LINTIAN_OVERRIDES).
         shell::run(
             Command::new("lintian")
                 .args(["--fail-on", "error", "--info"])
