@@ -171,7 +171,7 @@ fn rescue_page(date: &str) -> crate::Result<Vec<u8>> {
     paragraphs(&mut page, EXIT_STATUS);
     page.control("SH", ["SEE ALSO"]);
     page.text([roman(format!("{}, dpkg(1)", see_also_applets()))]);
-    Ok(page.render().into_bytes())
+    Ok(ascii(&page.render()).into_bytes())
 }
 
 const DESCRIPTION: &str = "\
@@ -316,7 +316,22 @@ fn without_repeated_preamble(page: &[u8]) -> Vec<u8> {
         rest = after;
     }
     out.push_str(&rest.replace(preamble.as_str(), ""));
-    out.into_bytes()
+    ascii(&out).into_bytes()
+}
+
+/// The page with every non-ASCII character as groff's `\[uXXXX]`, so that it reads the same
+/// whether or not the formatter is told the input's encoding (man-db runs preconv; groff alone
+/// does not).
+fn ascii(page: &str) -> String {
+    page.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\[u{:04X}]", u32::from(c))
+            }
+        })
+        .collect()
 }
 
 fn source() -> String {
@@ -395,6 +410,11 @@ mod tests {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(951_782_400), (2000, 2, 29));
         assert_eq!(civil(1_796_256_000), (2026, 12, 3));
+    }
+
+    #[test]
+    fn non_ascii_becomes_a_groff_escape() {
+        assert_eq!(ascii("a \u{2014} b"), "a \\[u2014] b");
     }
 
     #[test]
