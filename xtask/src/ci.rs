@@ -43,6 +43,11 @@ const TEST_PACKAGES: &[&str] = &[
     "gzip",
     "systemd-journal-remote",
     "qemu-user-static",
+    // tests/deb.rs: the package's man pages rendered, the package checked, its completions run.
+    "man-db",
+    "lintian",
+    "zsh",
+    "fish",
 ];
 
 pub fn run() -> crate::Result {
@@ -76,6 +81,8 @@ pub fn run() -> crate::Result {
     let binary = crate::dist::run()?;
     // tests/aarch64.rs runs it under qemu.
     crate::cross::dist(&crate::cross::AARCH64)?;
+    // The .deb made from it, which tests/deb.rs installs.
+    crate::deb::package(&binary)?;
     crate::fn_length::run()?;
     // The static-binary tests must run, not skip, in CI: tell them the binary is required.
     shell::run(

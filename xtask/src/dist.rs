@@ -63,6 +63,8 @@ pub fn run() -> crate::Result<PathBuf> {
             "the binary is {size} bytes, over the {SIZE_LIMIT}-byte limit"
         ));
     }
+    // Man pages and completions, made from the same clap definitions (xtask/src/docs.rs).
+    crate::docs::run(&dist)?;
     Ok(binary)
 }
 

@@ -1,11 +1,13 @@
 //! Build automation for `rescue`, run as `cargo xtask TASK` (the alias is in .cargo/config.toml):
 //!
-//!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS}
+//!   dist               static musl build, proof that it is static, target/dist/{rescue,SHA256SUMS},
+//!                      man pages and shell completions (target/dist/{man,completions})
 //!   dist --target aarch64-unknown-linux-musl
 //!                      the same for arm64, cross-built with Debian's cross gcc and musl
 //!                      (installed when missing): target/dist/aarch64/{rescue,SHA256SUMS}
+//!   deb                target/dist/rescue_VERSION_ARCH.deb from dist, checked by lintian if present
 //!   ci                 everything CI checks: fmt, clippy, dist (x86_64, then aarch64 run under
-//!                      qemu by the tests), function length, tests
+//!                      qemu by the tests), the .deb, function length, tests
 //!                      (installs what it needs; the tests run with RESCUE_CI=1: no skips)
 //!   bench              rescue against its peers on this machine's own files, printed as ratios
 //!   fuzz [--seconds N] [--jobs N] [TARGET...]
@@ -19,7 +21,9 @@
 mod bench;
 mod ci;
 mod cross;
+mod deb;
 mod dist;
+mod docs;
 mod elf;
 mod fn_length;
 mod fuzz;
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("dist") => dist_command(&args[1..]),
+        Some("deb") => deb::run().map(|_| ()),
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -41,7 +46,7 @@ fn main() -> ExitCode {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
-            "usage: cargo xtask dist [--target TRIPLE] | ci | bench [ls|cp|verify|restore]... \
+            "usage: cargo xtask dist [--target TRIPLE] | deb | ci | bench [ls|cp|verify|restore]... \
              | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length \
              | gnu-tests [--check] [UTIL|TEST]..."
                 .into(),
