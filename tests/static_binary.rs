@@ -342,3 +342,107 @@ fn the_kernel_log_and_network_views_work_without_proc() {
     let elf = ok(&in_chroot(&root, &["ldd", "/rescue"]));
     assert!(elf.contains("statically linked"), "{elf}");
 }
+
+/// A directory bind-mounted at `at` for as long as it lives.
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn mount(from: &Path, at: &Path) -> BindMount {
+        std::fs::create_dir_all(at).unwrap();
+        let status = Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount --bind {}", from.display());
+        BindMount(at.to_path_buf())
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn exit(output: &Output, code: i32, what: &str) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}\n{}",
+        common::show(output)
+    );
+    common::stdout(output)
+}
+
+/// The triage applets from the static binary alone, pointed with `--root` at a bookworm root
+/// mounted at /mnt of an empty root: a live system looking at the broken disk, with no loader,
+/// no /etc and (at first) no /proc of its own.
+#[test]
+fn the_triage_applets_work_in_an_empty_chroot_under_root() {
+    let Some((_dir, root)) = empty_root() else {
+        return;
+    };
+    let Some(bookworm) = common::bookworm::BookwormRoot::extract() else {
+        return;
+    };
+    let _mnt = BindMount::mount(&bookworm.root, &root.join("mnt"));
+    let out = exit(
+        &in_chroot(&root, &["doctor", "--root", "/mnt"]),
+        0,
+        "doctor",
+    );
+    assert!(out.contains("nothing wrong found"), "{out}");
+    let out = exit(
+        &in_chroot(&root, &["accounts", "--root", "/mnt"]),
+        0,
+        "accounts",
+    );
+    assert!(out.starts_with("no findings"), "{out}");
+    let out = exit(
+        &in_chroot(&root, &["ldd", "--root", "/mnt", "/usr/bin/bash"]),
+        0,
+        "ldd",
+    );
+    assert!(
+        out.contains("libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6"),
+        "{out}"
+    );
+
+    // What changed after a moment: exactly the file written then, and its owner.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(bookworm.path("etc/debian_version"), "13.0\n").unwrap();
+    let since = format!("@{since}");
+    let out = exit(
+        &in_chroot(&root, &["changes", "--root", "/mnt", "--since", &since]),
+        1,
+        "changes",
+    );
+    assert!(out.contains("debian_version"), "{out}");
+    assert!(out.contains("base-files"), "{out}");
+
+    // The libdir disaster, seen from the empty root.
+    std::fs::remove_dir_all(bookworm.path("usr/lib/x86_64-linux-gnu")).unwrap();
+    let out = exit(
+        &in_chroot(&root, &["doctor", "--root", "/mnt"]),
+        1,
+        "doctor",
+    );
+    assert!(out.contains("ld-linux-x86-64.so.2 is missing"), "{out}");
+    assert!(out.contains("libc6:amd64"), "{out}");
+    assert!(out.contains("next: rescue restore --root /mnt"), "{out}");
+    let listing = in_chroot(&root, &["salvage", "--root", "/mnt", "--list"]);
+    exit(&listing, 2, "salvage without /proc");
+    let _proc = ProcMount::mount(&root);
+    exit(
+        &in_chroot(&root, &["salvage", "--root", "/mnt", "--list"]),
+        0,
+        "salvage with /proc",
+    );
+}

@@ -221,11 +221,12 @@ pub enum Refusal {
 /// Runs `argv` of ROOT: in place on the running root, chrooted otherwise (root only); waits
 /// at most [`RUN_LIMIT`] and kills what hangs.
 pub fn run_in_root(cx: &Context, argv: &[&str]) -> Result<Ran, Refusal> {
+    // Pipes, not /dev/null: an empty chroot has no /dev, and the child's output is small.
     let mut command = Command::new(argv[0]);
     command
         .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if !cx.live {
         if !nix::unistd::geteuid().is_root() {
