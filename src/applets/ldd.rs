@@ -263,12 +263,7 @@ fn check(
             Outcome::Starts
         }
         Kind::Elf(elf) => {
-            let origin = loader
-                .root()
-                .resolve_inside(inside, Last::Follow)
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("/"));
+            let origin = loader.origin(inside);
             let tree = loader.tree(shown, elf, &origin);
             lines.extend(show(&tree, list));
             findings(loader.root(), &tree)

@@ -55,12 +55,7 @@ fn starts(cx: &Context) -> bool {
     {
         return false;
     }
-    let origin = cx
-        .root
-        .resolve_inside(Path::new(SSHD), Last::Follow)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("/"));
+    let origin = loader.origin(Path::new(SSHD));
     loader.tree(Path::new(SSHD), elf, &origin).starts()
 }
 

@@ -78,12 +78,7 @@ fn examine_programs(loader: &mut Loader) -> Starts {
         }
         starts.examined += 1;
         starts.arch = starts.arch.or(elf.arch);
-        let origin = loader
-            .root()
-            .resolve_inside(program, Last::Follow)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("/"));
+        let origin = loader.origin(program);
         let tree = loader.tree(program, elf, &origin);
         if !tree.starts() {
             let name = program.file_name().unwrap_or_default();

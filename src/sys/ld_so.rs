@@ -116,6 +116,15 @@ impl Loader {
         &self.root
     }
 
+    /// The directory `program` really lives in, symlinks followed inside ROOT: its `$ORIGIN`.
+    pub fn origin(&self, program: &Path) -> PathBuf {
+        self.root
+            .resolve_inside(program, Last::Follow)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
+
     /// The directories of ROOT's `ld.so.conf` and its includes, in order, each once.
     pub fn conf_dirs(&self) -> &[PathBuf] {
         &self.conf
