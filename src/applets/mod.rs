@@ -39,6 +39,7 @@ mod restore;
 mod rm;
 mod rmdir;
 mod salvage;
+mod seed;
 mod ss;
 mod stat;
 mod sync;
@@ -183,6 +184,12 @@ pub const APPLETS: &[Applet] = &[
         "salvage",
         salvage,
         "recover deleted files that running processes still hold",
+        2
+    ),
+    applet!(
+        "seed",
+        seed,
+        "make or refresh the seeded kit (/srv/rescue)",
         2
     ),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),
