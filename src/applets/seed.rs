@@ -1,5 +1,5 @@
 //! usage: rescue seed [--root DIR] [--dir DIR] [--packages essential|all|PKG...] [--from SRC]...
-//!                    [--hook] [--quiet]
+//!                    [--hook] [-q|--quiet]
 //!
 //! Make or refresh the seeded kit in ROOT/DIR (default `/srv/rescue`), the one `verify` and
 //! `restore` then use by default. It is idempotent, and fast when nothing changed: each part
@@ -161,37 +161,7 @@ fn report(out: &mut impl Write, seeded: &Seeded) -> std::io::Result<()> {
     if seeded.binary_written {
         writeln!(out, "  rescue: copied this binary (SHA256 checked)")?;
     }
-    let store = &seeded.store;
-    for (entry, from, linked) in &store.added {
-        writeln!(
-            out,
-            "  added   {} {} ({}) from {}, {} ({})",
-            entry.package,
-            entry.version,
-            entry.architecture,
-            escape(from),
-            if *linked { "hard-linked" } else { "copied" },
-            entry.trust
-        )?;
-    }
-    for name in &store.pruned {
-        writeln!(out, "  pruned  {}", escape(name))?;
-    }
-    for (package, why) in &store.missing {
-        writeln!(out, "  missing {package}: {why}")?;
-    }
-    changes += store.added.len() + store.pruned.len();
-    let bytes: u64 = store.entries().map(|e| e.size).sum();
-    writeln!(
-        out,
-        "debs: {} archives ({}): {} added, {} kept, {} pruned, {} missing",
-        store.added.len() + store.kept.len(),
-        decimal_size(bytes),
-        store.added.len(),
-        store.kept.len(),
-        store.pruned.len(),
-        store.missing.len()
-    )?;
+    changes += report_store(out, &seeded.store)?;
     let state = &seeded.state;
     changes += usize::from(state.new);
     writeln!(
@@ -258,4 +228,41 @@ fn report(out: &mut impl Write, seeded: &Seeded) -> std::io::Result<()> {
             format!("{changes} changes")
         }
     )
+}
+
+/// The store's lines; returns how many changes it made.
+fn report_store(
+    out: &mut impl Write,
+    store: &crate::kit::store::Refreshed,
+) -> std::io::Result<usize> {
+    for (entry, from, linked) in &store.added {
+        writeln!(
+            out,
+            "  added   {} {} ({}), {} from {} ({})",
+            entry.package,
+            entry.version,
+            entry.architecture,
+            if *linked { "hard-linked" } else { "copied" },
+            escape(from.parent().unwrap_or(from)),
+            entry.trust
+        )?;
+    }
+    for name in &store.pruned {
+        writeln!(out, "  pruned  {}", escape(name))?;
+    }
+    for (package, why) in &store.missing {
+        writeln!(out, "  missing {package}: {why}")?;
+    }
+    let bytes: u64 = store.entries().map(|e| e.size).sum();
+    writeln!(
+        out,
+        "debs: {} archives ({}): {} added, {} kept, {} pruned, {} missing",
+        store.added.len() + store.kept.len(),
+        decimal_size(bytes),
+        store.added.len(),
+        store.kept.len(),
+        store.pruned.len(),
+        store.missing.len()
+    )?;
+    Ok(store.added.len() + store.pruned.len())
 }

@@ -147,7 +147,12 @@ fn look_for_bash_static(
         .iter()
         .find(|p| p.name == BASH_STATIC && p.state.has_files());
     let wanted_names: HashSet<String> = [BASH_STATIC.to_string()].into();
-    let mut archives = Archives::new(root, sources, &wanted_names, std::slice::from_ref(&architecture))?;
+    let mut archives = Archives::new(
+        root,
+        sources,
+        &wanted_names,
+        std::slice::from_ref(&architecture),
+    )?;
     let files = installed.map(|p| db.files(p)).transpose()?;
     let (version, package_arch) = match installed {
         Some(p) => (p.version.clone(), p.architecture.clone()),
