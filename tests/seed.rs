@@ -496,3 +496,55 @@ fn an_archive_whose_sha256_differs_from_the_index_is_refused() {
     );
     assert!(debs_in(&root.path(KIT).join("debs")).is_empty());
 }
+
+#[test]
+fn bash_static_comes_from_an_archive_a_packages_index_vouches_for() {
+    let Some(root) = BookwormRoot::extract() else {
+        return;
+    };
+    // A bash-static newer than the one ROOT's apt list knows, in a mirror whose own index
+    // gives its SHA256.
+    let staging = root.base().join("bash-static");
+    fs::create_dir_all(staging.join("DEBIAN")).expect("mkdir DEBIAN");
+    fs::create_dir_all(staging.join("bin")).expect("mkdir bin");
+    fs::write(
+        staging.join("DEBIAN/control"),
+        "Package: bash-static\nVersion: 5.2.15-2+b99\nArchitecture: amd64\n\
+         Maintainer: Rescue Tests <tests@example.org>\nDescription: fake\n fake.\n",
+    )
+    .expect("write control");
+    let shell = b"#!/bin/sh\necho not really bash\n";
+    fs::write(staging.join("bin/bash-static"), shell).expect("write shell");
+    let debs = root.base().join("debs");
+    fs::create_dir(&debs).expect("mkdir debs");
+    let deb = debs.join("bash-static_5.2.15-2+b99_amd64.deb");
+    debroot::build_deb(&staging, &deb, "xz", false);
+    let mirror = root.base().join("mirror");
+    debroot::make_mirror(&mirror, &[deb]);
+    let mirror_arg = mirror.to_string_lossy().into_owned();
+    let args = ["--packages", "bash", "--from", &mirror_arg];
+    let output = seed(&debug_binary(), &root.root, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", shown("seed", &output));
+    let said = common::stdout(&output);
+    assert!(
+        said.contains("shell: bin/bash and bin/sh from bash-static 5.2.15-2+b99 (SHA256 matches"),
+        "{said}"
+    );
+    let bin = root.path(KIT).join("bin");
+    assert_eq!(fs::read(bin.join("bash")).expect("read bin/bash"), shell);
+    assert_eq!(
+        fs::metadata(bin.join("bash")).expect("stat").mode() & 0o777,
+        0o755
+    );
+    assert_eq!(
+        fs::read_link(bin.join("sh")).expect("bin/sh"),
+        Path::new("bash")
+    );
+    let again = seed(&debug_binary(), &root.root, &args);
+    let said = common::stdout(&again);
+    assert!(
+        said.contains("shell: bin/bash unchanged (bash-static 5.2.15-2+b99)"),
+        "{said}"
+    );
+    assert!(said.contains("nothing changed"), "{said}");
+}

@@ -111,7 +111,18 @@ pub fn bash_static(root: &Root, db: &Database, bin: &Path, sources: Vec<Source>)
         .and_then(fs::metadata)
         .map(|meta| meta.mtime())
         .unwrap_or(0);
-    let looked_with: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    // Named as seen inside ROOT: a seed from the host (`--root`) and the hook's own run in
+    // ROOT looked at the same sources.
+    let looked_with: Vec<String> = sources
+        .iter()
+        .map(|source| match source {
+            Source::Directory(dir) if !root.is_host_root() => dir
+                .strip_prefix(root.dir())
+                .map(|inside| Path::new("/").join(inside).display().to_string())
+                .unwrap_or_else(|_| source.to_string()),
+            _ => source.to_string(),
+        })
+        .collect();
     let looked_with = format!("{lists_mtime} {}", looked_with.join(" "));
     if let Some(shell) = remembered(bin, &looked_with) {
         return Ok(shell);
