@@ -481,7 +481,7 @@ fn an_archive_whose_sha256_differs_from_the_index_is_refused() {
             .output()
             .expect("dpkg-deb -b"),
     );
-    fs::remove_file(cache.join(&name)).expect("rm the genuine archive");
+    fs::rename(cache.join(&name), root.base().join("genuine.deb")).expect("move away");
     let from_arg = from.to_string_lossy().into_owned();
     let output = seed(
         &debug_binary(),
@@ -495,6 +495,37 @@ fn an_archive_whose_sha256_differs_from_the_index_is_refused() {
         "{said}"
     );
     assert!(debs_in(&root.path(KIT).join("debs")).is_empty());
+    // Nothing changed in the sources: the next run remembers instead of searching again.
+    let again = seed(
+        &debug_binary(),
+        &root.root,
+        &["--packages", UPGRADED, "--from", &from_arg],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{}",
+        shown("seed again", &again)
+    );
+    assert!(
+        common::stdout(&again).contains("as the last look found"),
+        "{}",
+        shown("seed again", &again)
+    );
+    // A source that changed is searched again: the genuine archive back in the apt cache.
+    fs::rename(root.base().join("genuine.deb"), cache.join(&name)).expect("move back");
+    let repaired = seed(
+        &debug_binary(),
+        &root.root,
+        &["--packages", UPGRADED, "--from", &from_arg],
+    );
+    assert_eq!(
+        repaired.status.code(),
+        Some(0),
+        "{}",
+        shown("seed", &repaired)
+    );
+    assert_eq!(debs_in(&root.path(KIT).join("debs")), vec![name]);
 }
 
 #[test]

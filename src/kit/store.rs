@@ -6,7 +6,9 @@
 //!
 //! `debs/index` remembers, per archive, what the next refresh needs to skip it without reading
 //! it: `NAME VERSION ARCH SHA256 SIZE INODE MTIME FILE TRUST`, tab-separated, the trust rule
-//! last. An archive whose file still has that size, inode and mtime is kept as it is; one that
+//! last; and the packages no source had (`!missing` lines), with what the sources looked like
+//! then (`!sources`: directory mtimes), so that they are searched again only when a source
+//! changed. An archive whose file still has that size, inode and mtime is kept as it is; one that
 //! changed is hashed again and kept only when its SHA256 is still the recorded one. Anything
 //! else in `debs/` (an archive of a version no longer installed, junk, a crashed run's temp
 //! file) is pruned. The index is the store's memory, not its proof: restore trusts what it
@@ -75,8 +77,8 @@ pub fn file_name(package: &Package) -> String {
 }
 
 /// Brings `debs` (a host path, the kit's store, resolved inside ROOT by the caller) to hold
-/// exactly the archives of `packages`, searched in the store itself, then `sources` (ROOT's apt
-/// cache and the `--from` ones).
+/// exactly the archives of `packages`, searched in `sources` (ROOT's apt cache and the
+/// `--from` ones), then the store itself (an archive whose index line was lost).
 pub fn refresh(
     root: &Root,
     db: &Database,
@@ -86,18 +88,23 @@ pub fn refresh(
 ) -> Result<Refreshed> {
     files::ensure_dir(debs)?;
     let index_path = debs.join(INDEX);
-    let old = read_index(&index_path);
+    let memory = read_index(&index_path);
+    let stamp = stamp(root, &sources);
     let mut refreshed = Refreshed::default();
     let mut need = Vec::new();
     for &package in packages {
-        match still_there(debs, &old, package) {
-            Some(entry) => refreshed.kept.push(entry),
-            None => need.push(package),
+        if let Some(entry) = still_there(debs, &memory.entries, package) {
+            refreshed.kept.push(entry);
+        } else if let Some(why) = memory.missing_since(&stamp, package) {
+            refreshed.missing.push((package.display_name(), why));
+        } else {
+            need.push(package);
         }
     }
+    let mut missing_now = BTreeMap::new();
     if !need.is_empty() {
-        let mut all_sources = vec![Source::Directory(debs.to_path_buf())];
-        all_sources.extend(sources);
+        let mut all_sources = sources;
+        all_sources.push(Source::Directory(debs.to_path_buf()));
         let resolved = sources::resolve(root, db, all_sources, &need, |_| true)?;
         for found in resolved.found {
             let target = debs.join(file_name(found.package));
@@ -110,14 +117,72 @@ pub fn refresh(
             }
         }
         for (package, why) in resolved.missing {
+            missing_now.insert(key_of(package), why.to_string());
             refreshed
                 .missing
                 .push((package.display_name(), why.to_string()));
         }
         refreshed.problems = resolved.problems;
     }
+    // What is still missing for the same sources is remembered as such, so that a hook run
+    // while a locally built package has no archive anywhere does not search for it each time.
+    for (key, why) in &memory.missing {
+        if memory.stamp == stamp && packages.iter().any(|p| key_of(p) == *key) {
+            missing_now
+                .entry(key.clone())
+                .or_insert_with(|| why.clone());
+        }
+    }
     let keep: BTreeSet<String> = refreshed.entries().map(|e| e.file.clone()).collect();
     refreshed.pruned = prune(debs, &keep)?;
+    write_index(&index_path, &refreshed, &stamp, &missing_now)?;
+    Ok(refreshed)
+}
+
+/// (name, version, architecture)
+type Key = (String, String, String);
+
+fn key_of(package: &Package) -> Key {
+    (
+        package.name.clone(),
+        package.version.clone(),
+        package.architecture.clone(),
+    )
+}
+
+/// What the sources looked like: each directory's mtime (a file added or removed changes
+/// it), ROOT's apt lists' (an `apt update`), the names of the others. When it is unchanged,
+/// a package missing last time is missing still.
+fn stamp(root: &Root, sources: &[Source]) -> String {
+    let mtime = |dir: &Path| {
+        fs::metadata(dir)
+            .map(|m| format!("{}.{}", m.mtime(), m.mtime_nsec()))
+            .unwrap_or_else(|_| "-".into())
+    };
+    let lists = root
+        .resolve(
+            Path::new("/var/lib/apt/lists"),
+            crate::sys::root::Last::Follow,
+        )
+        .map(|dir| mtime(&dir))
+        .unwrap_or_else(|_| "-".into());
+    let mut words = vec![lists];
+    for source in sources {
+        words.push(match source {
+            Source::Directory(dir) => mtime(dir),
+            Source::Mirror(dir) => mtime(&dir.join("dists")),
+            Source::Http(url) => url.clone(),
+        });
+    }
+    words.join(" ")
+}
+
+fn write_index(
+    path: &Path,
+    refreshed: &Refreshed,
+    stamp: &str,
+    missing: &BTreeMap<Key, String>,
+) -> Result<()> {
     let mut text = String::from(
         "# rescue seed: the archive store's index (name version arch sha256 size inode mtime \
          file trust)\n",
@@ -138,8 +203,15 @@ pub fn refresh(
             e.trust
         ));
     }
-    files::write_atomic(&index_path, text.as_bytes(), 0o644)?;
-    Ok(refreshed)
+    text.push_str(&format!("!sources\t{stamp}\n"));
+    for ((name, version, architecture), why) in missing {
+        let why = why.replace(['\n', '\t'], " ");
+        text.push_str(&format!(
+            "!missing\t{name}\t{version}\t{architecture}\t{why}\n"
+        ));
+    }
+    files::write_atomic(path, text.as_bytes(), 0o644)?;
+    Ok(())
 }
 
 /// The recorded entry of `package` when its file is still the one recorded: same size, inode
@@ -226,21 +298,52 @@ fn prune(debs: &Path, keep: &BTreeSet<String>) -> Result<Vec<String>> {
     Ok(pruned)
 }
 
-/// The index by file name; unreadable or malformed lines are forgotten (their archives are
-/// then hashed again, which is all an index saves).
-pub fn read_index(path: &Path) -> BTreeMap<String, Entry> {
+/// The index as read back: the archives by file name, and the packages missing last time
+/// with the sources' stamp then.
+#[derive(Default)]
+pub struct Memory {
+    pub entries: BTreeMap<String, Entry>,
+    stamp: String,
+    missing: BTreeMap<Key, String>,
+}
+
+impl Memory {
+    /// Why `package` was missing, when the sources have not changed since.
+    fn missing_since(&self, stamp: &str, package: &Package) -> Option<String> {
+        if self.stamp != stamp {
+            return None;
+        }
+        let why = self.missing.get(&key_of(package))?;
+        Some(format!(
+            "{why} (as the last look found; the sources have not changed)"
+        ))
+    }
+}
+
+/// The index; unreadable or malformed lines are forgotten (their archives are then hashed
+/// again, which is all an index saves).
+pub fn read_index(path: &Path) -> Memory {
+    let mut memory = Memory::default();
     let Ok(file) = crate::sys::input::open_regular(path, crate::sys::root::Last::NoFollow) else {
-        return BTreeMap::new();
+        return memory;
     };
     let Ok(bytes) = crate::sys::input::read_at_most(file, 64 << 20) else {
-        return BTreeMap::new();
+        return memory;
     };
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(parse_line)
-        .map(|entry| (entry.file.clone(), entry))
-        .collect()
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        if let Some(stamp) = line.strip_prefix("!sources\t") {
+            memory.stamp = stamp.to_string();
+        } else if let Some(rest) = line.strip_prefix("!missing\t") {
+            let fields: Vec<&str> = rest.splitn(4, '\t').collect();
+            if let [name, version, architecture, why] = fields[..] {
+                let key = (name.into(), version.into(), architecture.into());
+                memory.missing.insert(key, why.to_string());
+            }
+        } else if let Some(entry) = parse_line(line) {
+            memory.entries.insert(entry.file.clone(), entry);
+        }
+    }
+    memory
 }
 
 fn parse_line(line: &str) -> Option<Entry> {
