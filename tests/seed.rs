@@ -145,6 +145,23 @@ fn restore_in_chroot_without_network_or_apt_cache_takes_everything_from_the_kit(
         !chroot(&root.root, &["/bin/ls", "/"]).status.success(),
         "ls still runs without its libraries"
     );
+    // The kit's own loader and libc start a dynamic tool meanwhile.
+    let echo = chroot(
+        &root.root,
+        &[
+            "/srv/rescue/lib/ld-linux-x86-64.so.2",
+            "--library-path",
+            "/srv/rescue/lib",
+            "/bin/echo",
+            "still here",
+        ],
+    );
+    assert_eq!(
+        common::stdout(&echo),
+        "still here\n",
+        "{}",
+        shown("kit loader", &echo)
+    );
 
     let started = Instant::now();
     let restore = common::output_without_terminal(
