@@ -196,6 +196,51 @@ mod tests {
         assert_eq!(relation_name("foo [amd64]"), "foo");
     }
 
+    /// Required packages and the roots' closure, alternatives served by what is installed
+    /// (directly or through Provides); optional packages nothing needs stay out.
+    #[test]
+    fn essential_is_required_important_and_the_roots_closure() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = dir.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(&admin).unwrap();
+        let stanza = |name: &str, priority: &str, depends: &str, provides: &str| {
+            format!(
+                "Package: {name}\nStatus: install ok installed\nPriority: {priority}\n\
+                 Version: 1\nArchitecture: amd64\nDepends: {depends}\nProvides: {provides}\n\n"
+            )
+        };
+        let status = [
+            stanza("base", "required", "libx (>= 1) | liby", ""),
+            stanza("liby", "optional", "", ""),
+            stanza("bash", "optional", "awk", ""),
+            stanza("mawk", "optional", "", "awk"),
+            stanza("coreutils", "optional", "libc6:amd64", ""),
+            stanza("libc6", "optional", "", ""),
+            stanza("tool", "optional", "liby", ""),
+            stanza("kept-out", "important", "", ""),
+            stanza("extra", "optional", "libc6", ""),
+        ]
+        .concat()
+        .replace(
+            "Package: kept-out\nStatus: install ok installed",
+            "Package: kept-out\nStatus: deinstall ok config-files",
+        );
+        std::fs::write(admin.join("status"), status).unwrap();
+        let root = Root::new(dir.path());
+        let db = Database::open_in(&root).unwrap();
+        let (chosen, unknown) = select(&root, &db, &Set::Essential).unwrap();
+        let names: Vec<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["base", "liby", "bash", "mawk", "coreutils", "libc6"]
+        );
+        assert!(unknown.is_empty());
+        let (named, unknown) =
+            select(&root, &db, &Set::Named(vec!["tool".into(), "nope".into()])).unwrap();
+        assert_eq!(named.len(), 1);
+        assert_eq!(unknown, ["nope"]);
+    }
+
     #[test]
     fn set_words() {
         assert_eq!(Set::parse(&[]), Set::Essential);
