@@ -108,6 +108,28 @@ fn debs_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `dpkg-deb -R DEB STAGING`.
+fn unpack(deb: &Path, staging: &Path) {
+    let output = Command::new("dpkg-deb")
+        .arg("-R")
+        .arg(deb)
+        .arg(staging)
+        .output()
+        .expect("dpkg-deb -R");
+    debroot::assert_success("dpkg-deb -R", &output);
+}
+
+/// `dpkg-deb --root-owner-group -b STAGING DEB`.
+fn pack(staging: &Path, deb: &Path) {
+    let output = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(staging)
+        .arg(deb)
+        .output()
+        .expect("dpkg-deb -b");
+    debroot::assert_success("dpkg-deb -b", &output);
+}
+
 fn empty_apt_cache(root: &BookwormRoot) {
     for name in debs_in(&root.path("var/cache/apt/archives")) {
         fs::remove_file(root.path("var/cache/apt/archives").join(name)).expect("rm deb");
@@ -211,15 +233,7 @@ fn repack_newer(root: &BookwormRoot, package: &str) -> (String, String, String) 
         .unwrap_or_else(|| panic!("no {package} archive in the apt cache"));
     let staging = root.base().join("repack");
     let _ = fs::remove_dir_all(&staging);
-    debroot::assert_success(
-        "dpkg-deb -R",
-        &Command::new("dpkg-deb")
-            .arg("-R")
-            .arg(cache.join(&old_name))
-            .arg(&staging)
-            .output()
-            .expect("dpkg-deb -R"),
-    );
+    unpack(&cache.join(&old_name), &staging);
     let control_path = staging.join("DEBIAN/control");
     let control = fs::read_to_string(&control_path).expect("read control");
     let old = control
@@ -234,15 +248,7 @@ fn repack_newer(root: &BookwormRoot, package: &str) -> (String, String, String) 
     )
     .expect("write control");
     let file = format!("{package}_{}_amd64.deb", new.replace(':', "%3a"));
-    debroot::assert_success(
-        "dpkg-deb -b",
-        &Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-b"])
-            .arg(&staging)
-            .arg(cache.join(&file))
-            .output()
-            .expect("dpkg-deb -b"),
-    );
+    pack(&staging, &cache.join(&file));
     (old, new, format!("/var/cache/apt/archives/{file}"))
 }
 
@@ -477,27 +483,11 @@ fn an_archive_whose_sha256_differs_from_the_index_is_refused() {
         .find(|n| n.starts_with(&format!("{UPGRADED}_")))
         .expect("archive");
     let staging = root.base().join("tamper");
-    debroot::assert_success(
-        "dpkg-deb -R",
-        &Command::new("dpkg-deb")
-            .arg("-R")
-            .arg(cache.join(&name))
-            .arg(&staging)
-            .output()
-            .expect("dpkg-deb -R"),
-    );
+    unpack(&cache.join(&name), &staging);
     fs::write(staging.join("usr/share/doc/hostname/evil"), b"evil").expect("add a file");
     let from = root.base().join("from");
     fs::create_dir(&from).expect("mkdir from");
-    debroot::assert_success(
-        "dpkg-deb -b",
-        &Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-b"])
-            .arg(&staging)
-            .arg(from.join(&name))
-            .output()
-            .expect("dpkg-deb -b"),
-    );
+    pack(&staging, &from.join(&name));
     fs::rename(cache.join(&name), root.base().join("genuine.deb")).expect("move away");
     let from_arg = from.to_string_lossy().into_owned();
     let output = seed(

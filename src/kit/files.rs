@@ -173,3 +173,18 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .map_err(|err| Error::io("open", path, err))?;
     crate::sources::sha256_of(path, file)
 }
+
+/// Calls `visit` with the metadata (not followed) of everything under `dir` that is not a
+/// directory; what cannot be read is skipped.
+pub fn walk(dir: &Path, mut visit: impl FnMut(&fs::Metadata)) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stack.push(entry.path()),
+                Ok(meta) => visit(&meta),
+                Err(_) => {}
+            }
+        }
+    }
+}

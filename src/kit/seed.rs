@@ -202,15 +202,10 @@ fn write_sums(
 /// The bytes of every regular file under `dir`.
 fn size_of(dir: &Path) -> u64 {
     let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => stack.push(entry.path()),
-                Ok(meta) if meta.is_file() => total += meta.len(),
-                _ => {}
-            }
+    files::walk(dir, |meta| {
+        if meta.is_file() {
+            total += meta.len();
         }
-    }
+    });
     total
 }

@@ -143,16 +143,7 @@ fn same_as(dir: &Path, current: &[(PathBuf, Vec<u8>, u32)]) -> bool {
 
 fn count_files(dir: &Path) -> usize {
     let mut count = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => stack.push(entry.path()),
-                Ok(_) => count += 1,
-                Err(_) => {}
-            }
-        }
-    }
+    files::walk(dir, |_| count += 1);
     count
 }
 
