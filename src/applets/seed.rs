@@ -85,7 +85,8 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         );
     }
     let options = Options {
-        dir: args.dir.clone(),
+        // Inside ROOT, so relative to its `/` whatever the working directory.
+        dir: Path::new("/").join(&args.dir),
         set: Set::parse(&args.packages),
         from,
         hook: args.hook.then(|| hook_args(&args)),

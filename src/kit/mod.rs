@@ -96,4 +96,10 @@ impl Kit {
     pub fn state(&self) -> PathBuf {
         self.dir.join("state")
     }
+
+    /// The newest copy of the host's state ([`state`]'s layout): `state/latest/etc/passwd`,
+    /// `state/latest/var/lib/dpkg/status`, ...
+    pub fn latest_state(&self) -> PathBuf {
+        self.state().join(state::LATEST)
+    }
 }
