@@ -40,6 +40,7 @@ mod restore;
 mod rm;
 mod rmdir;
 mod salvage;
+mod seed;
 mod ss;
 mod stat;
 mod sync;
@@ -190,6 +191,12 @@ pub const APPLETS: &[Applet] = &[
         "salvage",
         salvage,
         "recover deleted files that running processes still hold",
+        2
+    ),
+    applet!(
+        "seed",
+        seed,
+        "make or refresh the seeded kit (/srv/rescue)",
         2
     ),
     applet!("sha256sum", md5sum, "compute or check SHA256 digests", 1),

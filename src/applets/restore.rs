@@ -10,7 +10,8 @@
 //! left alone with a note naming `dpkg-reconfigure PKG`.
 //!
 //! Archives come from ROOT/var/cache/apt/archives, or from each `--from`: a directory of
-//! `.deb`s, a mirror tree (`dists/` + `pool/`), or an `http://` mirror. Only the installed
+//! `.deb`s, a mirror tree (`dists/` + `pool/`), or an `http://` mirror; and from the seeded
+//! kit's store (`KIT/debs`, after the apt cache; the plan says which). Only the installed
 //! version is used, and only when its SHA256 matches a Packages index (ROOT's apt lists or the
 //! mirror's own) or its md5sums equal the ones dpkg recorded; every file's md5 must equal
 //! ROOT's record for that path. Missing conffiles are restored; modified ones only with
@@ -104,6 +105,9 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         complain(name, format!("warning: {ignored}"));
     }
     let kit = Kit::find(&root, args.kit.as_deref()).map_err(|err| Exit::failed(2, err))?;
+    if let Some(kit) = &kit {
+        sources = kit.with_store(&root, sources);
+    }
     let options = plan::Options {
         conffiles: args.conffiles,
         use_cache: !args.no_cache,
@@ -113,7 +117,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         Ok(plan) => plan,
         Err(err) => return Err(Exit::failed(2, format!("cannot plan: {err}"))),
     };
-    print_plan(&plan);
+    print_plan(&plan, options.kit.as_ref());
     if plan.is_empty() {
         let why = if !plan.refused.is_empty() {
             "what the archives ask for was refused (see above)"
@@ -246,7 +250,7 @@ fn report_outcome(
     }
 }
 
-fn print_plan(plan: &Plan) {
+fn print_plan(plan: &Plan, kit: Option<&Kit>) {
     let mut out = std::io::stdout().lock();
     if !plan.aliases.is_empty() {
         let _ = writeln!(out, "merged-/usr aliases:");
@@ -261,11 +265,13 @@ fn print_plan(plan: &Plan) {
         }
     }
     for package in &plan.packages {
+        let from_kit = kit.is_some_and(|kit| kit.holds(package.deb.path()));
         let _ = writeln!(
             out,
-            "{} {} from {} ({})",
+            "{} {} from {}{} ({})",
             package.package,
             package.version,
+            if from_kit { "the kit's store: " } else { "" },
             escape(package.deb.path()),
             package.trust
         );

@@ -29,7 +29,8 @@
 //! an error naming its file and line, and is never held whole.
 //!
 //! Unless `--db-only`, every package whose installed version is found (ROOT's apt cache, or
-//! each `--from`: a directory of .debs, a mirror tree, an http:// mirror) and trusted is also
+//! each `--from`: a directory of .debs, a mirror tree, an http:// mirror; and the seeded
+//! kit's store, `KIT/debs`) and trusted is also
 //! checked against the archive's tar headers: type, mode, owner, group, size, symlink target,
 //! device numbers, mtime and file capabilities, statoverride and the maintainer scripts'
 //! settings applied (`postinst` read, never run) — rpm -V's `S M 5 D L U G T P` columns,
@@ -118,11 +119,15 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         result
     });
     let mut report = result.map_err(|err| Exit::failed(2, err))?;
+    let mut from_kit = None;
     let coverage = if args.db_only || args.missing_only {
         None
     } else {
         match deep_checks(&root, &db, &packages, &args.from, &options, &mut report) {
-            Ok(coverage) => Some(coverage),
+            Ok((coverage, kit)) => {
+                from_kit = kit;
+                Some(coverage)
+            }
             Err(err) => {
                 let message = format!("cannot check against archives: {err}");
                 return Err(Exit::failed(2, message));
@@ -148,7 +153,16 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
     let written = match args.format {
         Format::Dpkg => write_dpkg(&mut out, &report),
         Format::Json => write_json(&mut out, &report),
-        Format::Text => write_text(&mut out, &report, &args, coverage.as_ref()),
+        Format::Text => {
+            write_text(&mut out, &report, &args, coverage.as_ref()).and_then(|()| match &from_kit {
+                Some((debs, count)) if *count > 0 => writeln!(
+                    out,
+                    "{count} of the archives came from the kit's store {}",
+                    escape(debs)
+                ),
+                _ => Ok(()),
+            })
+        }
     };
     written
         .and_then(|()| out.flush())
@@ -316,8 +330,9 @@ fn describe(finding: &Finding) -> String {
     }
 }
 
-/// The archive pass: sources from `--from`, or ROOT's apt cache. The archives are found
-/// (and fetched) here, then compared by the library.
+/// The archive pass: sources from `--from`, or ROOT's apt cache, and the kit's store. The
+/// archives are found (and fetched) here, then compared by the library; how many came from
+/// the kit's store comes back with the coverage.
 fn deep_checks(
     root: &Root,
     db: &Database,
@@ -325,15 +340,26 @@ fn deep_checks(
     from: &[OsString],
     options: &Options,
     report: &mut Report,
-) -> crate::Result<Coverage> {
+) -> crate::Result<(Coverage, Option<(PathBuf, usize)>)> {
     let mut sources = Vec::new();
     for arg in from {
         sources.push(Source::parse(&arg.to_string_lossy())?);
     }
+    if let Some(kit) = &options.kit {
+        sources = kit.with_store(root, sources);
+    }
     // `verify --from http://...` asks for the archive checks of every package.
     let resolved = crate::sources::resolve(root, db, sources, packages, |_| true)?;
+    let from_kit = options.kit.as_ref().map(|kit| {
+        let count = resolved
+            .found
+            .iter()
+            .filter(|found| kit.holds(found.archive.deb.path()))
+            .count();
+        (kit.debs(), count)
+    });
     let coverage = deep::check_all(root, db, packages, resolved, options.threads, report);
-    Ok(coverage)
+    Ok((coverage, from_kit))
 }
 
 fn write_text(

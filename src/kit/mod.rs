@@ -3,6 +3,13 @@
 //! every package-owned path's metadata, and copies of the host's own account and dpkg state.
 
 pub mod baseline;
+pub mod console;
+pub mod files;
+pub mod hook;
+pub mod seed;
+pub mod select;
+pub mod state;
+pub mod store;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -58,6 +65,28 @@ impl Kit {
         self.dir.join("debs")
     }
 
+    /// The sources a run searches with this kit: ROOT's apt cache first when `from` is empty
+    /// (the default source), then the kit's store, then `from`.
+    pub fn with_store(
+        &self,
+        root: &Root,
+        from: Vec<crate::sources::Source>,
+    ) -> Vec<crate::sources::Source> {
+        use crate::sources::Source;
+        let mut sources = Vec::new();
+        if from.is_empty() {
+            sources.push(Source::Directory(crate::sources::apt_cache_dir(root)));
+        }
+        sources.push(Source::Directory(self.debs()));
+        sources.extend(from);
+        sources
+    }
+
+    /// Whether `archive` (a path a source gave) is in this kit's store.
+    pub fn holds(&self, archive: &Path) -> bool {
+        archive.parent() == Some(self.debs().as_path())
+    }
+
     /// The baseline file ([`baseline::Baseline`]).
     pub fn baseline(&self) -> PathBuf {
         self.dir.join("baseline")
@@ -66,5 +95,11 @@ impl Kit {
     /// Copies of the host's own state: accounts, the dpkg status, diversions, statoverride.
     pub fn state(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// The newest copy of the host's state ([`state`]'s layout): `state/latest/etc/passwd`,
+    /// `state/latest/var/lib/dpkg/status`, ...
+    pub fn latest_state(&self) -> PathBuf {
+        self.state().join(state::LATEST)
     }
 }

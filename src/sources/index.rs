@@ -51,6 +51,16 @@ impl Index {
         ))
     }
 
+    /// Every version of `package` for `architecture` (or `all`) this index knows.
+    pub fn versions_of(&self, package: &str, architecture: &str) -> Vec<&IndexEntry> {
+        self.entries
+            .values()
+            .filter(|e| {
+                e.package == package && (e.architecture == architecture || e.architecture == "all")
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

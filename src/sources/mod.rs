@@ -182,19 +182,33 @@ impl AptCache {
         }
     }
 
-    /// The archive at `path`: inside ROOT when `path` is in the apt cache, else a host path
-    /// (`--from`), whose symlinks the kernel follows. Only a regular file is read either way.
+    /// The archive at `path`: inside ROOT when `path` is in the apt cache or anywhere else
+    /// under ROOT (the seeded kit's store), else a host path (`--from`), whose symlinks the
+    /// kernel follows. Only a regular file is read either way.
     fn open(&self, root: &Root, path: &Path) -> Result<Deb> {
-        match (path.parent(), path.file_name()) {
-            (Some(dir), Some(name)) if dir == self.host => {
+        let inside = match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) if dir == self.host => Some(self.inside.join(name)),
+            _ if !root.is_host_root() => path
+                .strip_prefix(root.dir())
+                .ok()
+                .map(|relative| Path::new("/").join(relative)),
+            _ => None,
+        };
+        match inside {
+            Some(inside) => {
                 let file = root
-                    .open_regular(&self.inside.join(name))
+                    .open_regular(&inside)
                     .map_err(|err| Error::io("open", path, err))?;
                 Deb::from_file(path, file)
             }
-            _ => Deb::open(path),
+            None => Deb::open(path),
         }
     }
+}
+
+/// ROOT's apt cache as the host sees it (resolved inside ROOT): the default source.
+pub fn apt_cache_dir(root: &Root) -> PathBuf {
+    AptCache::of(root).host
 }
 
 impl Archives {
@@ -293,6 +307,26 @@ impl Archives {
             }
         }
         Err(unavailable)
+    }
+
+    /// Every version of a package not installed (`bash-static` for the kit) that ROOT's apt
+    /// lists or the mirrors' indexes know, for `architecture` or `all`.
+    pub fn known_versions(&mut self, package: &str, architecture: &str) -> Vec<IndexEntry> {
+        let mut out: Vec<IndexEntry> = self
+            .root_index()
+            .versions_of(package, architecture)
+            .into_iter()
+            .cloned()
+            .collect();
+        for (_, index) in &self.sources {
+            out.extend(
+                index
+                    .versions_of(package, architecture)
+                    .into_iter()
+                    .cloned(),
+            );
+        }
+        out
     }
 
     fn root_index(&mut self) -> &Index {
