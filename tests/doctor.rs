@@ -347,3 +347,28 @@ fn the_running_system_is_examined() {
         );
     }
 }
+
+/// With no daily backup, the seeded kit's copy of the status file is the judge.
+#[test]
+fn the_kits_state_copies_are_the_judge_when_var_backups_has_none() {
+    let Some(bookworm) = BookwormRoot::extract() else {
+        return;
+    };
+    let root = bookworm.root.to_str().unwrap();
+    let seeded = common::run(&["seed", "--root", root, "--packages", "dpkg"]);
+    common::assert_exit(&seeded, 0, "seed");
+    let status = bookworm.path("var/lib/dpkg/status");
+    let text = fs::read_to_string(&status).unwrap();
+    let kept: Vec<&str> = text
+        .split("\n\n")
+        .filter(|stanza| stanza.starts_with("Package: base-files\n"))
+        .collect();
+    fs::write(&status, kept.join("\n\n") + "\n").unwrap();
+    let out = common::stdout(&doctor(&bookworm.root));
+    let found = finding(&out, "] dpkg database").unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        found.contains("srv/rescue/state/latest/var/lib/dpkg/status"),
+        "{found}"
+    );
+    assert!(found.contains("1 package now"), "{found}");
+}

@@ -182,7 +182,8 @@ fn newest_copy(cx: &Context) -> Option<StatusCopy> {
         }
     }
     if let Some(kit) = &cx.kit {
-        kit_copies(&kit.state(), 3, &mut candidates);
+        let copy = kit.latest_state().join("var/lib/dpkg/status");
+        candidates.push((copy.clone(), copy));
     }
     let mut copies: Vec<StatusCopy> = candidates
         .into_iter()
@@ -190,23 +191,6 @@ fn newest_copy(cx: &Context) -> Option<StatusCopy> {
         .collect();
     copies.sort_by_key(|c| std::cmp::Reverse(c.mtime));
     copies.into_iter().next()
-}
-
-/// Files named `status` under the kit's state directory, a few levels down.
-fn kit_copies(dir: &Path, depth: usize, out: &mut Vec<(PathBuf, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() && depth > 0 {
-            kit_copies(&entry.path(), depth - 1, out);
-        } else if kind.is_file() && entry.file_name() == "status" {
-            out.push((entry.path(), entry.path()));
-        }
-    }
 }
 
 fn read_copy(path: &Path, shown: &Path) -> Option<StatusCopy> {

@@ -94,7 +94,7 @@ pub enum Family {
     Dash,
     /// `/var/backups/passwd.bak`: the daily cron job of Debian releases before bookworm.
     VarBackups,
-    /// `/srv/rescue/state/passwd` (or `.../state/etc/passwd`): the seeded kit's copy.
+    /// `/srv/rescue/state/latest/etc/passwd`: the seeded kit's newest copy.
     Seeded,
 }
 
@@ -105,17 +105,17 @@ impl Family {
         self.paths(kind).swap_remove(0)
     }
 
-    /// Where to look, first found wins: the kit's layout is not fixed yet, so its copy is
-    /// looked for both flat and under `etc/`.
+    /// Where to look, first found wins.
     pub fn paths(self, kind: Kind) -> Vec<PathBuf> {
         let name = kind.name();
         let paths = match self {
             Family::Dash => vec![format!("/etc/{name}-")],
             Family::VarBackups => vec![format!("/var/backups/{name}.bak")],
-            Family::Seeded => vec![
-                format!("/srv/rescue/state/{name}"),
-                format!("/srv/rescue/state/etc/{name}"),
-            ],
+            Family::Seeded => vec![format!(
+                "{}/state/{}/etc/{name}",
+                crate::kit::DEFAULT_DIR,
+                crate::kit::state::LATEST
+            )],
         };
         paths.into_iter().map(PathBuf::from).collect()
     }
