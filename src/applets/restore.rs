@@ -248,6 +248,9 @@ fn report_outcome(
 
 fn print_plan(plan: &Plan) {
     let mut out = std::io::stdout().lock();
+    for line in &plan.baseline {
+        let _ = writeln!(out, "baseline: {line}");
+    }
     if !plan.aliases.is_empty() {
         let _ = writeln!(out, "merged-/usr aliases:");
         for alias in &plan.aliases {

@@ -452,8 +452,17 @@ fn checked_summary(report: &Report, coverage: Option<&Coverage>) -> String {
         match coverage {
             None => "; database checks only".to_string(),
             Some(c) => format!(
-                "; {} packages also checked against their archives, {} without an archive",
-                c.checked, c.unavailable
+                "; {} packages also checked against their archives, {} without an archive{}",
+                c.checked,
+                c.unavailable,
+                match &report.recorded {
+                    Some(r) => format!(
+                        "; expected metadata from the kit's baseline {} ({} paths)",
+                        escape(&r.file),
+                        r.baseline.len()
+                    ),
+                    None => String::new(),
+                }
             ),
         }
     )

@@ -67,6 +67,9 @@ pub struct Plan {
     pub suggestion: Option<String>,
     /// Findings that verify made before planning, for the summary.
     pub findings_before: usize,
+    /// Where expected metadata came from when the kit's baseline is in use (said once), then
+    /// the baseline entries ignored because they disagree with the database.
+    pub baseline: Vec<String>,
 }
 
 impl Plan {
@@ -228,7 +231,8 @@ pub fn plan(
         })
         .collect();
 
-    let mut deep = Deep::new(root, db, &report.aliases)?;
+    plan.baseline = baseline_lines(&report);
+    let mut deep = Deep::new(root, db, &report.aliases, report.recorded.clone())?;
     plan.notes.extend(
         deep.take_script_issues()
             .into_iter()
@@ -246,6 +250,20 @@ pub fn plan(
         plan.suggestion = suggestion(root, resolved.sources.iter());
     }
     Ok(plan)
+}
+
+/// What the plan says about the kit's baseline: that it is used, and what of it is not.
+fn baseline_lines(report: &verify::Report) -> Vec<String> {
+    let Some(recorded) = &report.recorded else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "expected metadata from the archives, statoverride and maintainer scripts, then the kit's baseline {} ({} paths): each path goes back to the host's recorded mode, owner, group and capabilities",
+        escape(&recorded.file),
+        recorded.baseline.len()
+    )];
+    lines.extend(recorded.dropped.iter().cloned());
+    lines
 }
 
 /// One package's part of the plan.
@@ -700,7 +718,8 @@ impl<'a> Target<'a> {
         host: Option<&Path>,
         disk: Option<&'a std::fs::Metadata>,
     ) -> Target<'a> {
-        let expectation = context.deep.expectation(entry, dest);
+        let expectation = context.deep.expectation(&package.name, entry, dest);
+        let unresolved = context.deep.unresolved(entry, dest, &expectation);
         // The disk counts only when it holds the same kind of thing.
         let disk = disk.filter(|d| FileKind::of(d.file_type()) == expectation.archive.kind);
         let capability = match (disk, host) {
@@ -718,7 +737,7 @@ impl<'a> Target<'a> {
             capability,
             host_root: context.root.is_host_root(),
             root_dir: context.root.dir(),
-            unresolved: context.deep.unresolved(entry, dest),
+            unresolved,
         }
     }
 

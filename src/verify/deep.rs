@@ -14,9 +14,11 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::attrs::{compare, Attr, Check, Expected, FileKind, OnDisk};
 use super::expect::{Expectation, Outcome};
+use super::recorded::Recorded;
 use super::{AliasProblem, Difference, Finding, Kind, ScriptSet};
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::maintscript::{MaintainerScripts, RootWorld, ScriptKind};
@@ -34,13 +36,20 @@ pub struct Deep<'a> {
     accounts: Accounts,
     aliases: &'a [AliasProblem],
     scripts: MaintainerScripts,
+    /// The kit's baseline, the last layer of expected metadata.
+    recorded: Option<Arc<Recorded>>,
 }
 
 impl<'a> Deep<'a> {
     /// Reads ROOT's accounts and walks every installed package's maintainer scripts (a few
     /// tens of milliseconds for a full system). Account files that exist but cannot be read
     /// are an error: owners would be guessed.
-    pub fn new(root: &'a Root, db: &'a Database, aliases: &'a [AliasProblem]) -> Result<Deep<'a>> {
+    pub fn new(
+        root: &'a Root,
+        db: &'a Database,
+        aliases: &'a [AliasProblem],
+        recorded: Option<Arc<Recorded>>,
+    ) -> Result<Deep<'a>> {
         let accounts = Accounts::read(root)?;
         let scripts = MaintainerScripts::load(db, &RootWorld::new(root, db));
         Ok(Deep {
@@ -49,7 +58,13 @@ impl<'a> Deep<'a> {
             accounts,
             aliases,
             scripts,
+            recorded,
         })
+    }
+
+    /// The baseline file in use, if any.
+    pub fn baseline_file(&self) -> Option<&Path> {
+        self.recorded.as_deref().map(|r| r.file.as_path())
     }
 
     /// Scripts that could not be read or parsed (their effects are not known), handed over
@@ -66,16 +81,22 @@ impl<'a> Deep<'a> {
     /// Where `package`'s entry lives: at the diverted path if another package diverted it, and
     /// under `/usr` when its first component is a broken merged-/usr alias.
     pub fn destination(&self, package: &str, entry: &Path) -> PathBuf {
-        let path = match self.db.diversions.diverted(entry, package) {
-            Some(diversion) => diversion.to.clone(),
-            None => entry.to_path_buf(),
-        };
+        let path = self.checked_path(package, entry);
         for alias in self.aliases {
             if let Ok(rest) = path.strip_prefix(&alias.alias) {
                 return Path::new("/").join(&alias.target).join(rest);
             }
         }
         path
+    }
+
+    /// The path verify checks for `package`'s entry, and the baseline records: at the diverted
+    /// path if another package diverted it (no alias bypassed).
+    fn checked_path(&self, package: &str, entry: &Path) -> PathBuf {
+        match self.db.diversions.diverted(entry, package) {
+            Some(diversion) => diversion.to.clone(),
+            None => entry.to_path_buf(),
+        }
     }
 
     /// What the entry must be once unpacked at `dest`.
@@ -141,8 +162,14 @@ impl<'a> Deep<'a> {
     /// The owner and group names the path's statoverride gives that ROOT's accounts do not
     /// have (`/etc/group` overwritten, say): each is a finding, and restore writes the path
     /// without the setuid or setgid bit such a name would have carried.
-    pub fn unresolved(&self, entry: &DataEntry, dest: &Path) -> Vec<(Attr, String)> {
-        let Some(over) = self.statoverride(entry, dest) else {
+    /// With the baseline deciding, nothing is unresolved: it recorded the numbers.
+    pub fn unresolved(
+        &self,
+        entry: &DataEntry,
+        dest: &Path,
+        expectation: &Expectation,
+    ) -> Vec<(Attr, String)> {
+        let Some(over) = self.statoverride(entry, dest).filter(|_| !expectation.recorded) else {
             return Vec::new();
         };
         let name = |owner: &crate::dpkg::Owner| match owner {
@@ -159,13 +186,35 @@ impl<'a> Deep<'a> {
         out
     }
 
-    /// What the entry must be at `dest` once unpacked and configured: the archive's header,
-    /// statoverride, then the maintainer scripts' effects. A preinst's changes last only on
-    /// directories (the unpack that follows sets every file's metadata again); symlinks are
-    /// left to the archive.
-    pub fn expectation(&self, entry: &DataEntry, dest: &Path) -> Expectation {
+    /// What `package`'s entry must be at `dest` once unpacked and configured: the archive's
+    /// header, statoverride, the maintainer scripts' effects, then the kit's baseline. A
+    /// preinst's changes last only on directories (the unpack that follows sets every file's
+    /// metadata again); symlinks are left to the archive.
+    pub fn expectation(&self, package: &str, entry: &DataEntry, dest: &Path) -> Expectation {
         let archive = self.expected(entry, dest);
-        if archive.kind == FileKind::Symlink || self.scripts.is_empty() {
+        if archive.kind == FileKind::Symlink {
+            return Expectation::plain(archive);
+        }
+        let scripted = self.scripted(archive, entry, dest);
+        let Some(recorded) = &self.recorded else {
+            return scripted;
+        };
+        let key = self.checked_path(package, &entry.path);
+        let found = recorded
+            .baseline
+            .get(&key)
+            .or_else(|| recorded.baseline.get(dest));
+        match found {
+            Some(r) if r.kind == scripted.archive.kind => {
+                scripted.with_baseline(r.mode, r.uid, r.gid, r.capability.as_deref())
+            }
+            _ => scripted,
+        }
+    }
+
+    /// The archive's metadata and what the maintainer scripts do to it.
+    fn scripted(&self, archive: Expected, entry: &DataEntry, dest: &Path) -> Expectation {
+        if self.scripts.is_empty() {
             return Expectation::plain(archive);
         }
         let names: Vec<&Path> = if dest == entry.path {
@@ -233,9 +282,9 @@ impl<'a> Deep<'a> {
             if entry.kind == EntryKind::Directory && disk.is_symlink_to_directory() {
                 return Ok(());
             }
-            let expectation = self.expectation(entry, &dest);
+            let expectation = self.expectation(&package.name, entry, &dest);
             let on_disk = disk.on_disk();
-            let unresolved = self.unresolved(entry, &dest);
+            let unresolved = self.unresolved(entry, &dest, &expectation);
             let (outcome, attrs) = self.judge_entry(entry, &expectation, &on_disk, &unresolved);
             if let Some(set) = self.script_set(package, &dest, &expectation, outcome, &on_disk) {
                 script_set.push(set);
@@ -360,7 +409,10 @@ impl<'a> Deep<'a> {
         let from_scripts = expectation.script_attrs();
         let mut differences = self.describe(expected, disk, attrs);
         for difference in &mut differences {
-            if from_scripts.contains(&difference.attr) {
+            let recorded = [Attr::Mode, Attr::User, Attr::Group, Attr::Caps];
+            if expectation.recorded && recorded.contains(&difference.attr) {
+                difference.expected = format!("{} (baseline)", difference.expected);
+            } else if from_scripts.contains(&difference.attr) {
                 difference.expected =
                     format!("{} (set by {})", difference.expected, expectation.by());
             }
@@ -571,7 +623,7 @@ pub fn check_all(
     let mut coverage = Coverage::default();
     // A copy: the report's findings change while the checks read the aliases.
     let aliases = report.aliases.clone();
-    match Deep::new(root, db, &aliases) {
+    match Deep::new(root, db, &aliases, report.recorded.clone()) {
         Ok(mut deep) => {
             for (package, why) in &resolved.missing {
                 match why {

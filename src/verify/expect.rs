@@ -6,6 +6,10 @@
 //! the scripts' part is a list of [`Outcome`]s, the one a working host gets first. Values a
 //! script computes at run time (`chgrp $(stat -c %g /usr/local)`) are *undetermined*: the
 //! attribute is not checked, and restore never invents one.
+//!
+//! The kit's baseline, when there is one, comes last ([`Expectation::with_baseline`]): what
+//! the healthy host had, whoever set it (a script's computed value, an admin's `chmod`), is
+//! what is expected, and nothing is left undetermined.
 
 use super::attrs::{capability_matches, Attr, Expected, FileKind, OnDisk};
 use crate::dpkg::maintscript::{Effect, Op, PathEffects, ScriptKind, Value};
@@ -34,6 +38,8 @@ pub struct Expectation {
     pub outcomes: Vec<Outcome>,
     /// Each script with an effect on the path.
     pub managed_by: Vec<ManagedBy>,
+    /// The kit's baseline decided mode, owner, group (and a file's capability).
+    pub recorded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +64,7 @@ impl Expectation {
             }],
             archive,
             managed_by: Vec::new(),
+            recorded: false,
         }
     }
 
@@ -100,6 +107,40 @@ impl Expectation {
                     kind: e.script.kind,
                 })
                 .collect(),
+            recorded: false,
+        }
+    }
+
+    /// The baseline's word on the attributes the archive and the scripts leave to the host:
+    /// one outcome, the primary one with the recorded mode, owner, group and (regular files)
+    /// capability. `capability` is the raw attribute; one that does not decode is left
+    /// unchecked rather than guessed.
+    pub fn with_baseline(
+        self,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        capability: Option<&[u8]>,
+    ) -> Expectation {
+        let mut outcome = Outcome {
+            expected: self.primary().expected.clone(),
+            undetermined: Vec::new(),
+        };
+        let expected = &mut outcome.expected;
+        expected.mode = mode;
+        expected.uid = Some(uid);
+        expected.gid = Some(gid);
+        if expected.kind == FileKind::Regular {
+            match capability.map(FileCaps::from_xattr) {
+                None => expected.capability = None,
+                Some(Ok(caps)) => expected.capability = (!caps.is_empty()).then_some(caps),
+                Some(Err(_)) => outcome.undetermined.push(Attr::Caps),
+            }
+        }
+        Expectation {
+            outcomes: vec![outcome],
+            recorded: true,
+            ..self
         }
     }
 
@@ -119,8 +160,12 @@ impl Expectation {
 
     /// The attributes some script sets to something other than the archive's value, or to
     /// a value not known here: the ones restore must not "repair" on a metadata-only drift.
+    /// None when the baseline decided: it is the proof.
     pub fn script_attrs(&self) -> Vec<Attr> {
         let mut out = Vec::new();
+        if self.recorded {
+            return out;
+        }
         for outcome in &self.outcomes {
             for attr in [Attr::Mode, Attr::User, Attr::Group, Attr::Caps] {
                 let differs = match attr {
