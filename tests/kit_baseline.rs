@@ -115,10 +115,18 @@ fn a_recorded_root_reads_back_equal_and_agrees_with_stat_and_getcap() {
         assert_eq!(ours, stat, "{path}: baseline vs stat");
         if e.kind == FileKind::Regular {
             let md5 = in_root(&root.root, &["md5sum", &path]);
-            let hex: String = e.md5.expect("md5").iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = e
+                .md5
+                .expect("md5")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert!(md5.starts_with(&hex), "{path}: md5 {hex} vs {md5}");
             let getcap = in_root(&root.root, &["getcap", &path]);
-            let ours = e.file_caps().map(|c| format!("{path} {c}")).unwrap_or_default();
+            let ours = e
+                .file_caps()
+                .map(|c| format!("{path} {c}"))
+                .unwrap_or_default();
             assert_eq!(ours, getcap, "{path}: baseline vs getcap");
             checked_caps |= !getcap.is_empty();
         }
@@ -139,13 +147,192 @@ fn a_recorded_root_reads_back_equal_and_agrees_with_stat_and_getcap() {
     }
     assert!(checked_caps, "no sample carried a capability (ping should)");
     let (agent, _) = entry(&baseline, &["/usr/bin/ssh-agent", "/bin/ssh-agent"]);
-    assert_eq!(
-        (agent.mode, agent.group.as_deref()),
-        (0o2755, Some("_ssh"))
-    );
+    assert_eq!((agent.mode, agent.group.as_deref()), (0o2755, Some("_ssh")));
     let (ping, _) = entry(&baseline, &["/usr/bin/ping", "/bin/ping"]);
     assert_eq!(
         ping.file_caps(),
         Some(FileCaps::parse_text("cap_net_raw=ep").unwrap())
     );
+}
+
+/// The recorded state of `paths` (relative to ROOT), read the way the snapshots of the other
+/// tests read it.
+fn nodes(root: &BookwormRoot, paths: &[&str]) -> Vec<Option<Node>> {
+    paths
+        .iter()
+        .map(|p| debroot::node_at(&root.path(p)))
+        .collect()
+}
+
+fn findings(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  /"))
+        .map(|l| format!("/{}", l.split("  ").next().unwrap_or(l)))
+        .collect()
+}
+
+fn flagged(stdout: &str, name: &str) -> bool {
+    findings(stdout)
+        .iter()
+        .any(|p| p.ends_with(&format!("/bin/{name}")))
+}
+
+#[test]
+fn verify_and_restore_take_the_host_s_recorded_metadata() {
+    let Some(root) = BookwormRoot::extract() else {
+        return;
+    };
+    let r = &root.root;
+    let no_baseline = tempfile::tempdir().unwrap();
+    let without = ["--kit", no_baseline.path().to_str().unwrap()];
+    // What an admin did before the baseline was recorded: the host's own state.
+    run(Command::new("chmod")
+        .arg("0700")
+        .arg(root.path("usr/bin/sort")));
+    run(Command::new("chown")
+        .arg("0:100")
+        .arg(root.path("usr/bin/tac")));
+    run(Command::new("setcap")
+        .arg("cap_net_bind_service=ep")
+        .arg(root.path("usr/bin/env")));
+    let (baseline, _) = record(r);
+    let (sort, _) = entry(&baseline, &["/usr/bin/sort", "/bin/sort"]);
+    assert_eq!(sort.mode, 0o700);
+    let samples = ["usr/bin/sort", "usr/bin/tac", "usr/bin/env", "usr/bin/tr"];
+    let recorded = nodes(&root, &samples);
+
+    let (code, out, err) = verify(r, &[]);
+    assert_eq!(
+        code, 0,
+        "with the baseline, the admin's changes are the host's: {out}{err}"
+    );
+    assert!(
+        out.contains("expected metadata from the kit's baseline")
+            && out.contains("srv/rescue/baseline"),
+        "{out}"
+    );
+    let (code, out, err) = verify(r, &without);
+    assert_eq!(
+        code, 1,
+        "without it, they differ from the archives: {out}{err}"
+    );
+    for name in ["sort", "tac", "env"] {
+        assert!(
+            flagged(&out, name),
+            "{name} not flagged without the baseline: {out}"
+        );
+    }
+    assert!(
+        !out.contains("expected metadata from the kit's baseline"),
+        "{out}"
+    );
+
+    // The same kind of change after the recording is a finding.
+    run(Command::new("chmod")
+        .arg("0755")
+        .arg(root.path("usr/bin/sort")));
+    run(Command::new("chmod")
+        .arg("0700")
+        .arg(root.path("usr/bin/tr")));
+    run(Command::new("chown")
+        .arg("0:0")
+        .arg(root.path("usr/bin/tac")));
+    run(Command::new("setcap")
+        .arg("-r")
+        .arg(root.path("usr/bin/env")));
+    let (code, out, err) = verify(r, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    for name in ["sort", "tac", "env", "tr"] {
+        assert!(
+            flagged(&out, name),
+            "{name} not flagged with the baseline: {out}"
+        );
+    }
+    assert!(
+        out.contains("mode 0755 instead of 0700 (baseline)"),
+        "{out}"
+    );
+    let (_, out, _) = verify(r, &without);
+    assert_eq!(
+        findings(&out).len(),
+        1,
+        "only tr differs from its archive: {out}"
+    );
+
+    let restore = common::rescue_in(r, "restore", &["--yes"]);
+    let shown = common::show(&restore);
+    assert!(shown.contains("baseline: expected metadata"), "{shown}");
+    assert_eq!(
+        nodes(&root, &samples),
+        recorded,
+        "restore did not put back the recorded state of {samples:?}: {shown}"
+    );
+    let (code, out, err) = verify(r, &[]);
+    assert_eq!(code, 0, "after restore: {out}{err}");
+}
+
+/// Rewrites field `field` (0-based) of the baseline line of `path`.
+fn edit_field(file: &Path, path: &str, field: usize, value: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let suffix = format!(" {path}");
+    let mut found = false;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !line.ends_with(&suffix) {
+                return line.to_string();
+            }
+            found = true;
+            let mut fields: Vec<&str> = line.split(' ').collect();
+            fields[field] = value;
+            fields.join(" ")
+        })
+        .collect();
+    assert!(found, "{path} not in {}", file.display());
+    std::fs::write(file, edited.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn an_entry_older_than_the_installed_package_is_ignored_with_a_note() {
+    let Some(root) = BookwormRoot::extract() else {
+        return;
+    };
+    let r = &root.root;
+    run(Command::new("chmod")
+        .arg("0700")
+        .arg(root.path("usr/bin/sort")));
+    run(Command::new("chmod")
+        .arg("0700")
+        .arg(root.path("usr/bin/tr")));
+    let (baseline, file) = record(r);
+    let (_, sort) = entry(&baseline, &["/usr/bin/sort", "/bin/sort"]);
+    let (tr_entry, tr) = entry(&baseline, &["/usr/bin/tr", "/bin/tr"]);
+    let package = tr_entry.package.clone();
+    let (code, _, _) = verify(r, &[]);
+    assert_eq!(code, 0);
+
+    // Recorded from an older coreutils, and from a file whose content dpkg no longer knows.
+    edit_field(&file, &sort, 10, "0.1-stale");
+    edit_field(&file, &tr, 7, &"0".repeat(32));
+    let (code, out, err) = verify(r, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(flagged(&out, "sort") && flagged(&out, "tr"), "{out}");
+    assert!(
+        err.contains(&format!("entries of {package} 0.1-stale ignored ({sort})"))
+            && err.contains(&format!("is now {}", tr_entry.version)),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("entries of {package} ignored ({tr})"))
+            && err.contains("md5 recorded is not the one dpkg records"),
+        "{err}"
+    );
+    assert!(
+        err.contains("srv/rescue/baseline"),
+        "the note names the file: {err}"
+    );
+    let plan = common::rescue_in(r, "restore", &["--dry-run"]);
+    let shown = common::show(&plan);
+    assert!(shown.contains("0.1-stale ignored"), "{shown}");
 }

@@ -169,7 +169,10 @@ impl<'a> Deep<'a> {
         dest: &Path,
         expectation: &Expectation,
     ) -> Vec<(Attr, String)> {
-        let Some(over) = self.statoverride(entry, dest).filter(|_| !expectation.recorded) else {
+        let Some(over) = self
+            .statoverride(entry, dest)
+            .filter(|_| !expectation.recorded)
+        else {
             return Vec::new();
         };
         let name = |owner: &crate::dpkg::Owner| match owner {

@@ -82,6 +82,10 @@ impl Expectation {
             undetermined: Vec::new(),
         }];
         for script in effects {
+            // No way through the script is no effect (and never an empty list of outcomes).
+            if script.sequences.is_empty() {
+                continue;
+            }
             let mut next = Vec::new();
             for outcome in &outcomes {
                 for sequence in &script.sequences {
@@ -426,6 +430,31 @@ mod tests {
         );
         assert!(e.primary().undetermined.is_empty());
         assert_eq!(e.primary().expected.mode, 0o1730);
+    }
+
+    #[test]
+    fn the_baseline_decides_what_scripts_left_undetermined() {
+        let e = expect(
+            FileKind::Regular,
+            0o755,
+            vec![vec![effect(owner(None, Some("?"))), effect(mode("u+s"))]],
+        );
+        assert_eq!(e.primary().undetermined, vec![Attr::Group]);
+        let caps = FileCaps::parse_text("cap_net_raw=ep").unwrap();
+        let recorded = e.with_baseline(0o700, 0, 50, Some(&caps.to_xattr()));
+        assert!(recorded.recorded && recorded.outcomes.len() == 1);
+        let outcome = recorded.primary();
+        assert!(outcome.undetermined.is_empty());
+        assert_eq!(
+            (outcome.expected.mode, outcome.expected.gid),
+            (0o700, Some(50))
+        );
+        assert_eq!(outcome.expected.capability, Some(caps));
+        // Restore keeps nothing from the disk: the baseline is the proof.
+        assert!(recorded.script_attrs().is_empty());
+        let garbled =
+            expect(FileKind::Regular, 0o755, vec![vec![]]).with_baseline(0o755, 0, 0, Some(b"xx"));
+        assert_eq!(garbled.primary().undetermined, vec![Attr::Caps]);
     }
 
     #[test]

@@ -389,8 +389,8 @@ pub fn verify(
     let items = collect_all(root, db, packages, options.threads, &mut report)?;
     report.paths_checked = items.len();
     if let (Some(kit), false) = (&options.kit, options.missing_only) {
-        report.recorded = recorded::load(kit, db, packages, &items, &mut report.notes)
-            .map(std::sync::Arc::new);
+        report.recorded =
+            recorded::load(kit, db, packages, &items, &mut report.notes).map(std::sync::Arc::new);
     }
     if let Some(progress) = progress {
         progress
