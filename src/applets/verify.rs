@@ -457,9 +457,10 @@ fn checked_summary(report: &Report, coverage: Option<&Coverage>) -> String {
                 c.unavailable,
                 match &report.recorded {
                     Some(r) => format!(
-                        "; expected metadata from the kit's baseline {} ({} paths)",
+                        "; expected metadata from the kit's baseline {} ({} paths; {} packages checked against it alone)",
                         escape(&r.file),
-                        r.baseline.len()
+                        r.baseline.len(),
+                        c.recorded_only
                     ),
                     None => String::new(),
                 }

@@ -325,6 +325,84 @@ impl<'a> Deep<'a> {
         })
     }
 
+    /// A package no archive was found for: each listed path the baseline recorded for it
+    /// is checked against what the baseline says alone (type, mode, owner, group, link
+    /// target, capabilities), merged into `findings` as [`Deep::check_package`] does. Size,
+    /// mtime and content are left to verify's digests; nothing is expected that the host did
+    /// not have. `false` when the baseline has nothing for the package.
+    pub fn check_recorded(&self, package: &Package, findings: &mut Vec<Finding>) -> Result<bool> {
+        let Some(recorded) = &self.recorded else {
+            return Ok(false);
+        };
+        let display = package.display_name();
+        let files = self.db.files(package)?;
+        let mut index: HashMap<PathBuf, usize> = findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.package == display)
+            .map(|(i, f)| (f.listed.clone(), i))
+            .collect();
+        let mut any = false;
+        for listed in files.list.iter().flat_map(|list| list.paths.iter()) {
+            let key = self.checked_path(&package.name, listed);
+            // A directory many packages list is checked once, with the package recorded.
+            let Some(entry) = recorded.baseline.get(&key).filter(|e| e.package == display) else {
+                continue;
+            };
+            any = true;
+            let dest = self.destination(&package.name, listed);
+            let Some(disk) = Standing::read(self.root, &dest) else {
+                continue;
+            };
+            if entry.kind == FileKind::Directory && disk.is_symlink_to_directory() {
+                continue;
+            }
+            let expected = Expected {
+                kind: entry.kind,
+                mode: entry.mode,
+                uid: Some(entry.uid),
+                gid: Some(entry.gid),
+                size: None,
+                link_target: entry.link_target.clone(),
+                rdev: None,
+                mtime: None,
+                capability: entry.file_caps(),
+            };
+            let on_disk = disk.on_disk();
+            let mut attrs = compare(&expected, &on_disk);
+            if entry.capability.is_some() && expected.capability.is_none() {
+                attrs.set(Attr::Caps, Check::Unchecked);
+            }
+            let differences = |attrs: &super::Attrs| {
+                let mut differences = self.describe(&expected, &on_disk, attrs);
+                for difference in &mut differences {
+                    difference.expected = format!("{} (baseline)", difference.expected);
+                }
+                differences
+            };
+            match index.get(listed) {
+                Some(&at) => merge_attributes(&mut findings[at], attrs, differences),
+                None if attrs.any_failed() => {
+                    let conffile = package.conffiles.iter().any(|c| &c.path == listed);
+                    findings.push(Finding {
+                        package: display.clone(),
+                        version: package.version.clone(),
+                        path: dest,
+                        listed: listed.clone(),
+                        conffile,
+                        kind: Kind::Attributes,
+                        differences: differences(&attrs),
+                        attrs,
+                        cause: None,
+                    });
+                    index.insert(listed.clone(), findings.len() - 1);
+                }
+                None => {}
+            }
+        }
+        Ok(any)
+    }
+
     /// [`Deep::judge`] for one archive entry, with the statoverride names ROOT lacks
     /// (`unresolved`) and what a hard link cannot be compared on taken into account.
     fn judge_entry<'e>(
@@ -605,8 +683,11 @@ pub fn owned_paths(files: &crate::dpkg::PackageFiles) -> std::collections::HashS
 pub struct Coverage {
     /// Packages whose archive was found, trusted and compared.
     pub checked: usize,
-    /// Packages with no usable archive in the sources: their `?` columns stay `?`.
+    /// Packages with no usable archive in the sources: their `?` columns stay `?` (but see
+    /// `recorded_only`).
     pub unavailable: usize,
+    /// Of those, the packages checked against the kit's baseline alone.
+    pub recorded_only: usize,
     /// (package, why) for archives that were found but could not be read to the end.
     pub failed: Vec<(String, String)>,
 }
@@ -628,12 +709,16 @@ pub fn check_all(
     let aliases = report.aliases.clone();
     match Deep::new(root, db, &aliases, report.recorded.clone()) {
         Ok(mut deep) => {
+            let mut no_archive = Vec::new();
             for (package, why) in &resolved.missing {
                 match why {
                     NoArchive::Database(err) => coverage
                         .failed
                         .push((package.display_name(), err.to_string())),
-                    NoArchive::Unavailable(_) => coverage.unavailable += 1,
+                    NoArchive::Unavailable(_) => {
+                        coverage.unavailable += 1;
+                        no_archive.push(*package);
+                    }
                 }
             }
             let script_issues = deep.take_script_issues();
@@ -645,6 +730,9 @@ pub fn check_all(
                 report,
                 &mut coverage,
             );
+            if deep.recorded.is_some() {
+                recorded_all(&deep, packages, no_archive, threads, report, &mut coverage);
+            }
             report.notes.extend(script_issues.into_iter().map(note));
         }
         Err(error) => report.notes.push(note(error_issue(error))),
@@ -707,6 +795,56 @@ fn compare_all(
         }
     }
     // Findings of packages not in `packages` (none expected) keep their place at the end.
+    for (_, mut rest) in by_package {
+        report.findings.append(&mut rest);
+    }
+}
+
+/// The baseline pass: every package without an archive checked against the kit's baseline
+/// alone, on all cores; findings stay grouped by package, in `packages` order.
+fn recorded_all(
+    deep: &Deep,
+    packages: &[&Package],
+    no_archive: Vec<&Package>,
+    threads: usize,
+    report: &mut super::Report,
+    coverage: &mut Coverage,
+) {
+    let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
+    for finding in report.findings.drain(..) {
+        by_package
+            .entry(finding.package.clone())
+            .or_default()
+            .push(finding);
+    }
+    let jobs: Vec<_> = no_archive
+        .into_iter()
+        .map(|package| {
+            let findings = by_package
+                .remove(&package.display_name())
+                .unwrap_or_default();
+            (package, findings)
+        })
+        .collect();
+    let results = crate::sys::parallel::map(jobs, threads, |(package, mut findings)| {
+        let outcome = deep.check_recorded(package, &mut findings);
+        (package, findings, outcome)
+    });
+    for (package, findings, outcome) in results {
+        match outcome {
+            Ok(true) => coverage.recorded_only += 1,
+            Ok(false) => {}
+            Err(err) => coverage
+                .failed
+                .push((package.display_name(), err.to_string())),
+        }
+        by_package.insert(package.display_name(), findings);
+    }
+    for package in packages {
+        if let Some(mut findings) = by_package.remove(&package.display_name()) {
+            report.findings.append(&mut findings);
+        }
+    }
     for (_, mut rest) in by_package {
         report.findings.append(&mut rest);
     }
