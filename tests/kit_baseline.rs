@@ -294,7 +294,7 @@ fn verify_and_restore_take_the_host_s_recorded_metadata() {
         .arg(root.path("usr/bin/sort")));
     let (code, out, err) = verify(r, &[]);
     assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(findings(&out), [sort_path.clone()], "{out}");
+    assert_eq!(findings(&out), vec![sort_path], "{out}");
     assert!(
         out.contains("mode 0755 instead of 0700 (baseline)"),
         "{out}"
