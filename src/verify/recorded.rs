@@ -1,9 +1,9 @@
 //! The kit's baseline as expected metadata: read once per run, and kept only where it still
 //! agrees with the dpkg database. An entry whose package is now at another version, or whose
 //! md5 is not the one dpkg records for the file (it was upgraded, or replaced, since the
-//! baseline was recorded), says nothing about today's file: it is dropped, with a note naming
-//! the package and the paths. A conffile's content is the admin's, so for a conffile only the
-//! version is compared.
+//! baseline was recorded, or it was already changed then), says nothing about today's file: it
+//! is dropped, with a note naming the package and the paths. A conffile's content is the
+//! admin's, so for a conffile only the version is compared.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -131,7 +131,7 @@ pub(super) fn load(
         ignored += dropped.count;
         let why = format!(
             "entries of {package} ignored ({}): the md5 recorded is not the one dpkg records \
-             (the file changed since the baseline was recorded)",
+             (the file was replaced since, or was already changed when the baseline was recorded)",
             dropped.named()
         );
         let error = crate::Error::refused(&file, why);

@@ -70,6 +70,12 @@ pub fn survey(
     let keyed = cache_dir.is_some();
     let hashed = hash_all(&jobs, &items, &cache, keyed, threads, None);
     let mut new_cache = cache;
+    // As verify does: a survey of every package drops the entries of paths nobody owns now.
+    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
+        let listed: std::collections::HashSet<&std::path::Path> =
+            items.iter().map(Item::path).collect();
+        new_cache.retain(|path| listed.contains(path));
+    }
     for (job, result) in jobs.iter().zip(hashed) {
         if let Hashed::Digest { digest, key, .. } = result {
             if let Some(key) = key {
