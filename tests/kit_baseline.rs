@@ -281,6 +281,17 @@ fn verify_and_restore_take_the_host_s_recorded_metadata() {
     let (code, out, err) = verify(r, &[]);
     assert_eq!(code, 0, "after restore: {out}{err}");
 
+    // Written anew, a file gets the host's recorded metadata too, not the archive's.
+    std::fs::remove_file(root.path("usr/bin/env")).unwrap();
+    std::fs::remove_file(root.path("usr/bin/tac")).unwrap();
+    let restore = common::rescue_in(r, "restore", &["--yes"]);
+    assert_eq!(
+        nodes(&root, &samples),
+        recorded,
+        "deleted files not written back as recorded: {}",
+        common::show(&restore)
+    );
+
     // With no archive for coreutils, the baseline alone still tells the host's mode.
     for deb in std::fs::read_dir(root.path("var/cache/apt/archives")).unwrap() {
         let deb = deb.unwrap().path();
@@ -370,4 +381,19 @@ fn an_entry_older_than_the_installed_package_is_ignored_with_a_note() {
     let plan = common::rescue_in(r, "restore", &["--dry-run"]);
     let shown = common::show(&plan);
     assert!(shown.contains("0.1-stale ignored"), "{shown}");
+
+    // A damaged baseline is named and set aside; the run goes on with the archives alone.
+    let text = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &text[..text.len() / 2]).unwrap();
+    let (code, out, err) = verify(r, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(flagged(&out, "sort") && flagged(&out, "tr"), "{out}");
+    assert!(
+        err.contains("srv/rescue/baseline") && err.contains("from the archives alone"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("expected metadata from the kit's baseline"),
+        "{out}"
+    );
 }

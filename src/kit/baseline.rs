@@ -127,9 +127,10 @@ impl Baseline {
     }
 
     /// Reads a baseline file written by [`Baseline::write`]. Every defect is an error naming
-    /// the file and the line; nothing in it is trusted further than its syntax.
+    /// the file and the line; nothing in it is trusted further than its syntax. Only a regular
+    /// file is read: a symlink there (into the rescue system's own files, say) is refused.
     pub fn read(path: &Path) -> Result<Baseline> {
-        let file = crate::sys::input::open_regular(path, Last::Follow)
+        let file = crate::sys::input::open_regular(path, Last::NoFollow)
             .map_err(|err| Error::io("read", path, err))?;
         let mut lines = LineReader::new(file, MAX_LINE);
         let mut entries = BTreeMap::new();
