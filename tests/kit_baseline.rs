@@ -397,3 +397,48 @@ fn an_entry_older_than_the_installed_package_is_ignored_with_a_note() {
         "{out}"
     );
 }
+
+/// Not a check: how long recording this machine's `/` takes, how large the file is, and
+/// what the baseline costs verify (`cargo test --release --test kit_baseline -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn record_this_host() {
+    let root = Root::new("/");
+    let db = Database::open_in(&root).expect("open /'s database");
+    let kit = tempfile::tempdir().unwrap();
+    let file = kit.path().join("baseline");
+    for round in ["first", "second", "third"] {
+        let started = Instant::now();
+        let baseline = Baseline::record(&root, &db).expect("record /");
+        let took = started.elapsed();
+        let started = Instant::now();
+        baseline.write(&file).unwrap();
+        let wrote = started.elapsed();
+        let started = Instant::now();
+        let back = Baseline::read(&file).unwrap();
+        let read = started.elapsed();
+        assert_eq!(back, baseline);
+        let size = std::fs::metadata(&file).unwrap().len();
+        eprintln!(
+            "{round}: {} paths recorded in {took:?}, written in {wrote:?}, read in {read:?}, {size} bytes",
+            baseline.len()
+        );
+    }
+    let empty = tempfile::tempdir().unwrap();
+    for (what, dir) in [("with the baseline", kit.path()), ("without", empty.path())] {
+        let started = Instant::now();
+        let output = common::rescue()
+            .args(["verify", "--kit"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().unwrap_or("").to_string();
+        eprintln!(
+            "verify / {what}: {:?} in {:?}: {last}",
+            output.status.code(),
+            started.elapsed()
+        );
+    }
+}
