@@ -316,6 +316,15 @@ fn verify_and_restore_take_the_host_s_recorded_metadata() {
         code, 0,
         "without archive nor baseline nothing tells: {out}{err}"
     );
+    // Restore cannot set it without the archive, and says so rather than "intact".
+    let plan = common::rescue_in(r, "restore", &["--dry-run"]);
+    let shown = common::show(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("cannot restore coreutils")
+            && shown.contains("differs from the kit's baseline"),
+        "{shown}"
+    );
 }
 
 /// Rewrites field `field` (0-based) of the baseline line of `path`.

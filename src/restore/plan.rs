@@ -208,13 +208,18 @@ pub fn plan(
         findings_before: report.findings.len() + report.aliases.len(),
         ..Plan::default()
     };
+    // Packages with no archive and nothing verify's database checks see: the baseline may
+    // still show metadata drift on them.
+    let mut unseen = Vec::new();
     for (package, why) in resolved.missing {
         let package_findings = findings
             .remove(package.display_name().as_str())
             .unwrap_or_default();
         match why {
             NoArchive::Database(err) => return Err(err),
-            NoArchive::Unavailable(_) if package_findings.is_empty() => {}
+            NoArchive::Unavailable(unavailable) if package_findings.is_empty() => {
+                unseen.push((package, unavailable.to_string()));
+            }
             NoArchive::Unavailable(unavailable) => plan.unrestorable.push(Unrestorable::new(
                 package,
                 &package_findings,
@@ -238,6 +243,11 @@ pub fn plan(
             .into_iter()
             .map(|issue| format!("{} (metadata it sets is taken as it stands)", issue.error)),
     );
+    for (package, unavailable) in unseen {
+        if let Some(unrestorable) = recorded_drift(&deep, package, unavailable) {
+            plan.unrestorable.push(unrestorable);
+        }
+    }
     let context = Context {
         root,
         db,
@@ -250,6 +260,20 @@ pub fn plan(
         plan.suggestion = suggestion(root, resolved.sources.iter());
     }
     Ok(plan)
+}
+
+/// A package with no archive whose paths differ from the kit's baseline: restore sets
+/// metadata only along with the archive's entries, so it is listed as unrestorable (verify
+/// flagged it; the plan must not call it intact).
+fn recorded_drift(deep: &Deep, package: &Package, unavailable: String) -> Option<Unrestorable> {
+    let mut drift = Vec::new();
+    deep.check_recorded(package, &mut drift).ok()?;
+    if drift.is_empty() {
+        return None;
+    }
+    let drift: Vec<&Finding> = drift.iter().collect();
+    let why = format!("{unavailable} (its metadata differs from the kit's baseline)");
+    Some(Unrestorable::new(package, &drift, why))
 }
 
 /// What the plan says about the kit's baseline: that it is used, and what of it is not.
