@@ -62,11 +62,6 @@ impl<'a> Deep<'a> {
         })
     }
 
-    /// The baseline file in use, if any.
-    pub fn baseline_file(&self) -> Option<&Path> {
-        self.recorded.as_deref().map(|r| r.file.as_path())
-    }
-
     /// Scripts that could not be read or parsed (their effects are not known), handed over
     /// once to whoever reports them.
     pub fn take_script_issues(&mut self) -> Vec<crate::dpkg::Issue> {
@@ -162,6 +157,7 @@ impl<'a> Deep<'a> {
     /// The owner and group names the path's statoverride gives that ROOT's accounts do not
     /// have (`/etc/group` overwritten, say): each is a finding, and restore writes the path
     /// without the setuid or setgid bit such a name would have carried.
+    ///
     /// With the baseline deciding, nothing is unresolved: it recorded the numbers.
     pub fn unresolved(
         &self,
