@@ -17,6 +17,11 @@
 //! ROOT's record for that path. Missing conffiles are restored; modified ones only with
 //! `--conffiles`.
 //!
+//! With a seeded kit (`--kit DIR`, else ROOT/srv/rescue when present), its baseline is the
+//! last layer of expected metadata: each path goes back to the mode, owner, group and
+//! capabilities the healthy host had, not only to the archive's; entries that disagree with
+//! the dpkg database are ignored, and the plan says so.
+//!
 //! A run holds dpkg's locks (`lock-frontend`, `lock`, as dpkg and apt take them) and one of
 //! its own (ROOT/var/backups/rescue/lock): while dpkg, apt, or another restore or undo runs,
 //! it refuses (exit 2) and names the holder. `--ignore-lock` goes on past a dpkg lock whose
@@ -252,6 +257,9 @@ fn report_outcome(
 
 fn print_plan(plan: &Plan, kit: Option<&Kit>) {
     let mut out = std::io::stdout().lock();
+    for line in &plan.baseline {
+        let _ = writeln!(out, "baseline: {line}");
+    }
     if !plan.aliases.is_empty() {
         let _ = writeln!(out, "merged-/usr aliases:");
         for alias in &plan.aliases {

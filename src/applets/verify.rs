@@ -36,6 +36,12 @@
 //! settings applied (`postinst` read, never run) — rpm -V's `S M 5 D L U G T P` columns,
 //! which `--format dpkg` prints as `.` (ok) or the letter (failed); `?` where no archive was
 //! found or a script sets a value not known here (shown as information, not a problem).
+//!
+//! With a seeded kit (`--kit DIR`, else ROOT/srv/rescue when present), its baseline comes last
+//! in the expected metadata: mode, owner, group and capabilities are expected to be what the
+//! healthy host had (an admin's `chmod`, a script's computed value), marked `(baseline)`; a
+//! package with no archive is checked against the baseline alone. An entry whose package
+//! version or md5 no longer agrees with the dpkg database is ignored, with a warning.
 
 use crate::sys::quoting::json_string;
 use std::ffi::OsString;
@@ -478,8 +484,18 @@ fn checked_summary(report: &Report, coverage: Option<&Coverage>) -> String {
         match coverage {
             None => "; database checks only".to_string(),
             Some(c) => format!(
-                "; {} packages also checked against their archives, {} without an archive",
-                c.checked, c.unavailable
+                "; {} packages also checked against their archives, {} without an archive{}",
+                c.checked,
+                c.unavailable,
+                match &report.recorded {
+                    Some(r) => format!(
+                        "; expected metadata from the kit's baseline {} ({} paths; {} packages checked against it alone)",
+                        escape(&r.file),
+                        r.baseline.len(),
+                        c.recorded_only
+                    ),
+                    None => String::new(),
+                }
             ),
         }
     )

@@ -67,6 +67,9 @@ pub struct Plan {
     pub suggestion: Option<String>,
     /// Findings that verify made before planning, for the summary.
     pub findings_before: usize,
+    /// Where expected metadata came from when the kit's baseline is in use (said once), then
+    /// the baseline entries ignored because they disagree with the database.
+    pub baseline: Vec<String>,
 }
 
 impl Plan {
@@ -205,13 +208,18 @@ pub fn plan(
         findings_before: report.findings.len() + report.aliases.len(),
         ..Plan::default()
     };
+    // Packages with no archive and nothing verify's database checks see: the baseline may
+    // still show metadata drift on them.
+    let mut unseen = Vec::new();
     for (package, why) in resolved.missing {
         let package_findings = findings
             .remove(package.display_name().as_str())
             .unwrap_or_default();
         match why {
             NoArchive::Database(err) => return Err(err),
-            NoArchive::Unavailable(_) if package_findings.is_empty() => {}
+            NoArchive::Unavailable(unavailable) if package_findings.is_empty() => {
+                unseen.push((package, unavailable.to_string()));
+            }
             NoArchive::Unavailable(unavailable) => plan.unrestorable.push(Unrestorable::new(
                 package,
                 &package_findings,
@@ -228,12 +236,18 @@ pub fn plan(
         })
         .collect();
 
-    let mut deep = Deep::new(root, db, &report.aliases)?;
+    plan.baseline = baseline_lines(&report);
+    let mut deep = Deep::new(root, db, &report.aliases, report.recorded.clone())?;
     plan.notes.extend(
         deep.take_script_issues()
             .into_iter()
             .map(|issue| format!("{} (metadata it sets is taken as it stands)", issue.error)),
     );
+    for (package, unavailable) in unseen {
+        if let Some(unrestorable) = recorded_drift(&deep, package, unavailable) {
+            plan.unrestorable.push(unrestorable);
+        }
+    }
     let context = Context {
         root,
         db,
@@ -246,6 +260,34 @@ pub fn plan(
         plan.suggestion = suggestion(root, resolved.sources.iter());
     }
     Ok(plan)
+}
+
+/// A package with no archive whose paths differ from the kit's baseline: restore sets
+/// metadata only along with the archive's entries, so it is listed as unrestorable (verify
+/// flagged it; the plan must not call it intact).
+fn recorded_drift(deep: &Deep, package: &Package, unavailable: String) -> Option<Unrestorable> {
+    let mut drift = Vec::new();
+    deep.check_recorded(package, &mut drift).ok()?;
+    if drift.is_empty() {
+        return None;
+    }
+    let drift: Vec<&Finding> = drift.iter().collect();
+    let why = format!("{unavailable} (its metadata differs from the kit's baseline)");
+    Some(Unrestorable::new(package, &drift, why))
+}
+
+/// What the plan says about the kit's baseline: that it is used, and what of it is not.
+fn baseline_lines(report: &verify::Report) -> Vec<String> {
+    let Some(recorded) = &report.recorded else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "expected metadata from the archives, statoverride and maintainer scripts, then the kit's baseline {} ({} paths): each path goes back to the host's recorded mode, owner, group and capabilities",
+        escape(&recorded.file),
+        recorded.baseline.len()
+    )];
+    lines.extend(recorded.dropped.iter().cloned());
+    lines
 }
 
 /// One package's part of the plan.
@@ -700,7 +742,8 @@ impl<'a> Target<'a> {
         host: Option<&Path>,
         disk: Option<&'a std::fs::Metadata>,
     ) -> Target<'a> {
-        let expectation = context.deep.expectation(entry, dest);
+        let expectation = context.deep.expectation(&package.name, entry, dest);
+        let unresolved = context.deep.unresolved(entry, dest, &expectation);
         // The disk counts only when it holds the same kind of thing.
         let disk = disk.filter(|d| FileKind::of(d.file_type()) == expectation.archive.kind);
         let capability = match (disk, host) {
@@ -718,7 +761,7 @@ impl<'a> Target<'a> {
             capability,
             host_root: context.root.is_host_root(),
             root_dir: context.root.dir(),
-            unresolved: context.deep.unresolved(entry, dest),
+            unresolved,
         }
     }
 

@@ -14,9 +14,11 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::attrs::{compare, Attr, Check, Expected, FileKind, OnDisk};
 use super::expect::{Expectation, Outcome};
+use super::recorded::Recorded;
 use super::{AliasProblem, Difference, Finding, Kind, ScriptSet};
 use crate::deb::{DataEntry, Deb, EntryKind};
 use crate::dpkg::maintscript::{MaintainerScripts, RootWorld, ScriptKind};
@@ -34,13 +36,20 @@ pub struct Deep<'a> {
     accounts: Accounts,
     aliases: &'a [AliasProblem],
     scripts: MaintainerScripts,
+    /// The kit's baseline, the last layer of expected metadata.
+    recorded: Option<Arc<Recorded>>,
 }
 
 impl<'a> Deep<'a> {
     /// Reads ROOT's accounts and walks every installed package's maintainer scripts (a few
     /// tens of milliseconds for a full system). Account files that exist but cannot be read
     /// are an error: owners would be guessed.
-    pub fn new(root: &'a Root, db: &'a Database, aliases: &'a [AliasProblem]) -> Result<Deep<'a>> {
+    pub fn new(
+        root: &'a Root,
+        db: &'a Database,
+        aliases: &'a [AliasProblem],
+        recorded: Option<Arc<Recorded>>,
+    ) -> Result<Deep<'a>> {
         let accounts = Accounts::read(root)?;
         let scripts = MaintainerScripts::load(db, &RootWorld::new(root, db));
         Ok(Deep {
@@ -49,6 +58,7 @@ impl<'a> Deep<'a> {
             accounts,
             aliases,
             scripts,
+            recorded,
         })
     }
 
@@ -66,16 +76,22 @@ impl<'a> Deep<'a> {
     /// Where `package`'s entry lives: at the diverted path if another package diverted it, and
     /// under `/usr` when its first component is a broken merged-/usr alias.
     pub fn destination(&self, package: &str, entry: &Path) -> PathBuf {
-        let path = match self.db.diversions.diverted(entry, package) {
-            Some(diversion) => diversion.to.clone(),
-            None => entry.to_path_buf(),
-        };
+        let path = self.checked_path(package, entry);
         for alias in self.aliases {
             if let Ok(rest) = path.strip_prefix(&alias.alias) {
                 return Path::new("/").join(&alias.target).join(rest);
             }
         }
         path
+    }
+
+    /// The path verify checks for `package`'s entry, and the baseline records: at the diverted
+    /// path if another package diverted it (no alias bypassed).
+    fn checked_path(&self, package: &str, entry: &Path) -> PathBuf {
+        match self.db.diversions.diverted(entry, package) {
+            Some(diversion) => diversion.to.clone(),
+            None => entry.to_path_buf(),
+        }
     }
 
     /// What the entry must be once unpacked at `dest`.
@@ -141,8 +157,18 @@ impl<'a> Deep<'a> {
     /// The owner and group names the path's statoverride gives that ROOT's accounts do not
     /// have (`/etc/group` overwritten, say): each is a finding, and restore writes the path
     /// without the setuid or setgid bit such a name would have carried.
-    pub fn unresolved(&self, entry: &DataEntry, dest: &Path) -> Vec<(Attr, String)> {
-        let Some(over) = self.statoverride(entry, dest) else {
+    ///
+    /// With the baseline deciding, nothing is unresolved: it recorded the numbers.
+    pub fn unresolved(
+        &self,
+        entry: &DataEntry,
+        dest: &Path,
+        expectation: &Expectation,
+    ) -> Vec<(Attr, String)> {
+        let Some(over) = self
+            .statoverride(entry, dest)
+            .filter(|_| !expectation.recorded)
+        else {
             return Vec::new();
         };
         let name = |owner: &crate::dpkg::Owner| match owner {
@@ -159,13 +185,35 @@ impl<'a> Deep<'a> {
         out
     }
 
-    /// What the entry must be at `dest` once unpacked and configured: the archive's header,
-    /// statoverride, then the maintainer scripts' effects. A preinst's changes last only on
-    /// directories (the unpack that follows sets every file's metadata again); symlinks are
-    /// left to the archive.
-    pub fn expectation(&self, entry: &DataEntry, dest: &Path) -> Expectation {
+    /// What `package`'s entry must be at `dest` once unpacked and configured: the archive's
+    /// header, statoverride, the maintainer scripts' effects, then the kit's baseline. A
+    /// preinst's changes last only on directories (the unpack that follows sets every file's
+    /// metadata again); symlinks are left to the archive.
+    pub fn expectation(&self, package: &str, entry: &DataEntry, dest: &Path) -> Expectation {
         let archive = self.expected(entry, dest);
-        if archive.kind == FileKind::Symlink || self.scripts.is_empty() {
+        if archive.kind == FileKind::Symlink {
+            return Expectation::plain(archive);
+        }
+        let scripted = self.scripted(archive, entry, dest);
+        let Some(recorded) = &self.recorded else {
+            return scripted;
+        };
+        let key = self.checked_path(package, &entry.path);
+        let found = recorded
+            .baseline
+            .get(&key)
+            .or_else(|| recorded.baseline.get(dest));
+        match found {
+            Some(r) if r.kind == scripted.archive.kind => {
+                scripted.with_baseline(r.mode, r.uid, r.gid, r.capability.as_deref())
+            }
+            _ => scripted,
+        }
+    }
+
+    /// The archive's metadata and what the maintainer scripts do to it.
+    fn scripted(&self, archive: Expected, entry: &DataEntry, dest: &Path) -> Expectation {
+        if self.scripts.is_empty() {
             return Expectation::plain(archive);
         }
         let names: Vec<&Path> = if dest == entry.path {
@@ -233,9 +281,9 @@ impl<'a> Deep<'a> {
             if entry.kind == EntryKind::Directory && disk.is_symlink_to_directory() {
                 return Ok(());
             }
-            let expectation = self.expectation(entry, &dest);
+            let expectation = self.expectation(&package.name, entry, &dest);
             let on_disk = disk.on_disk();
-            let unresolved = self.unresolved(entry, &dest);
+            let unresolved = self.unresolved(entry, &dest, &expectation);
             let (outcome, attrs) = self.judge_entry(entry, &expectation, &on_disk, &unresolved);
             if let Some(set) = self.script_set(package, &dest, &expectation, outcome, &on_disk) {
                 script_set.push(set);
@@ -271,6 +319,84 @@ impl<'a> Deep<'a> {
             }
             Ok(())
         })
+    }
+
+    /// A package no archive was found for: each listed path the baseline recorded for it
+    /// is checked against what the baseline says alone (type, mode, owner, group, link
+    /// target, capabilities), merged into `findings` as [`Deep::check_package`] does. Size,
+    /// mtime and content are left to verify's digests; nothing is expected that the host did
+    /// not have. `false` when the baseline has nothing for the package.
+    pub fn check_recorded(&self, package: &Package, findings: &mut Vec<Finding>) -> Result<bool> {
+        let Some(recorded) = &self.recorded else {
+            return Ok(false);
+        };
+        let display = package.display_name();
+        let files = self.db.files(package)?;
+        let mut index: HashMap<PathBuf, usize> = findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.package == display)
+            .map(|(i, f)| (f.listed.clone(), i))
+            .collect();
+        let mut any = false;
+        for listed in files.list.iter().flat_map(|list| list.paths.iter()) {
+            let key = self.checked_path(&package.name, listed);
+            // A directory many packages list is checked once, with the package recorded.
+            let Some(entry) = recorded.baseline.get(&key).filter(|e| e.package == display) else {
+                continue;
+            };
+            any = true;
+            let dest = self.destination(&package.name, listed);
+            let Some(disk) = Standing::read(self.root, &dest) else {
+                continue;
+            };
+            if entry.kind == FileKind::Directory && disk.is_symlink_to_directory() {
+                continue;
+            }
+            let expected = Expected {
+                kind: entry.kind,
+                mode: entry.mode,
+                uid: Some(entry.uid),
+                gid: Some(entry.gid),
+                size: None,
+                link_target: entry.link_target.clone(),
+                rdev: None,
+                mtime: None,
+                capability: entry.file_caps(),
+            };
+            let on_disk = disk.on_disk();
+            let mut attrs = compare(&expected, &on_disk);
+            if entry.capability.is_some() && expected.capability.is_none() {
+                attrs.set(Attr::Caps, Check::Unchecked);
+            }
+            let differences = |attrs: &super::Attrs| {
+                let mut differences = self.describe(&expected, &on_disk, attrs);
+                for difference in &mut differences {
+                    difference.expected = format!("{} (baseline)", difference.expected);
+                }
+                differences
+            };
+            match index.get(listed) {
+                Some(&at) => merge_attributes(&mut findings[at], attrs, differences),
+                None if attrs.any_failed() => {
+                    let conffile = package.conffiles.iter().any(|c| &c.path == listed);
+                    findings.push(Finding {
+                        package: display.clone(),
+                        version: package.version.clone(),
+                        path: dest,
+                        listed: listed.clone(),
+                        conffile,
+                        kind: Kind::Attributes,
+                        differences: differences(&attrs),
+                        attrs,
+                        cause: None,
+                    });
+                    index.insert(listed.clone(), findings.len() - 1);
+                }
+                None => {}
+            }
+        }
+        Ok(any)
     }
 
     /// [`Deep::judge`] for one archive entry, with the statoverride names ROOT lacks
@@ -360,7 +486,10 @@ impl<'a> Deep<'a> {
         let from_scripts = expectation.script_attrs();
         let mut differences = self.describe(expected, disk, attrs);
         for difference in &mut differences {
-            if from_scripts.contains(&difference.attr) {
+            let recorded = [Attr::Mode, Attr::User, Attr::Group, Attr::Caps];
+            if expectation.recorded && recorded.contains(&difference.attr) {
+                difference.expected = format!("{} (baseline)", difference.expected);
+            } else if from_scripts.contains(&difference.attr) {
                 difference.expected =
                     format!("{} (set by {})", difference.expected, expectation.by());
             }
@@ -550,8 +679,11 @@ pub fn owned_paths(files: &crate::dpkg::PackageFiles) -> std::collections::HashS
 pub struct Coverage {
     /// Packages whose archive was found, trusted and compared.
     pub checked: usize,
-    /// Packages with no usable archive in the sources: their `?` columns stay `?`.
+    /// Packages with no usable archive in the sources: their `?` columns stay `?` (but see
+    /// `recorded_only`).
     pub unavailable: usize,
+    /// Of those, the packages checked against the kit's baseline alone.
+    pub recorded_only: usize,
     /// (package, why) for archives that were found but could not be read to the end.
     pub failed: Vec<(String, String)>,
 }
@@ -571,14 +703,18 @@ pub fn check_all(
     let mut coverage = Coverage::default();
     // A copy: the report's findings change while the checks read the aliases.
     let aliases = report.aliases.clone();
-    match Deep::new(root, db, &aliases) {
+    match Deep::new(root, db, &aliases, report.recorded.clone()) {
         Ok(mut deep) => {
+            let mut no_archive = Vec::new();
             for (package, why) in &resolved.missing {
                 match why {
                     NoArchive::Database(err) => coverage
                         .failed
                         .push((package.display_name(), err.to_string())),
-                    NoArchive::Unavailable(_) => coverage.unavailable += 1,
+                    NoArchive::Unavailable(_) => {
+                        coverage.unavailable += 1;
+                        no_archive.push(*package);
+                    }
                 }
             }
             let script_issues = deep.take_script_issues();
@@ -590,6 +726,9 @@ pub fn check_all(
                 report,
                 &mut coverage,
             );
+            if deep.recorded.is_some() {
+                recorded_all(&deep, packages, no_archive, threads, report, &mut coverage);
+            }
             report.notes.extend(script_issues.into_iter().map(note));
         }
         Err(error) => report.notes.push(note(error_issue(error))),
@@ -652,6 +791,56 @@ fn compare_all(
         }
     }
     // Findings of packages not in `packages` (none expected) keep their place at the end.
+    for (_, mut rest) in by_package {
+        report.findings.append(&mut rest);
+    }
+}
+
+/// The baseline pass: every package without an archive checked against the kit's baseline
+/// alone, on all cores; findings stay grouped by package, in `packages` order.
+fn recorded_all(
+    deep: &Deep,
+    packages: &[&Package],
+    no_archive: Vec<&Package>,
+    threads: usize,
+    report: &mut super::Report,
+    coverage: &mut Coverage,
+) {
+    let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
+    for finding in report.findings.drain(..) {
+        by_package
+            .entry(finding.package.clone())
+            .or_default()
+            .push(finding);
+    }
+    let jobs: Vec<_> = no_archive
+        .into_iter()
+        .map(|package| {
+            let findings = by_package
+                .remove(&package.display_name())
+                .unwrap_or_default();
+            (package, findings)
+        })
+        .collect();
+    let results = crate::sys::parallel::map(jobs, threads, |(package, mut findings)| {
+        let outcome = deep.check_recorded(package, &mut findings);
+        (package, findings, outcome)
+    });
+    for (package, findings, outcome) in results {
+        match outcome {
+            Ok(true) => coverage.recorded_only += 1,
+            Ok(false) => {}
+            Err(err) => coverage
+                .failed
+                .push((package.display_name(), err.to_string())),
+        }
+        by_package.insert(package.display_name(), findings);
+    }
+    for package in packages {
+        if let Some(mut findings) = by_package.remove(&package.display_name()) {
+            report.findings.append(&mut findings);
+        }
+    }
     for (_, mut rest) in by_package {
         report.findings.append(&mut rest);
     }

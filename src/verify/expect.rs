@@ -6,6 +6,10 @@
 //! the scripts' part is a list of [`Outcome`]s, the one a working host gets first. Values a
 //! script computes at run time (`chgrp $(stat -c %g /usr/local)`) are *undetermined*: the
 //! attribute is not checked, and restore never invents one.
+//!
+//! The kit's baseline, when there is one, comes last ([`Expectation::with_baseline`]): what
+//! the healthy host had, whoever set it (a script's computed value, an admin's `chmod`), is
+//! what is expected, and nothing is left undetermined.
 
 use super::attrs::{capability_matches, Attr, Expected, FileKind, OnDisk};
 use crate::dpkg::maintscript::{Effect, Op, PathEffects, ScriptKind, Value};
@@ -34,6 +38,8 @@ pub struct Expectation {
     pub outcomes: Vec<Outcome>,
     /// Each script with an effect on the path.
     pub managed_by: Vec<ManagedBy>,
+    /// The kit's baseline decided mode, owner, group (and a file's capability).
+    pub recorded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +64,7 @@ impl Expectation {
             }],
             archive,
             managed_by: Vec::new(),
+            recorded: false,
         }
     }
 
@@ -75,6 +82,10 @@ impl Expectation {
             undetermined: Vec::new(),
         }];
         for script in effects {
+            // No way through the script is no effect (and never an empty list of outcomes).
+            if script.sequences.is_empty() {
+                continue;
+            }
             let mut next = Vec::new();
             for outcome in &outcomes {
                 for sequence in &script.sequences {
@@ -100,6 +111,40 @@ impl Expectation {
                     kind: e.script.kind,
                 })
                 .collect(),
+            recorded: false,
+        }
+    }
+
+    /// The baseline's word on the attributes the archive and the scripts leave to the host:
+    /// one outcome, the primary one with the recorded mode, owner, group and (regular files)
+    /// capability. `capability` is the raw attribute; one that does not decode is left
+    /// unchecked rather than guessed.
+    pub fn with_baseline(
+        self,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        capability: Option<&[u8]>,
+    ) -> Expectation {
+        let mut outcome = Outcome {
+            expected: self.primary().expected.clone(),
+            undetermined: Vec::new(),
+        };
+        let expected = &mut outcome.expected;
+        expected.mode = mode;
+        expected.uid = Some(uid);
+        expected.gid = Some(gid);
+        if expected.kind == FileKind::Regular {
+            match capability.map(FileCaps::from_xattr) {
+                None => expected.capability = None,
+                Some(Ok(caps)) => expected.capability = (!caps.is_empty()).then_some(caps),
+                Some(Err(_)) => outcome.undetermined.push(Attr::Caps),
+            }
+        }
+        Expectation {
+            outcomes: vec![outcome],
+            recorded: true,
+            ..self
         }
     }
 
@@ -119,8 +164,12 @@ impl Expectation {
 
     /// The attributes some script sets to something other than the archive's value, or to
     /// a value not known here: the ones restore must not "repair" on a metadata-only drift.
+    /// None when the baseline decided: it is the proof.
     pub fn script_attrs(&self) -> Vec<Attr> {
         let mut out = Vec::new();
+        if self.recorded {
+            return out;
+        }
         for outcome in &self.outcomes {
             for attr in [Attr::Mode, Attr::User, Attr::Group, Attr::Caps] {
                 let differs = match attr {
@@ -381,6 +430,31 @@ mod tests {
         );
         assert!(e.primary().undetermined.is_empty());
         assert_eq!(e.primary().expected.mode, 0o1730);
+    }
+
+    #[test]
+    fn the_baseline_decides_what_scripts_left_undetermined() {
+        let e = expect(
+            FileKind::Regular,
+            0o755,
+            vec![vec![effect(owner(None, Some("?"))), effect(mode("u+s"))]],
+        );
+        assert_eq!(e.primary().undetermined, vec![Attr::Group]);
+        let caps = FileCaps::parse_text("cap_net_raw=ep").unwrap();
+        let recorded = e.with_baseline(0o700, 0, 50, Some(&caps.to_xattr()));
+        assert!(recorded.recorded && recorded.outcomes.len() == 1);
+        let outcome = recorded.primary();
+        assert!(outcome.undetermined.is_empty());
+        assert_eq!(
+            (outcome.expected.mode, outcome.expected.gid),
+            (0o700, Some(50))
+        );
+        assert_eq!(outcome.expected.capability, Some(caps));
+        // Restore keeps nothing from the disk: the baseline is the proof.
+        assert!(recorded.script_attrs().is_empty());
+        let garbled =
+            expect(FileKind::Regular, 0o755, vec![vec![]]).with_baseline(0o755, 0, 0, Some(b"xx"));
+        assert_eq!(garbled.primary().undetermined, vec![Attr::Caps]);
     }
 
     #[test]

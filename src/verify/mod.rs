@@ -28,6 +28,8 @@ pub mod attrs;
 pub mod cache;
 pub mod deep;
 pub mod expect;
+pub mod recorded;
+pub mod survey;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -216,6 +218,9 @@ pub struct Report {
     pub files_hashed: usize,
     pub bytes_hashed: u64,
     pub cache_hits: usize,
+    /// The kit's baseline, where it agrees with the database: the last layer of expected
+    /// metadata for the archive checks ([`deep`]) and restore.
+    pub recorded: Option<std::sync::Arc<recorded::Recorded>>,
 }
 
 impl Report {
@@ -383,6 +388,10 @@ pub fn verify(
     };
     let items = collect_all(root, db, packages, options.threads, &mut report)?;
     report.paths_checked = items.len();
+    if let (Some(kit), false) = (&options.kit, options.missing_only) {
+        report.recorded =
+            recorded::load(kit, db, packages, &items, &mut report.notes).map(std::sync::Arc::new);
+    }
     if let Some(progress) = progress {
         progress
             .files_total
