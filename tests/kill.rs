@@ -19,13 +19,19 @@ impl Drop for Reaped {
 }
 
 fn sleep_as(program: &Path) -> Reaped {
-    Reaped(
-        Command::new(program)
-            .arg("300")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start sleep"),
-    )
+    let mut command = Command::new(program);
+    command.arg("300").stdin(Stdio::null());
+    // A shell starts background jobs with SIGINT and SIGQUIT ignored, and exec keeps that:
+    // the signals under test must have their default action whoever started the tests.
+    // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    Reaped(command.spawn().expect("start sleep"))
 }
 
 /// The signal that ended `child`, waiting at most five seconds for it to end.
