@@ -296,21 +296,27 @@ fn the_hook_keeps_the_store_at_the_installed_version_through_dpkg_i() {
     checks.check(index.contains(&format!("{UPGRADED}\t{new}\t")), || {
         format!("the store's index does not name {UPGRADED} {new}:\n{index}")
     });
-    let baseline = root.path(KIT).join("baseline");
-    if fs::metadata(&baseline).map(|m| m.len()).unwrap_or(0) == 0 {
-        eprintln!(
-            "SKIP the baseline check: {} is empty (no baseline yet)",
-            baseline.display()
-        );
-    } else {
-        let verify = chroot(&root.root, &["/srv/rescue/rescue", "verify", UPGRADED]);
-        checks.check(verify.status.code() == Some(0), || {
-            shown(
-                "the baseline disagrees with the upgraded package: verify",
-                &verify,
-            )
-        });
-    }
+    // The baseline follows the upgrade: the package's entries name the new version, and
+    // verify (which ignores an entry dpkg contradicts) finds nothing to say.
+    let baseline = fs::read_to_string(root.path(KIT).join("baseline")).unwrap_or_default();
+    let entries: Vec<&str> = baseline
+        .lines()
+        .filter(|l| l.contains(&format!(" {UPGRADED} ")))
+        .collect();
+    checks.check(
+        !entries.is_empty()
+            && entries
+                .iter()
+                .all(|l| l.contains(&format!(" {UPGRADED} {new} "))),
+        || format!("the baseline does not follow {UPGRADED} {new}: {entries:?}"),
+    );
+    let verify = chroot(&root.root, &["/srv/rescue/rescue", "verify", UPGRADED]);
+    checks.check(verify.status.code() == Some(0), || {
+        shown(
+            "the baseline disagrees with the upgraded package: verify",
+            &verify,
+        )
+    });
 
     // The figures: a refresh with nothing changed, and the one that follows one upgrade.
     let nothing = timed(|| chroot(&root.root, &["/srv/rescue/rescue", "seed", "--quiet"]));

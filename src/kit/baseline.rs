@@ -193,6 +193,21 @@ impl Baseline {
         Ok(Baseline { entries })
     }
 
+    /// [`Baseline::write`], unless `path` already holds exactly this baseline: a refresh where
+    /// nothing changed leaves the file, its inode and its ctime alone. Whether it wrote.
+    pub fn write_if_changed(&self, path: &Path) -> Result<bool> {
+        let mut encoded = Vec::new();
+        self.encode(&mut encoded)
+            .map_err(|err| Error::io("encode", path, err))?;
+        let current = crate::sys::input::open_regular(path, crate::sys::root::Last::NoFollow)
+            .and_then(|file| crate::sys::input::read_at_most(file, encoded.len() as u64));
+        if current.is_ok_and(|bytes| bytes == encoded) {
+            return Ok(false);
+        }
+        self.write(path)?;
+        Ok(true)
+    }
+
     /// Writes the baseline to `path` atomically (a temp file beside it, fsync'ed, then a
     /// rename; the directory fsync'ed too), mode 0644.
     pub fn write(&self, path: &Path) -> Result<()> {

@@ -119,7 +119,7 @@ pub fn seed(root: &Root, db: &Database, options: &Options) -> Result<Seeded> {
         None => Err("ROOT's dpkg architecture is not known".to_string()),
     };
     let baseline = Baseline::record(root, db)?;
-    baseline.write(&kit.baseline())?;
+    baseline.write_if_changed(&kit.baseline())?;
     let hooks = match &options.hook {
         Some(args) => hook::install(root, &hook::command(&options.dir, args)?)?,
         None => Vec::new(),
