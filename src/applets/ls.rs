@@ -2022,9 +2022,9 @@ fn filevercmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let a_prefix = file_prefix_len(a);
     let b_prefix = file_prefix_len(b);
     let one_pass = a_prefix == a.len() && b_prefix == b.len();
-    let mut result = verrevcmp(&a[..a_prefix], &b[..b_prefix]);
+    let mut result = crate::sys::debversion::verrevcmp(&a[..a_prefix], &b[..b_prefix]);
     if result == Ordering::Equal && !one_pass {
-        result = verrevcmp(a, b);
+        result = crate::sys::debversion::verrevcmp(a, b);
     }
     result.then_with(|| a.cmp(b))
 }
@@ -2048,56 +2048,6 @@ fn file_prefix_len(s: &[u8]) -> usize {
         }
         i += 1;
     }
-}
-
-fn ver_order(c: Option<u8>) -> i32 {
-    match c {
-        None => -1,
-        Some(c) if c.is_ascii_digit() => 0,
-        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
-        Some(b'~') => -2,
-        Some(c) => i32::from(c) + 256,
-    }
-}
-
-/// Debian's version comparison of two strings.
-fn verrevcmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let mut first_diff = 0;
-        while (i < a.len() && !a[i].is_ascii_digit()) || (j < b.len() && !b[j].is_ascii_digit()) {
-            let ac = ver_order(a.get(i).copied());
-            let bc = ver_order(b.get(j).copied());
-            if ac != bc {
-                return ac.cmp(&bc);
-            }
-            i += 1;
-            j += 1;
-        }
-        while a.get(i) == Some(&b'0') {
-            i += 1;
-        }
-        while b.get(j) == Some(&b'0') {
-            j += 1;
-        }
-        while i < a.len() && j < b.len() && a[i].is_ascii_digit() && b[j].is_ascii_digit() {
-            if first_diff == 0 {
-                first_diff = i32::from(a[i]) - i32::from(b[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-        if i < a.len() && a[i].is_ascii_digit() {
-            return std::cmp::Ordering::Greater;
-        }
-        if j < b.len() && b[j].is_ascii_digit() {
-            return std::cmp::Ordering::Less;
-        }
-        if first_diff != 0 {
-            return first_diff.cmp(&0);
-        }
-    }
-    std::cmp::Ordering::Equal
 }
 
 /// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).

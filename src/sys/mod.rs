@@ -26,6 +26,7 @@ pub mod civil;
 pub mod copy;
 pub mod copy_data;
 pub mod date_spec;
+pub mod debversion;
 pub mod deleted;
 pub mod dirstream;
 pub mod elf;

@@ -749,13 +749,7 @@ fn compare_all(
     report: &mut super::Report,
     coverage: &mut Coverage,
 ) {
-    let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
-    for finding in report.findings.drain(..) {
-        by_package
-            .entry(finding.package.clone())
-            .or_default()
-            .push(finding);
-    }
+    let mut by_package = findings_by_package(report);
     let jobs: Vec<_> = found
         .into_iter()
         .map(|found| {
@@ -785,15 +779,7 @@ fn compare_all(
         }
         by_package.insert(package.display_name(), findings);
     }
-    for package in packages {
-        if let Some(mut findings) = by_package.remove(&package.display_name()) {
-            report.findings.append(&mut findings);
-        }
-    }
-    // Findings of packages not in `packages` (none expected) keep their place at the end.
-    for (_, mut rest) in by_package {
-        report.findings.append(&mut rest);
-    }
+    findings_back(report, packages, by_package);
 }
 
 /// The baseline pass: every package without an archive checked against the kit's baseline
@@ -806,13 +792,7 @@ fn recorded_all(
     report: &mut super::Report,
     coverage: &mut Coverage,
 ) {
-    let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
-    for finding in report.findings.drain(..) {
-        by_package
-            .entry(finding.package.clone())
-            .or_default()
-            .push(finding);
-    }
+    let mut by_package = findings_by_package(report);
     let jobs: Vec<_> = no_archive
         .into_iter()
         .map(|package| {
@@ -836,6 +816,28 @@ fn recorded_all(
         }
         by_package.insert(package.display_name(), findings);
     }
+    findings_back(report, packages, by_package);
+}
+
+/// The report's findings taken out, by package, for the passes that work per package.
+fn findings_by_package(report: &mut super::Report) -> HashMap<String, Vec<Finding>> {
+    let mut by_package: HashMap<String, Vec<Finding>> = HashMap::new();
+    for finding in report.findings.drain(..) {
+        by_package
+            .entry(finding.package.clone())
+            .or_default()
+            .push(finding);
+    }
+    by_package
+}
+
+/// The findings put back, grouped by package in `packages` order; those of packages not in
+/// `packages` (none expected) keep their place at the end.
+fn findings_back(
+    report: &mut super::Report,
+    packages: &[&Package],
+    mut by_package: HashMap<String, Vec<Finding>>,
+) {
     for package in packages {
         if let Some(mut findings) = by_package.remove(&package.display_name()) {
             report.findings.append(&mut findings);
