@@ -48,7 +48,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         let booted = (exact - uptime + 0.5) as i64;
         strftime("%Y-%m-%d %H:%M:%S", booted) + "\n"
     } else if args.pretty {
-        pretty(uptime as u64) + "\n"
+        pretty(uptime) + "\n"
     } else {
         format!(
             " {}\n",
@@ -110,28 +110,38 @@ pub(super) fn summary(now: i64, uptime: f64) -> crate::Result<String> {
     Ok(text)
 }
 
-/// `up 1 week, 2 days, 3 hours, 4 minutes` (procps' pretty form).
-fn pretty(seconds: u64) -> String {
-    let parts = [
-        (seconds / (86400 * 365 * 10), "decade"),
-        (seconds / (86400 * 365) % 10, "year"),
-        (seconds / (86400 * 7) % 52, "week"),
-        (seconds / 86400 % 7, "day"),
-        (seconds / 3600 % 24, "hour"),
-        (seconds / 60 % 60, "minute"),
+/// `up 1 week, 2 days, 3 hours, 4 minutes`, as procps 4.0's `uptime -p` counts: each unit is
+/// taken off only when strictly more than one of it is left (so exactly one day is
+/// `24 hours`), weeks are not folded into years, and the minutes always end the line, `0
+/// minutes` included, unless exactly a minute is left over.
+fn pretty(seconds: f64) -> String {
+    const UNITS: [(f64, &str); 5] = [
+        (86400.0 * 365.0 * 10.0, "decade"),
+        (86400.0 * 365.0, "year"),
+        (86400.0 * 7.0, "week"),
+        (86400.0, "day"),
+        (3600.0, "hour"),
     ];
-    let shown: Vec<String> = parts
-        .iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, unit)| {
-            let plural = if *count != 1 { "s" } else { "" };
-            format!("{count} {unit}{plural}")
-        })
-        .collect();
-    if shown.is_empty() {
-        return "up 0 minutes".into();
+    let mut left = seconds;
+    let mut parts = Vec::new();
+    for (size, unit) in UNITS {
+        if left > size {
+            let count = (left / size).floor();
+            left -= count * size;
+            let plural = if count > 1.0 { "s" } else { "" };
+            parts.push(format!("{count} {unit}{plural}"));
+        }
     }
-    format!("up {}", shown.join(", "))
+    let mut minutes = 0.0;
+    if left > 60.0 {
+        minutes = (left / 60.0).floor();
+        left -= minutes * 60.0;
+    }
+    if minutes > 0.0 || left < 60.0 {
+        let plural = if minutes != 1.0 { "s" } else { "" };
+        parts.push(format!("{minutes} minute{plural}"));
+    }
+    format!("up {}", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -140,8 +150,16 @@ mod tests {
 
     #[test]
     fn pretty_as_procps() {
-        assert_eq!(pretty(18 * 3600 + 42 * 60 + 5), "up 18 hours, 42 minutes");
-        assert_eq!(pretty(86400 + 60), "up 1 day, 1 minute");
-        assert_eq!(pretty(30), "up 0 minutes");
+        assert_eq!(
+            pretty(18.0 * 3600.0 + 42.0 * 60.0 + 5.0),
+            "up 18 hours, 42 minutes"
+        );
+        assert_eq!(pretty(86400.0 + 61.5), "up 1 day, 1 minute");
+        assert_eq!(pretty(30.0), "up 0 minutes");
+        // The hour with no minutes that procps still prints, and its edges.
+        assert_eq!(pretty(23.0 * 3600.0 + 12.0), "up 23 hours, 0 minutes");
+        assert_eq!(pretty(86400.0), "up 24 hours, 0 minutes");
+        assert_eq!(pretty(9.0 * 86400.0 + 30.0), "up 1 week, 2 days, 0 minutes");
+        assert_eq!(pretty(3600.0 + 60.0), "up 1 hour");
     }
 }
