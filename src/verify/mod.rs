@@ -28,6 +28,7 @@ pub mod attrs;
 pub mod cache;
 pub mod deep;
 pub mod expect;
+pub mod md5mb;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
