@@ -361,6 +361,7 @@ fn compress_lanes(
 }
 
 /// The 64 steps of MD5 on the state `$a..$d` with message words `$m`, each made by `$step`.
+#[cfg(target_arch = "x86_64")]
 macro_rules! md5_rounds {
     ($step:ident, $a:ident, $b:ident, $c:ident, $d:ident, $m:ident) => {
         $step!(f, $a, $b, $c, $d, $m[0], 0xd76aa478, 7, 25);
@@ -459,6 +460,37 @@ mod x86 {
         )
     }
 
+    /// Rows of 8 words into columns: word `i` of every row in vector `i`.
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+        let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+        let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        let u0 = _mm256_unpacklo_epi64(t0, t2);
+        let u1 = _mm256_unpackhi_epi64(t0, t2);
+        let u2 = _mm256_unpacklo_epi64(t1, t3);
+        let u3 = _mm256_unpackhi_epi64(t1, t3);
+        let u4 = _mm256_unpacklo_epi64(t4, t6);
+        let u5 = _mm256_unpackhi_epi64(t4, t6);
+        let u6 = _mm256_unpacklo_epi64(t5, t7);
+        let u7 = _mm256_unpackhi_epi64(t5, t7);
+        [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ]
+    }
+
     /// 8 lanes of [`super::compress_lanes`].
     ///
     /// # Safety
@@ -487,23 +519,27 @@ mod x86 {
         }
         let load = |word: usize| unsafe { _mm256_loadu_si256(state[word].as_ptr().cast()) };
         let (mut a, mut b, mut c, mut d) = (load(0), load(1), load(2), load(3));
-        let mut at = unsafe { _mm256_loadu_si256(offsets.as_ptr().cast()) };
-        let stride = unsafe { _mm256_loadu_si256(strides.as_ptr().cast()) };
-        let base = base.cast::<i32>();
-        for _ in 0..steps {
-            let mut m = [_mm256_setzero_si256(); 16];
-            for (word, m) in m.iter_mut().enumerate() {
-                let offsets = _mm256_add_epi32(at, _mm256_set1_epi32(word as i32 * 4));
-                // SAFETY: the offsets lie inside the buffer (the caller's promise).
-                *m = unsafe { _mm256_i32gather_epi32::<1>(base, offsets) };
+        for block in 0..steps {
+            // Two loads per lane and an 8x8 transpose each: cheaper than gathers.
+            let mut low = [_mm256_setzero_si256(); 8];
+            let mut high = [_mm256_setzero_si256(); 8];
+            for lane in 0..8 {
+                let at = offsets[lane] as usize + block * strides[lane] as usize;
+                // SAFETY: the block lies inside the buffer (the caller's promise).
+                unsafe {
+                    low[lane] = _mm256_loadu_si256(base.add(at).cast());
+                    high[lane] = _mm256_loadu_si256(base.add(at + 32).cast());
+                }
             }
+            let (low, high) = (transpose8(low), transpose8(high));
+            let m: [__m256i; 16] =
+                std::array::from_fn(|w| if w < 8 { low[w] } else { high[w - 8] });
             let (aa, bb, cc, dd) = (a, b, c, d);
             md5_rounds!(step, a, b, c, d, m);
             a = _mm256_add_epi32(a, aa);
             b = _mm256_add_epi32(b, bb);
             c = _mm256_add_epi32(c, cc);
             d = _mm256_add_epi32(d, dd);
-            at = _mm256_add_epi32(at, stride);
         }
         for (word, value) in [a, b, c, d].into_iter().enumerate() {
             unsafe { _mm256_storeu_si256(state[word].as_mut_ptr().cast(), value) };

@@ -892,7 +892,9 @@ impl md5mb::Feed for HashFeed<'_> {
 
     fn read(&mut self, bytes: usize) {
         if let Some(progress) = self.progress {
-            progress.bytes_done.fetch_add(bytes as u64, Ordering::Relaxed);
+            progress
+                .bytes_done
+                .fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 }
@@ -917,7 +919,9 @@ fn hash_one(
 ) -> std::result::Result<(File, Option<cache::Key>), Hashed> {
     if let Some(digest) = cache.get(inside, &job.key) {
         if let Some(progress) = progress {
-            progress.bytes_done.fetch_add(job.key.size, Ordering::Relaxed);
+            progress
+                .bytes_done
+                .fetch_add(job.key.size, Ordering::Relaxed);
         }
         return Err(Hashed::Digest {
             digest,
