@@ -546,6 +546,43 @@ mod x86 {
         }
     }
 
+    /// Rows of 16 words into columns: word `i` of every row in vector `i`.
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
+        // Pairs of rows interleaved by words, then by pairs of words: u[4k + j] holds words
+        // j, j + 4, j + 8, j + 12 of rows 4k..4k + 4, one 128-bit chunk each.
+        let t: [__m512i; 16] = std::array::from_fn(|i| {
+            let (x, y) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_epi32(x, y)
+            } else {
+                _mm512_unpackhi_epi32(x, y)
+            }
+        });
+        let u: [__m512i; 16] = std::array::from_fn(|i| {
+            let (group, j) = (i & !3, i & 3);
+            let (x, y) = (t[group + (j >> 1)], t[group + (j >> 1) + 2]);
+            if j % 2 == 0 {
+                _mm512_unpacklo_epi64(x, y)
+            } else {
+                _mm512_unpackhi_epi64(x, y)
+            }
+        });
+        // Then the 128-bit chunks gathered across the four groups of rows.
+        let mut m = [_mm512_setzero_si512(); 16];
+        for j in 0..4 {
+            let low = _mm512_shuffle_i32x4::<0x44>(u[j], u[4 + j]);
+            let high = _mm512_shuffle_i32x4::<0xee>(u[j], u[4 + j]);
+            let low2 = _mm512_shuffle_i32x4::<0x44>(u[8 + j], u[12 + j]);
+            let high2 = _mm512_shuffle_i32x4::<0xee>(u[8 + j], u[12 + j]);
+            m[j] = _mm512_shuffle_i32x4::<0x88>(low, low2);
+            m[j + 4] = _mm512_shuffle_i32x4::<0xdd>(low, low2);
+            m[j + 8] = _mm512_shuffle_i32x4::<0x88>(high, high2);
+            m[j + 12] = _mm512_shuffle_i32x4::<0xdd>(high, high2);
+        }
+        m
+    }
+
     /// 16 lanes of [`super::compress_lanes`].
     ///
     /// # Safety
@@ -571,22 +608,21 @@ mod x86 {
         }
         let load = |word: usize| unsafe { _mm512_loadu_si512(state[word].as_ptr().cast()) };
         let (mut a, mut b, mut c, mut d) = (load(0), load(1), load(2), load(3));
-        let mut at = unsafe { _mm512_loadu_si512(offsets.as_ptr().cast()) };
-        let stride = unsafe { _mm512_loadu_si512(strides.as_ptr().cast()) };
-        for _ in 0..steps {
-            let mut m = [_mm512_setzero_si512(); 16];
-            for (word, m) in m.iter_mut().enumerate() {
-                let offsets = _mm512_add_epi32(at, _mm512_set1_epi32(word as i32 * 4));
-                // SAFETY: the offsets lie inside the buffer (the caller's promise).
-                *m = unsafe { _mm512_i32gather_epi32::<1>(offsets, base.cast()) };
+        for block in 0..steps {
+            // One load per lane and a 16x16 transpose: cheaper than gathers.
+            let mut rows = [_mm512_setzero_si512(); 16];
+            for (lane, row) in rows.iter_mut().enumerate() {
+                let at = offsets[lane] as usize + block * strides[lane] as usize;
+                // SAFETY: the block lies inside the buffer (the caller's promise).
+                *row = unsafe { _mm512_loadu_si512(base.add(at).cast()) };
             }
+            let m = transpose16(rows);
             let (aa, bb, cc, dd) = (a, b, c, d);
             md5_rounds!(step, a, b, c, d, m);
             a = _mm512_add_epi32(a, aa);
             b = _mm512_add_epi32(b, bb);
             c = _mm512_add_epi32(c, cc);
             d = _mm512_add_epi32(d, dd);
-            at = _mm512_add_epi32(at, stride);
         }
         for (word, value) in [a, b, c, d].into_iter().enumerate() {
             unsafe { _mm512_storeu_si512(state[word].as_mut_ptr().cast(), value) };
