@@ -1,4 +1,4 @@
-//! `cargo xtask bench [ls] [cp] [verify] [restore]`: rescue beside its peers, on the same input
+//! `cargo xtask bench [ls] [cp] [verify] [md5] [restore]`: rescue beside its peers, on the same input
 //! in one run, with a warm cache, as ratios. Timings are medians of several alternating runs;
 //! nothing here asserts a time (that belongs in a benchmark, never in a test).
 //!
@@ -14,7 +14,7 @@ const ROUNDS: usize = 3;
 
 pub fn run(args: &[String]) -> crate::Result {
     let binary = crate::dist::run()?;
-    let all = ["ls", "cp", "verify", "restore"];
+    let all = ["ls", "cp", "verify", "md5", "restore"];
     let chosen: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
@@ -25,6 +25,7 @@ pub fn run(args: &[String]) -> crate::Result {
             "ls" => bench_ls(&binary)?,
             "cp" => bench_cp(&binary)?,
             "verify" => bench_verify(&binary)?,
+            "md5" => bench_md5()?,
             "restore" => bench_restore(&binary)?,
             other => {
                 return Err(format!(
@@ -155,8 +156,13 @@ fn bench_verify(binary: &Path) -> crate::Result {
         "cat /var/lib/dpkg/info/*.md5sums | sed 's/^[0-9a-f]*  /\\//' | tr '\\n' '\\0' > {}",
         list.display()
     ))?;
+    let verify = format!(
+        "{} verify --db-only --no-cache >/dev/null 2>&1",
+        binary.display()
+    );
+    // Ratios to the hashing limit, the figure multi-buffer MD5 is meant to beat; the same
+    // binary forced to one stream per core (RESCUE_MD5=scalar) is where it stood before.
     let mut contenders = vec![
-        contender("dpkg --verify", "dpkg --verify >/dev/null 2>&1".into()),
         contender(
             "hashing limit (xargs -P md5sum)",
             format!(
@@ -164,14 +170,22 @@ fn bench_verify(binary: &Path) -> crate::Result {
                 list.display()
             ),
         ),
-        contender(
-            "rescue verify --db-only --no-cache",
-            format!(
-                "{} verify --db-only --no-cache >/dev/null 2>&1",
-                binary.display()
-            ),
-        ),
+        contender("rescue verify --db-only --no-cache", verify.clone()),
     ];
+    if cpu_has("avx512f") {
+        contenders.push(contender(
+            "same, AVX2 only (RESCUE_MD5=avx2)",
+            format!("RESCUE_MD5=avx2 {verify}"),
+        ));
+    }
+    contenders.push(contender(
+        "same, scalar MD5 (RESCUE_MD5=scalar)",
+        format!("RESCUE_MD5=scalar {verify}"),
+    ));
+    contenders.push(contender(
+        "dpkg --verify",
+        "dpkg --verify >/dev/null 2>&1".into(),
+    ));
     // musl's malloc is slow under threads: the same code linked with glibc's says whether
     // that matters here (it would show as a gap between these two lines).
     let glibc = shell::cargo_target_dir().join("release/rescue");
@@ -199,7 +213,55 @@ fn bench_verify(binary: &Path) -> crate::Result {
         "rescue verify --db-only (cache warm)",
         format!("{} verify --db-only >/dev/null 2>&1", binary.display()),
     ));
+    println!("\n{}", cpu_line());
     race("verify this machine's own packages", &contenders, None)?;
+    Ok(())
+}
+
+/// The CPU the figures were measured on: model, cores, and the SIMD the MD5 kernels use.
+fn cpu_line() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let simd: Vec<&str> = ["avx2", "avx512f"]
+        .into_iter()
+        .filter(|flag| cpu_has(flag))
+        .collect();
+    format!("CPU: {model}, {cores} cores, SIMD: {}", simd.join(" "))
+}
+
+fn cpu_has(flag: &str) -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.starts_with("flags"))
+        .any(|line| line.split_whitespace().any(|word| word == flag))
+}
+
+/// The MD5 kernels' raw throughput on in-memory data (the md5mb unit test that measures it,
+/// built for release), against the `md-5` crate hashing one stream.
+fn bench_md5() -> crate::Result {
+    println!("\n== MD5 kernels on in-memory data\n{}", cpu_line());
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(shell::workspace_root())
+        .args(["test", "--release", "--package", "rescue", "--lib"])
+        .args(["verify::md5mb::tests::throughput", "--", "--ignored"])
+        .arg("--nocapture")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("cannot run cargo test: {err}"))?;
+    if !output.status.success() {
+        return Err("the md5mb throughput test failed".into());
+    }
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some(figure) = line.strip_prefix("md5 throughput: ") {
+            println!("  {figure}");
+        }
+    }
     Ok(())
 }
 
