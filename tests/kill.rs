@@ -21,13 +21,15 @@ impl Drop for Reaped {
 fn sleep_as(program: &Path) -> Reaped {
     let mut command = Command::new(program);
     command.arg("300").stdin(Stdio::null());
-    // A shell starts background jobs with SIGINT and SIGQUIT ignored, and exec keeps that:
-    // the signals under test must have their default action whoever started the tests.
+    // A shell starts background jobs with SIGINT and SIGQUIT ignored, nohup ignores SIGHUP,
+    // and exec keeps that: the signals under test get their default action whoever started
+    // the tests.
     // SAFETY: only signal(2), async-signal-safe, between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
             Ok(())
         });
     }
