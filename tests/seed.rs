@@ -364,6 +364,33 @@ fn a_second_seed_changes_nothing() {
     assert_eq!(first.status.code(), Some(0), "{}", shown("seed", &first));
     let kit = root.path(KIT);
     let before = inventory(&kit);
+    // Every archive of the store has its header index in ROOT's cache, equal to a fresh read.
+    let store_index = fs::read_to_string(kit.join("debs/index")).expect("debs/index");
+    let mut indexed = 0;
+    for line in store_index.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        // Archive lines; the others remember what no source had.
+        let [_, _, _, sha256, _, _, _, file, _] = fields[..] else {
+            continue;
+        };
+        let kept = fs::read(root.path("var/cache/rescue/archives").join(sha256))
+            .unwrap_or_else(|err| panic!("no header index for {file}: {err}"));
+        let fresh = rescue::deb::Deb::open(&kit.join("debs").join(file))
+            .and_then(|deb| deb.index())
+            .expect("index");
+        assert_eq!(
+            rescue::deb::ArchiveIndex::decode(&kept),
+            Some(fresh),
+            "{file}"
+        );
+        indexed += 1;
+    }
+    assert!(indexed > 50, "{indexed} archives indexed");
+    assert!(
+        common::stdout(&first).contains(&format!("archive indexes: {indexed} made")),
+        "{}",
+        common::stdout(&first)
+    );
     let second = seed(&binary, &root.root, &[]);
     assert_eq!(
         second.status.code(),

@@ -18,6 +18,9 @@
 //!   Depends/Pre-Depends closure of openssh-server, dpkg, apt, bash, coreutils and libc6;
 //!   `all`; or package names.
 //! - `DIR/baseline`: the metadata of every package-owned path on this healthy host.
+//! - ROOT's `/var/cache/rescue/archives/`: the header index of every archive in the store (its
+//!   entries' metadata and files' md5s, made once per archive), so that `restore` plans and
+//!   `verify` compares without decompressing them.
 //! - `DIR/state/YYYYmmddTHHMMSSZ/` and `DIR/state/latest` (a symlink to the newest): copies of
 //!   etc/passwd, group, shadow and gshadow (0600), var/lib/dpkg/status, diversions and
 //!   statoverride, and the apt lists' Release and InRelease files, at their paths inside ROOT.
@@ -163,6 +166,14 @@ fn report(out: &mut impl Write, seeded: &Seeded) -> std::io::Result<()> {
         writeln!(out, "  rescue: copied this binary (SHA256 checked)")?;
     }
     changes += report_store(out, &seeded.store)?;
+    if seeded.indexed > 0 {
+        writeln!(
+            out,
+            "archive indexes: {} made in ROOT's /var/cache/rescue/archives",
+            seeded.indexed
+        )?;
+        changes += seeded.indexed;
+    }
     let state = &seeded.state;
     changes += usize::from(state.new);
     writeln!(

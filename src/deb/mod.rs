@@ -9,6 +9,7 @@
 
 mod compression;
 mod control;
+mod index;
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use compression::Compression;
 pub use control::Control;
+pub use index::{ArchiveIndex, IndexedEntry, Kept};
 
 use crate::sys::quoting::escape;
 use crate::{Error, Result};
@@ -183,6 +185,11 @@ impl Deb {
             file: Arc::clone(&self.file),
             at: 0,
         }
+    }
+
+    /// The archive's size in bytes (0 when it cannot be told): big ones are started first.
+    pub fn size(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
     }
 
     pub fn control(&self) -> &Control {

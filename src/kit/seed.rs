@@ -22,6 +22,7 @@ use super::state::{self, Saved};
 use super::store::{self, Refreshed};
 use super::{files, hook, Kit};
 use crate::dpkg::Database;
+use crate::sources::header_cache::HeaderCache;
 use crate::sources::{self, Source};
 use crate::sys::root::{Last, Root};
 use crate::{Error, Result};
@@ -55,6 +56,8 @@ pub struct Seeded {
     /// Files written among RESCUE.md, SHA256SUMS and the `bin/` links.
     pub small_files_written: usize,
     pub store: Refreshed,
+    /// Archives of the store whose header index was made into ROOT's cache this run.
+    pub indexed: usize,
     /// Names of `--packages` that match nothing installed.
     pub unknown: Vec<String>,
     pub state: Saved,
@@ -112,6 +115,7 @@ pub fn seed(root: &Root, db: &Database, options: &Options) -> Result<Seeded> {
     all_sources.extend(options.from.iter().cloned());
     let (packages, unknown) = select::select(root, db, &options.set)?;
     let store = store::refresh(root, db, &kit.debs(), &packages, all_sources.clone())?;
+    let indexed = index_archives(root, &kit.debs(), &store);
     let state = state::refresh(root, &kit.state(), options.now)?;
     let shell = console::bash_static(root, db, &bin, all_sources)?;
     let libs = match console::architecture(db) {
@@ -131,6 +135,7 @@ pub fn seed(root: &Root, db: &Database, options: &Options) -> Result<Seeded> {
         binary_written,
         small_files_written: small,
         store,
+        indexed,
         unknown,
         state,
         shell,
@@ -138,6 +143,26 @@ pub fn seed(root: &Root, db: &Database, options: &Options) -> Result<Seeded> {
         baseline: (kit.baseline(), baseline.len()),
         hooks,
     })
+}
+
+/// Makes the header index of every archive in the store that ROOT's cache lacks, on every
+/// core, so that on the bad day restore and verify compare without decompressing them (see
+/// [`crate::sources::header_cache`]). Best effort: an archive that cannot be read is the
+/// store's to report. Returns how many were made.
+fn index_archives(root: &Root, debs: &Path, store: &Refreshed) -> usize {
+    let cache = HeaderCache::open(root);
+    let todo: Vec<&store::Entry> = store.entries().filter(|e| !cache.has(&e.sha256)).collect();
+    let made = crate::sys::parallel::map(todo, 0, |entry| {
+        let Ok(deb) = crate::deb::Deb::open(&debs.join(&entry.file)) else {
+            return false;
+        };
+        let Ok(index) = deb.index() else {
+            return false;
+        };
+        cache.put(&entry.sha256, &index);
+        true
+    });
+    made.into_iter().filter(|made| *made).count()
 }
 
 /// Copies the running binary to `target` unless it is already there; either way checks that

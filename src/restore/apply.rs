@@ -61,6 +61,16 @@ pub enum Node<'a> {
     },
 }
 
+/// A temporary name journalled for a path, not yet written ([`Run::reserve`]).
+#[derive(Debug)]
+pub struct Reserved {
+    /// The path as the caller named it (messages name it).
+    path: PathBuf,
+    /// The resolved inside path the temp file will be renamed to.
+    target: PathBuf,
+    temp: PathBuf,
+}
+
 /// A file written under a temporary name, waiting for its commit.
 #[derive(Debug)]
 pub struct Staged {
@@ -147,14 +157,53 @@ impl Run {
 
     /// Writes `node` under a temporary name beside `path`, with `meta` set on it.
     pub fn stage(&mut self, path: &Path, node: Node, meta: &Metadata) -> Result<Staged> {
-        let target = self.resolve(path)?;
-        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        self.next_temp += 1;
-        let temp = parent.join(temp_name(&self.id, self.next_temp));
-        self.journal.record(&Step::Stage { temp: temp.clone() })?;
+        let mut groups = self.reserve(vec![vec![path]])?;
+        let reserved = groups.pop().unwrap_or_else(|| Ok(Vec::new()))?;
+        let reserved = reserved.into_iter().next().ok_or_else(|| {
+            Error::refused(self.root.host_lexical(path), "no temporary name reserved")
+        })?;
+        self.stage_at(reserved, node, meta)
+    }
+
+    /// Resolves every path of every group and journals a temporary name beside each, all with
+    /// one flush. A group holding a path that cannot be resolved (its directory could not be
+    /// made) gets that error in its place and nothing journalled; the others go on.
+    pub fn reserve(&mut self, groups: Vec<Vec<&Path>>) -> Result<Vec<Result<Vec<Reserved>>>> {
+        let mut out = Vec::with_capacity(groups.len());
+        let mut steps = Vec::new();
+        for group in groups {
+            let resolved: Result<Vec<PathBuf>> = group.iter().map(|p| self.resolve(p)).collect();
+            out.push(resolved.map(|targets| {
+                targets
+                    .into_iter()
+                    .zip(group)
+                    .map(|(target, path)| {
+                        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+                        self.next_temp += 1;
+                        let temp = parent.join(temp_name(&self.id, self.next_temp));
+                        steps.push(Step::Stage { temp: temp.clone() });
+                        Reserved {
+                            path: path.to_path_buf(),
+                            target,
+                            temp,
+                        }
+                    })
+                    .collect()
+            }));
+        }
+        if !steps.is_empty() {
+            self.journal.record_batch(&steps)?;
+        }
+        Ok(out)
+    }
+
+    /// Writes `node` at a reserved temporary name, with `meta` set on it. It takes `&self`:
+    /// packages are staged on every core at once, each thread streaming its own archive.
+    pub fn stage_at(&self, reserved: Reserved, node: Node, meta: &Metadata) -> Result<Staged> {
+        let Reserved { path, target, temp } = reserved;
         let temp_host = self.host(&temp);
         let result = match node {
-            Node::File { content, md5 } => write_file(&temp_host, content, md5, path, meta)
+            Node::File { content, md5 } => write_file(&temp_host, content, md5, &path, meta)
                 .and_then(|md5| written_file(&temp_host, md5)),
             Node::Symlink {
                 target: link_target,
@@ -181,8 +230,15 @@ impl Run {
         }
     }
 
+    /// Drops reserved names that will not be written (their package failed before staging).
+    pub fn unreserve(&self, reserved: Vec<Reserved>) {
+        for item in reserved {
+            let _ = std::fs::remove_file(self.host(&item.temp));
+        }
+    }
+
     /// Drops staged files that will not be committed (the package failed part-way).
-    pub fn discard(&mut self, staged: Vec<Staged>) {
+    pub fn discard(&self, staged: Vec<Staged>) {
         for item in staged {
             let _ = std::fs::remove_file(self.host(&item.temp));
         }
@@ -192,23 +248,63 @@ impl Run {
     /// into place. On an error every temporary file of the batch is removed, and so is every
     /// backup the batch made while no journal line names it yet.
     pub fn commit(&mut self, staged: Vec<Staged>) -> Result<()> {
-        if staged.is_empty() {
-            return Ok(());
-        }
-        let mut new_backups = Vec::new();
-        let journalled = self.prepare(&staged, &mut new_backups).and_then(|steps| {
-            // Temp files and backups reach the disk before the journal says they exist, and
-            // the journal before any rename.
-            self.sync()?;
-            self.journal.record_batch(&steps)
-        });
-        if let Err(err) = journalled {
-            for backup in new_backups {
-                let _ = std::fs::remove_file(backup);
+        self.commit_many(vec![staged])?.pop().unwrap_or(Ok(()))
+    }
+
+    /// [`Run::commit`] of several batches (one per package) with one sync and one journal
+    /// flush for all. A batch whose backups cannot be made is discarded alone, its error in
+    /// its place; an error of the sync or the journal discards every batch and is returned.
+    pub fn commit_many(&mut self, batches: Vec<Vec<Staged>>) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut prepared = Vec::new();
+        for staged in batches {
+            if staged.is_empty() {
+                results.push(Ok(()));
+                continue;
             }
-            self.discard(staged);
+            let mut new_backups = Vec::new();
+            match self.prepare(&staged, &mut new_backups) {
+                Ok(steps) => {
+                    prepared.push((results.len(), staged, steps, new_backups));
+                    results.push(Ok(()));
+                }
+                Err(err) => {
+                    self.forget(staged, new_backups);
+                    results.push(Err(err));
+                }
+            }
+        }
+        if prepared.is_empty() {
+            return Ok(results);
+        }
+        let steps: Vec<Step> = prepared
+            .iter()
+            .flat_map(|(_, _, steps, _)| steps.iter().cloned())
+            .collect();
+        // Temp files and backups reach the disk before the journal says they exist, and
+        // the journal before any rename.
+        let journalled = self.sync().and_then(|()| self.journal.record_batch(&steps));
+        if let Err(err) = journalled {
+            for (_, staged, _, new_backups) in prepared {
+                self.forget(staged, new_backups);
+            }
             return Err(err);
         }
+        for (at, staged, _, _) in prepared {
+            results[at] = self.rename_into_place(staged);
+        }
+        Ok(results)
+    }
+
+    /// Removes a batch's temporary files and the backups it made that no journal line names.
+    fn forget(&mut self, staged: Vec<Staged>, new_backups: Vec<PathBuf>) {
+        for backup in new_backups {
+            let _ = std::fs::remove_file(backup);
+        }
+        self.discard(staged);
+    }
+
+    fn rename_into_place(&mut self, staged: Vec<Staged>) -> Result<()> {
         let mut items = staged.into_iter();
         while let Some(item) = items.next() {
             let (from, to) = (self.host(&item.temp), self.host(&item.target));
@@ -265,17 +361,50 @@ impl Run {
     /// Creates a directory with its metadata; its parent must exist. A directory already
     /// there (another package of the same run made it) is left as it is: `Ok(false)`.
     pub fn make_directory(&mut self, path: &Path, meta: &Metadata) -> Result<bool> {
-        let target = self.resolve(path)?;
-        let host = self.host(&target);
-        if std::fs::metadata(&host).is_ok_and(|m| m.is_dir()) {
-            return Ok(false);
+        self.make_directories(&[(path, meta)]).map(|made| made > 0)
+    }
+
+    /// [`Run::make_directory`] of several paths, parents before children, with one journal
+    /// flush for all: the number made. A path whose parent is made here is placed in it
+    /// (that parent is a real directory of ours, no link to follow), since it cannot be
+    /// resolved before it exists.
+    pub fn make_directories(&mut self, items: &[(&Path, &Metadata)]) -> Result<usize> {
+        // (the path as given, where it resolved, its metadata), for each directory to make.
+        let mut made: Vec<(&Path, PathBuf, &Metadata)> = Vec::new();
+        for &(path, meta) in items {
+            let parent_made = path
+                .parent()
+                .zip(path.file_name())
+                .and_then(|(parent, name)| {
+                    made.iter()
+                        .find(|(given, _, _)| *given == parent)
+                        .map(|(_, target, _)| target.join(name))
+                });
+            let target = match parent_made {
+                Some(target) => target,
+                None => self.resolve(path)?,
+            };
+            let exists = std::fs::metadata(self.host(&target)).is_ok_and(|m| m.is_dir());
+            if !exists && !made.iter().any(|(_, t, _)| *t == target) {
+                made.push((path, target, meta));
+            }
         }
-        self.journal.record(&Step::MakeDirectory {
-            path: target.clone(),
-        })?;
-        std::fs::create_dir(&host).map_err(|err| Error::io("create directory", &host, err))?;
-        set_metadata(&host, meta, false)?;
-        Ok(true)
+        if made.is_empty() {
+            return Ok(0);
+        }
+        let steps: Vec<Step> = made
+            .iter()
+            .map(|(_, target, _)| Step::MakeDirectory {
+                path: target.clone(),
+            })
+            .collect();
+        self.journal.record_batch(&steps)?;
+        for (_, target, meta) in &made {
+            let host = self.host(target);
+            std::fs::create_dir(&host).map_err(|err| Error::io("create directory", &host, err))?;
+            set_metadata(&host, meta, false)?;
+        }
+        Ok(made.len())
     }
 
     /// Moves whatever stands at `path` into the backup directory whole (a stray directory
@@ -305,21 +434,38 @@ impl Run {
 
     /// Sets owner, group, mode and mtime of an existing path, journalling the old ones.
     pub fn set_attributes(&mut self, path: &Path, meta: &Metadata) -> Result<()> {
-        let target = self.resolve(path)?;
-        let host = self.host(&target);
-        let old =
-            std::fs::symlink_metadata(&host).map_err(|err| Error::io("inspect", &host, err))?;
-        self.journal.record(&Step::SetAttributes {
-            path: target,
-            old: attributes_of(&host, &old),
-            new: Some(Written {
-                mode: meta.mode & 0o7777,
-                uid: meta.uid,
-                gid: meta.gid,
-                content: Content::Any,
-            }),
-        })?;
-        set_metadata(&host, meta, old.file_type().is_symlink())
+        self.set_attributes_many(&[(path, meta)])
+    }
+
+    /// [`Run::set_attributes`] of several paths, with one journal flush for all.
+    pub fn set_attributes_many(&mut self, items: &[(&Path, &Metadata)]) -> Result<()> {
+        let mut changes = Vec::with_capacity(items.len());
+        let mut steps = Vec::with_capacity(items.len());
+        for &(path, meta) in items {
+            let target = self.resolve(path)?;
+            let host = self.host(&target);
+            let old =
+                std::fs::symlink_metadata(&host).map_err(|err| Error::io("inspect", &host, err))?;
+            steps.push(Step::SetAttributes {
+                path: target,
+                old: attributes_of(&host, &old),
+                new: Some(Written {
+                    mode: meta.mode & 0o7777,
+                    uid: meta.uid,
+                    gid: meta.gid,
+                    content: Content::Any,
+                }),
+            });
+            changes.push((host, meta, old.file_type().is_symlink()));
+        }
+        if steps.is_empty() {
+            return Ok(());
+        }
+        self.journal.record_batch(&steps)?;
+        for (host, meta, is_symlink) in changes {
+            set_metadata(&host, meta, is_symlink)?;
+        }
+        Ok(())
     }
 
     /// Marks the journal complete, then records its length beside it: a journal found

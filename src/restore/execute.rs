@@ -1,14 +1,15 @@
 //! Carrying out a [`Plan`]: alias repairs first (every `/lib/...` path depends on them), then
-//! each package in turn — its directories, its files staged from one pass over the archive and
-//! committed together, its hard links, its attribute fixes — and last a verify of what was
-//! restored. A package that fails part-way is reported and its staged files discarded; the
-//! others go on.
+//! the packages phase by phase — their directories, their files and symlinks (staged on
+//! every core, each archive read at most once, committed together with one sync), their hard
+//! links, lists and attribute fixes — and last a verify of what was restored. Each phase
+//! journals all its steps with one flush. A package that fails part-way is reported and its
+//! staged files discarded; the others go on.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::apply::{Metadata, Node, Run, Staged};
-use super::plan::{ActionKind, Plan};
+use super::apply::{Metadata, Node, Reserved, Run, Staged};
+use super::plan::{Action, ActionKind, PackagePlan, Plan};
 use super::undo;
 use crate::dpkg::Database;
 use crate::sys::quoting::escape;
@@ -69,14 +70,9 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
         outcome.applied += 1;
     }
 
-    for package in &plan.packages {
-        match apply_package(&mut run, package) {
-            Ok(count) => outcome.applied += count,
-            Err(err) => outcome
-                .failed
-                .push((package.package.clone(), err.to_string())),
-        }
-    }
+    let mut packages = Packages::new(&plan.packages);
+    outcome.applied += packages.apply(&mut run)?;
+    outcome.failed = packages.failed();
     run.finish()?;
 
     // Verify again what was touched: every package the plan restored.
@@ -84,8 +80,10 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     if !names.is_empty() {
         let (packages, _) = db.select(&names);
         outcome.packages_verified = packages.len();
+        // The digest cache is keyed by inode and ctime: every file written here is hashed
+        // again, and only what stayed untouched is taken from it.
         let options = verify::Options {
-            use_cache: false,
+            use_cache: plan.use_cache,
             ..verify::Options::default()
         };
         // Every action's result against what the plan wanted (type, mode, owner, link
@@ -120,84 +118,260 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     Ok(outcome)
 }
 
-fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<usize> {
-    let mut applied = 0;
-    // Directories first, parents before children (archive order).
+/// The plan's packages as they are applied, phase by phase across all of them, so that
+/// each phase costs one journal flush and one sync however many packages there are. A
+/// package that fails in one phase is reported and left out of the later ones; the others
+/// go on.
+struct Packages<'p> {
+    plans: &'p [PackagePlan],
+    failed: Vec<Option<String>>,
+}
+
+impl<'p> Packages<'p> {
+    fn new(plans: &'p [PackagePlan]) -> Packages<'p> {
+        Packages {
+            plans,
+            failed: vec![None; plans.len()],
+        }
+    }
+
+    fn failed(&self) -> Vec<(String, String)> {
+        self.plans
+            .iter()
+            .zip(&self.failed)
+            .filter_map(|(plan, why)| why.clone().map(|why| (plan.package.clone(), why)))
+            .collect()
+    }
+
+    /// Directories, then files and symlinks, hard links, lists and attributes: the number of
+    /// actions applied.
+    fn apply(&mut self, run: &mut Run) -> Result<usize> {
+        let mut applied = 0;
+        for (at, plan) in self.plans.iter().enumerate() {
+            match make_directories(run, plan) {
+                Ok(made) => applied += made,
+                Err(err) => self.failed[at] = Some(err.to_string()),
+            }
+        }
+        applied += self.write(run, is_content, stage_content)?;
+        // Hard links need their targets in place.
+        applied += self.write(run, is_hard_link, stage_links)?;
+        for (at, plan) in self.plans.iter().enumerate() {
+            if self.failed[at].is_some() {
+                continue;
+            }
+            match finish_package(run, plan) {
+                Ok(count) => applied += count,
+                Err(err) => self.failed[at] = Some(err.to_string()),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The actions `wanted` picks, of every package still going: their temporary names
+    /// journalled at once, staged by `stage` on every core (the largest archives first),
+    /// committed with one sync.
+    fn write(
+        &mut self,
+        run: &mut Run,
+        wanted: fn(&ActionKind) -> bool,
+        stage: fn(&Run, &PackagePlan, Vec<(&Action, Reserved)>) -> Result<Vec<Staged>>,
+    ) -> Result<usize> {
+        let mut going: Vec<(usize, Vec<&Action>)> = Vec::new();
+        for (at, plan) in self.plans.iter().enumerate() {
+            let actions: Vec<&Action> = plan.actions.iter().filter(|a| wanted(&a.kind)).collect();
+            if self.failed[at].is_none() && !actions.is_empty() {
+                going.push((at, actions));
+            }
+        }
+        let groups = going
+            .iter()
+            .map(|(_, actions)| actions.iter().map(|a| a.path.as_path()).collect())
+            .collect();
+        let reserved = run.reserve(groups)?;
+        let jobs: Vec<_> = going.into_iter().zip(reserved).collect();
+        let size = |((at, _), _): &((usize, _), _)| self.plans[*at].deb.size();
+        let shared: &Run = run;
+        let staged =
+            crate::sys::parallel::map_largest_first(jobs, 0, size, |((at, actions), reserved)| {
+                let plan = &self.plans[at];
+                let staged = reserved.and_then(|reserved| {
+                    let pairs = actions.into_iter().zip(reserved).collect();
+                    stage(shared, plan, pairs)
+                });
+                (at, staged)
+            });
+        let mut batches = Vec::new();
+        let mut committing = Vec::new();
+        for (at, staged) in staged {
+            match staged {
+                Ok(staged) => {
+                    committing.push(at);
+                    batches.push(staged);
+                }
+                Err(err) => self.failed[at] = Some(err.to_string()),
+            }
+        }
+        let count: Vec<usize> = batches.iter().map(Vec::len).collect();
+        let mut applied = 0;
+        for ((at, result), count) in committing
+            .into_iter()
+            .zip(run.commit_many(batches)?)
+            .zip(count)
+        {
+            match result {
+                Ok(()) => applied += count,
+                Err(err) => self.failed[at] = Some(err.to_string()),
+            }
+        }
+        Ok(applied)
+    }
+}
+
+fn is_content(kind: &ActionKind) -> bool {
+    matches!(
+        kind,
+        ActionKind::WriteFile { .. } | ActionKind::Symlink { .. }
+    )
+}
+
+fn is_hard_link(kind: &ActionKind) -> bool {
+    matches!(kind, ActionKind::HardLink { .. })
+}
+
+/// One package's directories, parents before children (archive order), one journal flush;
+/// a directory standing in the way is moved aside first.
+fn make_directories(run: &mut Run, package: &PackagePlan) -> Result<usize> {
+    let mut directories = Vec::new();
     for action in &package.actions {
         if let ActionKind::MakeDirectory { meta, replace } = &action.kind {
             if *replace {
                 run.move_aside(&action.path)?;
             }
-            if run.make_directory(&action.path, meta)? {
-                applied += 1;
+            directories.push((action.path.as_path(), meta));
+        }
+    }
+    run.make_directories(&directories)
+}
+
+/// One package's files and symlinks at their reserved names: symlinks from the plan alone,
+/// files from one pass over the archive, each checked against ROOT's md5 as it is written.
+/// On an error nothing of the package stays staged.
+fn stage_content(
+    run: &Run,
+    package: &PackagePlan,
+    actions: Vec<(&Action, Reserved)>,
+) -> Result<Vec<Staged>> {
+    let mut staged = Vec::new();
+    let mut files: HashMap<&Path, (&Action, Reserved)> = HashMap::new();
+    for (action, reserved) in actions {
+        match &action.kind {
+            ActionKind::Symlink { target, meta } => {
+                match run.stage_at(reserved, Node::Symlink { target }, meta) {
+                    Ok(item) => staged.push(item),
+                    Err(err) => return Err(give_up(run, staged, files.into_values(), err)),
+                }
+            }
+            _ => {
+                files.insert(action.entry.as_path(), (action, reserved));
             }
         }
     }
-    // Files and symlinks: staged in one pass over the archive, committed together.
-    let wanted: HashMap<&Path, &super::plan::Action> = package
-        .actions
-        .iter()
-        .filter(|a| {
-            matches!(
-                a.kind,
-                ActionKind::WriteFile { .. } | ActionKind::Symlink { .. }
-            )
-        })
-        .map(|a| (a.entry.as_path(), a))
+    // Content planning kept from its read of the archive first: the archive is read again
+    // only for what it did not keep.
+    let from_memory: Vec<&Path> = files
+        .keys()
+        .copied()
+        .filter(|path| package.kept.contains_key(*path))
         .collect();
-    if !wanted.is_empty() {
-        let mut staged: Vec<Staged> = Vec::new();
-        let result = package.deb.for_each_entry(|entry, content| {
-            let Some(action) = wanted.get(entry.path.as_path()) else {
-                return Ok(());
+    for path in from_memory {
+        let (Some((action, reserved)), Some(content)) =
+            (files.remove(path), package.kept.get(path))
+        else {
+            continue;
+        };
+        if let ActionKind::WriteFile { meta, md5 } = &action.kind {
+            let node = Node::File {
+                content: &mut content.as_slice(),
+                md5: md5.as_deref(),
             };
-            let item = match &action.kind {
-                ActionKind::WriteFile { meta, md5 } => run.stage(
-                    &action.path,
-                    Node::File {
-                        content,
-                        md5: md5.as_deref(),
-                    },
-                    meta,
-                )?,
-                ActionKind::Symlink { target, meta } => {
-                    run.stage(&action.path, Node::Symlink { target }, meta)?
-                }
-                _ => return Ok(()),
-            };
-            staged.push(item);
-            Ok(())
-        });
-        if let Err(err) = result {
-            run.discard(staged);
-            return Err(err);
-        }
-        applied += staged.len();
-        run.commit(staged)?;
-    }
-    // Hard links need their targets in place.
-    let mut links = Vec::new();
-    for action in &package.actions {
-        if let ActionKind::HardLink { to } = &action.kind {
-            let meta = Metadata {
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                capability: None,
-            };
-            match run.stage(&action.path, Node::HardLink { to }, &meta) {
-                Ok(staged) => links.push(staged),
-                Err(err) => {
-                    run.discard(links);
-                    return Err(err);
-                }
+            match run.stage_at(reserved, node, meta) {
+                Ok(item) => staged.push(item),
+                Err(err) => return Err(give_up(run, staged, files.into_values(), err)),
             }
         }
     }
-    applied += links.len();
-    run.commit(links)?;
-    // The package's list last: it names what is now in place.
+    if files.is_empty() {
+        return Ok(staged);
+    }
+    let streamed = package.deb.for_each_entry(|entry, content| {
+        let Some((action, reserved)) = files.remove(entry.path.as_path()) else {
+            return Ok(());
+        };
+        if let ActionKind::WriteFile { meta, md5 } = &action.kind {
+            let node = Node::File {
+                content,
+                md5: md5.as_deref(),
+            };
+            staged.push(run.stage_at(reserved, node, meta)?);
+        }
+        Ok(())
+    });
+    let missing = files.keys().next().map(|path| {
+        crate::Error::refused(
+            package.deb.path(),
+            format!("{} is not in the archive", escape(path)),
+        )
+    });
+    match streamed.err().or(missing) {
+        Some(err) => Err(give_up(run, staged, files.into_values(), err)),
+        None => Ok(staged),
+    }
+}
+
+/// One package's hard links, to targets already in place.
+fn stage_links(
+    run: &Run,
+    _package: &PackagePlan,
+    actions: Vec<(&Action, Reserved)>,
+) -> Result<Vec<Staged>> {
+    let meta = Metadata {
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        capability: None,
+    };
+    let mut staged = Vec::new();
+    let mut actions = actions.into_iter();
+    while let Some((action, reserved)) = actions.next() {
+        let ActionKind::HardLink { to } = &action.kind else {
+            continue;
+        };
+        match run.stage_at(reserved, Node::HardLink { to }, &meta) {
+            Ok(item) => staged.push(item),
+            Err(err) => return Err(give_up(run, staged, actions, err)),
+        }
+    }
+    Ok(staged)
+}
+
+/// Removes what a failing package staged and the names it reserved but did not write.
+fn give_up<'a>(
+    run: &Run,
+    staged: Vec<Staged>,
+    unwritten: impl Iterator<Item = (&'a Action, Reserved)>,
+    err: crate::Error,
+) -> crate::Error {
+    run.discard(staged);
+    run.unreserve(unwritten.map(|(_, reserved)| reserved).collect());
+    err
+}
+
+/// The package's list, when missing (it names what is now in place), then its attribute
+/// fixes with one journal flush.
+fn finish_package(run: &mut Run, package: &PackagePlan) -> Result<usize> {
+    let mut applied = 0;
     for action in &package.actions {
         if let ActionKind::WriteList { content, meta } = &action.kind {
             let staged = run.stage(
@@ -212,13 +386,16 @@ fn apply_package(run: &mut Run, package: &super::plan::PackagePlan) -> Result<us
             applied += 1;
         }
     }
-    for action in &package.actions {
-        if let ActionKind::SetAttributes { meta } = &action.kind {
-            run.set_attributes(&action.path, meta)?;
-            applied += 1;
-        }
-    }
-    Ok(applied)
+    let attributes: Vec<(&Path, &Metadata)> = package
+        .actions
+        .iter()
+        .filter_map(|action| match &action.kind {
+            ActionKind::SetAttributes { meta } => Some((action.path.as_path(), meta)),
+            _ => None,
+        })
+        .collect();
+    run.set_attributes_many(&attributes)?;
+    Ok(applied + attributes.len())
 }
 
 /// What differs between `action`'s intended result and what stands at its path now.

@@ -6,11 +6,14 @@
 //!    broken merged-/usr aliases;
 //! 2. for every selected package whose installed version is found in the sources (and
 //!    trusted: [`sources::resolve()`], which downloads only for packages with findings or
-//!    named by the operator), its archive is streamed once: each entry is compared with
-//!    what stands on disk (type, content where verify found it wrong, mode, owner, group,
-//!    symlink target, mtime, statoverride applied) and every difference becomes an action.
-//!    That pass also proves the archive readable to its end and hashes the content of every
-//!    file to be written against the md5 ROOT's database records, so a truncated or
+//!    named by the operator), its archive's header index ([`crate::deb::ArchiveIndex`]: every
+//!    entry's header and every file's md5) is compared with what stands on disk (type,
+//!    content where verify found it wrong, mode, owner, group, symlink target, mtime,
+//!    statoverride applied), and every difference becomes an action. The index comes from
+//!    ROOT's cache, keyed by the archive's SHA256, or from one full read of the archive,
+//!    which proves it readable to its end; that read keeps in memory (within a budget) the
+//!    content of the files to be written, so applying does not decompress it again. The md5
+//!    of every file to be written is checked against the one ROOT's database records, so a
 //!    mismatched archive is refused here, before anything is touched;
 //! 3. packages with findings but no usable archive are listed as unrestorable, with the
 //!    `--from` command naming ROOT's apt mirrors.
@@ -23,11 +26,12 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::apply::Metadata;
-use crate::deb::{DataEntry, Deb, EntryKind};
+use crate::deb::{DataEntry, Deb, EntryKind, Kept};
 use crate::dpkg::{digest_hex, ConffileHash, Database, Package, PackageFiles};
-use crate::sources::{self, ArchiveTrust, NoArchive, PackageArchive, Source};
+use crate::sources::{self, ArchiveTrust, Found, NoArchive, PackageArchive, Source};
 use crate::sys::capability::{self, FileCaps};
 use crate::sys::quoting::{escape, shell_word};
 use crate::sys::root::{Last, Root};
@@ -70,6 +74,9 @@ pub struct Plan {
     /// Where expected metadata came from when the kit's baseline is in use (said once), then
     /// the baseline entries ignored because they disagree with the database.
     pub baseline: Vec<String>,
+    /// Whether verify's digest cache was used (`--no-cache` off): the check after the
+    /// restore uses it the same way.
+    pub use_cache: bool,
 }
 
 impl Plan {
@@ -98,6 +105,9 @@ pub struct PackagePlan {
     pub deb: Deb,
     pub trust: ArchiveTrust,
     pub actions: Vec<Action>,
+    /// The content of files to write, kept from planning's read of the archive when it had
+    /// to read it (no cached index), so that applying does not decompress it again.
+    pub kept: Kept,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +216,7 @@ pub fn plan(
     let mut plan = Plan {
         aliases: report.aliases.iter().map(alias_repair).collect(),
         findings_before: report.findings.len() + report.aliases.len(),
+        use_cache: options.use_cache,
         ..Plan::default()
     };
     // Packages with no archive and nothing verify's database checks see: the baseline may
@@ -253,6 +264,7 @@ pub fn plan(
         db,
         deep,
         options,
+        keep_budget: Budget::new(),
     };
     context.plan_all(jobs, &mut plan);
     drop_repeated_directories(root, &mut plan.packages);
@@ -293,6 +305,7 @@ fn baseline_lines(report: &verify::Report) -> Vec<String> {
 /// One package's part of the plan.
 struct Planned {
     actions: Vec<Action>,
+    kept: Kept,
     notes: Vec<String>,
     script_notes: Vec<String>,
     /// Changes the archive asks for that restore will not make (see [`Plan::refused`]).
@@ -310,25 +323,52 @@ struct Context<'a> {
     db: &'a Database,
     deep: Deep<'a>,
     options: &'a Options,
+    keep_budget: Budget,
+}
+
+/// Bytes of archive content planning may keep in memory for applying, shared by the
+/// threads: a quarter of the memory available, at most 512 MiB (64 MiB when /proc cannot
+/// tell). Past it, applying reads the archive again.
+struct Budget(AtomicU64);
+
+impl Budget {
+    fn new() -> Budget {
+        let available = crate::sys::sysinfo::Memory::read()
+            .map(|memory| memory.available() * 1024 / 4)
+            .unwrap_or(64 << 20);
+        Budget(AtomicU64::new(available.min(512 << 20)))
+    }
+
+    /// Takes `bytes` from the budget, if it has them.
+    fn take(&self, bytes: u64) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
 }
 
 impl Context<'_> {
     /// Streams every package's archive against the disk, on every core (restore has no
     /// `--threads`), and adds what each plans, or why it cannot, to `plan`.
     fn plan_all(&self, jobs: Vec<(PackageArchive, Vec<&Finding>)>, plan: &mut Plan) {
-        let results = crate::sys::parallel::map(jobs, 0, |(found, package_findings)| {
-            let PackageArchive {
-                package,
-                files,
-                archive,
-            } = found;
-            let outcome = self.plan_package(package, &archive.deb, &package_findings, &files);
-            (package, archive, package_findings, outcome)
-        });
+        let size = |(found, _): &(PackageArchive, Vec<&Finding>)| found.archive.deb.size();
+        let results =
+            crate::sys::parallel::map_largest_first(jobs, 0, size, |(found, package_findings)| {
+                let PackageArchive {
+                    package,
+                    files,
+                    archive,
+                } = found;
+                let outcome = self.plan_package(package, &archive, &package_findings, &files);
+                (package, archive, package_findings, outcome)
+            });
         for (package, archive, package_findings, outcome) in results {
             match outcome {
                 Ok(Planned {
                     actions,
+                    kept,
                     notes,
                     script_notes,
                     refused,
@@ -343,6 +383,7 @@ impl Context<'_> {
                             deb: archive.deb,
                             trust: archive.trust,
                             actions,
+                            kept,
                         });
                     }
                 }
@@ -355,18 +396,41 @@ impl Context<'_> {
         }
     }
 
-    /// One package's actions: its archive streamed once, each entry compared with what
+    /// One package's actions: each entry of its archive's header index compared with what
     /// stands at its destination.
     fn plan_package(
         &self,
         package: &Package,
-        deb: &Deb,
+        archive: &Found,
         findings: &[&Finding],
         files: &PackageFiles,
     ) -> Result<Planned> {
-        let mut planning = Planning::new(self, package, deb, findings, files);
-        deb.for_each_entry(|entry, content| planning.entry(entry, content))?;
-        Ok(planning.finish(findings))
+        // Broken content is what will be written: kept from this read, within the budget.
+        let broken: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| f.kind != Kind::Attributes)
+            .map(|f| f.listed.as_path())
+            .collect();
+        let mut keep = |entry: &DataEntry| {
+            broken.contains(entry.path.as_path()) && self.keep_budget.take(entry.size)
+        };
+        let (headers, kept) = archive.index_keeping(&self.deep.headers, &mut keep)?;
+        let mut planning = Planning::new(self, package, &archive.deb, findings, files);
+        for indexed in &headers.entries {
+            planning.entry(&indexed.entry, indexed.md5)?;
+        }
+        let mut planned = planning.finish(findings);
+        let written: HashSet<&Path> = planned
+            .actions
+            .iter()
+            .filter(|a| matches!(a.kind, ActionKind::WriteFile { .. }))
+            .map(|a| a.entry.as_path())
+            .collect();
+        planned.kept = kept
+            .into_iter()
+            .filter(|(path, _)| written.contains(path.as_path()))
+            .collect();
+        Ok(planned)
     }
 
     /// The action that writes a missing `.list` back, when ROOT's database is the one in use
@@ -484,6 +548,7 @@ impl<'p> Planning<'p> {
             covered: HashSet::new(),
             planned: Planned {
                 actions: Vec::new(),
+                kept: Kept::new(),
                 notes: Vec::new(),
                 script_notes: Vec::new(),
                 refused: Vec::new(),
@@ -491,8 +556,9 @@ impl<'p> Planning<'p> {
         }
     }
 
-    /// One archive entry: refused if hostile, recorded for the list, then compared.
-    fn entry(&mut self, entry: &DataEntry, content: &mut dyn Read) -> Result<()> {
+    /// One archive entry (`md5`: its content's, for a file): refused if hostile, recorded for
+    /// the list, then compared.
+    fn entry(&mut self, entry: &DataEntry, md5: Option<[u8; 16]>) -> Result<()> {
         refuse_hostile(self.deb, entry, &self.symlink_entries, &self.seen)?;
         self.seen.insert(entry.path.clone());
         if self.list_missing {
@@ -524,7 +590,7 @@ impl<'p> Planning<'p> {
         let wanted = Target::new(context, self.package, entry, &dest, host, disk);
         match entry.kind {
             EntryKind::Directory => self.directory(&wanted, disk),
-            EntryKind::File | EntryKind::HardLink => self.file(&wanted, disk, content)?,
+            EntryKind::File | EntryKind::HardLink => self.file(&wanted, disk, md5),
             EntryKind::Symlink => self.symlink(&wanted, host, disk),
             // Refused by refuse_hostile before we get here.
             EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {}
@@ -578,8 +644,8 @@ impl<'p> Planning<'p> {
         &mut self,
         wanted: &Target,
         disk: Option<&std::fs::Metadata>,
-        content: &mut dyn Read,
-    ) -> Result<()> {
+        content_md5: Option<[u8; 16]>,
+    ) {
         let (entry, dest) = (wanted.entry, wanted.dest);
         let expected_md5 = self.expected_md5(&entry.path);
         let finding = self.by_listed.get(entry.path.as_path()).copied();
@@ -589,7 +655,7 @@ impl<'p> Planning<'p> {
             if let (EntryKind::File, Some(d)) = (entry.kind, disk) {
                 self.file_attributes(wanted, d);
             }
-            return Ok(());
+            return;
         };
         let is_conffile = self.conffiles.contains_key(entry.path.as_path());
         if is_conffile && disk.is_some() && !self.context.options.conffiles {
@@ -598,21 +664,18 @@ impl<'p> Planning<'p> {
                 self.package.display_name(),
                 escape(dest)
             ));
-            return Ok(());
+            return;
         }
         if entry.kind == EntryKind::HardLink {
             let to = entry.link_target.clone().unwrap_or_default();
             let to = self.context.deep.destination(&self.package.name, &to);
             self.push(wanted, ActionKind::HardLink { to }, why);
-            return Ok(());
+            return;
         }
         // Prove the archive's content is what the database recorded before planning to
-        // write it.
+        // write it (the index hashed it when the archive was read in full).
         if let Some(expected) = &expected_md5 {
-            let actual = md5_of(content).map_err(|err| {
-                let what = format!("{}: {err}", escape(&entry.path));
-                crate::Error::parse(self.deb.path(), None, what)
-            })?;
+            let actual = content_md5.map(|d| digest_hex(&d)).unwrap_or_default();
             if &actual != expected {
                 self.planned.notes.push(format!(
                     "{}: {} refused: the archive's content has md5 {actual}, \
@@ -620,7 +683,7 @@ impl<'p> Planning<'p> {
                     self.package.display_name(),
                     escape(dest)
                 ));
-                return Ok(());
+                return;
             }
         }
         let meta = wanted.rewrite(&mut self.planned.script_notes);
@@ -629,7 +692,6 @@ impl<'p> Planning<'p> {
             md5: expected_md5,
         };
         self.push(wanted, kind, why);
-        Ok(())
     }
 
     /// A file whose content stays: its mode, owner, group, mtime and capabilities.

@@ -18,6 +18,7 @@
 //! [`resolve()`] pairs a run's packages with their archives once, for verify and restore alike.
 
 pub mod apt_sources;
+pub mod header_cache;
 pub mod http;
 pub mod index;
 pub mod resolve;
@@ -120,6 +121,8 @@ pub struct Wanted<'a> {
 pub struct Found {
     pub deb: Deb,
     pub trust: ArchiveTrust,
+    /// The archive's SHA256 when trusting it needed one (the key of its header index).
+    pub sha256: Option<String>,
 }
 
 /// Why no archive could be used: nothing found, or what was found was refused (and why).
@@ -488,6 +491,7 @@ fn accept(
             wanted.architecture
         )));
     }
+    let mut hashed = None;
     let trust = match expected {
         Some((sha256, origin)) => {
             let actual = sha256_of(deb.path(), deb.reader())
@@ -497,6 +501,7 @@ fn accept(
                     "SHA256 {actual} does not match {sha256} from {origin}"
                 )));
             }
+            hashed = Some(actual);
             ArchiveTrust::PackagesIndexSha256 {
                 index: origin.clone(),
             }
@@ -517,7 +522,11 @@ fn accept(
             }
         },
     };
-    Ok(Found { deb, trust })
+    Ok(Found {
+        deb,
+        trust,
+        sha256: hashed,
+    })
 }
 
 /// The archive's md5sums (hex) against the database's (binary): the same paths, the same sums.

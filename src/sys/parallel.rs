@@ -43,9 +43,31 @@ pub fn map<T: Send, R: Send>(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// [`map`], started with the largest items (by `size`) so that no thread is left alone with
+/// a big one at the end; the results still come in the input order.
+pub fn map_largest_first<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    size: impl Fn(&T) -> u64,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let mut items: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    items.sort_by_key(|(_, item)| std::cmp::Reverse(size(item)));
+    let mut results = map(items, threads, |(at, item)| (at, work(item)));
+    results.sort_by_key(|(at, _)| *at);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_first_keeps_the_input_order() {
+        let items: Vec<u64> = vec![3, 9, 1, 7, 7, 0, 12];
+        let out = map_largest_first(items.clone(), 2, |n| *n, |n| n * 10);
+        assert_eq!(out, items.iter().map(|n| n * 10).collect::<Vec<_>>());
+    }
 
     #[test]
     fn order_is_kept() {

@@ -247,6 +247,11 @@ impl CacheDir {
         }
     }
 
+    /// The open directory, for the other caches kept in it (the archive indexes).
+    pub fn handle(&self) -> &File {
+        &self.dir
+    }
+
     /// The cache file as messages name it.
     pub fn file(&self) -> PathBuf {
         self.shown.join(CACHE_FILE)

@@ -20,10 +20,11 @@ use super::attrs::{compare, Attr, Check, Expected, FileKind, OnDisk};
 use super::expect::{Expectation, Outcome};
 use super::recorded::Recorded;
 use super::{AliasProblem, Difference, Finding, Kind, ScriptSet};
-use crate::deb::{DataEntry, Deb, EntryKind};
+use crate::deb::{DataEntry, EntryKind};
 use crate::dpkg::maintscript::{MaintainerScripts, RootWorld, ScriptKind};
 use crate::dpkg::{Database, Issue, Package, PackageFiles, Severity};
-use crate::sources::{NoArchive, PackageArchive, Resolved};
+use crate::sources::header_cache::HeaderCache;
+use crate::sources::{Found, NoArchive, PackageArchive, Resolved};
 use crate::sys::accounts::Accounts;
 use crate::sys::capability;
 use crate::sys::quoting::escape;
@@ -38,6 +39,9 @@ pub struct Deep<'a> {
     scripts: MaintainerScripts,
     /// The kit's baseline, the last layer of expected metadata.
     recorded: Option<Arc<Recorded>>,
+    /// Archive header indexes kept in ROOT's cache: archives already read once are not
+    /// decompressed to be compared.
+    pub headers: HeaderCache,
 }
 
 impl<'a> Deep<'a> {
@@ -59,6 +63,7 @@ impl<'a> Deep<'a> {
             aliases,
             scripts,
             recorded,
+            headers: HeaderCache::open(root),
         })
     }
 
@@ -257,7 +262,7 @@ impl<'a> Deep<'a> {
         &self,
         package: &Package,
         files: &PackageFiles,
-        deb: &Deb,
+        archive: &Found,
         findings: &mut Vec<Finding>,
         script_set: &mut Vec<ScriptSet>,
     ) -> Result<()> {
@@ -270,16 +275,18 @@ impl<'a> Deep<'a> {
             .collect();
         let conffiles: Vec<&Path> = package.conffiles.iter().map(|c| c.path.as_path()).collect();
         let owned = owned_paths(files);
-        deb.for_each_entry(|entry, _| {
+        let headers = archive.index(&self.headers)?;
+        for indexed in &headers.entries {
+            let entry = &indexed.entry;
             if !owned.contains(entry.path.as_path()) || self.is_broken_alias(&entry.path) {
-                return Ok(());
+                continue;
             }
             let dest = self.destination(&package.name, &entry.path);
             let Some(disk) = Standing::read(self.root, &dest) else {
-                return Ok(());
+                continue;
             };
             if entry.kind == EntryKind::Directory && disk.is_symlink_to_directory() {
-                return Ok(());
+                continue;
             }
             let expectation = self.expectation(&package.name, entry, &dest);
             let on_disk = disk.on_disk();
@@ -317,8 +324,8 @@ impl<'a> Deep<'a> {
                     }
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// A package no archive was found for: each listed path the baseline recorded for it
@@ -758,17 +765,19 @@ fn compare_all(
             (found, findings)
         })
         .collect();
-    let results = crate::sys::parallel::map(jobs, threads, |(found, mut findings)| {
-        let PackageArchive {
-            package,
-            files,
-            archive,
-        } = found;
-        let mut script_set = Vec::new();
-        let deb = &archive.deb;
-        let outcome = deep.check_package(package, &files, deb, &mut findings, &mut script_set);
-        (package, findings, script_set, outcome)
-    });
+    let size = |(found, _): &(PackageArchive, Vec<Finding>)| found.archive.deb.size();
+    let results =
+        crate::sys::parallel::map_largest_first(jobs, threads, size, |(found, mut findings)| {
+            let PackageArchive {
+                package,
+                files,
+                archive,
+            } = found;
+            let mut script_set = Vec::new();
+            let outcome =
+                deep.check_package(package, &files, &archive, &mut findings, &mut script_set);
+            (package, findings, script_set, outcome)
+        });
     for (package, findings, mut script_set, outcome) in results {
         report.script_set.append(&mut script_set);
         match outcome {
