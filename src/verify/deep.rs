@@ -254,7 +254,8 @@ impl<'a> Deep<'a> {
         (outcome, attrs)
     }
 
-    /// Streams `deb` and merges the attribute results into `findings`: a path verify already
+    /// Compares the archive's header index (from ROOT's cache, else one read of the archive)
+    /// and merges the attribute results into `findings`: a path verify already
     /// flagged gets its other columns filled; a path whose attributes alone are wrong becomes a
     /// [`Kind::Attributes`] finding. Missing paths are verify's to report (its database
     /// checks see them), so they are not repeated here.
@@ -746,7 +747,7 @@ pub fn check_all(
     coverage
 }
 
-/// The archive pass proper: each package's archive streamed against the disk, on all cores;
+/// The archive pass proper: each package's archive index against the disk, on all cores;
 /// counted in `coverage`.
 fn compare_all(
     deep: &Deep,
