@@ -29,7 +29,8 @@ pub fn run(args: &[String]) -> crate::Result {
     // Figures mean nothing without the machine: printed once, above every table.
     println!("\n{}", cpu_line());
     println!(
-        "medians of {ROUNDS} alternating runs after a warm-up; a ratio under 1 is rescue ahead"
+        "medians of {ROUNDS} alternating runs after a warm-up, ± half their range; \
+         a ratio under 1 is rescue ahead"
     );
     for name in &chosen {
         match *name {
@@ -97,7 +98,7 @@ impl Contender {
 
 /// Runs every contender ROUNDS times, alternating so that a busy moment of a shared machine
 /// falls on all of them, after one untimed warm-up each; prints the medians and the ratios.
-pub fn race(title: &str, contenders: &[Contender]) -> crate::Result<Vec<Duration>> {
+pub fn race(title: &str, contenders: &[Contender]) -> crate::Result {
     println!("\n== {title}");
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
     for round in 0..=ROUNDS {
@@ -112,38 +113,56 @@ pub fn race(title: &str, contenders: &[Contender]) -> crate::Result<Vec<Duration
             }
         }
     }
-    let medians: Vec<Duration> = samples
-        .iter_mut()
-        .map(|times| {
-            times.sort();
-            times[times.len() / 2]
-        })
-        .collect();
-    print_table(contenders, &medians);
-    Ok(medians)
+    let timings: Vec<Timing> = samples.into_iter().map(Timing::of).collect();
+    print_table(contenders, &timings);
+    Ok(())
+}
+
+/// A contender's median, and half the range of its runs relative to it: on a shared machine
+/// the spread says which differences are noise.
+struct Timing {
+    median: f64,
+    spread: f64,
+}
+
+impl Timing {
+    fn of(mut runs: Vec<Duration>) -> Self {
+        runs.sort();
+        let seconds = |run: &Duration| run.as_secs_f64();
+        let median = seconds(&runs[runs.len() / 2]);
+        let range = runs.last().map_or(0.0, seconds) - runs.first().map_or(0.0, seconds);
+        Timing {
+            median,
+            spread: range / 2.0 / median.max(f64::MIN_POSITIVE),
+        }
+    }
 }
 
 /// One line per contender; each of ours followed by its ratio to every reference, so a table
 /// pasted into the README answers "against which peer?" without arithmetic.
-fn print_table(contenders: &[Contender], medians: &[Duration]) {
+fn print_table(contenders: &[Contender], timings: &[Timing]) {
     let width = contenders.iter().map(|c| c.label.len()).max().unwrap_or(0);
     let references: Vec<(&str, f64)> = contenders
         .iter()
-        .zip(medians)
-        .filter_map(|(contender, median)| match contender.role {
-            Role::Reference(short) => Some((short, median.as_secs_f64())),
+        .zip(timings)
+        .filter_map(|(contender, timing)| match contender.role {
+            Role::Reference(short) => Some((short, timing.median)),
             Role::Ours => None,
         })
         .collect();
-    for (contender, median) in contenders.iter().zip(medians) {
-        let seconds = median.as_secs_f64();
-        let mut line = format!("  {:<width$}  {seconds:>7.3} s", contender.label);
+    for (contender, timing) in contenders.iter().zip(timings) {
+        let mut line = format!(
+            "  {:<width$}  {:>7.3} s {:<5}",
+            contender.label,
+            timing.median,
+            format!("±{:.0}%", timing.spread * 100.0)
+        );
         if contender.role == Role::Ours {
             for (short, reference) in &references {
-                line.push_str(&format!("  {:>5.2}x {short}", seconds / reference));
+                line.push_str(&format!("  {:>5.2}x {short}", timing.median / reference));
             }
         }
-        println!("{line}");
+        println!("{}", line.trim_end());
     }
 }
 
@@ -180,8 +199,7 @@ fn bench_ls(binary: &Path) -> crate::Result {
                 ),
             ),
         ],
-    )?;
-    Ok(())
+    )
 }
 
 fn bench_cp(binary: &Path) -> crate::Result {
@@ -257,8 +275,7 @@ fn bench_verify(binary: &Path) -> crate::Result {
     race(
         &format!("verify this host's packages ({files} files in md5sums)"),
         &contenders,
-    )?;
-    Ok(())
+    )
 }
 
 /// A NUL-separated list of every file the md5sums files name, and how many there are.
