@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::bench::{ours, race, reference, scratch_dir, sh};
+use crate::bench::{ours, race, reference, scratch_dir, sh, Contender};
 use crate::shell;
 
 /// The directory the disaster deletes, and the two spellings a package list may use for it
@@ -33,50 +33,66 @@ pub fn run(binary: &Path) -> crate::Result {
     copy_archives(&root, &affected, &debs)?;
     let broken = format!("{intact} && rm -rf {}/{LIBDIR} && sync", root.display());
     let saved_cache = save_rescue_cache(&broken, &root, &scratch)?;
-    let in_root: Vec<String> = affected
-        .iter()
-        .map(|deb| format!("/{ARCHIVES}/{deb}"))
-        .collect();
-    // `|| exit 2`: sh() lets exit 1 pass for verify's findings, but a restore or unpack that
-    // did not finish its work would time less than the job.
-    let restore = format!(
-        "chroot {} /srv/rescue/rescue restore --yes >/dev/null 2>&1 || exit 2",
-        root.display()
-    );
+    let mut contenders = peers(&root, &intact, &debs, &affected);
+    contenders.extend(restores(&root, &broken, &saved_cache));
     race(
         &format!(
             "restore a minbase root with {LIBDIR} deleted ({} of {installed} packages affected)",
             affected.len()
         ),
-        &[
-            reference(
-                "decompress",
-                "dpkg-deb --fsys-tarfile, affected archives",
-                format!(
-                    "for f in {}/*.deb; do dpkg-deb --fsys-tarfile \"$f\" >/dev/null || exit 2; done",
-                    debs.display()
-                ),
-            ),
-            reference(
-                "dpkg --unpack",
-                "dpkg --unpack of them, intact root",
-                format!(
-                    "chroot {} dpkg --unpack {} >/dev/null 2>&1 || exit 2",
-                    root.display(),
-                    in_root.join(" ")
-                ),
-            )
-            .with_setup(format!("{intact} && sync")),
-            ours("rescue restore --yes, first run", restore.clone()).with_setup(broken.clone()),
-            ours("rescue restore --yes, warm cache", restore).with_setup(format!(
-                "{broken} && rm -rf {cache} && cp -a {} {cache} && sync",
-                saved_cache.display(),
-                cache = root.join("var/cache/rescue").display()
-            )),
-        ],
+        &contenders,
     )?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+// `|| exit 2` in the commands below: sh() lets exit 1 pass for verify's findings, but an
+// unpack or restore that did not finish its work would time less than the job.
+
+/// The floor (decompressing the affected archives, a copy of them in DEBS) and what the same
+/// archives cost dpkg in a root that still works.
+fn peers(root: &Path, intact: &str, debs: &Path, affected: &[String]) -> Vec<Contender> {
+    let in_root: Vec<String> = affected
+        .iter()
+        .map(|deb| format!("/{ARCHIVES}/{deb}"))
+        .collect();
+    vec![
+        reference(
+            "decompress",
+            "dpkg-deb --fsys-tarfile, affected archives",
+            format!(
+                "for f in {}/*.deb; do dpkg-deb --fsys-tarfile \"$f\" >/dev/null || exit 2; done",
+                debs.display()
+            ),
+        ),
+        reference(
+            "dpkg --unpack",
+            "dpkg --unpack of them, intact root",
+            format!(
+                "chroot {} dpkg --unpack {} >/dev/null 2>&1 || exit 2",
+                root.display(),
+                in_root.join(" ")
+            ),
+        )
+        .with_setup(format!("{intact} && sync")),
+    ]
+}
+
+/// rescue from inside the broken root: with no cache of its own, and with the one an earlier
+/// restore of the same root left (SAVED_CACHE).
+fn restores(root: &Path, broken: &str, saved_cache: &Path) -> Vec<Contender> {
+    let restore = format!(
+        "chroot {} /srv/rescue/rescue restore --yes >/dev/null 2>&1 || exit 2",
+        root.display()
+    );
+    vec![
+        ours("rescue restore --yes, first run", restore.clone()).with_setup(broken.to_string()),
+        ours("rescue restore --yes, warm cache", restore).with_setup(format!(
+            "{broken} && rm -rf {cache} && cp -a {} {cache} && sync",
+            saved_cache.display(),
+            cache = root.join("var/cache/rescue").display()
+        )),
+    ]
 }
 
 /// A shell command making ROOT a fresh, intact minbase root with the binary in its kit
