@@ -214,11 +214,12 @@ fn save_rescue_cache(broken: &str, root: &Path, scratch: &Path) -> crate::Result
             .arg("-c")
             .arg(format!("{rescue} restore --yes >/dev/null")),
     )?;
-    // A restore that left something missing would make every figure below meaningless.
+    // A restore that left something missing would make every figure below meaningless. Its
+    // summary goes to stderr: stdout is the tables, pasted as they are.
     shell::run(
         Command::new("sh")
             .arg("-c")
-            .arg(format!("{rescue} verify --db-only --missing-only")),
+            .arg(format!("{rescue} verify --db-only --missing-only 1>&2")),
     )?;
     let cache = root.join("var/cache/rescue");
     if !cache.is_dir() {
