@@ -1,7 +1,7 @@
 //! `cargo xtask bench [ls] [cp] [verify] [md5] [restore] [verify-variants]`: rescue beside its
 //! peers, on the same input in one run, with a warm cache, as ratios. Timings are medians of
-//! several alternating runs; nothing here asserts a time (that belongs in a benchmark, never in
-//! a test).
+//! several alternating runs (3, or RESCUE_BENCH_ROUNDS); nothing here asserts a time (that
+//! belongs in a benchmark, never in a test).
 //!
 //! It measures the static binary from `cargo xtask dist`, the one operators run.
 
@@ -12,7 +12,17 @@ use std::time::{Duration, Instant};
 use crate::bench_restore;
 use crate::shell;
 
+/// Timed runs per contender unless RESCUE_BENCH_ROUNDS says otherwise: more on a shared
+/// machine whose spreads are wide, fewer for a quick look.
 const ROUNDS: usize = 3;
+
+fn rounds() -> usize {
+    std::env::var("RESCUE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .filter(|&rounds| rounds > 0)
+        .unwrap_or(ROUNDS)
+}
 
 /// What `cargo xtask bench` runs with no names: the figures issue tables and the README quote.
 const DEFAULT: [&str; 5] = ["ls", "cp", "verify", "md5", "restore"];
@@ -29,8 +39,9 @@ pub fn run(args: &[String]) -> crate::Result {
     // Figures mean nothing without the machine: printed once, above every table.
     println!("\n{}", cpu_line());
     println!(
-        "medians of {ROUNDS} alternating runs after a warm-up, ± half their range; \
-         a ratio under 1 is rescue ahead"
+        "medians of {} alternating runs after a warm-up, ± half their range; \
+         a ratio under 1 is rescue ahead",
+        rounds()
     );
     for name in &chosen {
         match *name {
@@ -96,12 +107,12 @@ impl Contender {
     }
 }
 
-/// Runs every contender ROUNDS times, alternating so that a busy moment of a shared machine
+/// Runs every contender rounds() times, alternating so that a busy moment of a shared machine
 /// falls on all of them, after one untimed warm-up each; prints the medians and the ratios.
 pub fn race(title: &str, contenders: &[Contender]) -> crate::Result {
     println!("\n== {title}");
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
-    for round in 0..=ROUNDS {
+    for round in 0..=rounds() {
         for (index, contender) in contenders.iter().enumerate() {
             if let Some(setup) = &contender.setup {
                 sh(setup)?;
