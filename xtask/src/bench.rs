@@ -1,6 +1,7 @@
-//! `cargo xtask bench [ls] [cp] [verify] [md5] [restore]`: rescue beside its peers, on the same input
-//! in one run, with a warm cache, as ratios. Timings are medians of several alternating runs;
-//! nothing here asserts a time (that belongs in a benchmark, never in a test).
+//! `cargo xtask bench [ls] [cp] [verify] [md5] [restore] [verify-variants]`: rescue beside its
+//! peers, on the same input in one run, with a warm cache, as ratios. Timings are medians of
+//! several alternating runs (3, or RESCUE_BENCH_ROUNDS); nothing here asserts a time (that
+//! belongs in a benchmark, never in a test).
 //!
 //! It measures the static binary from `cargo xtask dist`, the one operators run.
 
@@ -8,29 +9,53 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bench_restore;
 use crate::shell;
 
+/// Timed runs per contender unless RESCUE_BENCH_ROUNDS says otherwise: more on a shared
+/// machine whose spreads are wide, fewer for a quick look.
 const ROUNDS: usize = 3;
+
+fn rounds() -> usize {
+    std::env::var("RESCUE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .filter(|&rounds| rounds > 0)
+        .unwrap_or(ROUNDS)
+}
+
+/// What `cargo xtask bench` runs with no names: the figures issue tables and the README quote.
+const DEFAULT: [&str; 5] = ["ls", "cp", "verify", "md5", "restore"];
+/// Diagnostics that cost a glibc build and several minutes; asked for by name only.
+const ON_REQUEST: [&str; 1] = ["verify-variants"];
 
 pub fn run(args: &[String]) -> crate::Result {
     let binary = crate::dist::run()?;
-    let all = ["ls", "cp", "verify", "md5", "restore"];
     let chosen: Vec<&str> = if args.is_empty() {
-        all.to_vec()
+        DEFAULT.to_vec()
     } else {
         args.iter().map(String::as_str).collect()
     };
+    // Figures mean nothing without the machine: printed once, above every table.
+    println!("\n{}", cpu_line());
+    println!(
+        "medians of {} alternating runs after a warm-up, ± half their range; \
+         a ratio under 1 is rescue ahead",
+        rounds()
+    );
     for name in &chosen {
         match *name {
             "ls" => bench_ls(&binary)?,
             "cp" => bench_cp(&binary)?,
             "verify" => bench_verify(&binary)?,
+            "verify-variants" => bench_verify_variants(&binary)?,
             "md5" => bench_md5()?,
-            "restore" => bench_restore(&binary)?,
+            "restore" => bench_restore::run(&binary)?,
             other => {
                 return Err(format!(
-                    "unknown benchmark '{other}' (known: {})",
-                    all.join(", ")
+                    "unknown benchmark '{other}' (known: {}, {})",
+                    DEFAULT.join(", "),
+                    ON_REQUEST.join(", ")
                 ))
             }
         }
@@ -38,31 +63,58 @@ pub fn run(args: &[String]) -> crate::Result {
     Ok(())
 }
 
-/// One contender: a label and the shell command it runs.
-struct Contender {
-    label: String,
-    command: String,
+/// What a row is to the others: a reference the ratios are taken against (with the short name
+/// the ratio columns use), or one of ours, which gets a ratio to every reference.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reference(&'static str),
+    Ours,
 }
 
-fn contender(label: &str, command: String) -> Contender {
+/// One contender: a label, the shell command it runs and, untimed before each run, the
+/// command that gives it its input (a fresh root, say).
+pub struct Contender {
+    label: String,
+    command: String,
+    setup: Option<String>,
+    role: Role,
+}
+
+/// A peer (or a floor such as the hashing limit) that rescue's rows are measured against.
+pub fn reference(short: &'static str, label: &str, command: String) -> Contender {
     Contender {
         label: label.to_string(),
         command,
+        setup: None,
+        role: Role::Reference(short),
     }
 }
 
-/// Runs every contender ROUNDS times, alternating, after one warm-up each; prints medians and
-/// ratios to the first (the peer). `before_each` runs untimed before every timed command.
-fn race(
-    title: &str,
-    contenders: &[Contender],
-    before_each: Option<&str>,
-) -> crate::Result<Vec<Duration>> {
+/// One of rescue's rows: printed with its ratio to every reference.
+pub fn ours(label: &str, command: String) -> Contender {
+    Contender {
+        label: label.to_string(),
+        command,
+        setup: None,
+        role: Role::Ours,
+    }
+}
+
+impl Contender {
+    pub fn with_setup(mut self, setup: String) -> Self {
+        self.setup = Some(setup);
+        self
+    }
+}
+
+/// Runs every contender rounds() times, alternating so that a busy moment of a shared machine
+/// falls on all of them, after one untimed warm-up each; prints the medians and the ratios.
+pub fn race(title: &str, contenders: &[Contender]) -> crate::Result {
     println!("\n== {title}");
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
-    for round in 0..=ROUNDS {
+    for round in 0..=rounds() {
         for (index, contender) in contenders.iter().enumerate() {
-            if let Some(setup) = before_each {
+            if let Some(setup) = &contender.setup {
                 sh(setup)?;
             }
             let start = Instant::now();
@@ -72,26 +124,60 @@ fn race(
             }
         }
     }
-    let medians: Vec<Duration> = samples
-        .iter_mut()
-        .map(|times| {
-            times.sort();
-            times[times.len() / 2]
-        })
-        .collect();
-    for (contender, median) in contenders.iter().zip(&medians) {
-        println!(
-            "  {:<44} {:>8.3} s   {:>5.2}x of {}",
-            contender.label,
-            median.as_secs_f64(),
-            median.as_secs_f64() / medians[0].as_secs_f64(),
-            contenders[0].label
-        );
-    }
-    Ok(medians)
+    let timings: Vec<Timing> = samples.into_iter().map(Timing::of).collect();
+    print_table(contenders, &timings);
+    Ok(())
 }
 
-fn sh(command: &str) -> crate::Result {
+/// A contender's median, and half the range of its runs relative to it: on a shared machine
+/// the spread says which differences are noise.
+struct Timing {
+    median: f64,
+    spread: f64,
+}
+
+impl Timing {
+    fn of(mut runs: Vec<Duration>) -> Self {
+        runs.sort();
+        let seconds = |run: &Duration| run.as_secs_f64();
+        let median = seconds(&runs[runs.len() / 2]);
+        let range = runs.last().map_or(0.0, seconds) - runs.first().map_or(0.0, seconds);
+        Timing {
+            median,
+            spread: range / 2.0 / median.max(f64::MIN_POSITIVE),
+        }
+    }
+}
+
+/// One line per contender; each of ours followed by its ratio to every reference, so a table
+/// pasted into the README answers "against which peer?" without arithmetic.
+fn print_table(contenders: &[Contender], timings: &[Timing]) {
+    let width = contenders.iter().map(|c| c.label.len()).max().unwrap_or(0);
+    let references: Vec<(&str, f64)> = contenders
+        .iter()
+        .zip(timings)
+        .filter_map(|(contender, timing)| match contender.role {
+            Role::Reference(short) => Some((short, timing.median)),
+            Role::Ours => None,
+        })
+        .collect();
+    for (contender, timing) in contenders.iter().zip(timings) {
+        let mut line = format!(
+            "  {:<width$}  {:>7.3} s {:<5}",
+            contender.label,
+            timing.median,
+            format!("±{:.0}%", timing.spread * 100.0)
+        );
+        if contender.role == Role::Ours {
+            for (short, reference) in &references {
+                line.push_str(&format!("  {:>5.2}x {short}", timing.median / reference));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn sh(command: &str) -> crate::Result {
     let status = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -111,11 +197,12 @@ fn bench_ls(binary: &Path) -> crate::Result {
     race(
         &format!("ls -lR {tree} > /dev/null"),
         &[
-            contender(
+            reference(
+                "GNU",
                 "GNU ls -lR",
                 format!("LC_ALL=C ls -lR {tree} >/dev/null 2>&1"),
             ),
-            contender(
+            ours(
                 "rescue ls -lR",
                 format!(
                     "LC_ALL=C {} ls -lR {tree} >/dev/null 2>&1",
@@ -123,9 +210,7 @@ fn bench_ls(binary: &Path) -> crate::Result {
                 ),
             ),
         ],
-        None,
-    )?;
-    Ok(())
+    )
 }
 
 fn bench_cp(binary: &Path) -> crate::Result {
@@ -134,87 +219,157 @@ fn bench_cp(binary: &Path) -> crate::Result {
     let dest = scratch.join("copy");
     let clean = format!("rm -rf {}", dest.display());
     race(
-        &format!("cp -a {tree} (50k entries) to a fresh directory"),
+        &format!("cp -a {tree} to a fresh directory"),
         &[
-            contender("GNU cp -a", format!("cp -a {tree} {}", dest.display())),
-            contender(
+            reference(
+                "GNU",
+                "GNU cp -a",
+                format!("cp -a {tree} {}", dest.display()),
+            )
+            .with_setup(clean.clone()),
+            ours(
                 "rescue cp -a",
                 format!("{} cp -a {tree} {}", binary.display(), dest.display()),
-            ),
+            )
+            .with_setup(clean),
         ],
-        Some(&clean),
     )?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 
+/// The whole host's packages, on the same warm files: rescue against the hashing limit (every
+/// listed file hashed by md5sum on all cores, what any one-file-per-core verifier must at
+/// least do), `dpkg --verify` and paketkoll; and the re-verify with the digest cache warm.
 fn bench_verify(binary: &Path) -> crate::Result {
+    let (list, files) = md5sums_file_list()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut contenders = vec![
+        reference(
+            "limit",
+            &format!("hashing limit: xargs -P{cores} md5sum"),
+            format!(
+                "xargs -0 -P{cores} -n 256 md5sum < {} >/dev/null 2>&1",
+                list.display()
+            ),
+        ),
+        reference(
+            "dpkg",
+            "dpkg --verify",
+            "dpkg --verify >/dev/null 2>&1".into(),
+        ),
+    ];
+    match paketkoll() {
+        // paketkoll skips conffiles unless told; dpkg --verify and rescue check them.
+        Ok(paketkoll) => contenders.push(reference(
+            "paketkoll",
+            "paketkoll check, conffiles included",
+            format!(
+                "{} --config-files=include check >/dev/null 2>&1",
+                paketkoll.display()
+            ),
+        )),
+        Err(why) => println!("\n  (no paketkoll row: {why})"),
+    }
+    contenders.push(ours(
+        "rescue verify --db-only --no-cache",
+        format!(
+            "{} verify --db-only --no-cache >/dev/null 2>&1",
+            binary.display()
+        ),
+    ));
+    // The warm-up round fills the digest cache; the timed rounds find nothing changed.
+    contenders.push(ours(
+        "rescue verify, digest cache warm",
+        format!("{} verify >/dev/null 2>&1", binary.display()),
+    ));
+    race(
+        &format!("verify this host's packages ({files} files in md5sums)"),
+        &contenders,
+    )
+}
+
+/// A NUL-separated list of every file the md5sums files name, and how many there are.
+fn md5sums_file_list() -> crate::Result<(PathBuf, usize)> {
     let list = scratch_dir("verify")?.join("files0");
-    // The hashing limit: every file the database lists and md5sums knows, hashed by
-    // md5sum on all cores; what any verifier must at least do.
     sh(&format!(
         "cat /var/lib/dpkg/info/*.md5sums | sed 's/^[0-9a-f]*  /\\//' | tr '\\n' '\\0' > {}",
         list.display()
     ))?;
+    let files = std::fs::read(&list)
+        .map_err(|err| format!("cannot read {}: {err}", list.display()))?
+        .iter()
+        .filter(|&&byte| byte == 0)
+        .count();
+    Ok((list, files))
+}
+
+/// paketkoll on PATH or in cargo's bin directory, else installed there by `cargo install`.
+fn paketkoll() -> crate::Result<PathBuf> {
+    if let Some(found) = shell::find_on_path("paketkoll") {
+        return Ok(found);
+    }
+    let installed = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?
+        .join("bin/paketkoll");
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    // From outside the workspace, so that its .cargo/config.toml (the musl target) and our
+    // target directory stay out of a crate that has nothing to do with them.
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir("/")
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["install", "paketkoll", "--locked"])
+        .status()
+        .map_err(|err| format!("cannot run cargo install: {err}"))?;
+    if !status.success() || !installed.is_file() {
+        return Err(format!(
+            "`cargo install paketkoll --locked` failed ({status})"
+        ));
+    }
+    Ok(installed)
+}
+
+/// The same verify with its MD5 kernel forced (RESCUE_MD5) and linked with glibc instead of
+/// musl: where multi-buffer MD5 stands against one stream per core, and whether musl's malloc,
+/// slow under threads, costs anything (it would show as a gap between the last two lines).
+fn bench_verify_variants(binary: &Path) -> crate::Result {
     let verify = format!(
         "{} verify --db-only --no-cache >/dev/null 2>&1",
         binary.display()
     );
-    // Ratios to the hashing limit, the figure multi-buffer MD5 is meant to beat; the same
-    // binary forced to one stream per core (RESCUE_MD5=scalar) is where it stood before.
-    let mut contenders = vec![
-        contender(
-            "hashing limit (xargs -P md5sum)",
-            format!(
-                "xargs -0 -P$(nproc) -n 256 md5sum < {} >/dev/null 2>&1",
-                list.display()
-            ),
-        ),
-        contender("rescue verify --db-only --no-cache", verify.clone()),
-    ];
-    if cpu_has("avx512f") {
-        contenders.push(contender(
-            "same, AVX2 only (RESCUE_MD5=avx2)",
-            format!("RESCUE_MD5=avx2 {verify}"),
-        ));
-    }
-    contenders.push(contender(
-        "same, scalar MD5 (RESCUE_MD5=scalar)",
-        format!("RESCUE_MD5=scalar {verify}"),
-    ));
-    contenders.push(contender(
-        "dpkg --verify",
-        "dpkg --verify >/dev/null 2>&1".into(),
-    ));
-    // musl's malloc is slow under threads: the same code linked with glibc's says whether
-    // that matters here (it would show as a gap between these two lines).
     let glibc = shell::cargo_target_dir().join("release/rescue");
     shell::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(shell::workspace_root())
             .args(["build", "--release", "--package", "rescue"]),
     )?;
-    contenders.push(contender(
-        "same, glibc build (allocator check)",
+    let mut contenders = vec![reference(
+        "auto",
+        "rescue verify --db-only --no-cache",
+        verify.clone(),
+    )];
+    if cpu_has("avx512f") {
+        contenders.push(ours(
+            "same, AVX2 only (RESCUE_MD5=avx2)",
+            format!("RESCUE_MD5=avx2 {verify}"),
+        ));
+    }
+    contenders.push(ours(
+        "same, scalar MD5 (RESCUE_MD5=scalar)",
+        format!("RESCUE_MD5=scalar {verify}"),
+    ));
+    contenders.push(ours(
+        "same, glibc build",
         format!(
             "{} verify --db-only --no-cache >/dev/null 2>&1",
             glibc.display()
         ),
     ));
-    if shell::have("paketkoll") {
-        contenders.push(contender(
-            "paketkoll check",
-            "paketkoll check >/dev/null 2>&1".into(),
-        ));
-    } else {
-        println!("  (paketkoll not installed: `cargo install paketkoll` to compare with it)");
-    }
-    contenders.push(contender(
-        "rescue verify --db-only (cache warm)",
-        format!("{} verify --db-only >/dev/null 2>&1", binary.display()),
-    ));
-    println!("\n{}", cpu_line());
-    race("verify this machine's own packages", &contenders, None)?;
+    race("verify: MD5 kernels and allocator", &contenders)?;
     Ok(())
 }
 
@@ -231,7 +386,12 @@ fn cpu_line() -> String {
         .into_iter()
         .filter(|flag| cpu_has(flag))
         .collect();
-    format!("CPU: {model}, {cores} cores, SIMD: {}", simd.join(" "))
+    let simd = if simd.is_empty() {
+        "neither AVX2 nor AVX-512".to_string()
+    } else {
+        simd.join(" ")
+    };
+    format!("CPU: {model}, {cores} cores, SIMD: {simd}")
 }
 
 fn cpu_has(flag: &str) -> bool {
@@ -245,7 +405,7 @@ fn cpu_has(flag: &str) -> bool {
 /// The MD5 kernels' raw throughput on in-memory data (the md5mb unit test that measures it,
 /// built for release), against the `md-5` crate hashing one stream.
 fn bench_md5() -> crate::Result {
-    println!("\n== MD5 kernels on in-memory data\n{}", cpu_line());
+    println!("\n== MD5 kernels on in-memory data");
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(shell::workspace_root())
         .args(["test", "--release", "--package", "rescue", "--lib"])
@@ -265,84 +425,7 @@ fn bench_md5() -> crate::Result {
     Ok(())
 }
 
-/// A minbase Debian root with its `/usr/lib/x86_64-linux-gnu` deleted (the story of this
-/// project), restored by the static binary from inside the chroot; against the bare
-/// decompression of the same root's archives (`dpkg-deb --fsys-tarfile`), the floor for any
-/// tool that reads them.
-fn bench_restore(binary: &Path) -> crate::Result {
-    if !shell::is_root() {
-        println!("\n== restore: needs root (chroot, owners), skipped");
-        return Ok(());
-    }
-    let tarball = minbase_tarball()?;
-    let scratch = scratch_dir("restore")?;
-    let root = scratch.join("root");
-    let prepare = format!(
-        "rm -rf {root} && mkdir -p {root} && tar --numeric-owner -xpf {tarball} -C {root} \
-         && rm -rf {root}/usr/lib/x86_64-linux-gnu && mkdir -p {root}/srv/rescue \
-         && cp {binary} {root}/srv/rescue/rescue && sync",
-        root = root.display(),
-        tarball = tarball.display(),
-        binary = binary.display()
-    );
-    sh(&prepare)?;
-    let count = std::fs::read_dir(root.join("var/cache/apt/archives"))
-        .map_err(|err| format!("no archives in the minbase root: {err}"))?
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "deb"))
-        .count();
-    race(
-        &format!("restore a minbase root with usr/lib/x86_64-linux-gnu deleted ({count} archives)"),
-        &[
-            contender(
-                "dpkg-deb --fsys-tarfile (every archive)",
-                format!(
-                    "for f in {}/var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$f\" >/dev/null; done",
-                    root.display()
-                ),
-            ),
-            contender(
-                "rescue restore --yes (in chroot)",
-                format!("chroot {} /srv/rescue/rescue restore --yes", root.display()),
-            ),
-        ],
-        Some(&prepare),
-    )?;
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(())
-}
-
-/// The cached minbase tarball the debootstrap test also uses; made once with debootstrap.
-fn minbase_tarball() -> crate::Result<PathBuf> {
-    let cache = Path::new("/var/cache/rescue-tests");
-    let tarball = cache.join("bookworm-minbase.tar");
-    if tarball.is_file() {
-        return Ok(tarball);
-    }
-    shell::ensure_debian_packages(&["debootstrap"])?;
-    let build = scratch_dir("debootstrap")?.join("root");
-    shell::run(Command::new("debootstrap").args([
-        "--variant=minbase",
-        &format!("--cache-dir={}", cache.join("debs").display()),
-        "bookworm",
-        &build.display().to_string(),
-        "http://deb.debian.org/debian",
-    ]))?;
-    let partial = cache.join("bookworm-minbase.tar.partial");
-    shell::run(
-        Command::new("tar")
-            .args(["--numeric-owner", "-cpf"])
-            .arg(&partial)
-            .arg("-C")
-            .arg(&build)
-            .arg("."),
-    )?;
-    std::fs::rename(&partial, &tarball)
-        .map_err(|err| format!("cannot rename {}: {err}", partial.display()))?;
-    Ok(tarball)
-}
-
-fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
+pub fn scratch_dir(name: &str) -> crate::Result<PathBuf> {
     let dir = shell::workspace_root().join("target/bench").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)

@@ -9,7 +9,8 @@
 //!   ci                 everything CI checks: fmt, clippy, dist (x86_64, then aarch64 run under
 //!                      qemu by the tests), the .deb, function length, tests
 //!                      (installs what it needs; the tests run with RESCUE_CI=1: no skips)
-//!   bench              rescue against its peers on this machine's own files, printed as ratios
+//!   bench [NAME...]    rescue against its peers on this machine's own files, printed as ratios
+//!                      (ls, cp, verify, md5, restore; verify-variants on request)
 //!   fuzz [--seconds N] [--jobs N] [TARGET...]
 //!                      the libFuzzer targets in fuzz/, N seconds each (60), on stable Rust
 //!   check-static FILE  the ELF proof alone: exit 1 if FILE has an interpreter or DT_NEEDED
@@ -19,6 +20,7 @@
 //!                      as nobody; writes tests/gnu/results.txt (--check: fail on a lost pass)
 
 mod bench;
+mod bench_restore;
 mod ci;
 mod cross;
 mod deb;
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
             elf::check_static(std::path::Path::new(&args[1]))
         }
         _ => Err(
-            "usage: cargo xtask dist [--target TRIPLE] | deb | ci | bench [ls|cp|verify|restore]... \
+            "usage: cargo xtask dist [--target TRIPLE] | deb | ci | bench [ls|cp|verify|md5|restore|verify-variants]... \
              | fuzz [--seconds N] [--jobs N] [TARGET]... | check-static FILE | fn-length \
              | gnu-tests [--check] [UTIL|TEST]..."
                 .into(),
