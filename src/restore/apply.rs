@@ -553,7 +553,9 @@ fn write_file(
         .open(temp)
         .map_err(|err| Error::io("create", temp, err))?;
     let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 1 << 17];
+    // 64 KiB: below musl's mmap threshold, so that a restore of thousands of files does not
+    // map and unmap a buffer for each.
+    let mut buffer = vec![0u8; 1 << 16];
     loop {
         let n = content
             .read(&mut buffer)

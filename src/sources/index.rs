@@ -131,6 +131,10 @@ pub fn decoder_for<'a>(name: &Path, input: impl Read + 'a) -> Result<Box<dyn Rea
 /// skips (`Provides` of Rust library packages); every field it keeps is far shorter.
 const MAX_LINE: usize = 64 << 10;
 
+/// Reads the stanzas of an index, keeping the wanted packages' entries. A Debian main index
+/// is about 50 MB and 60,000 stanzas, of which a restore wants a few hundred: lines are looked
+/// at as bytes, only the six fields an entry is made of are decoded, and a stanza whose
+/// package is not wanted is skipped to its end.
 fn parse(
     name: &Path,
     input: Box<dyn Read + '_>,
@@ -138,23 +142,23 @@ fn parse(
 ) -> Result<Vec<IndexEntry>> {
     let mut reader = LineReader::new(input, MAX_LINE);
     let mut entries = Vec::new();
-    let mut fields: HashMap<&'static str, String> = HashMap::new();
+    let mut stanza = Stanza::default();
     let mut line_number = 0;
     loop {
         let next = reader.next_line().map_err(|err| {
             Error::parse(name, Some(line_number + 1), format!("cannot read: {err}"))
         })?;
-        let text = match next {
+        let line = match next {
             None => None,
             Some((number, Line::Text(text))) => {
                 line_number = number;
-                Some(String::from_utf8_lossy(text))
+                Some(text.strip_suffix(b"\r").unwrap_or(text))
             }
             Some((number, Line::TooLong { length, start })) => {
                 line_number = number;
-                let field = String::from_utf8_lossy(start);
-                let field = field.split(':').next().unwrap_or_default();
+                let field = start.split(|&b| b == b':').next().unwrap_or_default();
                 if known_field(field).is_some() {
+                    let field = String::from_utf8_lossy(field);
                     return Err(Error::parse(
                         name,
                         Some(number),
@@ -164,62 +168,85 @@ fn parse(
                 continue;
             }
         };
-        let text = text.as_deref().map(|t| t.trim_end_matches('\r'));
-        let Some(text) = text.filter(|t| !t.is_empty()) else {
-            if let Some(entry) = finish(&mut fields, wanted) {
+        let Some(line) = line.filter(|l| !l.is_empty()) else {
+            if let Some(entry) = std::mem::take(&mut stanza).finish(wanted) {
                 entries.push(entry);
             }
-            fields.clear();
-            if text.is_none() {
+            if line.is_none() {
                 return Ok(entries);
             }
             continue;
         };
-        if text.starts_with([' ', '\t']) {
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
             continue;
         }
-        let Some((field, value)) = text.split_once(':') else {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Err(Error::parse(name, Some(line_number), "not 'Field: value'"));
         };
-        let Some(known) = known_field(field) else {
+        if stanza.unwanted {
+            continue;
+        }
+        let Some(known) = known_field(&line[..colon]) else {
             continue;
         };
-        fields.insert(known, value.trim().to_string());
+        let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
+        if known == Field::Package && !wanted(&value) {
+            stanza.unwanted = true;
+            continue;
+        }
+        stanza.fields[known as usize] = Some(value);
     }
 }
 
-/// The fields an entry is made of.
-fn known_field(field: &str) -> Option<&'static str> {
+/// The fields an entry is made of, as indexes into [`Stanza::fields`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Package,
+    Version,
+    Architecture,
+    Filename,
+    Sha256,
+    Size,
+}
+
+fn known_field(field: &[u8]) -> Option<Field> {
     Some(match field {
-        "Package" => "Package",
-        "Version" => "Version",
-        "Architecture" => "Architecture",
-        "Filename" => "Filename",
-        "SHA256" => "SHA256",
-        "Size" => "Size",
+        b"Package" => Field::Package,
+        b"Version" => Field::Version,
+        b"Architecture" => Field::Architecture,
+        b"Filename" => Field::Filename,
+        b"SHA256" => Field::Sha256,
+        b"Size" => Field::Size,
         _ => return None,
     })
 }
 
-fn finish(
-    fields: &mut HashMap<&'static str, String>,
-    wanted: &dyn Fn(&str) -> bool,
-) -> Option<IndexEntry> {
-    let package = fields.remove("Package")?;
-    if !wanted(&package) {
-        return None;
+/// One stanza's kept fields; `unwanted` once its package is known not to be.
+#[derive(Default)]
+struct Stanza {
+    fields: [Option<String>; 6],
+    unwanted: bool,
+}
+
+impl Stanza {
+    fn finish(self, wanted: &dyn Fn(&str) -> bool) -> Option<IndexEntry> {
+        if self.unwanted {
+            return None;
+        }
+        let [package, version, architecture, filename, sha256, size] = self.fields;
+        let package = package?;
+        if !wanted(&package) {
+            return None;
+        }
+        Some(IndexEntry {
+            package,
+            version: version?,
+            architecture: architecture?,
+            filename: filename?,
+            sha256: sha256?.to_ascii_lowercase(),
+            size: size.and_then(|s| s.parse().ok()).unwrap_or(0),
+        })
     }
-    Some(IndexEntry {
-        package,
-        version: fields.remove("Version")?,
-        architecture: fields.remove("Architecture")?,
-        filename: fields.remove("Filename")?,
-        sha256: fields.remove("SHA256")?.to_ascii_lowercase(),
-        size: fields
-            .remove("Size")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-    })
 }
 
 #[cfg(test)]
