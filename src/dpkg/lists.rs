@@ -262,7 +262,22 @@ pub fn read_md5sums(
     issues: &mut Vec<Issue>,
 ) -> Result<HashMap<PathBuf, [u8; 16]>> {
     let mut out = HashMap::new();
+    for_each_md5sum(file, input, issues, |path, digest| {
+        out.insert(PathBuf::from(OsStr::from_bytes(path)), digest);
+    })?;
+    Ok(out)
+}
+
+/// Streams a `.md5sums` file: `each` gets every good line's absolute path (the leading slash
+/// added where the file drops it) and digest, in file order, without a map being built.
+pub fn for_each_md5sum(
+    file: &Path,
+    input: impl Read,
+    issues: &mut Vec<Issue>,
+    mut each: impl FnMut(&[u8], [u8; 16]),
+) -> Result<()> {
     let mut sink = FileIssues::new(file, issues);
+    let mut path = Vec::new();
     for_each_line(
         file,
         input,
@@ -299,15 +314,14 @@ pub fn read_md5sums(
                 sink.push(Severity::Error, number, "empty path");
                 return;
             }
-            let mut path = Vec::with_capacity(name.len() + 1);
+            path.clear();
             if name[0] != b'/' {
                 path.push(b'/');
             }
             path.extend_from_slice(name);
-            out.insert(PathBuf::from(OsStr::from_bytes(&path)), digest);
+            each(&path, digest);
         },
-    )?;
-    Ok(out)
+    )
 }
 
 /// [`read_md5sums`] of bytes already in memory.

@@ -412,7 +412,7 @@ pub fn verify(
     // A cache we cannot use is started afresh; the save below replaces the file.
     let cache = cache.unwrap_or_else(|error| {
         report.notes.push(warning(error));
-        Cache::default()
+        Cache::fresh()
     });
 
     // Pass 2: hash, largest first so no core is left with one big file at the end.
@@ -429,8 +429,7 @@ pub fn verify(
     // entries of paths nobody owns any more.
     let mut new_cache = cache;
     if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
-        let checked: std::collections::HashSet<&Path> = items.iter().map(Item::path).collect();
-        new_cache.retain(|path| checked.contains(path));
+        new_cache.keep_only(items.iter().map(Item::path));
     }
     for (job, result) in to_hash.iter().zip(hashed) {
         let item = &items[job.item];
@@ -443,7 +442,7 @@ pub fn verify(
             ..
         } = &result
         {
-            new_cache.insert(item.path().to_path_buf(), *key, *digest);
+            new_cache.insert(item.path(), *key, *digest);
         }
         outcomes[job.item] = Some(judge_hashed(job, expected, result, &mut report));
     }
@@ -583,6 +582,11 @@ fn judge_hashed(job: &Job, expected: [u8; 16], result: Hashed, report: &mut Repo
 /// Writes the digest cache back; a read-only root, or a run without root's rights, simply
 /// goes without one.
 fn save_cache(dir: &CacheDir, cache: &Cache, report: &mut Report) {
+    // Nothing changed, nothing to write: a re-verify of an intact host writes no 14 MB file
+    // (and waits for no fsync).
+    if !cache.changed() {
+        return;
+    }
     let saved = dir.save(cache);
     let quiet = matches!(
         saved.as_ref().err().and_then(crate::Error::raw_os_error),
@@ -640,7 +644,7 @@ fn collect(
     items: &mut Vec<Item>,
     notes: &mut Vec<Note>,
 ) -> Result<()> {
-    let files = db.files(package)?;
+    let files = db.listed_files(package)?;
     let name = package.display_name();
     for issue in files.issues {
         notes.push(Note {
@@ -677,16 +681,11 @@ fn collect(
         }
         return Ok(());
     };
-    let conffiles: HashMap<&Path, &ConffileHash> = package
-        .conffiles
-        .iter()
-        .map(|c| (c.path.as_path(), &c.hash))
-        .collect();
-    let md5sums = files.md5sums.unwrap_or_default();
-    for listed in list.paths {
-        let conffile = conffiles.get(listed.as_path()).copied();
-        let expect = match (md5sums.get(&listed), conffile) {
-            (Some(digest), _) => Expect::Md5(*digest),
+    items.reserve(list.paths.len());
+    let known = files.digests.into_iter().zip(files.conffiles);
+    for (listed, (digest, conffile)) in list.paths.into_iter().zip(known) {
+        let expect = match (digest, conffile) {
+            (Some(digest), _) => Expect::Md5(digest),
             (None, Some(ConffileHash::Md5(digest))) => Expect::Md5(*digest),
             _ => Expect::Exists,
         };

@@ -64,7 +64,7 @@ pub fn survey(
     let (mut surveyed, mut jobs, cache) = stat_all(root, &items, threads, cache_dir.as_ref());
     let cache = cache.unwrap_or_else(|error| {
         report.notes.push(super::warning(error));
-        Cache::default()
+        Cache::fresh()
     });
     jobs.sort_by_key(|job| std::cmp::Reverse(job.key.size));
     let keyed = cache_dir.is_some();
@@ -72,14 +72,12 @@ pub fn survey(
     let mut new_cache = cache;
     // As verify does: a survey of every package drops the entries of paths nobody owns now.
     if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
-        let listed: std::collections::HashSet<&std::path::Path> =
-            items.iter().map(Item::path).collect();
-        new_cache.retain(|path| listed.contains(path));
+        new_cache.keep_only(items.iter().map(Item::path));
     }
     for (job, result) in jobs.iter().zip(hashed) {
         if let Hashed::Digest { digest, key, .. } = result {
             if let Some(key) = key {
-                new_cache.insert(items[job.item].path().to_path_buf(), key, digest);
+                new_cache.insert(items[job.item].path(), key, digest);
             }
             surveyed[job.item].md5 = Some(digest);
         }
