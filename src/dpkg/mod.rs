@@ -395,10 +395,20 @@ fn is_canonical(bytes: &[u8]) -> bool {
     if bytes.len() <= 1 {
         return true;
     }
-    !(bytes.ends_with(b"/")
-        || bytes.ends_with(b"/.")
-        || bytes.windows(2).any(|pair| pair == b"//")
-        || bytes.windows(3).any(|three| three == b"/./"))
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") {
+        return false;
+    }
+    // One pass: after each slash, neither another slash nor a `.` component.
+    let mut at = 0;
+    while let Some(slash) = bytes[at..].iter().position(|&b| b == b'/') {
+        let next = at + slash + 1;
+        match bytes.get(next..next + 2) {
+            Some([b'/', _]) | Some([b'.', b'/']) => return false,
+            _ => {}
+        }
+        at = next;
+    }
+    true
 }
 
 /// The positions of paths by [`path_key`]; a path spelt twice (the list drops only repeats
@@ -445,4 +455,22 @@ pub fn path_bytes(path: &Path) -> &[u8] {
 /// The inverse of [`path_bytes`].
 pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_keys_are_equal_exactly_when_paths_are() {
+        let spellings = ["/a/b", "/a//b", "/a/./b", "/a/b/", "/a/b/.", "//a/b"];
+        for spelling in spellings {
+            assert_eq!(path_key(Path::new(spelling)).as_ref(), b"/a/b", "{spelling}");
+        }
+        for other in ["/a/b/..", "/a/.b", "/a/b.", "/", "/.a/b"] {
+            let key = path_key(Path::new(other));
+            assert_eq!(key.as_ref(), other.as_bytes(), "{other}");
+            assert!(matches!(key, Cow::Borrowed(_)), "{other}");
+        }
+    }
 }

@@ -17,8 +17,8 @@
 //! renamed there, so neither step can be led elsewhere by a link.
 
 use std::ffi::OsStr;
-use std::hash::BuildHasher;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -107,6 +107,10 @@ pub struct Cache {
     changed: bool,
 }
 
+/// An entry of a [`Cache`], as [`Cache::find_near`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryId(usize);
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// The path: `bytes[start..start + len]`.
@@ -115,10 +119,31 @@ struct Entry {
     hash: u64,
     key: Key,
     digest: [u8; 16],
-    /// `false` once dropped ([`Cache::keep_only`]): it is neither found nor written.
+    /// `false` once dropped ([`Cache::drop_unmarked`]): it is neither found nor written.
     live: bool,
-    /// Scratch mark of [`Cache::keep_only`].
-    seen: bool,
+    /// Where its path came in this run's walk ([`Cache::mark`]), `UNRANKED` when it did not:
+    /// the file is written in that order, so that the next run finds entry after entry where
+    /// it looks ([`Cache::find_near`]) instead of one cache miss after another in the table.
+    rank: u32,
+}
+
+const UNRANKED: u32 = u32::MAX;
+
+/// `a == b`, a word at a time: musl's `memcmp` goes byte by byte, and paths of one package
+/// share most of their bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map_or(0, u64::from_ne_bytes);
+    let (mut left, mut right) = (a.chunks_exact(8), b.chunks_exact(8));
+    if (&mut left).zip(&mut right).any(|(x, y)| word(x) != word(y)) {
+        return false;
+    }
+    left.remainder()
+        .iter()
+        .zip(right.remainder())
+        .all(|(x, y)| x == y)
 }
 
 impl Cache {
@@ -189,7 +214,7 @@ impl Cache {
                 0 => return at,
                 taken => {
                     let entry = &self.entries[taken as usize - 1];
-                    if entry.hash == hash && self.path_of(entry) == path {
+                    if entry.hash == hash && same_bytes(self.path_of(entry), path) {
                         return at;
                     }
                 }
@@ -198,15 +223,64 @@ impl Cache {
         }
     }
 
-    fn find(&self, path: &[u8]) -> Option<&Entry> {
+    /// The index of the live entry of `path`.
+    fn find(&self, path: &[u8]) -> Option<usize> {
         if self.entries.is_empty() {
             return None;
         }
         let hash = self.hasher.hash_one(path);
         match self.slots[self.slot(path, hash)] {
             0 => None,
-            taken => Some(&self.entries[taken as usize - 1]).filter(|entry| entry.live),
+            taken => Some(taken as usize - 1).filter(|&at| self.entries[at].live),
         }
+    }
+
+    /// The entry of `path`, looked for first at `*hint` (the entry after the one found last:
+    /// a cache written in walk order is read in walk order) and then in the table; `*hint`
+    /// moves past what is found. The entry's index, and whether it was where the hint said.
+    pub fn find_near(&self, path: &Path, hint: &mut usize) -> Option<(EntryId, bool)> {
+        let raw = path.as_os_str().as_bytes();
+        if let Some(entry) = self.entries.get(*hint) {
+            if entry.live && same_bytes(self.path_of(entry), raw) {
+                let id = EntryId(*hint);
+                *hint += 1;
+                return Some((id, true));
+            }
+        }
+        let at = self.find(raw)?;
+        *hint = at + 1;
+        Some((EntryId(at), false))
+    }
+
+    /// The digest of entry `id` if the file is provably the one that was hashed.
+    pub fn digest(&self, id: EntryId, key: &Key) -> Option<[u8; 16]> {
+        let entry = self.entries.get(id.0)?;
+        (entry.key == *key).then_some(entry.digest)
+    }
+
+    /// Notes that entry `id` belongs to a path of this run, the `rank`th of its walk (the
+    /// smallest rank stays).
+    pub fn mark(&mut self, id: EntryId, rank: u32) {
+        if let Some(entry) = self.entries.get_mut(id.0) {
+            entry.rank = entry.rank.min(rank);
+        }
+    }
+
+    /// Drops every entry no path of this run was marked for (paths no longer owned by any
+    /// package). Marks are cleared.
+    pub fn drop_unmarked(&mut self) {
+        for entry in &mut self.entries {
+            if entry.live && entry.rank == UNRANKED {
+                entry.live = false;
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Has the file written again even if no entry changed: its order no longer follows the
+    /// walk, and every lookup misses the hint.
+    pub fn reorder(&mut self) {
+        self.changed = true;
     }
 
     /// Room for `more` entries with the table at most half full.
@@ -242,7 +316,7 @@ impl Cache {
                     key,
                     digest,
                     live: true,
-                    seen: false,
+                    rank: UNRANKED,
                 });
                 self.slots[at] = self.entries.len() as u32;
                 self.changed = true;
@@ -261,18 +335,21 @@ impl Cache {
 
     /// The cached digest of `path`, if the file is provably the one that was hashed.
     pub fn get(&self, path: &Path, key: &Key) -> Option<[u8; 16]> {
-        match self.find(path.as_os_str().as_bytes()) {
-            Some(entry) if entry.key == *key => Some(entry.digest),
-            _ => None,
-        }
+        let at = self.find(path.as_os_str().as_bytes())?;
+        self.digest(EntryId(at), key)
     }
 
-    /// Remembers `digest` for `path` as `key` found it; a cache that already says so is left
-    /// unchanged (and is not written back for it).
-    pub fn insert(&mut self, path: &Path, key: Key, digest: [u8; 16]) {
+    /// Remembers `digest` for `path` as `key` found it, the `rank`th path of this run's walk
+    /// ([`Cache::mark`]); a cache that already says so is left unchanged (and is not written
+    /// back for it).
+    pub fn insert(&mut self, path: &Path, key: Key, digest: [u8; 16], rank: Option<u32>) {
         let raw = path.as_os_str().as_bytes();
-        if let Some(entry) = self.find(raw) {
+        if let Some(at) = self.find(raw) {
+            let entry = &self.entries[at];
             if entry.key == key && entry.digest == digest {
+                if let Some(rank) = rank {
+                    self.mark(EntryId(at), rank);
+                }
                 return;
             }
         }
@@ -281,33 +358,26 @@ impl Cache {
         }
         let start = self.bytes.len();
         self.bytes.extend_from_slice(raw);
-        if !self.put(start, raw.len(), key, digest) {
+        let added = self.put(start, raw.len(), key, digest);
+        if !added {
             // The path had an entry: these bytes are not needed.
             self.bytes.truncate(start);
+        }
+        if let (Some(rank), Some(at)) = (rank, self.find(raw)) {
+            self.mark(EntryId(at), rank);
         }
     }
 
     /// Drops every entry whose path is not among `paths` (paths no longer owned by any
-    /// package).
+    /// package), and orders the rest as `paths` come.
     pub fn keep_only<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
-        if self.entries.is_empty() {
-            return;
-        }
-        for path in paths {
-            let raw = path.as_os_str().as_bytes();
-            let hash = self.hasher.hash_one(raw);
-            let taken = self.slots[self.slot(raw, hash)];
-            if taken != 0 {
-                self.entries[taken as usize - 1].seen = true;
+        let mut hint = 0;
+        for (rank, path) in paths.into_iter().enumerate() {
+            if let Some((id, _)) = self.find_near(path, &mut hint) {
+                self.mark(id, u32::try_from(rank).unwrap_or(UNRANKED - 1));
             }
         }
-        for entry in &mut self.entries {
-            if entry.live && !entry.seen {
-                entry.live = false;
-                self.changed = true;
-            }
-            entry.seen = false;
-        }
+        self.drop_unmarked();
     }
 
     /// Whether it differs from the file it was loaded from.
@@ -325,7 +395,10 @@ impl Cache {
 
     fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(MAGIC)?;
-        for entry in self.entries.iter().filter(|entry| entry.live) {
+        let mut order: Vec<&Entry> = self.entries.iter().filter(|entry| entry.live).collect();
+        // Stable: unranked entries keep their order, after the walk's.
+        order.sort_by_key(|entry| entry.rank);
+        for entry in order {
             let raw = self.path_of(entry);
             out.write_all(&(raw.len() as u64).to_le_bytes())?;
             out.write_all(raw)?;
@@ -494,7 +567,7 @@ mod tests {
             mtime: (4, 5),
             ctime: (6, 7),
         };
-        cache.insert(Path::new("/a\nb"), key, [9; 16]);
+        cache.insert(Path::new("/a\nb"), key, [9; 16], None);
         cache_dir.save(&cache).unwrap();
         let file = dir.path().join("var/cache/rescue").join(CACHE_FILE);
         assert_eq!(
@@ -514,6 +587,44 @@ mod tests {
         huge.extend_from_slice(&u64::MAX.to_le_bytes());
         std::fs::write(&file, huge).unwrap();
         assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unchanged_is_not_rewritten_and_the_walk_orders_the_file() {
+        let key = |ino| Key {
+            dev: 1,
+            ino,
+            size: 3,
+            mtime: (4, 5),
+            ctime: (6, 7),
+        };
+        let mut cache = Cache::default();
+        for (ino, name) in [(1, "/c"), (2, "/a"), (3, "/b")] {
+            cache.insert(Path::new(name), key(ino), [ino as u8; 16], None);
+        }
+        let mut bytes = Vec::new();
+        cache.encode(&mut bytes).unwrap();
+        let mut loaded = Cache::decode(bytes).unwrap();
+        assert!(!loaded.changed());
+        loaded.insert(Path::new("/a"), key(2), [2; 16], None);
+        assert!(!loaded.changed(), "the same digest again changes nothing");
+        // The walk goes /a, /b; /c is no one's any more.
+        loaded.keep_only([Path::new("/a"), Path::new("/b")]);
+        assert!(loaded.changed());
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded.get(Path::new("/c"), &key(1)), None);
+        let mut bytes = Vec::new();
+        loaded.encode(&mut bytes).unwrap();
+        let mut again = Cache::decode(bytes).unwrap();
+        let mut hint = 0;
+        let (a, near_a) = again.find_near(Path::new("/a"), &mut hint).unwrap();
+        let (b, near_b) = again.find_near(Path::new("/b"), &mut hint).unwrap();
+        assert!(near_a && near_b, "written in walk order");
+        assert_eq!(again.digest(a, &key(2)), Some([2; 16]));
+        assert_eq!(again.digest(b, &key(4)), None, "another file at the path");
+        again.insert(Path::new("/b"), key(4), [4; 16], Some(1));
+        assert!(again.changed());
+        assert_eq!(again.get(Path::new("/b"), &key(4)), Some([4; 16]));
     }
 
     #[test]
