@@ -465,7 +465,11 @@ mod tests {
     fn path_keys_are_equal_exactly_when_paths_are() {
         let spellings = ["/a/b", "/a//b", "/a/./b", "/a/b/", "/a/b/.", "//a/b"];
         for spelling in spellings {
-            assert_eq!(path_key(Path::new(spelling)).as_ref(), b"/a/b", "{spelling}");
+            assert_eq!(
+                path_key(Path::new(spelling)).as_ref(),
+                b"/a/b",
+                "{spelling}"
+            );
         }
         for other in ["/a/b/..", "/a/.b", "/a/b.", "/", "/.a/b"] {
             let key = path_key(Path::new(other));
