@@ -21,7 +21,8 @@ pub struct Diversion {
 
 #[derive(Debug, Default)]
 pub struct Diversions {
-    by_from: HashMap<PathBuf, Diversion>,
+    /// By [`super::path_key`] of `from`: every listed path of every package is looked up here.
+    by_from: HashMap<Vec<u8>, Diversion>,
 }
 
 impl Diversions {
@@ -39,7 +40,7 @@ impl Diversions {
             entry.push(line.to_vec());
             if entry.len() == 3 {
                 let diversion = Self::entry(file, first, &entry)?;
-                by_from.insert(diversion.from.clone(), diversion);
+                by_from.insert(super::path_key(&diversion.from).into_owned(), diversion);
                 entry.clear();
             }
             Ok(())
@@ -90,7 +91,10 @@ impl Diversions {
 
     /// Where `package`'s file listed at `path` really lives, if it is diverted away.
     pub fn diverted(&self, path: &Path, package: &str) -> Option<&Diversion> {
-        let diversion = self.by_from.get(path)?;
+        if self.by_from.is_empty() {
+            return None;
+        }
+        let diversion = self.by_from.get(super::path_key(path).as_ref())?;
         match &diversion.package {
             Some(owner) if owner == package => None,
             _ => Some(diversion),
@@ -99,7 +103,7 @@ impl Diversions {
 
     /// The diversion of `path`, whoever made it (what `dpkg-divert --truename` looks at).
     pub fn get(&self, path: &Path) -> Option<&Diversion> {
-        self.by_from.get(path)
+        self.by_from.get(super::path_key(path).as_ref())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Diversion> {

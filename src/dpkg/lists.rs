@@ -207,22 +207,21 @@ pub fn read_list(file: &Path, input: impl Read, issues: &mut Vec<Issue>) -> Resu
 }
 
 /// Removes every repeat of a path (keeping the first, in file order), with a warning naming
-/// both lines. Sorting indices costs one word per path, where a set of the paths would cost
-/// a second copy of them.
+/// both lines. A set of borrowed bytes costs a word or two per path, no copy of them; it
+/// replaced a sort, whose comparisons of paths sharing long prefixes cost more.
 fn drop_duplicates(paths: &mut Vec<PathBuf>, numbers: &[usize], issues: &mut FileIssues) {
-    let bytes = |i: usize| paths[i].as_os_str().as_bytes();
-    let mut order: Vec<usize> = (0..paths.len()).collect();
-    // Stable: among equal paths the first in the file comes first.
-    order.sort_by(|&a, &b| bytes(a).cmp(bytes(b)));
-    // (repeat, first occurrence), for every path after the first of its run.
+    let mut first: HashMap<&[u8], usize> = HashMap::with_capacity(paths.len());
+    // (repeat, first occurrence), for every path after the first of its bytes.
     let mut repeats: Vec<(usize, usize)> = Vec::new();
-    let mut start = 0;
-    for at in 1..=order.len() {
-        if at == order.len() || bytes(order[at]) != bytes(order[start]) {
-            repeats.extend(order[start + 1..at].iter().map(|&r| (r, order[start])));
-            start = at;
+    for (at, path) in paths.iter().enumerate() {
+        match first.entry(path.as_os_str().as_bytes()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
+            std::collections::hash_map::Entry::Occupied(slot) => repeats.push((at, *slot.get())),
         }
     }
+    drop(first);
     if repeats.is_empty() {
         return;
     }
@@ -262,7 +261,22 @@ pub fn read_md5sums(
     issues: &mut Vec<Issue>,
 ) -> Result<HashMap<PathBuf, [u8; 16]>> {
     let mut out = HashMap::new();
+    for_each_md5sum(file, input, issues, |path, digest| {
+        out.insert(PathBuf::from(OsStr::from_bytes(path)), digest);
+    })?;
+    Ok(out)
+}
+
+/// Streams a `.md5sums` file: `each` gets every good line's absolute path (the leading slash
+/// added where the file drops it) and digest, in file order, without a map being built.
+pub fn for_each_md5sum(
+    file: &Path,
+    input: impl Read,
+    issues: &mut Vec<Issue>,
+    mut each: impl FnMut(&[u8], [u8; 16]),
+) -> Result<()> {
     let mut sink = FileIssues::new(file, issues);
+    let mut path = Vec::new();
     for_each_line(
         file,
         input,
@@ -272,7 +286,15 @@ pub fn read_md5sums(
             if line.is_empty() {
                 return;
             }
-            let Some(sep) = line.windows(2).position(|pair| pair == b"  ") else {
+            // The usual line: 32 hex digits (no spaces, so no earlier pair) and two spaces.
+            let usual = line.get(32..34) == Some(b"  ".as_slice())
+                && line[..32].iter().all(u8::is_ascii_hexdigit);
+            let found = if usual {
+                Some(32)
+            } else {
+                line.windows(2).position(|pair| pair == b"  ")
+            };
+            let Some(sep) = found else {
                 sink.push(
                     Severity::Error,
                     number,
@@ -299,15 +321,14 @@ pub fn read_md5sums(
                 sink.push(Severity::Error, number, "empty path");
                 return;
             }
-            let mut path = Vec::with_capacity(name.len() + 1);
+            path.clear();
             if name[0] != b'/' {
                 path.push(b'/');
             }
             path.extend_from_slice(name);
-            out.insert(PathBuf::from(OsStr::from_bytes(&path)), digest);
+            each(&path, digest);
         },
-    )?;
-    Ok(out)
+    )
 }
 
 /// [`read_md5sums`] of bytes already in memory.

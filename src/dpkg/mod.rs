@@ -24,6 +24,7 @@ pub mod owners;
 pub mod statoverride;
 pub mod status;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -65,6 +66,20 @@ pub struct PackageFiles {
     pub list: Option<FileList>,
     /// `None` when the package has no `.md5sums` (old or hand-built packages).
     pub md5sums: Option<HashMap<PathBuf, [u8; 16]>>,
+    pub issues: Vec<Issue>,
+}
+
+/// What [`Database::listed_files`] reads of one package: its list, and for each listed path
+/// the digest and conffile entry the database gives it, matched the way `Path`'s `==` matches
+/// (`usr//a` in `.md5sums` is `/usr/a` of the list).
+#[derive(Debug, Default)]
+pub struct ListedFiles<'p> {
+    /// `None` when the `.list` file does not exist (dpkg assumes no files).
+    pub list: Option<FileList>,
+    /// For each path of `list`, in order: its `.md5sums` digest (the last line naming it).
+    pub digests: Vec<Option<[u8; 16]>>,
+    /// For each path of `list`, in order: the package's `Conffiles` entry for it (the last).
+    pub conffiles: Vec<Option<&'p ConffileHash>>,
     pub issues: Vec<Issue>,
 }
 
@@ -284,6 +299,38 @@ impl Database {
         Ok(out)
     }
 
+    /// [`Database::files`] made for checking every path: the `.md5sums` is streamed against an
+    /// index of the list instead of becoming a map of its own, and paths are matched by bytes
+    /// hashed at once ([`path_key`]) where `Path`'s hash walks them component by component.
+    /// Same files read, same issues, same matches.
+    pub fn listed_files<'p>(&self, package: &'p Package) -> Result<ListedFiles<'p>> {
+        let mut out = ListedFiles::default();
+        if !package.state.has_files() {
+            return Ok(out);
+        }
+        if let Some((path, file)) = self.open_info(package, "list")? {
+            out.list = Some(lists::read_list(&path, file, &mut out.issues)?);
+        }
+        let paths = out.list.as_ref().map_or(&[][..], |list| &list.paths[..]);
+        let index = PathIndex::new(paths);
+        let mut digests = vec![None; paths.len()];
+        if let Some((path, file)) = self.open_info(package, "md5sums")? {
+            lists::for_each_md5sum(&path, file, &mut out.issues, |path, digest| {
+                index.each(&key_of_bytes(path), |at| digests[at] = Some(digest));
+            })?;
+        }
+        let mut conffiles = vec![None; paths.len()];
+        for conffile in &package.conffiles {
+            index.each(&path_key(&conffile.path), |at| {
+                conffiles[at] = Some(&conffile.hash)
+            });
+        }
+        drop(index);
+        out.digests = digests;
+        out.conffiles = conffiles;
+        Ok(out)
+    }
+
     /// Packages named on the command line (`pkg` or `pkg:arch`); the names that match nothing
     /// installed come back in the second list.
     pub fn select<'a>(&'a self, wanted: &[String]) -> (Vec<&'a Package>, Vec<String>) {
@@ -316,6 +363,90 @@ impl Database {
     }
 }
 
+/// A path as bytes that are equal exactly when the paths are (`Path`'s `==` compares
+/// components: `/a//b/` is `/a/b`), for maps that hash bytes at once: `Path`'s own hash walks
+/// it component by component, which was the largest cost of reading the database. Borrowed
+/// when the path is already in its one spelling, as database paths are.
+pub fn path_key(path: &Path) -> Cow<'_, [u8]> {
+    let bytes = path.as_os_str().as_bytes();
+    if is_canonical(bytes) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for component in path.components() {
+        if !out.is_empty() && out.last() != Some(&b'/') {
+            out.push(b'/');
+        }
+        match component {
+            std::path::Component::RootDir => out.push(b'/'),
+            other => out.extend_from_slice(other.as_os_str().as_bytes()),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn key_of_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    path_key(Path::new(OsStr::from_bytes(bytes)))
+}
+
+/// Whether `bytes` are the spelling [`path_key`] rebuilds from the components: no empty or
+/// `.` component past the first, no trailing slash.
+fn is_canonical(bytes: &[u8]) -> bool {
+    if bytes.len() <= 1 {
+        return true;
+    }
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") {
+        return false;
+    }
+    // One pass: after each slash, neither another slash nor a `.` component.
+    let mut at = 0;
+    while let Some(slash) = bytes[at..].iter().position(|&b| b == b'/') {
+        let next = at + slash + 1;
+        match bytes.get(next..next + 2) {
+            Some([b'/', _]) | Some([b'.', b'/']) => return false,
+            _ => {}
+        }
+        at = next;
+    }
+    true
+}
+
+/// The positions of paths by [`path_key`]; a path spelt twice (the list drops only repeats
+/// of the same bytes) keeps every position.
+struct PathIndex<'a> {
+    first: HashMap<Cow<'a, [u8]>, usize>,
+    /// Further positions of a key, by its first: rare, and empty when the list is sound.
+    more: HashMap<usize, Vec<usize>>,
+}
+
+impl<'a> PathIndex<'a> {
+    fn new(paths: &'a [PathBuf]) -> PathIndex<'a> {
+        let mut first = HashMap::with_capacity(paths.len());
+        let mut more: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (at, path) in paths.iter().enumerate() {
+            match first.entry(path_key(path)) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(at);
+                }
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    more.entry(*slot.get()).or_default().push(at);
+                }
+            }
+        }
+        PathIndex { first, more }
+    }
+
+    fn each(&self, key: &[u8], mut found: impl FnMut(usize)) {
+        let Some(&at) = self.first.get(key) else {
+            return;
+        };
+        found(at);
+        for &other in self.more.get(&at).into_iter().flatten() {
+            found(other);
+        }
+    }
+}
+
 /// A path from the database as bytes, for callers that print it raw (`--format dpkg`).
 pub fn path_bytes(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
@@ -324,4 +455,26 @@ pub fn path_bytes(path: &Path) -> &[u8] {
 /// The inverse of [`path_bytes`].
 pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_keys_are_equal_exactly_when_paths_are() {
+        let spellings = ["/a/b", "/a//b", "/a/./b", "/a/b/", "/a/b/.", "//a/b"];
+        for spelling in spellings {
+            assert_eq!(
+                path_key(Path::new(spelling)).as_ref(),
+                b"/a/b",
+                "{spelling}"
+            );
+        }
+        for other in ["/a/b/..", "/a/.b", "/a/b.", "/", "/.a/b"] {
+            let key = path_key(Path::new(other));
+            assert_eq!(key.as_ref(), other.as_bytes(), "{other}");
+            assert!(matches!(key, Cow::Borrowed(_)), "{other}");
+        }
+    }
 }

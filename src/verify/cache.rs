@@ -16,12 +16,12 @@
 //! take ([`max_size`]); the new one is created with `O_EXCL|O_NOFOLLOW` in that directory and
 //! renamed there, so neither step can be led elsewhere by a link.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -91,82 +91,321 @@ impl Key {
     }
 }
 
+/// The entries, with the paths' bytes end to end in one buffer (the file as it was read, then
+/// paths added by this run) and a table of their positions: a cache of a whole host is some
+/// 100,000 paths, looked up, kept and written in a fraction of the time a map of `PathBuf`s
+/// took to hash them component by component and to allocate them one by one.
 #[derive(Debug, Default)]
 pub struct Cache {
-    entries: HashMap<PathBuf, (Key, [u8; 16])>,
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Open addressing, linear probing: 0 is empty, else an index into `entries` plus one.
+    /// Never more than half full.
+    slots: Vec<u32>,
+    hasher: std::hash::RandomState,
+    /// Something differs from the file it was loaded from: only then is it written back.
+    changed: bool,
+}
+
+/// An entry of a [`Cache`], as [`Cache::find_near`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryId(usize);
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// The path: `bytes[start..start + len]`.
+    start: usize,
+    len: usize,
+    hash: u64,
+    key: Key,
+    digest: [u8; 16],
+    /// `false` once dropped ([`Cache::drop_unmarked`]): it is neither found nor written.
+    live: bool,
+    /// Where its path came in this run's walk ([`Cache::mark`]), `UNRANKED` when it did not:
+    /// the file is written in that order, so that the next run finds entry after entry where
+    /// it looks ([`Cache::find_near`]) instead of one cache miss after another in the table.
+    rank: u32,
+}
+
+const UNRANKED: u32 = u32::MAX;
+
+/// `a == b`, a word at a time: musl's `memcmp` goes byte by byte, and paths of one package
+/// share most of their bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map_or(0, u64::from_ne_bytes);
+    let (mut left, mut right) = (a.chunks_exact(8), b.chunks_exact(8));
+    if (&mut left).zip(&mut right).any(|(x, y)| word(x) != word(y)) {
+        return false;
+    }
+    left.remainder()
+        .iter()
+        .zip(right.remainder())
+        .all(|(x, y)| x == y)
 }
 
 impl Cache {
-    /// Decodes a cache file as it streams in: memory is the entries, never the file too. A
-    /// path length no path can have is damage (and would be an allocation of any size).
-    fn decode(mut input: impl Read) -> Option<Cache> {
-        let mut magic = [0u8; MAGIC.len()];
-        input.read_exact(&mut magic).ok()?;
-        if magic != MAGIC {
+    /// An empty cache that replaces whatever file stood there (one that could not be read).
+    pub fn fresh() -> Cache {
+        Cache {
+            changed: true,
+            ..Cache::default()
+        }
+    }
+
+    /// Parses a whole cache file. A path length no path can have is damage; the end of the
+    /// file may only fall between entries.
+    fn decode(bytes: Vec<u8>) -> Option<Cache> {
+        if !bytes.starts_with(MAGIC) {
             return None;
         }
-        let mut entries = HashMap::new();
-        let mut word = [0u8; 8];
-        loop {
-            // The end of the file may only fall between entries.
-            if input.read(&mut word[..1]).ok()? == 0 {
-                break;
-            }
-            input.read_exact(&mut word[1..]).ok()?;
-            let len = usize::try_from(u64::from_le_bytes(word)).ok()?;
+        let mut at = MAGIC.len();
+        let take = |at: &mut usize, n: usize| -> Option<usize> {
+            let start = *at;
+            *at = start.checked_add(n).filter(|&end| end <= bytes.len())?;
+            Some(start)
+        };
+        let word = |start: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[start..start + 8]);
+            u64::from_le_bytes(word)
+        };
+        let mut found = Vec::new();
+        while at < bytes.len() {
+            let len = usize::try_from(word(take(&mut at, 8)?)).ok()?;
             if len >= PATH_MAX {
                 return None;
             }
-            let mut path = vec![0u8; len];
-            input.read_exact(&mut path).ok()?;
+            let start = take(&mut at, len)?;
+            let fields_at = take(&mut at, 7 * 8)?;
             let mut fields = [0u64; 7];
-            for field in &mut fields {
-                input.read_exact(&mut word).ok()?;
-                *field = u64::from_le_bytes(word);
+            for (n, field) in fields.iter_mut().enumerate() {
+                *field = word(fields_at + 8 * n);
             }
+            let digest_at = take(&mut at, 16)?;
             let mut digest = [0u8; 16];
-            input.read_exact(&mut digest).ok()?;
-            let path = PathBuf::from(std::ffi::OsString::from_vec(path));
-            entries.insert(path, (Key::from_fields(fields), digest));
+            digest.copy_from_slice(&bytes[digest_at..digest_at + 16]);
+            found.push((start, len, Key::from_fields(fields), digest));
         }
-        Some(Cache { entries })
+        let mut cache = Cache {
+            bytes,
+            ..Cache::default()
+        };
+        cache.grow_for(found.len());
+        for (start, len, key, digest) in found {
+            cache.put(start, len, key, digest);
+        }
+        cache.changed = false;
+        Some(cache)
+    }
+
+    fn path_of(&self, entry: &Entry) -> &[u8] {
+        &self.bytes[entry.start..entry.start + entry.len]
+    }
+
+    /// The slot holding `path`, or the empty slot where it goes.
+    fn slot(&self, path: &[u8], hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return at,
+                taken => {
+                    let entry = &self.entries[taken as usize - 1];
+                    if entry.hash == hash && same_bytes(self.path_of(entry), path) {
+                        return at;
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The index of the live entry of `path`.
+    fn find(&self, path: &[u8]) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(path);
+        match self.slots[self.slot(path, hash)] {
+            0 => None,
+            taken => Some(taken as usize - 1).filter(|&at| self.entries[at].live),
+        }
+    }
+
+    /// The entry of `path`, looked for first at `*hint` (the entry after the one found last:
+    /// a cache written in walk order is read in walk order) and then in the table; `*hint`
+    /// moves past what is found. The entry's index, and whether it was where the hint said.
+    pub fn find_near(&self, path: &Path, hint: &mut usize) -> Option<(EntryId, bool)> {
+        let raw = path.as_os_str().as_bytes();
+        if let Some(entry) = self.entries.get(*hint) {
+            if entry.live && same_bytes(self.path_of(entry), raw) {
+                let id = EntryId(*hint);
+                *hint += 1;
+                return Some((id, true));
+            }
+        }
+        let at = self.find(raw)?;
+        *hint = at + 1;
+        Some((EntryId(at), false))
+    }
+
+    /// The digest of entry `id` if the file is provably the one that was hashed.
+    pub fn digest(&self, id: EntryId, key: &Key) -> Option<[u8; 16]> {
+        let entry = self.entries.get(id.0)?;
+        (entry.key == *key).then_some(entry.digest)
+    }
+
+    /// Notes that entry `id` belongs to a path of this run, the `rank`th of its walk (the
+    /// smallest rank stays).
+    pub fn mark(&mut self, id: EntryId, rank: u32) {
+        if let Some(entry) = self.entries.get_mut(id.0) {
+            entry.rank = entry.rank.min(rank);
+        }
+    }
+
+    /// Drops every entry no path of this run was marked for (paths no longer owned by any
+    /// package). Marks are cleared.
+    pub fn drop_unmarked(&mut self) {
+        for entry in &mut self.entries {
+            if entry.live && entry.rank == UNRANKED {
+                entry.live = false;
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Has the file written again even if no entry changed: its order no longer follows the
+    /// walk, and every lookup misses the hint.
+    pub fn reorder(&mut self) {
+        self.changed = true;
+    }
+
+    /// Room for `more` entries with the table at most half full.
+    fn grow_for(&mut self, more: usize) {
+        let wanted = (self.entries.len() + more).saturating_mul(2).max(16);
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let size = wanted.next_power_of_two();
+        self.slots = vec![0; size];
+        let mask = size - 1;
+        for (index, entry) in self.entries.iter().enumerate() {
+            let mut at = entry.hash as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = index as u32 + 1;
+        }
+    }
+
+    /// Sets the entry of the path at `bytes[start..start + len]`, a later one replacing an
+    /// earlier (as a map's insert does); `false` when the path had an entry.
+    fn put(&mut self, start: usize, len: usize, key: Key, digest: [u8; 16]) -> bool {
+        self.grow_for(1);
+        let hash = self.hasher.hash_one(&self.bytes[start..start + len]);
+        let at = self.slot(&self.bytes[start..start + len], hash);
+        match self.slots[at] {
+            0 => {
+                self.entries.push(Entry {
+                    start,
+                    len,
+                    hash,
+                    key,
+                    digest,
+                    live: true,
+                    rank: UNRANKED,
+                });
+                self.slots[at] = self.entries.len() as u32;
+                self.changed = true;
+                true
+            }
+            taken => {
+                let entry = &mut self.entries[taken as usize - 1];
+                entry.key = key;
+                entry.digest = digest;
+                entry.live = true;
+                self.changed = true;
+                false
+            }
+        }
     }
 
     /// The cached digest of `path`, if the file is provably the one that was hashed.
     pub fn get(&self, path: &Path, key: &Key) -> Option<[u8; 16]> {
-        match self.entries.get(path) {
-            Some((cached, digest)) if cached == key => Some(*digest),
-            _ => None,
+        let at = self.find(path.as_os_str().as_bytes())?;
+        self.digest(EntryId(at), key)
+    }
+
+    /// Remembers `digest` for `path` as `key` found it, the `rank`th path of this run's walk
+    /// ([`Cache::mark`]); a cache that already says so is left unchanged (and is not written
+    /// back for it).
+    pub fn insert(&mut self, path: &Path, key: Key, digest: [u8; 16], rank: Option<u32>) {
+        let raw = path.as_os_str().as_bytes();
+        if let Some(at) = self.find(raw) {
+            let entry = &self.entries[at];
+            if entry.key == key && entry.digest == digest {
+                if let Some(rank) = rank {
+                    self.mark(EntryId(at), rank);
+                }
+                return;
+            }
+        }
+        if self.entries.len() >= u32::MAX as usize / 2 {
+            return;
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(raw);
+        let added = self.put(start, raw.len(), key, digest);
+        if !added {
+            // The path had an entry: these bytes are not needed.
+            self.bytes.truncate(start);
+        }
+        if let (Some(rank), Some(at)) = (rank, self.find(raw)) {
+            self.mark(EntryId(at), rank);
         }
     }
 
-    pub fn insert(&mut self, path: PathBuf, key: Key, digest: [u8; 16]) {
-        self.entries.insert(path, (key, digest));
+    /// Drops every entry whose path is not among `paths` (paths no longer owned by any
+    /// package), and orders the rest as `paths` come.
+    pub fn keep_only<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
+        let mut hint = 0;
+        for (rank, path) in paths.into_iter().enumerate() {
+            if let Some((id, _)) = self.find_near(path, &mut hint) {
+                self.mark(id, u32::try_from(rank).unwrap_or(UNRANKED - 1));
+            }
+        }
+        self.drop_unmarked();
     }
 
-    /// Drops every entry `keep` says no to (paths no longer owned by any package).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
-        self.entries.retain(|path, _| keep(path));
+    /// Whether it differs from the file it was loaded from.
+    pub fn changed(&self) -> bool {
+        self.changed
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().filter(|entry| entry.live).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(MAGIC)?;
-        for (entry_path, (key, digest)) in &self.entries {
-            let raw = entry_path.as_os_str().as_bytes();
+        let mut order: Vec<&Entry> = self.entries.iter().filter(|entry| entry.live).collect();
+        // Stable: unranked entries keep their order, after the walk's.
+        order.sort_by_key(|entry| entry.rank);
+        for entry in order {
+            let raw = self.path_of(entry);
             out.write_all(&(raw.len() as u64).to_le_bytes())?;
             out.write_all(raw)?;
-            for field in key.fields() {
+            for field in entry.key.fields() {
                 out.write_all(&field.to_le_bytes())?;
             }
-            out.write_all(digest)?;
+            out.write_all(&entry.digest)?;
         }
         Ok(())
     }
@@ -277,8 +516,11 @@ impl CacheDir {
             let why = format!("larger than {max_bytes} bytes: ignored (it will be rewritten)");
             return Err(Error::refused(self.file(), why));
         }
-        let input = std::io::BufReader::with_capacity(64 << 10, file.take(max_bytes));
-        Ok(Cache::decode(input).unwrap_or_default())
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|err| Error::io("read", self.file(), err))?;
+        Ok(Cache::decode(bytes).unwrap_or_else(Cache::fresh))
     }
 
     /// Writes the cache atomically: a new file (`O_EXCL|O_NOFOLLOW`, owner-only: digests of
@@ -330,7 +572,7 @@ mod tests {
             mtime: (4, 5),
             ctime: (6, 7),
         };
-        cache.insert(PathBuf::from("/a\nb"), key, [9; 16]);
+        cache.insert(Path::new("/a\nb"), key, [9; 16], None);
         cache_dir.save(&cache).unwrap();
         let file = dir.path().join("var/cache/rescue").join(CACHE_FILE);
         assert_eq!(
@@ -350,6 +592,44 @@ mod tests {
         huge.extend_from_slice(&u64::MAX.to_le_bytes());
         std::fs::write(&file, huge).unwrap();
         assert!(cache_dir.load(max_size(1)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unchanged_is_not_rewritten_and_the_walk_orders_the_file() {
+        let key = |ino| Key {
+            dev: 1,
+            ino,
+            size: 3,
+            mtime: (4, 5),
+            ctime: (6, 7),
+        };
+        let mut cache = Cache::default();
+        for (ino, name) in [(1, "/c"), (2, "/a"), (3, "/b")] {
+            cache.insert(Path::new(name), key(ino), [ino as u8; 16], None);
+        }
+        let mut bytes = Vec::new();
+        cache.encode(&mut bytes).unwrap();
+        let mut loaded = Cache::decode(bytes).unwrap();
+        assert!(!loaded.changed());
+        loaded.insert(Path::new("/a"), key(2), [2; 16], None);
+        assert!(!loaded.changed(), "the same digest again changes nothing");
+        // The walk goes /a, /b; /c is no one's any more.
+        loaded.keep_only([Path::new("/a"), Path::new("/b")]);
+        assert!(loaded.changed());
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded.get(Path::new("/c"), &key(1)), None);
+        let mut bytes = Vec::new();
+        loaded.encode(&mut bytes).unwrap();
+        let mut again = Cache::decode(bytes).unwrap();
+        let mut hint = 0;
+        let (a, near_a) = again.find_near(Path::new("/a"), &mut hint).unwrap();
+        let (b, near_b) = again.find_near(Path::new("/b"), &mut hint).unwrap();
+        assert!(near_a && near_b, "written in walk order");
+        assert_eq!(again.digest(a, &key(2)), Some([2; 16]));
+        assert_eq!(again.digest(b, &key(4)), None, "another file at the path");
+        again.insert(Path::new("/b"), key(4), [4; 16], Some(1));
+        assert!(again.changed());
+        assert_eq!(again.get(Path::new("/b"), &key(4)), Some([4; 16]));
     }
 
     #[test]

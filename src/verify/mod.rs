@@ -408,31 +408,68 @@ pub fn verify(
         None
     };
 
-    let (mut outcomes, mut to_hash, cache) = examine_all(root, &items, options, cache_dir.as_ref());
+    let (mut outcomes, all_jobs, cache) = examine_all(root, &items, options, cache_dir.as_ref());
     // A cache we cannot use is started afresh; the save below replaces the file.
     let cache = cache.unwrap_or_else(|error| {
         report.notes.push(warning(error));
-        Cache::default()
+        Cache::fresh()
     });
+
+    // What the cache already knows is settled before any thread starts: the jobs come in
+    // walk order, as the cache was written, so this is a walk through it.
+    let whole = packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count();
+    let mut new_cache = cache;
+    let (mut jobs, mut results) = (Vec::new(), Vec::new());
+    let mut to_hash = Vec::new();
+    let (mut hint, mut far) = (0, 0);
+    for job in all_jobs {
+        let found = new_cache.find_near(items[job.item].path(), &mut hint);
+        let cached = found.and_then(|(id, near)| {
+            far += usize::from(!near);
+            new_cache.digest(id, &job.key)
+        });
+        match cached {
+            Some(digest) => {
+                results.push(Hashed::Digest {
+                    digest,
+                    key: Some(job.key),
+                    from_cache: true,
+                });
+                jobs.push(job);
+            }
+            None => to_hash.push(job),
+        }
+    }
+    // A cache whose order no longer follows the walk is written again, in order.
+    if whole && far * 8 > jobs.len() {
+        new_cache.reorder();
+    }
 
     // Pass 2: hash, largest first so no core is left with one big file at the end.
     to_hash.sort_by_key(|job| std::cmp::Reverse(job.key.size));
     if let Some(progress) = progress {
+        let cached: u64 = jobs.iter().map(|job| job.key.size).sum();
         let total: u64 = to_hash.iter().map(|job| job.key.size).sum();
-        progress.bytes_total.store(total, Ordering::Relaxed);
+        progress
+            .bytes_total
+            .store(cached + total, Ordering::Relaxed);
+        progress.bytes_done.store(cached, Ordering::Relaxed);
         let done = (items.len() - to_hash.len()) as u64;
         progress.files_done.store(done, Ordering::Relaxed);
     }
     let keyed = cache_dir.is_some();
-    let hashed = hash_all(&to_hash, &items, &cache, keyed, options.threads, progress);
-    // Checking a few packages keeps the others' entries; checking all of them drops the
-    // entries of paths nobody owns any more.
-    let mut new_cache = cache;
-    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
-        let checked: std::collections::HashSet<&Path> = items.iter().map(Item::path).collect();
-        new_cache.retain(|path| checked.contains(path));
-    }
-    for (job, result) in to_hash.iter().zip(hashed) {
+    let nothing_cached = Cache::default();
+    let hashed = hash_all(
+        &to_hash,
+        &items,
+        &nothing_cached,
+        keyed,
+        options.threads,
+        progress,
+    );
+    jobs.append(&mut to_hash);
+    results.extend(hashed);
+    for (job, result) in jobs.iter().zip(results) {
         let item = &items[job.item];
         let Expect::Md5(expected) = item.expect else {
             continue;
@@ -440,12 +477,18 @@ pub fn verify(
         if let Hashed::Digest {
             digest,
             key: Some(key),
-            ..
+            from_cache: false,
         } = &result
         {
-            new_cache.insert(item.path().to_path_buf(), *key, *digest);
+            let rank = whole.then(|| u32::try_from(job.item).ok()).flatten();
+            new_cache.insert(item.path(), *key, *digest, rank);
         }
         outcomes[job.item] = Some(judge_hashed(job, expected, result, &mut report));
+    }
+    // Checking a few packages keeps the others' entries; checking all of them drops the
+    // entries of paths nobody owns any more.
+    if whole {
+        new_cache.keep_only(items.iter().map(Item::path));
     }
     if let Some(dir) = cache_dir {
         save_cache(&dir, &new_cache, &mut report);
@@ -583,6 +626,11 @@ fn judge_hashed(job: &Job, expected: [u8; 16], result: Hashed, report: &mut Repo
 /// Writes the digest cache back; a read-only root, or a run without root's rights, simply
 /// goes without one.
 fn save_cache(dir: &CacheDir, cache: &Cache, report: &mut Report) {
+    // Nothing changed, nothing to write: a re-verify of an intact host writes no 14 MB file
+    // (and waits for no fsync).
+    if !cache.changed() {
+        return;
+    }
     let saved = dir.save(cache);
     let quiet = matches!(
         saved.as_ref().err().and_then(crate::Error::raw_os_error),
@@ -640,7 +688,7 @@ fn collect(
     items: &mut Vec<Item>,
     notes: &mut Vec<Note>,
 ) -> Result<()> {
-    let files = db.files(package)?;
+    let files = db.listed_files(package)?;
     let name = package.display_name();
     for issue in files.issues {
         notes.push(Note {
@@ -677,16 +725,11 @@ fn collect(
         }
         return Ok(());
     };
-    let conffiles: HashMap<&Path, &ConffileHash> = package
-        .conffiles
-        .iter()
-        .map(|c| (c.path.as_path(), &c.hash))
-        .collect();
-    let md5sums = files.md5sums.unwrap_or_default();
-    for listed in list.paths {
-        let conffile = conffiles.get(listed.as_path()).copied();
-        let expect = match (md5sums.get(&listed), conffile) {
-            (Some(digest), _) => Expect::Md5(*digest),
+    items.reserve(list.paths.len());
+    let known = files.digests.into_iter().zip(files.conffiles);
+    for (listed, (digest, conffile)) in list.paths.into_iter().zip(known) {
+        let expect = match (digest, conffile) {
+            (Some(digest), _) => Expect::Md5(digest),
             (None, Some(ConffileHash::Md5(digest))) => Expect::Md5(*digest),
             _ => Expect::Exists,
         };

@@ -64,25 +64,24 @@ pub fn survey(
     let (mut surveyed, mut jobs, cache) = stat_all(root, &items, threads, cache_dir.as_ref());
     let cache = cache.unwrap_or_else(|error| {
         report.notes.push(super::warning(error));
-        Cache::default()
+        Cache::fresh()
     });
     jobs.sort_by_key(|job| std::cmp::Reverse(job.key.size));
     let keyed = cache_dir.is_some();
     let hashed = hash_all(&jobs, &items, &cache, keyed, threads, None);
     let mut new_cache = cache;
-    // As verify does: a survey of every package drops the entries of paths nobody owns now.
-    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
-        let listed: std::collections::HashSet<&std::path::Path> =
-            items.iter().map(Item::path).collect();
-        new_cache.retain(|path| listed.contains(path));
-    }
     for (job, result) in jobs.iter().zip(hashed) {
         if let Hashed::Digest { digest, key, .. } = result {
             if let Some(key) = key {
-                new_cache.insert(items[job.item].path().to_path_buf(), key, digest);
+                new_cache.insert(items[job.item].path(), key, digest, None);
             }
             surveyed[job.item].md5 = Some(digest);
         }
+    }
+    // As verify does: a survey of every package drops the entries of paths nobody owns now
+    // (and orders the rest as the walk goes).
+    if packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count() {
+        new_cache.keep_only(items.iter().map(Item::path));
     }
     if let Some(dir) = cache_dir {
         save_cache(&dir, &new_cache, &mut report);
