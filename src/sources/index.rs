@@ -189,7 +189,9 @@ fn parse(
         let Some(known) = known_field(&line[..colon]) else {
             continue;
         };
-        let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
+        let value = String::from_utf8_lossy(&line[colon + 1..])
+            .trim()
+            .to_string();
         if known == Field::Package && !wanted(&value) {
             stanza.unwanted = true;
             continue;
