@@ -522,6 +522,8 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         last_time: None,
         line: Vec::new(),
         last_owner: Default::default(),
+        sort_order: Default::default(),
+        spare_files: Vec::new(),
     };
     lister.time_width = lister.expected_time_width();
     lister.plain = plain_bytes(&lister.config);
@@ -1377,6 +1379,9 @@ struct Lister {
     line: Vec<u8>,
     /// The last owner and group looked up, and their names: most files share them.
     last_owner: std::cell::RefCell<[Option<(u32, Option<String>)>; 2]>,
+    /// Room for the sort's permutation and a directory's files, kept between directories.
+    sort_order: std::cell::RefCell<Vec<u32>>,
+    spare_files: Vec<File>,
 }
 
 /// A directory waiting to be listed, or the marker that its subdirectories are done.
@@ -1595,7 +1600,8 @@ impl Lister {
         if self.config.recursive || self.print_dir_name {
             self.dir_header(name, real);
         }
-        let mut files = Vec::new();
+        // The list of the last directory, emptied: its room is reused.
+        let mut files = std::mem::take(&mut self.spare_files);
         self.some_quoted = false;
         let mut total: u64 = 0;
         loop {
@@ -1633,6 +1639,8 @@ impl Lister {
         if !files.is_empty() {
             self.print_current(&files);
         }
+        files.clear();
+        self.spare_files = files;
         Ok(())
     }
 
@@ -1974,7 +1982,7 @@ impl Lister {
         }
     }
 
-    fn sort(&self, files: &mut Vec<File>) {
+    fn sort(&self, files: &mut [File]) {
         use std::cmp::Ordering;
         let c = &self.config;
         if c.sort == Sort::None {
@@ -2012,7 +2020,10 @@ impl Lister {
         let Ok(count) = u32::try_from(files.len()) else {
             return;
         };
-        let mut order: Vec<u32> = (0..count).collect();
+        // Kept between directories: a large one would otherwise map and unmap fresh pages.
+        let mut order = self.sort_order.take();
+        order.clear();
+        order.extend(0..count);
         if c.sort == Sort::Name && !dirs_first && !reverse {
             // The common case, without the indirect call per comparison.
             order.sort_by(|&a, &b| files[a as usize].name.cmp(&files[b as usize].name));
@@ -2033,8 +2044,22 @@ impl Lister {
                 }
             });
         }
-        let mut slots: Vec<Option<File>> = std::mem::take(files).into_iter().map(Some).collect();
-        files.extend(order.iter().filter_map(|&i| slots[i as usize].take()));
+        // Position `j` takes the file at `order[j]`: each cycle of the permutation is followed
+        // once, with swaps, and its entries marked done.
+        const DONE: u32 = u32::MAX;
+        for start in 0..order.len() {
+            let mut j = start;
+            while order[j] != DONE {
+                let k = order[j] as usize;
+                order[j] = DONE;
+                if k == start {
+                    break;
+                }
+                files.swap(j, k);
+                j = k;
+            }
+        }
+        self.sort_order.replace(order);
     }
 }
 
