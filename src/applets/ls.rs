@@ -524,6 +524,7 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         last_owner: Default::default(),
         sort_order: Default::default(),
         spare_files: Vec::new(),
+        dir_buffer: Vec::new(),
     };
     lister.time_width = lister.expected_time_width();
     lister.plain = plain_bytes(&lister.config);
@@ -1382,6 +1383,7 @@ struct Lister {
     /// Room for the sort's permutation and a directory's files, kept between directories.
     sort_order: std::cell::RefCell<Vec<u32>>,
     spare_files: Vec<File>,
+    dir_buffer: Vec<u8>,
 }
 
 /// A directory waiting to be listed, or the marker that its subdirectories are done.
@@ -1560,7 +1562,8 @@ impl Lister {
         command_line: bool,
         pending: &mut Vec<Pending>,
     ) -> std::io::Result<()> {
-        let mut stream = match DirStream::open(path) {
+        let buffer = std::mem::take(&mut self.dir_buffer);
+        let mut stream = match DirStream::open(path, buffer) {
             Ok(stream) => stream,
             Err(err) => {
                 let message = format!(
@@ -1624,7 +1627,7 @@ impl Lister {
             let kind = Kind::of_dirent(entry.kind);
             total += self.gobble(&mut files, &entry.name, kind, None, false, Some(path));
         }
-        drop(stream);
+        self.dir_buffer = stream.into_buffer();
         self.sort(&mut files);
         if self.config.recursive {
             let dirname = real.unwrap_or(name).to_vec();

@@ -41,7 +41,10 @@ pub struct DirStream {
 }
 
 impl DirStream {
-    pub fn open(path: &Path) -> io::Result<DirStream> {
+    /// Opens `path`, to be read into `buffer` (grown to 32 KiB if smaller): a lister of many
+    /// directories hands back [`DirStream::into_buffer`]'s result to spare an allocation, and
+    /// the fresh pages, per directory.
+    pub fn open(path: &Path, mut buffer: Vec<u8>) -> io::Result<DirStream> {
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
         // The system call itself: musl's `open` follows an O_CLOEXEC open with a redundant
@@ -60,9 +63,12 @@ impl DirStream {
         }
         let fd =
             libc::c_int::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if buffer.len() < BUFFER {
+            buffer.resize(BUFFER, 0);
+        }
         Ok(DirStream {
             fd,
-            buf: vec![0; BUFFER],
+            buf: buffer,
             pos: 0,
             end: 0,
         })
@@ -79,6 +85,11 @@ impl DirStream {
             #[allow(clippy::unnecessary_cast)]
             Ok((st.st_dev as u64, st.st_ino as u64))
         }
+    }
+
+    /// The buffer, for the next directory; the stream is closed.
+    pub fn into_buffer(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// The next entry, `None` at the end.
