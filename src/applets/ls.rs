@@ -1404,7 +1404,7 @@ impl Lister {
         self.some_quoted = false;
         if operands.is_empty() {
             if self.config.immediate_dirs {
-                self.gobble(&mut files, b".", Kind::Dir, None, true, None);
+                self.gobble(&mut files, b".".to_vec(), Kind::Dir, None, true, None);
             } else {
                 pending.push(Pending::Dir {
                     name: b".".to_vec(),
@@ -1417,7 +1417,7 @@ impl Lister {
         for operand in operands {
             self.gobble(
                 &mut files,
-                operand.as_bytes(),
+                operand.as_bytes().to_vec(),
                 Kind::Unknown,
                 None,
                 true,
@@ -1625,7 +1625,7 @@ impl Lister {
                 continue;
             }
             let kind = Kind::of_dirent(entry.kind);
-            total += self.gobble(&mut files, &entry.name, kind, None, false, Some(path));
+            total += self.gobble(&mut files, entry.name, kind, None, false, Some(path));
         }
         self.dir_buffer = stream.into_buffer();
         self.sort(&mut files);
@@ -1817,7 +1817,7 @@ impl Lister {
     fn gobble(
         &mut self,
         files: &mut Vec<File>,
-        name: &[u8],
+        name: Vec<u8>,
         kind: Kind,
         ino: Option<u64>,
         command_line: bool,
@@ -1832,13 +1832,13 @@ impl Lister {
                 if !joined.is_empty() && !joined.ends_with(b"/") {
                     joined.push(b'/');
                 }
-                joined.extend_from_slice(name);
+                joined.extend_from_slice(&name);
                 PathBuf::from(OsString::from_vec(joined))
             }
-            _ => PathBuf::from(std::ffi::OsStr::from_bytes(name)),
+            _ => PathBuf::from(std::ffi::OsStr::from_bytes(&name)),
         };
         let mut f = File {
-            name: name.to_vec(),
+            name,
             path,
             kind,
             stat: None,
@@ -1850,8 +1850,8 @@ impl Lister {
             absolute: None,
             birth: None,
         };
-        if self.config.align_quotes && !self.some_quoted && !self.is_plain(name) {
-            let (_, _, quoted) = self.quote_name(name, &self.config.name_extra);
+        if self.config.align_quotes && !self.some_quoted && !self.is_plain(&f.name) {
+            let (_, _, quoted) = self.quote_name(&f.name, &self.config.name_extra);
             if quoted {
                 self.some_quoted = true;
             }
@@ -2124,8 +2124,22 @@ fn file_prefix_len(s: &[u8]) -> usize {
 
 /// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).
 fn has_acl(path: &Path, is_dir: bool, follow: bool) -> bool {
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
+    // Once per file of a long listing: the NUL-terminated copy goes on the stack when it fits.
+    let bytes = path.as_os_str().as_bytes();
+    let mut stack = [0u8; 512];
+    let heap;
+    let c_path: &std::ffi::CStr = if bytes.len() < stack.len() {
+        stack[..bytes.len()].copy_from_slice(bytes);
+        match std::ffi::CStr::from_bytes_with_nul(&stack[..=bytes.len()]) {
+            Ok(c_path) => c_path,
+            Err(_) => return false,
+        }
+    } else {
+        heap = match std::ffi::CString::new(bytes) {
+            Ok(c_path) => c_path,
+            Err(_) => return false,
+        };
+        &heap
     };
     let names: &[&std::ffi::CStr] = if is_dir {
         &[c"system.posix_acl_access", c"system.posix_acl_default"]
