@@ -1379,12 +1379,15 @@ struct Lister {
     /// The long line being built, kept to spare an allocation per file.
     line: Vec<u8>,
     /// The last owner and group looked up, and their names: most files share them.
-    last_owner: std::cell::RefCell<[Option<(u32, Option<String>)>; 2]>,
+    last_owner: std::cell::RefCell<[Option<KnownOwner>; 2]>,
     /// Room for the sort's permutation and a directory's files, kept between directories.
     sort_order: std::cell::RefCell<Vec<u32>>,
     spare_files: Vec<File>,
     dir_buffer: Vec<u8>,
 }
+
+/// An owner or group id and the name shown for it (`None`: the number is shown).
+type KnownOwner = (u32, Option<String>);
 
 /// A directory waiting to be listed, or the marker that its subdirectories are done.
 enum Pending {
