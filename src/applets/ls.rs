@@ -54,7 +54,7 @@ use super::{complain, quote, strerror, Exit};
 use crate::sys::accounts::Accounts;
 use crate::sys::dirstream::{DirStream, DirentType};
 use crate::sys::ls_colors::{known_term, Colors, ColorsError, Indicator as Color};
-use crate::sys::mode::mode_string;
+use crate::sys::mode::mode_chars;
 use crate::sys::quoting::{quote_style, quote_style_in, QuotingStyle};
 use crate::sys::strftime::strftime;
 
@@ -517,8 +517,19 @@ pub fn run(name: &'static str, args: Vec<OsString>) -> Result<i32, Exit> {
         print_dir_name: true,
         some_quoted: false,
         time_width: 0,
+        plain: [false; 256],
+        locale_times: false,
+        last_time: None,
+        line: Vec::new(),
+        last_owner: Default::default(),
+        sort_order: Default::default(),
+        spare_files: Vec::new(),
+        dir_buffer: Vec::new(),
     };
     lister.time_width = lister.expected_time_width();
+    lister.plain = plain_bytes(&lister.config);
+    lister.locale_times = lister.config.time_formats[0] == LOCALE_TIME_FORMATS[0]
+        && lister.config.time_formats[1] == LOCALE_TIME_FORMATS[1];
     lister
         .main(&operands)
         .map_err(|err| Exit::write_error(2, &err))?;
@@ -1177,12 +1188,15 @@ fn terminal_width(tty: bool) -> usize {
     }
 }
 
+/// The C locale's formats for old and recent files (GNU's default `--time-style=locale`).
+const LOCALE_TIME_FORMATS: [&[u8]; 2] = [b"%b %e  %Y", b"%b %e %H:%M"];
+
 /// The two time formats (old files, recent files) a `--time-style` or `TIME_STYLE` names.
 fn time_formats(option: Option<String>) -> Result<[Vec<u8>; 2], Stop> {
     let mut style = option
         .or_else(|| std::env::var("TIME_STYLE").ok())
         .unwrap_or_else(|| "locale".into());
-    let locale = [b"%b %e  %Y".to_vec(), b"%b %e %H:%M".to_vec()];
+    let locale = LOCALE_TIME_FORMATS.map(<[u8]>::to_vec);
     if style.starts_with("posix-") {
         // The C locale is not a "hard" locale: GNU keeps its default formats.
         return Ok(locale);
@@ -1355,7 +1369,25 @@ struct Lister {
     /// Whether some name of the current group needs quotes (the others get a space).
     some_quoted: bool,
     time_width: usize,
+    /// Bytes that every quoting pass leaves as they are, in any position: a name made only
+    /// of them is shown as it is, one column each, and needs no quoting pass.
+    plain: [bool; 256],
+    /// Whether the time formats are the C locale's defaults, which are formatted here.
+    locale_times: bool,
+    /// The last time shown with the locale formats: files of one package share their times.
+    last_time: Option<(i64, bool, [u8; 12], usize)>,
+    /// The long line being built, kept to spare an allocation per file.
+    line: Vec<u8>,
+    /// The last owner and group looked up, and their names: most files share them.
+    last_owner: std::cell::RefCell<[Option<KnownOwner>; 2]>,
+    /// Room for the sort's permutation and a directory's files, kept between directories.
+    sort_order: std::cell::RefCell<Vec<u32>>,
+    spare_files: Vec<File>,
+    dir_buffer: Vec<u8>,
 }
+
+/// An owner or group id and the name shown for it (`None`: the number is shown).
+type KnownOwner = (u32, Option<String>);
 
 /// A directory waiting to be listed, or the marker that its subdirectories are done.
 enum Pending {
@@ -1375,7 +1407,7 @@ impl Lister {
         self.some_quoted = false;
         if operands.is_empty() {
             if self.config.immediate_dirs {
-                self.gobble(&mut files, b".", Kind::Dir, None, true, None);
+                self.gobble(&mut files, b".".to_vec(), Kind::Dir, None, true, None);
             } else {
                 pending.push(Pending::Dir {
                     name: b".".to_vec(),
@@ -1388,7 +1420,7 @@ impl Lister {
         for operand in operands {
             self.gobble(
                 &mut files,
-                operand.as_bytes(),
+                operand.as_bytes().to_vec(),
                 Kind::Unknown,
                 None,
                 true,
@@ -1533,7 +1565,8 @@ impl Lister {
         command_line: bool,
         pending: &mut Vec<Pending>,
     ) -> std::io::Result<()> {
-        let mut stream = match DirStream::open(path) {
+        let buffer = std::mem::take(&mut self.dir_buffer);
+        let mut stream = match DirStream::open(path, buffer) {
             Ok(stream) => stream,
             Err(err) => {
                 let message = format!(
@@ -1573,7 +1606,8 @@ impl Lister {
         if self.config.recursive || self.print_dir_name {
             self.dir_header(name, real);
         }
-        let mut files = Vec::new();
+        // The list of the last directory, emptied: its room is reused.
+        let mut files = std::mem::take(&mut self.spare_files);
         self.some_quoted = false;
         let mut total: u64 = 0;
         loop {
@@ -1594,9 +1628,9 @@ impl Lister {
                 continue;
             }
             let kind = Kind::of_dirent(entry.kind);
-            total += self.gobble(&mut files, &entry.name, kind, None, false, Some(path));
+            total += self.gobble(&mut files, entry.name, kind, None, false, Some(path));
         }
-        drop(stream);
+        self.dir_buffer = stream.into_buffer();
         self.sort(&mut files);
         if self.config.recursive {
             let dirname = real.unwrap_or(name).to_vec();
@@ -1611,6 +1645,8 @@ impl Lister {
         if !files.is_empty() {
             self.print_current(&files);
         }
+        files.clear();
+        self.spare_files = files;
         Ok(())
     }
 
@@ -1784,7 +1820,7 @@ impl Lister {
     fn gobble(
         &mut self,
         files: &mut Vec<File>,
-        name: &[u8],
+        name: Vec<u8>,
         kind: Kind,
         ino: Option<u64>,
         command_line: bool,
@@ -1792,12 +1828,20 @@ impl Lister {
     ) -> u64 {
         let path = match dir {
             Some(dir) if !name.starts_with(b"/") && dir.as_os_str() != "." => {
-                dir.join(std::ffi::OsStr::from_bytes(name))
+                // `dir.join(name)` in one allocation instead of a copy and a regrowth.
+                let dir = dir.as_os_str().as_bytes();
+                let mut joined = Vec::with_capacity(dir.len() + 1 + name.len());
+                joined.extend_from_slice(dir);
+                if !joined.is_empty() && !joined.ends_with(b"/") {
+                    joined.push(b'/');
+                }
+                joined.extend_from_slice(&name);
+                PathBuf::from(OsString::from_vec(joined))
             }
-            _ => PathBuf::from(std::ffi::OsStr::from_bytes(name)),
+            _ => PathBuf::from(std::ffi::OsStr::from_bytes(&name)),
         };
         let mut f = File {
-            name: name.to_vec(),
+            name,
             path,
             kind,
             stat: None,
@@ -1809,8 +1853,8 @@ impl Lister {
             absolute: None,
             birth: None,
         };
-        if self.config.align_quotes && !self.some_quoted {
-            let (_, _, quoted) = self.quote_name(name, &self.config.name_extra.clone());
+        if self.config.align_quotes && !self.some_quoted && !self.is_plain(&f.name) {
+            let (_, _, quoted) = self.quote_name(&f.name, &self.config.name_extra);
             if quoted {
                 self.some_quoted = true;
             }
@@ -1977,20 +2021,51 @@ impl Lister {
         };
         let reverse = c.reverse;
         let dirs_first = c.dirs_first;
-        files.sort_by(|a, b| {
-            if dirs_first {
-                let order = b.is_linked_dir().cmp(&a.is_linked_dir());
-                if order != Ordering::Equal {
-                    return order;
+        // Sorting the indices moves 4 bytes where sorting the files would move a whole
+        // `File` (a stat buffer and more) at every step; the files then move once.
+        let Ok(count) = u32::try_from(files.len()) else {
+            return;
+        };
+        // Kept between directories: a large one would otherwise map and unmap fresh pages.
+        let mut order = self.sort_order.take();
+        order.clear();
+        order.extend(0..count);
+        if c.sort == Sort::Name && !dirs_first && !reverse {
+            // The common case, without the indirect call per comparison.
+            order.sort_by(|&a, &b| files[a as usize].name.cmp(&files[b as usize].name));
+        } else {
+            order.sort_by(|&a, &b| {
+                let (a, b) = (&files[a as usize], &files[b as usize]);
+                if dirs_first {
+                    let order = b.is_linked_dir().cmp(&a.is_linked_dir());
+                    if order != Ordering::Equal {
+                        return order;
+                    }
                 }
+                let order = key(a, b);
+                if reverse {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+        }
+        // Position `j` takes the file at `order[j]`: each cycle of the permutation is followed
+        // once, with swaps, and its entries marked done.
+        const DONE: u32 = u32::MAX;
+        for start in 0..order.len() {
+            let mut j = start;
+            while order[j] != DONE {
+                let k = order[j] as usize;
+                order[j] = DONE;
+                if k == start {
+                    break;
+                }
+                files.swap(j, k);
+                j = k;
             }
-            let order = key(a, b);
-            if reverse {
-                order.reverse()
-            } else {
-                order
-            }
-        });
+        }
+        self.sort_order.replace(order);
     }
 }
 
@@ -2052,8 +2127,22 @@ fn file_prefix_len(s: &[u8]) -> usize {
 
 /// Whether a file carries a POSIX ACL beyond its mode bits (GNU marks those with `+`).
 fn has_acl(path: &Path, is_dir: bool, follow: bool) -> bool {
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
+    // Once per file of a long listing: the NUL-terminated copy goes on the stack when it fits.
+    let bytes = path.as_os_str().as_bytes();
+    let mut stack = [0u8; 512];
+    let heap;
+    let c_path: &std::ffi::CStr = if bytes.len() < stack.len() {
+        stack[..bytes.len()].copy_from_slice(bytes);
+        match std::ffi::CStr::from_bytes_with_nul(&stack[..=bytes.len()]) {
+            Ok(c_path) => c_path,
+            Err(_) => return false,
+        }
+    } else {
+        heap = match std::ffi::CString::new(bytes) {
+            Ok(c_path) => c_path,
+            Err(_) => return false,
+        };
+        &heap
     };
     let names: &[&std::ffi::CStr] = if is_dir {
         &[c"system.posix_acl_access", c"system.posix_acl_default"]
@@ -2118,8 +2207,16 @@ impl Lister {
     }
 
     fn name_width(&self, f: &File) -> usize {
+        if self.is_plain(&f.name) {
+            return f.name.len() + usize::from(self.pad(false));
+        }
         let (_, width, quoted) = self.quote_name(&f.name, &self.config.name_extra);
         width + usize::from(self.pad(quoted))
+    }
+
+    /// Whether `name` shows as it is with the options' quoting and extra characters.
+    fn is_plain(&self, name: &[u8]) -> bool {
+        !name.is_empty() && name.iter().all(|&b| self.plain[usize::from(b)])
     }
 
     fn pad(&self, quoted: bool) -> bool {
@@ -2164,16 +2261,23 @@ impl Lister {
                 w.author = w.author.max(1);
                 continue;
             };
-            w.links = w.links.max(meta.nlink().to_string().len());
-            w.owner = w.owner.max(self.owner_text(meta.uid(), true).0.len());
-            w.author = w.author.max(self.owner_text(meta.uid(), true).0.len());
-            w.group = w.group.max(self.owner_text(meta.gid(), false).0.len());
+            w.links = w.links.max(digits(meta.nlink()));
+            if c.owner || c.author {
+                let owner = self.owner_len(meta.uid(), true);
+                w.owner = w.owner.max(owner);
+                w.author = w.author.max(owner);
+            }
+            if c.group {
+                w.group = w.group.max(self.owner_len(meta.gid(), false));
+            }
             let kind = Kind::of_mode(meta.mode());
             if matches!(kind, Kind::Char | Kind::Block) {
                 let rdev = meta.rdev();
                 w.major = w.major.max(libc::major(rdev).to_string().len());
                 w.minor = w.minor.max(libc::minor(rdev).to_string().len());
                 w.size = w.size.max(w.major + 2 + w.minor);
+            } else if self.config.size_units == Units::BYTES {
+                w.size = w.size.max(digits(meta.size()));
             } else {
                 let size = format_units(meta.size(), 1, self.config.size_units);
                 w.size = w.size.max(size.len());
@@ -2182,19 +2286,31 @@ impl Lister {
         w
     }
 
-    fn owner_text(&self, id: u32, user: bool) -> (String, bool) {
+    /// The length in bytes of the owner or group column's text.
+    fn owner_len(&self, id: u32, user: bool) -> usize {
+        self.with_owner_name(id, user, |name| match name {
+            Some(name) => name.len(),
+            None => digits(u64::from(id)),
+        })
+    }
+
+    /// `show` called with the account name shown for `id`, `None` when the number is shown
+    /// instead.
+    fn with_owner_name<R>(&self, id: u32, user: bool, show: impl FnOnce(Option<&str>) -> R) -> R {
         if self.config.numeric {
-            return (id.to_string(), false);
+            return show(None);
         }
-        let name = if user {
-            self.accounts.user_name(id)
-        } else {
-            self.accounts.group_name(id)
-        };
-        match name {
-            Some(name) => (name.to_string(), true),
-            None => (id.to_string(), false),
+        let mut cache = self.last_owner.borrow_mut();
+        let slot = &mut cache[usize::from(!user)];
+        if slot.as_ref().map(|(cached, _)| *cached) != Some(id) {
+            let name = if user {
+                self.accounts.user_name(id)
+            } else {
+                self.accounts.group_name(id)
+            };
+            *slot = Some((id, name.map(str::to_owned)));
         }
+        show(slot.as_ref().and_then(|(_, name)| name.as_deref()))
     }
 
     /// GNU's `print_current_files`.
@@ -2464,7 +2580,12 @@ impl Lister {
             .as_ref()
             .is_some_and(|c| c.is_colored(Color::Normal));
         let used_color = self.config.colors.is_some() && (color.is_some() || normal_colored);
-        let (text, _, quoted) = self.quote_name(name, &self.config.name_extra);
+        let (text, quoted) = if self.is_plain(name) {
+            (std::borrow::Cow::Borrowed(name), false)
+        } else {
+            let (text, _, quoted) = self.quote_name(name, &self.config.name_extra);
+            (std::borrow::Cow::Owned(text), quoted)
+        };
         let pad = !target && self.pad(quoted);
         if pad {
             self.out.byte(b' ');
@@ -2701,43 +2822,94 @@ impl Lister {
         strftime(format, seconds, u32::try_from(nanos).unwrap_or(0))
     }
 
+    /// The time column of `f` into `line`; false when there is none to show (`?` instead).
+    fn push_time(&mut self, f: &File, line: &mut Vec<u8>) -> bool {
+        if f.stat.is_none() {
+            return false;
+        }
+        if !self.locale_times {
+            return match self.time_text(f) {
+                Some(text) => {
+                    line.extend_from_slice(&text);
+                    true
+                }
+                None => false,
+            };
+        }
+        let (seconds, nanos) = f.time(self.config.time);
+        if self.config.time == TimeField::Birth && f.birth.is_none() {
+            return false;
+        }
+        let six_months_ago = (self.now.0 - 31_556_952 / 2, self.now.1);
+        let when = (seconds, nanos);
+        let recent = six_months_ago < when && when <= self.now;
+        if let Some((last, last_recent, text, len)) = &self.last_time {
+            if *last == seconds && *last_recent == recent {
+                line.extend_from_slice(&text[..*len]);
+                return true;
+            }
+        }
+        match locale_time(seconds, recent) {
+            Some((text, len)) => {
+                line.extend_from_slice(&text[..len]);
+                self.last_time = Some((seconds, recent, text, len));
+                true
+            }
+            // Years the short form cannot hold go through the C library, as before.
+            None => match self.time_text(f) {
+                Some(text) => {
+                    line.extend_from_slice(&text);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
     /// One line of `-l`, up to and including the name and link target.
     fn print_long(&mut self, f: &File, w: &Widths) {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
         let c = &self.config;
-        let mut line = Vec::new();
         if c.dired {
             line.extend_from_slice(b"  ");
         }
         if c.inode {
-            line.extend_from_slice(format!("{:>1$} ", self.inode_text(f), w.inode).as_bytes());
+            pad_left(&mut line, self.inode_text(f).as_bytes(), w.inode);
+            line.push(b' ');
         }
         if c.blocks {
-            line.extend_from_slice(format!("{:>1$} ", self.blocks_text(f), w.blocks).as_bytes());
+            pad_left(&mut line, self.blocks_text(f).as_bytes(), w.blocks);
+            line.push(b' ');
         }
-        let any_acl = w.any_acl;
-        let mut mode = match &f.stat {
-            Some(meta) => mode_string(meta.mode()),
-            None => format!("{}?????????", f.kind.letter()),
-        };
+        match &f.stat {
+            Some(meta) => line.extend_from_slice(&mode_chars(meta.mode())),
+            None => {
+                line.push(f.kind.letter() as u8);
+                line.extend_from_slice(b"?????????");
+            }
+        }
         if f.has_acl {
-            mode.push('+');
-        } else if any_acl {
-            mode.push(' ');
+            line.push(b'+');
+        } else if w.any_acl {
+            line.push(b' ');
         }
-        let links = f
-            .stat
-            .as_ref()
-            .map_or_else(|| "?".to_string(), |m| m.nlink().to_string());
-        line.extend_from_slice(format!("{mode} {links:>0$} ", w.links).as_bytes());
+        line.push(b' ');
+        let mut digits_buf = [0u8; 20];
+        match &f.stat {
+            Some(meta) => pad_left(&mut line, decimal(meta.nlink(), &mut digits_buf), w.links),
+            None => pad_left(&mut line, b"?", w.links),
+        }
+        line.push(b' ');
         self.long_owners(f, w, &mut line);
         self.long_size(f, w, &mut line);
-        match (f.stat.is_some(), self.time_text(f)) {
-            (true, Some(text)) => line.extend_from_slice(&text),
-            _ => line.extend_from_slice(format!("{:>1$}", "?", self.time_width).as_bytes()),
+        if !self.push_time(f, &mut line) {
+            pad_left(&mut line, b"?", self.time_width);
         }
         line.push(b' ');
         self.out.put(&line);
         let start = line.len();
+        self.line = line;
         self.print_name_with_quoting(f, false, start);
         if f.kind == Kind::Symlink && f.link_name.is_some() {
             self.out.put(b" -> ");
@@ -2765,15 +2937,21 @@ impl Lister {
             if !show {
                 continue;
             }
-            let (text, is_name) = match &f.stat {
-                None => ("?".to_string(), true),
-                Some(meta) => self.owner_text(if user { meta.uid() } else { meta.gid() }, user),
-            };
-            if is_name {
-                line.extend_from_slice(format!("{text:<width$} ").as_bytes());
-            } else {
-                line.extend_from_slice(format!("{text:>width$} ").as_bytes());
+            // Names are padded by characters, as `format!` did; numbers on the left.
+            match &f.stat {
+                None => pad_right(line, "?", width),
+                Some(meta) => {
+                    let id = if user { meta.uid() } else { meta.gid() };
+                    self.with_owner_name(id, user, |name| match name {
+                        Some(name) => pad_right(line, name, width),
+                        None => {
+                            let mut digits_buf = [0u8; 20];
+                            pad_left(line, decimal(u64::from(id), &mut digits_buf), width);
+                        }
+                    });
+                }
             }
+            line.push(b' ');
         }
         if c.scontext {
             line.extend_from_slice(format!("{:<1$} ", "?", w.scontext).as_bytes());
@@ -2797,6 +2975,10 @@ impl Lister {
                 )
                 .as_bytes(),
             );
+        } else if self.config.size_units == Units::BYTES {
+            let mut digits_buf = [0u8; 20];
+            pad_left(line, decimal(meta.size(), &mut digits_buf), w.size);
+            line.push(b' ');
         } else {
             let text = format_units(meta.size(), 1, self.config.size_units);
             line.extend_from_slice(format!("{text:>0$} ", w.size).as_bytes());
@@ -2816,4 +2998,95 @@ fn file_escape(text: &[u8], path: bool) -> Vec<u8> {
         }
     }
     out
+}
+
+/// `n` in decimal, written into the tail of `buf`.
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = n;
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
+}
+
+/// The number of decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    let mut n = n;
+    let mut count = 1;
+    while n >= 10 {
+        n /= 10;
+        count += 1;
+    }
+    count
+}
+
+/// `text` right-aligned in `width` columns (ASCII: numbers, `?`).
+fn pad_left(line: &mut Vec<u8>, text: &[u8], width: usize) {
+    line.resize(line.len() + width.saturating_sub(text.len()), b' ');
+    line.extend_from_slice(text);
+}
+
+/// `text` left-aligned in `width` characters, as `format!("{text:<width$}")` pads.
+fn pad_right(line: &mut Vec<u8>, text: &str, width: usize) {
+    line.extend_from_slice(text.as_bytes());
+    let chars = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    line.resize(line.len() + width.saturating_sub(chars), b' ');
+}
+
+/// A time in the C locale's `%b %e  %Y` (old) or `%b %e %H:%M` (recent) form, as the C
+/// library's `strftime` writes it; `None` for years outside 1000..=9999, whose forms differ
+/// between C libraries, and for times it cannot convert.
+fn locale_time(seconds: i64, recent: bool) -> Option<([u8; 12], usize)> {
+    let tm = crate::sys::localtime::broken_down(seconds)?;
+    let year = i64::from(tm.tm_year) + 1900;
+    let month = crate::sys::localtime::MONTHS.get(usize::try_from(tm.tm_mon).ok()?)?;
+    let (day, hour, minute) = (tm.tm_mday, tm.tm_hour, tm.tm_min);
+    if !(1000..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+    {
+        return None;
+    }
+    let two = |n: i32, pad: u8| {
+        [
+            if n >= 10 { b'0' + (n / 10) as u8 } else { pad },
+            b'0' + (n % 10) as u8,
+        ]
+    };
+    let mut text = [b' '; 12];
+    text[..3].copy_from_slice(month.as_bytes());
+    text[4..6].copy_from_slice(&two(day, b' '));
+    if recent {
+        text[7..9].copy_from_slice(&two(hour, b'0'));
+        text[9] = b':';
+        text[10..12].copy_from_slice(&two(minute, b'0'));
+    } else {
+        let mut digits_buf = [0u8; 20];
+        text[8..12].copy_from_slice(decimal(year as u64, &mut digits_buf));
+    }
+    Some((text, 12))
+}
+
+/// The bytes that `quote_name` leaves as they are wherever they stand in a name, for the
+/// options' style and extra characters: printable ASCII that comes out unchanged alone (the
+/// first byte and a one-byte name are special to the shell styles) and between two letters.
+fn plain_bytes(c: &Config) -> [bool; 256] {
+    let mut plain = [false; 256];
+    for byte in 0x20u8..0x7f {
+        let alone = quote_style_in(&[byte], c.quoting, &c.name_extra, c.utf8) == [byte];
+        let inner = [b'a', byte, b'a'];
+        let between = quote_style_in(&inner, c.quoting, &c.name_extra, c.utf8) == inner;
+        plain[usize::from(byte)] = alone && between;
+    }
+    plain
 }

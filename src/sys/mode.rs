@@ -69,6 +69,11 @@ impl FileType {
 /// The ten-character mode string, e.g. `drwxr-xr-t` or `-rwsr-sr-x`: setuid and setgid show as
 /// `s` over an execute bit and `S` without one, the sticky bit as `t` or `T`.
 pub fn mode_string(mode: u32) -> String {
+    mode_chars(mode).iter().map(|&b| b as char).collect()
+}
+
+/// [`mode_string`] as bytes, for listings that write them straight into their output.
+pub fn mode_chars(mode: u32) -> [u8; 10] {
     let mut out = [b'-'; 10];
     out[0] = FileType::of(mode).letter();
     let bit = |mask: u32, ch: u8| if mode & mask != 0 { ch } else { b'-' };
@@ -87,7 +92,7 @@ pub fn mode_string(mode: u32) -> String {
     out[7] = bit(0o004, b'r');
     out[8] = bit(0o002, b'w');
     out[9] = special(mode & 0o001 != 0, mode & 0o1000 != 0, b't', b'T');
-    out.iter().map(|&b| b as char).collect()
+    out
 }
 
 #[cfg(test)]
