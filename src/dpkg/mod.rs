@@ -299,6 +299,22 @@ impl Database {
         Ok(out)
     }
 
+    /// Whether [`Database::files`] could read the package's `.list` and `.md5sums`: each is
+    /// opened and its first byte read, nothing parsed. For the packages no source has an
+    /// archive of: their paths are not needed, but a file that cannot be read is still named.
+    pub fn files_readable(&self, package: &Package) -> Result<()> {
+        if !package.state.has_files() {
+            return Ok(());
+        }
+        for ext in ["list", "md5sums"] {
+            if let Some((path, mut file)) = self.open_info(package, ext)? {
+                file.read(&mut [0u8; 1])
+                    .map_err(|err| Error::io("read", &path, err))?;
+            }
+        }
+        Ok(())
+    }
+
     /// [`Database::files`] made for checking every path: the `.md5sums` is streamed against an
     /// index of the list instead of becoming a map of its own, and paths are matched by bytes
     /// hashed at once ([`path_key`]) where `Path`'s hash walks them component by component.

@@ -118,6 +118,10 @@ pub fn execute(root: &Root, db: &Database, plan: &Plan, now_unix: i64) -> Result
     Ok(outcome)
 }
 
+/// Stages one package's picked actions at their reserved names ([`stage_content`],
+/// [`stage_links`]).
+type StageFn = fn(&Run, &PackagePlan, Vec<(&Action, Reserved)>) -> Result<Vec<Staged>>;
+
 /// The plan's packages as they are applied, phase by phase across all of them, so that
 /// each phase costs one journal flush and one sync however many packages there are. A
 /// package that fails in one phase is reported and left out of the later ones; the others
@@ -175,7 +179,7 @@ impl<'p> Packages<'p> {
         &mut self,
         run: &mut Run,
         wanted: fn(&ActionKind) -> bool,
-        stage: fn(&Run, &PackagePlan, Vec<(&Action, Reserved)>) -> Result<Vec<Staged>>,
+        stage: StageFn,
     ) -> Result<usize> {
         let mut going: Vec<(usize, Vec<&Action>)> = Vec::new();
         for (at, plan) in self.plans.iter().enumerate() {

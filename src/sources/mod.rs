@@ -281,6 +281,28 @@ impl Archives {
         std::mem::take(&mut self.problems)
     }
 
+    /// Whether any source may hold `wanted`'s archive: a file of a directory named or
+    /// identified as it, an entry of a mirror's index. Nothing is hashed, trusted or
+    /// downloaded: a `false` spares [`Archives::find`] and reading the package's lists.
+    pub fn may_hold(&mut self, wanted: &Wanted) -> bool {
+        for position in 0..self.sources.len() {
+            let (source, index) = &self.sources[position];
+            let held = match source {
+                Source::Directory(dir) => {
+                    let dir = dir.clone();
+                    !self.directory_candidates(&dir, wanted).is_empty()
+                }
+                Source::Mirror(_) | Source::Http(_) => index
+                    .get(wanted.package, wanted.version, wanted.architecture)
+                    .is_some(),
+            };
+            if held {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The trusted archive of exactly the installed version, or why there is none.
     pub fn find(&mut self, wanted: &Wanted) -> std::result::Result<Found, Unavailable> {
         let mut unavailable = Unavailable::default();

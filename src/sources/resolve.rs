@@ -69,10 +69,30 @@ pub fn resolve<'p>(
     let mut archives = Archives::for_installed(root, sources, packages)?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    // Every package's lists, read on every core: on a full host that is some 900 pairs of
-    // files, most of the time this takes when few archives are at hand.
-    let all_files = crate::sys::parallel::map(packages.to_vec(), 0, |package| db.files(package));
-    for (&package, files) in packages.iter().zip(all_files) {
+    // The lists (on a full host some 900 pairs of files, 130,000 paths) are read, on every
+    // core, only for the packages a source may hold an archive of; of the others it is only
+    // checked that they can be read.
+    let mut holders = Vec::new();
+    for &package in packages {
+        let probe = Wanted {
+            package: &package.name,
+            version: &package.version,
+            architecture: &package.architecture,
+            recorded_md5sums: None,
+            may_download: false,
+        };
+        if archives.may_hold(&probe) {
+            holders.push(package);
+            continue;
+        }
+        let why = match db.files_readable(package) {
+            Ok(()) => NoArchive::Unavailable(Unavailable::default()),
+            Err(err) => NoArchive::Database(err),
+        };
+        missing.push((package, why));
+    }
+    let all_files = crate::sys::parallel::map(holders.clone(), 0, |package| db.files(package));
+    for (package, files) in holders.into_iter().zip(all_files) {
         let files = match files {
             Ok(files) => files,
             Err(err) => {
@@ -96,6 +116,13 @@ pub fn resolve<'p>(
             Err(unavailable) => missing.push((package, NoArchive::Unavailable(unavailable))),
         }
     }
+    // In the order given, as the holders' failures came after the others.
+    let order: std::collections::HashMap<*const Package, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(at, &package)| (package as *const Package, at))
+        .collect();
+    missing.sort_by_key(|(package, _)| order.get(&(*package as *const Package)).copied());
     Ok(Resolved {
         found,
         missing,

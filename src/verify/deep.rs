@@ -709,22 +709,22 @@ pub fn check_all(
     report: &mut super::Report,
 ) -> Coverage {
     let mut coverage = Coverage::default();
+    let mut no_archive = Vec::new();
+    for (package, why) in &resolved.missing {
+        match why {
+            NoArchive::Database(err) => coverage
+                .failed
+                .push((package.display_name(), err.to_string())),
+            NoArchive::Unavailable(_) => {
+                coverage.unavailable += 1;
+                no_archive.push(*package);
+            }
+        }
+    }
     // A copy: the report's findings change while the checks read the aliases.
     let aliases = report.aliases.clone();
     match Deep::new(root, db, &aliases, report.recorded.clone()) {
         Ok(mut deep) => {
-            let mut no_archive = Vec::new();
-            for (package, why) in &resolved.missing {
-                match why {
-                    NoArchive::Database(err) => coverage
-                        .failed
-                        .push((package.display_name(), err.to_string())),
-                    NoArchive::Unavailable(_) => {
-                        coverage.unavailable += 1;
-                        no_archive.push(*package);
-                    }
-                }
-            }
             let script_issues = deep.take_script_issues();
             compare_all(
                 &deep,

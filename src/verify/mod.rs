@@ -415,35 +415,11 @@ pub fn verify(
         Cache::fresh()
     });
 
-    // What the cache already knows is settled before any thread starts: the jobs come in
-    // walk order, as the cache was written, so this is a walk through it.
+    // What the cache already knows is settled before any thread starts.
     let whole = packages.len() == db.packages.iter().filter(|p| p.state.has_files()).count();
     let mut new_cache = cache;
-    let (mut jobs, mut results) = (Vec::new(), Vec::new());
-    let mut to_hash = Vec::new();
-    let (mut hint, mut far) = (0, 0);
-    for job in all_jobs {
-        let found = new_cache.find_near(items[job.item].path(), &mut hint);
-        let cached = found.and_then(|(id, near)| {
-            far += usize::from(!near);
-            new_cache.digest(id, &job.key)
-        });
-        match cached {
-            Some(digest) => {
-                results.push(Hashed::Digest {
-                    digest,
-                    key: Some(job.key),
-                    from_cache: true,
-                });
-                jobs.push(job);
-            }
-            None => to_hash.push(job),
-        }
-    }
-    // A cache whose order no longer follows the walk is written again, in order.
-    if whole && far * 8 > jobs.len() {
-        new_cache.reorder();
-    }
+    let (mut jobs, mut results, mut to_hash) =
+        settle_cached(all_jobs, &items, &mut new_cache, whole);
 
     // Pass 2: hash, largest first so no core is left with one big file at the end.
     to_hash.sort_by_key(|job| std::cmp::Reverse(job.key.size));
@@ -496,6 +472,41 @@ pub fn verify(
     add_findings(packages, items, outcomes, &mut report);
     find_alias_problems(root, db, &mut report);
     Ok(report)
+}
+
+/// Splits the jobs into those the cache answers (with their digests) and those to hash. The
+/// jobs come in walk order, as the cache was written, so this is a walk through it; a cache
+/// whose order no longer follows the walk is marked to be written again, in order.
+fn settle_cached(
+    all_jobs: Vec<Job>,
+    items: &[Item],
+    cache: &mut Cache,
+    whole: bool,
+) -> (Vec<Job>, Vec<Hashed>, Vec<Job>) {
+    let (mut jobs, mut results, mut to_hash) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut hint, mut far) = (0, 0);
+    for job in all_jobs {
+        let found = cache.find_near(items[job.item].path(), &mut hint);
+        let cached = found.and_then(|(id, near)| {
+            far += usize::from(!near);
+            cache.digest(id, &job.key)
+        });
+        match cached {
+            Some(digest) => {
+                results.push(Hashed::Digest {
+                    digest,
+                    key: Some(job.key),
+                    from_cache: true,
+                });
+                jobs.push(job);
+            }
+            None => to_hash.push(job),
+        }
+    }
+    if whole && far * 8 > jobs.len() {
+        cache.reorder();
+    }
+    (jobs, results, to_hash)
 }
 
 /// Every listed path of `packages`, in package order, with the notes their database files
